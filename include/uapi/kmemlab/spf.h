@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * spf_harness: speculative-fault (per-VMA lock) observer and tagged test
+ * device. Shared by mm/spf/, tools/spf/ and selftests/spf/.
+ *
+ * One misc device, /dev/spf_harness. Every open file is independent:
+ *  - it may own the fault observer (one owner at a time, -EBUSY otherwise;
+ *    closing the owner turns the observer off, counters stay readable);
+ *  - after SPF_IOC_DEV_SETUP it is a test device whose mmap() gives pages
+ *    tagged with (mapping id, generation, page index).
+ */
+#ifndef _UAPI_KMEMLAB_SPF_H
+#define _UAPI_KMEMLAB_SPF_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define SPF_DEV_PATH		"/dev/spf_harness"
+#define SPF_IOC_MAGIC		0xB9
+
+/* ---- observer ---------------------------------------------------------- */
+
+/**
+ * enum spf_obs_mode - how the observer probes the fault path.
+ * @SPF_OBS_OFF: no probes attached.
+ * @SPF_OBS_FAST: entry-only fprobes on lock_vma_under_rcu() and
+ *	handle_mm_fault() plus the exceptions:page_fault_kernel tracepoint.
+ *	Aborts, retries and completions are derived (see Documentation/spf.rst).
+ * @SPF_OBS_EXACT: as FAST plus exit handlers: aborts (NULL from
+ *	lock_vma_under_rcu) and VM_FAULT_RETRY are counted directly.
+ */
+enum spf_obs_mode {
+	SPF_OBS_OFF	= 0,
+	SPF_OBS_FAST	= 1,
+	SPF_OBS_EXACT	= 2,
+};
+
+/**
+ * struct spf_obs_config - argument of SPF_IOC_OBS_SET.
+ * @mode: an &enum spf_obs_mode.
+ * @flags: must be 0.
+ * @reserved: must be 0.
+ */
+struct spf_obs_config {
+	__u32 mode;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+/* Counter indices in &struct spf_counters.c. */
+enum spf_counter {
+	SPF_C_USER_FAULTS,	/* lock_vma_under_rcu() calls: user faults */
+	SPF_C_VMA_FAULTS,	/* handle_mm_fault() with FAULT_FLAG_VMA_LOCK */
+	SPF_C_MMAP_FAULTS,	/* user handle_mm_fault() under mmap_lock */
+	SPF_C_MMAP_TRIED,	/* ... of which with FAULT_FLAG_TRIED */
+	SPF_C_KERNEL_FAULTS,	/* handle_mm_fault() without FAULT_FLAG_USER */
+	SPF_C_KERNEL_PF,	/* exceptions:page_fault_kernel tracepoint */
+	SPF_C_VMA_ABORTS,	/* EXACT: lock_vma_under_rcu() returned NULL */
+	SPF_C_VMA_DONE,		/* EXACT: VMA-lock fault did not retry */
+	SPF_C_VMA_RETRY,	/* EXACT: VMA-lock fault returned VM_FAULT_RETRY */
+	SPF_C_MMAP_RETRY,	/* EXACT: mmap_lock fault returned VM_FAULT_RETRY */
+	SPF_C_VIOL_DETACHED,	/* invariant: VMA detached during a VMA-lock fault */
+	SPF_C_VIOL_UNLOCKED,	/* invariant: VMA rwsem not held */
+	SPF_C_VIOL_WRLOCKED,	/* invariant: vm_lock_seq == mm_lock_seq */
+	SPF_C_VIOL_RANGE,	/* invariant: address outside [vm_start, vm_end) */
+	SPF_C_VIOL_MM,		/* invariant: vma->vm_mm != current->mm */
+	SPF_C_NR,
+};
+
+#define SPF_C_MAX		32
+#define SPF_MAX_TRACK		8
+
+/* &struct spf_counters.scope */
+#define SPF_SCOPE_GLOBAL	0xffffffffu	/* otherwise a tracking slot */
+
+/* &struct spf_counters.features */
+#define SPF_FEAT_KERNEL_TP	(1u << 0)	/* SPF_C_KERNEL_PF is counted */
+
+/**
+ * struct spf_counters - argument of SPF_IOC_READ.
+ * @scope: in: %SPF_SCOPE_GLOBAL or a slot from SPF_IOC_TRACK.
+ * @mode: out: the current &enum spf_obs_mode.
+ * @features: out: SPF_FEAT_* bits.
+ * @nr: out: number of valid entries in @c (SPF_C_NR).
+ * @missed: out: probe hits lost (fprobe nmissed), all probes.
+ * @pid: out: the tracked tgid of @scope (0 for global).
+ * @reserved: must be 0.
+ * @c: out: counters, indexed by &enum spf_counter.
+ */
+struct spf_counters {
+	__u32 scope;
+	__u32 mode;
+	__u32 features;
+	__u32 nr;
+	__u64 missed;
+	__s32 pid;
+	__u32 reserved;
+	__u64 c[SPF_C_MAX];
+};
+
+/**
+ * struct spf_track - argument of SPF_IOC_TRACK / SPF_IOC_UNTRACK.
+ * @pid: process to track; 0 means the caller. Ignored by UNTRACK.
+ * @slot: out (TRACK) / in (UNTRACK): the tracking slot.
+ */
+struct spf_track {
+	__s32 pid;
+	__u32 slot;
+};
+
+#define SPF_IOC_OBS_SET		_IOW(SPF_IOC_MAGIC, 0x01, struct spf_obs_config)
+#define SPF_IOC_TRACK		_IOWR(SPF_IOC_MAGIC, 0x02, struct spf_track)
+#define SPF_IOC_UNTRACK		_IOW(SPF_IOC_MAGIC, 0x03, struct spf_track)
+#define SPF_IOC_READ		_IOWR(SPF_IOC_MAGIC, 0x04, struct spf_counters)
+#define SPF_IOC_RESET		_IO(SPF_IOC_MAGIC, 0x05)
+
+/* ---- tagged test device ------------------------------------------------ */
+
+/* &struct spf_dev_setup.flags */
+#define SPF_DEV_MAP_PAGES	(1u << 0)	/* vm_ops have ->map_pages */
+#define SPF_DEV_BROKEN_GEN	(1u << 1)	/* BROKEN: faults ignore generation */
+#define SPF_DEV_FLAGS_ALL	(SPF_DEV_MAP_PAGES | SPF_DEV_BROKEN_GEN)
+
+#define SPF_DEV_MAX_SIZE	(1ull << 30)	/* 1 GiB of tagged pages */
+#define SPF_DELAY_MAX_US	100000u		/* 100 ms */
+
+/**
+ * struct spf_dev_setup - argument of SPF_IOC_DEV_SETUP (once per open file).
+ * @size: bytes of tagged pages, page aligned, 1 page .. SPF_DEV_MAX_SIZE.
+ *	Faults beyond it get SIGBUS.
+ * @flags: SPF_DEV_* flags.
+ * @delay_us: delay inside ->fault while the fault lock is held,
+ *	0..SPF_DELAY_MAX_US.
+ * @reserved: must be 0.
+ * @id: out: the mapping id written in every tag.
+ */
+struct spf_dev_setup {
+	__u64 size;
+	__u32 flags;
+	__u32 delay_us;
+	__u64 reserved;
+	__u64 id;
+};
+
+/**
+ * struct spf_tag - what every 32 bytes of a device page hold.
+ * @magic: SPF_TAG_MAGIC.
+ * @id: &struct spf_dev_setup.id.
+ * @gen: generation at the time the page was (re)built.
+ * @index: page index in the device (the mmap pgoff of the page).
+ */
+struct spf_tag {
+	__u64 magic;
+	__u64 id;
+	__u64 gen;
+	__u64 index;
+};
+
+#define SPF_TAG_MAGIC		0x5350465441473031ull	/* "SPFTAG01" */
+
+/**
+ * struct spf_dev_stats - argument of SPF_IOC_DEV_STATS.
+ * @id: mapping id.
+ * @gen: current generation (starts at 1).
+ * @faults: ->fault calls.
+ * @faults_vma_lock: ... with FAULT_FLAG_VMA_LOCK.
+ * @faults_mmap_lock: ... without it (under mmap_lock).
+ * @map_pages: ->map_pages calls.
+ * @rebuilt: pages rebuilt because their generation was stale.
+ * @sigbus: faults beyond the size.
+ * @violations: invariant violations seen by ->fault under the VMA lock.
+ * @pages: pages currently allocated.
+ * @flags: SPF_DEV_* flags.
+ * @delay_us: current delay.
+ */
+struct spf_dev_stats {
+	__u64 id;
+	__u64 gen;
+	__u64 faults;
+	__u64 faults_vma_lock;
+	__u64 faults_mmap_lock;
+	__u64 map_pages;
+	__u64 rebuilt;
+	__u64 sigbus;
+	__u64 violations;
+	__u64 pages;
+	__u32 flags;
+	__u32 delay_us;
+};
+
+#define SPF_IOC_DEV_SETUP	_IOWR(SPF_IOC_MAGIC, 0x10, struct spf_dev_setup)
+#define SPF_IOC_DEV_DELAY	_IOW(SPF_IOC_MAGIC, 0x11, __u32)
+/* Bump the generation, zap every mapping of this file; returns new gen. */
+#define SPF_IOC_DEV_BUMP	_IOR(SPF_IOC_MAGIC, 0x12, __u64)
+#define SPF_IOC_DEV_STATS	_IOR(SPF_IOC_MAGIC, 0x13, struct spf_dev_stats)
+
+#endif /* _UAPI_KMEMLAB_SPF_H */

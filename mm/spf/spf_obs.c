@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * spf_obs - count how user faults are served on a stock 6.12 kernel.
+ *
+ * x86 do_user_addr_fault() calls lock_vma_under_rcu() for every user
+ * fault, then handle_mm_fault(..., FAULT_FLAG_VMA_LOCK) if it got a VMA;
+ * a NULL VMA or VM_FAULT_RETRY sends the fault to lock_mm_and_find_vma()
+ * and handle_mm_fault() without FAULT_FLAG_VMA_LOCK. Both functions are
+ * fentry-traceable, so fprobes see every step without kretprobe int3s.
+ * PER_VMA_LOCK_STATS is off in Debian's kernel, hence this module.
+ *
+ * FAST mode attaches entry handlers only; EXACT mode adds exit handlers
+ * to count NULL returns and VM_FAULT_RETRY directly. Counters are per-cpu,
+ * globally and for up to SPF_MAX_TRACK tracked processes (by mm).
+ *
+ * Each handle_mm_fault() under the VMA lock is checked: the VMA must be
+ * attached, its rwsem held, not write-locked in the current mmap_lock
+ * cycle, contain the address and belong to current->mm.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fprobe.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/module.h>
+#include <linux/percpu.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
+#include <linux/string.h>
+#include <linux/tracepoint.h>
+#include <linux/uaccess.h>
+
+#include "spf_internal.h"
+#include "spf_trace.h"
+
+#define SPF_VIOL_DETACHED	BIT(0)
+#define SPF_VIOL_UNLOCKED	BIT(1)
+#define SPF_VIOL_WRLOCKED	BIT(2)
+#define SPF_VIOL_RANGE		BIT(3)
+#define SPF_VIOL_MM		BIT(4)
+
+struct spf_pcpu {
+	u64 c[SPF_C_NR];
+};
+
+/* A tracked process. @mm is compared only, never dereferenced in probes. */
+struct spf_slot {
+	struct mm_struct *mm;
+	pid_t pid;
+	struct spf_pcpu __percpu *cnt;
+};
+
+/* Per-call data handed from an entry to an exit handler (EXACT mode). */
+struct spf_call {
+	int slot;
+	int kind;
+};
+
+enum { SPF_K_VMA, SPF_K_MMAP, SPF_K_OTHER };
+
+static DEFINE_MUTEX(spf_obs_lock);
+static struct file *spf_obs_owner;
+static u32 spf_obs_mode;
+static u32 spf_features;
+static struct spf_pcpu __percpu *spf_global;
+static struct spf_slot spf_slots[SPF_MAX_TRACK];
+static struct tracepoint *spf_tp_kernel;
+
+static inline void spf_inc(int slot, int c)
+{
+	this_cpu_inc(spf_global->c[c]);
+	if (slot >= 0)
+		this_cpu_inc(spf_slots[slot].cnt->c[c]);
+}
+
+static inline int spf_slot_of(const struct mm_struct *mm)
+{
+	int i;
+
+	for (i = 0; i < SPF_MAX_TRACK; i++)
+		if (READ_ONCE(spf_slots[i].mm) == mm)
+			return i;
+	return -1;
+}
+
+/**
+ * spf_check_vma() - check the per-VMA lock invariants of a fault.
+ * @vma: the VMA handle_mm_fault() got with FAULT_FLAG_VMA_LOCK
+ * @address: the faulting address
+ *
+ * Must be called by the task holding the VMA read lock.
+ * Return: a mask of SPF_VIOL_* bits, 0 when all invariants hold.
+ */
+u32 spf_check_vma(struct vm_area_struct *vma, unsigned long address)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	u32 viol = 0;
+
+	if (READ_ONCE(vma->detached))
+		viol |= SPF_VIOL_DETACHED;
+	if (!rwsem_is_locked(&vma->vm_lock->lock))
+		viol |= SPF_VIOL_UNLOCKED;
+	/*
+	 * vma_start_write() sets vm_lock_seq to mm_lock_seq under the rwsem
+	 * held for write; while we hold it for read they cannot be equal.
+	 * Debian's 6.12 has mm_lock_seq as a seqcount_t.
+	 */
+	if (READ_ONCE(vma->vm_lock_seq) == raw_read_seqcount(&mm->mm_lock_seq))
+		viol |= SPF_VIOL_WRLOCKED;
+	if (address < vma->vm_start || address >= vma->vm_end)
+		viol |= SPF_VIOL_RANGE;
+	if (mm != current->mm)
+		viol |= SPF_VIOL_MM;
+	if (unlikely(viol))
+		trace_spf_violation(address, vma->vm_start, vma->vm_end, viol);
+	return viol;
+}
+
+static void spf_count_viol(int slot, u32 viol)
+{
+	if (viol & SPF_VIOL_DETACHED)
+		spf_inc(slot, SPF_C_VIOL_DETACHED);
+	if (viol & SPF_VIOL_UNLOCKED)
+		spf_inc(slot, SPF_C_VIOL_UNLOCKED);
+	if (viol & SPF_VIOL_WRLOCKED)
+		spf_inc(slot, SPF_C_VIOL_WRLOCKED);
+	if (viol & SPF_VIOL_RANGE)
+		spf_inc(slot, SPF_C_VIOL_RANGE);
+	if (viol & SPF_VIOL_MM)
+		spf_inc(slot, SPF_C_VIOL_MM);
+	pr_warn_ratelimited("per-VMA lock invariant violated: mask 0x%x\n",
+			    viol);
+}
+
+/* lock_vma_under_rcu(struct mm_struct *mm, unsigned long address) */
+static int spf_lvur_entry(struct fprobe *fp, unsigned long ip,
+			  unsigned long ret_ip, struct pt_regs *regs,
+			  void *data)
+{
+	struct spf_call *call = data;
+	int slot = spf_slot_of((struct mm_struct *)regs->di);
+
+	spf_inc(slot, SPF_C_USER_FAULTS);
+	if (call)
+		call->slot = slot;
+	return 0;
+}
+
+static void spf_lvur_exit(struct fprobe *fp, unsigned long ip,
+			  unsigned long ret_ip, struct pt_regs *regs,
+			  void *data)
+{
+	struct spf_call *call = data;
+
+	if (!regs_return_value(regs))
+		spf_inc(call->slot, SPF_C_VMA_ABORTS);
+}
+
+/*
+ * handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
+ *		   unsigned int flags, struct pt_regs *regs)
+ */
+static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
+			 unsigned long ret_ip, struct pt_regs *regs,
+			 void *data)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)regs->di;
+	unsigned long address = regs->si;
+	unsigned int flags = regs->dx;
+	struct spf_call *call = data;
+	int slot = spf_slot_of(vma->vm_mm);
+	int kind;
+	u32 viol;
+
+	if (!(flags & FAULT_FLAG_USER)) {
+		spf_inc(slot, SPF_C_KERNEL_FAULTS);
+		kind = SPF_K_OTHER;
+	} else if (flags & FAULT_FLAG_VMA_LOCK) {
+		spf_inc(slot, SPF_C_VMA_FAULTS);
+		kind = SPF_K_VMA;
+		viol = spf_check_vma(vma, address);
+		if (unlikely(viol))
+			spf_count_viol(slot, viol);
+	} else {
+		spf_inc(slot, (flags & FAULT_FLAG_TRIED) ?
+			      SPF_C_MMAP_TRIED : SPF_C_MMAP_FAULTS);
+		kind = SPF_K_MMAP;
+	}
+	if (!call)
+		return 0;
+	if (kind == SPF_K_OTHER)
+		return 1;	/* no exit handler needed */
+	call->slot = slot;
+	call->kind = kind;
+	return 0;
+}
+
+static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
+			 unsigned long ret_ip, struct pt_regs *regs,
+			 void *data)
+{
+	struct spf_call *call = data;
+	vm_fault_t ret = (__force vm_fault_t)regs_return_value(regs);
+
+	if (call->kind == SPF_K_VMA)
+		spf_inc(call->slot, (ret & VM_FAULT_RETRY) ?
+				    SPF_C_VMA_RETRY : SPF_C_VMA_DONE);
+	else if (ret & VM_FAULT_RETRY)
+		spf_inc(call->slot, SPF_C_MMAP_RETRY);
+}
+
+/* trace_page_fault_kernel(address, regs, error_code) */
+static void spf_tp_kernel_probe(void *data, unsigned long address,
+				struct pt_regs *regs, unsigned long error_code)
+{
+	spf_inc(current->mm ? spf_slot_of(current->mm) : -1, SPF_C_KERNEL_PF);
+}
+
+/* handle_mm_fault() may sleep: many calls can be in flight at once. */
+#define SPF_MAXACTIVE	1024
+
+static struct fprobe spf_fp_lvur_fast = { .entry_handler = spf_lvur_entry };
+static struct fprobe spf_fp_hmf_fast = { .entry_handler = spf_hmf_entry };
+static struct fprobe spf_fp_lvur_exact = {
+	.entry_handler	= spf_lvur_entry,
+	.exit_handler	= spf_lvur_exit,
+	.entry_data_size = sizeof(struct spf_call),
+	.nr_maxactive	= SPF_MAXACTIVE,
+};
+
+static struct fprobe spf_fp_hmf_exact = {
+	.entry_handler	= spf_hmf_entry,
+	.exit_handler	= spf_hmf_exit,
+	.entry_data_size = sizeof(struct spf_call),
+	.nr_maxactive	= SPF_MAXACTIVE,
+};
+
+static struct fprobe *spf_fp_lvur;
+static struct fprobe *spf_fp_hmf;
+
+static void spf_find_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "page_fault_kernel"))
+		spf_tp_kernel = tp;
+}
+
+static u64 spf_missed(void)
+{
+	u64 n = 0;
+
+	if (spf_fp_lvur)
+		n += READ_ONCE(spf_fp_lvur->nmissed);
+	if (spf_fp_hmf)
+		n += READ_ONCE(spf_fp_hmf->nmissed);
+	return n;
+}
+
+/* Detach every probe. Called with spf_obs_lock held. */
+static void spf_obs_detach(void)
+{
+	if (spf_features & SPF_FEAT_KERNEL_TP) {
+		tracepoint_probe_unregister(spf_tp_kernel,
+					    spf_tp_kernel_probe, NULL);
+		spf_features &= ~SPF_FEAT_KERNEL_TP;
+	}
+	if (spf_fp_hmf) {
+		unregister_fprobe(spf_fp_hmf);
+		spf_fp_hmf = NULL;
+	}
+	if (spf_fp_lvur) {
+		unregister_fprobe(spf_fp_lvur);
+		spf_fp_lvur = NULL;
+	}
+	/* Tracepoint probes may still run until a grace period passes. */
+	tracepoint_synchronize_unregister();
+	spf_obs_mode = SPF_OBS_OFF;
+}
+
+/* Attach the probes of @mode. Called with spf_obs_lock held, all off. */
+static int spf_obs_attach(u32 mode)
+{
+	static const char *lvur_sym = "lock_vma_under_rcu";
+	static const char *hmf_sym = "handle_mm_fault";
+	struct fprobe *lvur, *hmf;
+	int ret;
+
+	lvur = mode == SPF_OBS_EXACT ? &spf_fp_lvur_exact : &spf_fp_lvur_fast;
+	hmf = mode == SPF_OBS_EXACT ? &spf_fp_hmf_exact : &spf_fp_hmf_fast;
+	lvur->nmissed = 0;
+	hmf->nmissed = 0;
+
+	ret = register_fprobe_syms(lvur, &lvur_sym, 1);
+	if (ret) {
+		pr_err("cannot probe %s: %d\n", lvur_sym, ret);
+		return ret;
+	}
+	spf_fp_lvur = lvur;
+	ret = register_fprobe_syms(hmf, &hmf_sym, 1);
+	if (ret) {
+		pr_err("cannot probe %s: %d\n", hmf_sym, ret);
+		goto err_lvur;
+	}
+	spf_fp_hmf = hmf;
+	/* Optional: kernel-mode #PF count; the lab works without it. */
+	if (spf_tp_kernel &&
+	    !tracepoint_probe_register(spf_tp_kernel, spf_tp_kernel_probe,
+				       NULL))
+		spf_features |= SPF_FEAT_KERNEL_TP;
+	spf_obs_mode = mode;
+	return 0;
+
+err_lvur:
+	unregister_fprobe(lvur);
+	spf_fp_lvur = NULL;
+	return ret;
+}
+
+static void spf_zero(struct spf_pcpu __percpu *cnt)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(cnt, cpu), 0, sizeof(struct spf_pcpu));
+}
+
+static void spf_untrack(int i)
+{
+	struct mm_struct *mm = spf_slots[i].mm;
+
+	if (!mm)
+		return;
+	/* Probes only compare the pointer: no grace period needed. */
+	WRITE_ONCE(spf_slots[i].mm, NULL);
+	spf_slots[i].pid = 0;
+	mmdrop(mm);
+}
+
+static int spf_track(struct spf_track __user *argp)
+{
+	struct spf_track t;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+	int i, free = -1;
+
+	if (copy_from_user(&t, argp, sizeof(t)))
+		return -EFAULT;
+	if (t.pid < 0 || t.slot)
+		return -EINVAL;
+	pid = t.pid ? find_get_pid(t.pid) : get_task_pid(current, PIDTYPE_TGID);
+	if (!pid)
+		return -ESRCH;
+	task = get_pid_task(pid, PIDTYPE_TGID);
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	mm = get_task_mm(task);
+	t.pid = task_tgid_nr(task);
+	put_task_struct(task);
+	if (!mm)
+		return -EINVAL;	/* a kernel thread */
+
+	for (i = 0; i < SPF_MAX_TRACK; i++) {
+		if (spf_slots[i].mm == mm) {
+			mmput(mm);
+			return -EEXIST;
+		}
+		if (!spf_slots[i].mm && free < 0)
+			free = i;
+	}
+	if (free < 0) {
+		mmput(mm);
+		return -ENOSPC;
+	}
+	t.slot = free;
+	if (copy_to_user(argp, &t, sizeof(t))) {
+		mmput(mm);
+		return -EFAULT;
+	}
+	spf_zero(spf_slots[free].cnt);
+	spf_slots[free].pid = t.pid;
+	mmgrab(mm);
+	mmput(mm);
+	WRITE_ONCE(spf_slots[free].mm, mm);
+	return 0;
+}
+
+static int spf_read(struct spf_counters __user *argp)
+{
+	struct spf_counters *out;
+	struct spf_pcpu __percpu *cnt;
+	int cpu, i, ret = 0;
+
+	out = kzalloc(sizeof(*out), GFP_KERNEL);
+	if (!out)
+		return -ENOMEM;
+	if (copy_from_user(out, argp, sizeof(*out))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (out->reserved) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (out->scope == SPF_SCOPE_GLOBAL) {
+		cnt = spf_global;
+		out->pid = 0;
+	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
+		cnt = spf_slots[out->scope].cnt;
+		out->pid = spf_slots[out->scope].pid;
+	} else {
+		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
+		goto out;
+	}
+	memset(out->c, 0, sizeof(out->c));
+	for_each_possible_cpu(cpu)
+		for (i = 0; i < SPF_C_NR; i++)
+			out->c[i] += per_cpu_ptr(cnt, cpu)->c[i];
+	out->mode = spf_obs_mode;
+	out->features = spf_features;
+	out->nr = SPF_C_NR;
+	out->missed = spf_missed();
+	if (copy_to_user(argp, out, sizeof(*out)))
+		ret = -EFAULT;
+out:
+	kfree(out);
+	return ret;
+}
+
+static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
+{
+	struct spf_obs_config cfg;
+	int ret;
+
+	if (copy_from_user(&cfg, argp, sizeof(cfg)))
+		return -EFAULT;
+	if (cfg.flags || cfg.reserved[0] || cfg.reserved[1] ||
+	    cfg.mode > SPF_OBS_EXACT)
+		return -EINVAL;
+	if (cfg.mode == spf_obs_mode)
+		return 0;
+	spf_obs_detach();
+	if (cfg.mode == SPF_OBS_OFF) {
+		spf_obs_owner = NULL;
+		return 0;
+	}
+	ret = spf_obs_attach(cfg.mode);
+	spf_obs_owner = ret ? NULL : file;
+	return ret;
+}
+
+/**
+ * spf_obs_ioctl() - observer ioctls of /dev/spf_harness.
+ * @file: the calling file
+ * @cmd: SPF_IOC_OBS_SET, _TRACK, _UNTRACK, _READ or _RESET
+ * @argp: user argument
+ *
+ * Everything but READ needs @file to own the observer, or the observer to
+ * be unowned (then SET makes @file the owner).
+ * Return: 0 or a negative errno.
+ */
+long spf_obs_ioctl(struct file *file, unsigned int cmd, void __user *argp)
+{
+	struct spf_track t;
+	int i, ret = 0;
+
+	if (cmd == SPF_IOC_READ)
+		return spf_read(argp);
+
+	mutex_lock(&spf_obs_lock);
+	if (spf_obs_owner && spf_obs_owner != file) {
+		ret = -EBUSY;
+		goto out;
+	}
+	switch (cmd) {
+	case SPF_IOC_OBS_SET:
+		ret = spf_obs_set(file, argp);
+		break;
+	case SPF_IOC_TRACK:
+		ret = spf_track(argp);
+		break;
+	case SPF_IOC_UNTRACK:
+		if (copy_from_user(&t, argp, sizeof(t))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (t.slot >= SPF_MAX_TRACK)
+			ret = -EINVAL;
+		else if (!spf_slots[t.slot].mm)
+			ret = -ENOENT;
+		else
+			spf_untrack(t.slot);
+		break;
+	case SPF_IOC_RESET:
+		spf_zero(spf_global);
+		for (i = 0; i < SPF_MAX_TRACK; i++)
+			spf_zero(spf_slots[i].cnt);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+out:
+	mutex_unlock(&spf_obs_lock);
+	return ret;
+}
+
+/**
+ * spf_obs_release() - a file is closed; if it owns the observer, turn
+ * the observer off and stop tracking. Counters stay readable.
+ * @file: the file being released
+ */
+void spf_obs_release(struct file *file)
+{
+	int i;
+
+	mutex_lock(&spf_obs_lock);
+	if (spf_obs_owner == file) {
+		spf_obs_detach();
+		for (i = 0; i < SPF_MAX_TRACK; i++)
+			spf_untrack(i);
+		spf_obs_owner = NULL;
+	}
+	mutex_unlock(&spf_obs_lock);
+}
+
+int spf_obs_init(void)
+{
+	int i;
+
+	spf_global = alloc_percpu(struct spf_pcpu);
+	if (!spf_global)
+		return -ENOMEM;
+	for (i = 0; i < SPF_MAX_TRACK; i++) {
+		spf_slots[i].cnt = alloc_percpu(struct spf_pcpu);
+		if (!spf_slots[i].cnt)
+			goto err_slots;
+	}
+	for_each_kernel_tracepoint(spf_find_tp, NULL);
+	if (!spf_tp_kernel)
+		pr_info("no page_fault_kernel tracepoint: kernel #PF not counted\n");
+	return 0;
+
+err_slots:
+	while (--i >= 0)
+		free_percpu(spf_slots[i].cnt);
+	free_percpu(spf_global);
+	return -ENOMEM;
+}
+
+void spf_obs_exit(void)
+{
+	int i;
+
+	/* No file is open (the module is referenced by open files). */
+	mutex_lock(&spf_obs_lock);
+	spf_obs_detach();
+	for (i = 0; i < SPF_MAX_TRACK; i++)
+		spf_untrack(i);
+	mutex_unlock(&spf_obs_lock);
+	for (i = 0; i < SPF_MAX_TRACK; i++)
+		free_percpu(spf_slots[i].cnt);
+	free_percpu(spf_global);
+}
