@@ -1,0 +1,888 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memcg_dirty - per-cgroup dirty limits for cgroup v2 writeback.
+ *
+ * cgroup writeback gives every memcg its own writeback domain, but its
+ * thresholds are derived from the global vm.dirty_* settings and the memcg's
+ * memory headroom; there is no per-cgroup knob. This module adds the knobs
+ * of the unmerged 2010 "memcg dirty limits" series (dirty_bytes, dirty_ratio,
+ * background_bytes, background_ratio) and enforces them through the
+ * kernel's own throttle:
+ *
+ *  - knobs live in configfs, one directory per cgroup named by its cgroup id
+ *    (/sys/kernel/config/memcg_dirty/<id>/);
+ *  - domain_dirty_limits() is redirected livepatch-style (ftrace IPMODIFY):
+ *    for a memcg domain whose cgroup or an ancestor has a dirty limit, the
+ *    handler computes thresh and bg_thresh from the knobs (the most
+ *    constraining of the cgroup and its ancestors) and counts dirty pages
+ *    from fresh per-wb counters instead of the up to ~2 s stale memcg
+ *    statistics, then diverts the call to an empty function; every other
+ *    call runs the original unchanged;
+ *  - the balance_dirty_pages tracepoint feeds per-cgroup throttle accounting.
+ *
+ * The hooked function takes a struct private to mm/page-writeback.c, so its
+ * layout is verified against the running kernel's BTF before anything is
+ * installed (layout.c).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/backing-dev.h>
+#include <linux/cgroup.h>
+#include <linux/configfs.h>
+#include <linux/ftrace.h>
+#include <linux/jiffies.h>
+#include <linux/jump_label.h>
+#include <linux/kernel.h>
+#include <linux/math64.h>
+#include <linux/memcontrol.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/radix-tree.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/tracepoint.h>
+#include <linux/writeback.h>
+#include <linux/xarray.h>
+
+#include "memcg_dirty.h"
+
+#define CREATE_TRACE_POINTS
+#include "memcg_dirty_trace.h"
+
+#ifndef CONFIG_CGROUP_WRITEBACK
+#error "memcg_dirty needs CONFIG_CGROUP_WRITEBACK"
+#endif
+
+#define MDIRTY_VERSION	"1"
+#define MDIRTY_FEATURES	"dirty_bytes dirty_ratio background_bytes background_ratio hierarchy fresh_counts stat"
+
+/* test-only fault injection, see Documentation/memcg_dirty.rst */
+enum mdirty_fault {
+	MDIRTY_FAULT_NONE,
+	MDIRTY_FAULT_STALE,		/* use the stale memcg dirty count */
+	MDIRTY_FAULT_NODOMRESET,	/* no wb_domain_size_changed() */
+	MDIRTY_FAULT_LAYOUT,		/* pretend the layout differs */
+	MDIRTY_FAULT_PASSTHROUGH,	/* never redirect */
+};
+
+static const char * const mdirty_fault_names[] = {
+	[MDIRTY_FAULT_NONE] = "none",
+	[MDIRTY_FAULT_STALE] = "stale",
+	[MDIRTY_FAULT_NODOMRESET] = "nodomreset",
+	[MDIRTY_FAULT_LAYOUT] = "layout",
+	[MDIRTY_FAULT_PASSTHROUGH] = "passthrough",
+};
+
+static char *fault = "none";
+module_param(fault, charp, 0444);
+MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough");
+
+static enum mdirty_fault mdirty_fault;
+
+/**
+ * struct mdirty_knob - the settings and accounting of one cgroup
+ * @item: configfs directory /sys/kernel/config/memcg_dirty/<cgid>
+ * @cgid: cgroup id (kernfs node id; never reused while the system runs)
+ * @path: cgroup path when the directory was created
+ * @dirty_bytes: dirty limit in bytes (0: unset); wins over @dirty_ratio
+ * @bg_bytes: background limit in bytes (0: unset); wins over @bg_ratio
+ * @dirty_ratio: dirty limit in percent of the domain's dirtyable memory
+ * @bg_ratio: background limit in percent of the domain's dirtyable memory
+ * @evals: limit computations that involved this knob
+ * @binding: of those, the ones where this knob was the most constraining
+ * @throttle_events: balance_dirty_pages() pauses of dirtiers at or below
+ *	this cgroup
+ * @pause_ns: their total pause time
+ * @last_dirty: dirty pages (subtree, device of the last evaluation)
+ * @last_writeback: pages under writeback (same)
+ * @last_thresh: dirty threshold in pages at the last evaluation
+ * @last_bg_thresh: background threshold in pages at the last evaluation
+ * @rcu: the hook reads knobs under RCU
+ */
+struct mdirty_knob {
+	struct config_item item;
+	u64 cgid;
+	char *path;
+	u64 dirty_bytes;
+	u64 bg_bytes;
+	u32 dirty_ratio;
+	u32 bg_ratio;
+	atomic64_t evals;
+	atomic64_t binding;
+	atomic64_t throttle_events;
+	atomic64_t pause_ns;
+	unsigned long last_dirty;
+	unsigned long last_writeback;
+	unsigned long last_thresh;
+	unsigned long last_bg_thresh;
+	struct rcu_head rcu;
+};
+
+/* cgid -> knob; read locklessly by the hook */
+static DEFINE_XARRAY(mdirty_knobs);
+/* serialises knob changes, the limited count and the static key */
+static DEFINE_MUTEX(mdirty_lock);
+static unsigned int mdirty_nr_limited;
+static DEFINE_STATIC_KEY_FALSE(mdirty_active);
+
+static struct tracepoint *mdirty_tp_bdp;
+
+static inline struct mdirty_knob *to_knob(struct config_item *item)
+{
+	return container_of(item, struct mdirty_knob, item);
+}
+
+static bool mdirty_has_limit(const struct mdirty_knob *k)
+{
+	return READ_ONCE(k->dirty_bytes) || READ_ONCE(k->dirty_ratio);
+}
+
+/* ---- the hook ----------------------------------------------------------- */
+
+/*
+ * thresh and bg_thresh in pages for @k in a domain with @avail dirtyable
+ * pages; false if @k sets no dirty limit. Same clamping as upstream.
+ */
+static bool notrace mdirty_knob_limits(const struct mdirty_knob *k,
+				       unsigned long avail,
+				       unsigned long *thresh,
+				       unsigned long *bg_thresh)
+{
+	u64 db = READ_ONCE(k->dirty_bytes), bb = READ_ONCE(k->bg_bytes);
+	u32 dr = READ_ONCE(k->dirty_ratio), br = READ_ONCE(k->bg_ratio);
+	u64 t, bg;
+
+	if (db)
+		t = DIV_ROUND_UP_ULL(db, PAGE_SIZE);
+	else if (dr)
+		t = div_u64((u64)dr * avail, 100);
+	else
+		return false;
+
+	if (bb)
+		bg = DIV_ROUND_UP_ULL(bb, PAGE_SIZE);
+	else if (br)
+		bg = div_u64((u64)br * avail, 100);
+	else
+		bg = t / 2;
+
+	t = clamp_t(u64, t, 1, UINT_MAX);
+	if (bg >= t)
+		bg = t / 2;
+	*thresh = t;
+	*bg_thresh = bg;
+	return true;
+}
+
+/*
+ * Fresh dirty and writeback pages of the memcg subtree rooted at @root on
+ * the device of @self. The central percpu_counter value is read (exact for
+ * @self when the threshold is small, like upstream's wb_dirty_limits());
+ * bdi_writeback structs are RCU freed, so the radix tree lookup is safe
+ * under rcu_read_lock().
+ */
+static void notrace mdirty_subtree_counts(struct bdi_writeback *self,
+					  struct cgroup_subsys_state *root,
+					  unsigned long thresh,
+					  unsigned long *dirty,
+					  unsigned long *writeback)
+{
+	struct backing_dev_info *bdi = self->bdi;
+	struct cgroup_subsys_state *pos;
+	s64 d = 0, w = 0;
+
+	css_for_each_descendant_pre(pos, root) {
+		struct bdi_writeback *wb;
+
+		if (pos == self->memcg_css) {
+			if (thresh < 2 * wb_stat_error()) {
+				d += wb_stat_sum(self, WB_RECLAIMABLE);
+				w += wb_stat_sum(self, WB_WRITEBACK);
+			} else {
+				d += wb_stat(self, WB_RECLAIMABLE);
+				w += wb_stat(self, WB_WRITEBACK);
+			}
+			continue;
+		}
+		wb = radix_tree_lookup(&bdi->cgwb_tree, pos->id);
+		if (!wb)
+			continue;
+		d += wb_stat(wb, WB_RECLAIMABLE);
+		w += wb_stat(wb, WB_WRITEBACK);
+	}
+	*dirty = d;
+	*writeback = w;
+}
+
+/*
+ * Apply the knobs of @dtc's cgroup and its ancestors. Of all cgroups on the
+ * path with a dirty limit, the one whose subtree is closest to (or furthest
+ * over) its threshold is used, so every limit on the path holds. Returns
+ * false, leaving @dtc untouched, if none of them has a limit.
+ */
+static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
+{
+	struct bdi_writeback *wb = dtc->wb;
+	struct cgroup_subsys_state *css, *pos;
+	unsigned long b_thresh = 0, b_bg = 0, b_dirty = 0;
+	struct mdirty_knob *b_knob = NULL;
+	u64 b_full = 0;
+
+	rcu_read_lock();
+	css = wb->memcg_css;
+	for (pos = css; pos; pos = pos->parent) {
+		unsigned long thresh, bg, dirty, writeback;
+		struct mdirty_knob *k;
+		u64 full;
+
+		k = xa_load(&mdirty_knobs, cgroup_id(pos->cgroup));
+		if (!k || !mdirty_knob_limits(k, dtc->avail, &thresh, &bg))
+			continue;
+		mdirty_subtree_counts(wb, pos, thresh, &dirty, &writeback);
+		if (unlikely(mdirty_fault == MDIRTY_FAULT_STALE) && pos == css) {
+			/* the memcg statistics upstream uses (may be stale) */
+			dirty = dtc->dirty;
+			writeback = 0;
+		}
+		atomic64_inc(&k->evals);
+		WRITE_ONCE(k->last_dirty, dirty);
+		WRITE_ONCE(k->last_writeback, writeback);
+		WRITE_ONCE(k->last_thresh, thresh);
+		WRITE_ONCE(k->last_bg_thresh, bg);
+
+		full = div64_u64((u64)(dirty + writeback) << 16, thresh);
+		if (!b_knob || full > b_full) {
+			b_knob = k;
+			b_full = full;
+			b_thresh = thresh;
+			b_bg = bg;
+			b_dirty = dirty + writeback;
+		}
+	}
+	if (b_knob) {
+		atomic64_inc(&b_knob->binding);
+		/*
+		 * The domain is compared with dirty + writeback here even
+		 * on the background path (upstream compares dirty only
+		 * there): background writeback keeps going while the
+		 * cgroup is above its background threshold in total.
+		 */
+		dtc->dirty = b_dirty;
+		dtc->thresh = b_thresh;
+		dtc->bg_thresh = b_bg;
+		trace_memcg_dirty_limits(cgroup_id(css->cgroup), b_knob->cgid,
+					 b_dirty, b_thresh, b_bg, dtc->avail);
+	}
+	rcu_read_unlock();
+	return b_knob;
+}
+
+/*
+ * The redirect target: replaces domain_dirty_limits() for calls whose
+ * limits mdirty_ftrace_handler() already computed.
+ */
+static noinline void notrace
+mdirty_limits_done(struct dirty_throttle_control *dtc)
+{
+	barrier();
+}
+
+static void notrace mdirty_ftrace_handler(unsigned long ip,
+					  unsigned long parent_ip,
+					  struct ftrace_ops *ops,
+					  struct ftrace_regs *fregs)
+{
+	const unsigned long mdirty_done_ip = (unsigned long)mdirty_limits_done;
+	struct dirty_throttle_control *dtc;
+	int bit;
+
+	/* cheap exit for every call while no cgroup has a limit */
+	if (!static_branch_unlikely(&mdirty_active))
+		return;
+
+	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	if (bit < 0)
+		return;
+
+	dtc = (struct dirty_throttle_control *)
+		ftrace_regs_get_argument(fregs, 0);
+	/* gdtc is set only for memcg domains; the global one stays upstream */
+	if (dtc && dtc->gdtc && dtc->wb &&
+	    likely(mdirty_fault != MDIRTY_FAULT_PASSTHROUGH) &&
+	    mdirty_apply(dtc))
+		ftrace_regs_set_instruction_pointer(fregs, mdirty_done_ip);
+
+	ftrace_test_recursion_unlock(bit);
+}
+
+static struct ftrace_ops mdirty_ftrace_ops = {
+	.func = mdirty_ftrace_handler,
+	.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT
+#ifndef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+		 | FTRACE_OPS_FL_SAVE_REGS
+#endif
+	,
+};
+
+/* ---- throttle accounting (balance_dirty_pages tracepoint) ------------- */
+
+static void notrace mdirty_probe_bdp(void *data, struct bdi_writeback *wb,
+				     unsigned long thresh,
+				     unsigned long bg_thresh,
+				     unsigned long dirty,
+				     unsigned long bdi_thresh,
+				     unsigned long bdi_dirty,
+				     unsigned long dirty_ratelimit,
+				     unsigned long task_ratelimit,
+				     unsigned long dirtied,
+				     unsigned long period,
+				     long pause, unsigned long start_time)
+{
+	struct cgroup_subsys_state *pos;
+	bool any = false;
+	u64 ns;
+
+	/* the tracepoint also fires with pause <= 0 when nobody sleeps */
+	if (pause <= 0 || !static_branch_unlikely(&mdirty_active))
+		return;
+
+	ns = (u64)jiffies_to_usecs(pause) * NSEC_PER_USEC;
+	rcu_read_lock();
+	for (pos = wb->memcg_css; pos; pos = pos->parent) {
+		struct mdirty_knob *k;
+
+		k = xa_load(&mdirty_knobs, cgroup_id(pos->cgroup));
+		if (!k)
+			continue;
+		atomic64_inc(&k->throttle_events);
+		atomic64_add(ns, &k->pause_ns);
+		any = true;
+	}
+	if (any)
+		trace_memcg_dirty_throttle(cgroup_id(wb->memcg_css->cgroup),
+					   pause, period, dirty, thresh);
+	rcu_read_unlock();
+}
+
+static void mdirty_find_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "balance_dirty_pages"))
+		*(struct tracepoint **)priv = tp;
+}
+
+/* ---- knob changes ------------------------------------------------------- */
+
+/*
+ * Reset the dirty limit history of the memcg domains of @k's cgroup and its
+ * descendants, so that a lowered limit is followed at once instead of by
+ * 1/32 per 200 ms (what upstream does on memory.max/high writes).
+ */
+static void mdirty_domains_changed(struct mdirty_knob *k)
+{
+	struct cgroup_subsys_state *css, *pos;
+	struct cgroup *cgrp;
+
+	if (mdirty_fault == MDIRTY_FAULT_NODOMRESET)
+		return;
+	cgrp = cgroup_get_from_id(k->cgid);
+	if (IS_ERR(cgrp))
+		return;
+	rcu_read_lock();
+	css = rcu_dereference(cgrp->subsys[memory_cgrp_id]);
+	if (css) {
+		css_for_each_descendant_pre(pos, css)
+			wb_domain_size_changed(&mem_cgroup_from_css(pos)->cgwb_domain);
+	}
+	rcu_read_unlock();
+	cgroup_put(cgrp);
+}
+
+/* called with mdirty_lock held whenever a knob gains or loses a limit */
+static void mdirty_limited_update(bool was, bool now)
+{
+	lockdep_assert_held(&mdirty_lock);
+	if (was == now)
+		return;
+	if (now) {
+		if (!mdirty_nr_limited++)
+			static_branch_enable(&mdirty_active);
+	} else {
+		if (!--mdirty_nr_limited)
+			static_branch_disable(&mdirty_active);
+	}
+}
+
+static bool mdirty_cgroup_alive(u64 cgid)
+{
+	struct cgroup *cgrp = cgroup_get_from_id(cgid);
+
+	if (IS_ERR(cgrp))
+		return false;
+	cgroup_put(cgrp);
+	return true;
+}
+
+enum mdirty_field {
+	MDIRTY_DIRTY_BYTES,
+	MDIRTY_DIRTY_RATIO,
+	MDIRTY_BG_BYTES,
+	MDIRTY_BG_RATIO,
+};
+
+struct mdirty_limits {
+	u64 db, bb;
+	u32 dr, br;
+};
+
+/*
+ * Validate and apply one knob write. Bytes win over ratio: setting one
+ * clears the other, as with vm.dirty_bytes/vm.dirty_ratio. Nothing changes
+ * on error.
+ */
+static ssize_t mdirty_store(struct mdirty_knob *k, enum mdirty_field f,
+			    const char *page, size_t count)
+{
+	struct mdirty_limits l;
+	bool was;
+	u64 v;
+	int ret;
+
+	ret = kstrtou64(page, 10, &v);
+	if (ret)
+		return ret;
+	switch (f) {
+	case MDIRTY_DIRTY_BYTES:
+	case MDIRTY_BG_BYTES:
+		/* vm.dirty_bytes has the same minimum of two pages */
+		if (v && v < 2 * PAGE_SIZE)
+			return -EINVAL;
+		/* the throttle works with 32-bit page counts */
+		if (v > (u64)UINT_MAX * PAGE_SIZE)
+			return -ERANGE;
+		break;
+	case MDIRTY_DIRTY_RATIO:
+	case MDIRTY_BG_RATIO:
+		if (v > 100)
+			return -ERANGE;
+		break;
+	}
+
+	mutex_lock(&mdirty_lock);
+	if (!mdirty_cgroup_alive(k->cgid)) {
+		ret = -ENOENT;
+		goto out;
+	}
+	l.db = k->dirty_bytes;
+	l.dr = k->dirty_ratio;
+	l.bb = k->bg_bytes;
+	l.br = k->bg_ratio;
+	switch (f) {
+	case MDIRTY_DIRTY_BYTES:
+		l.db = v;
+		if (v)
+			l.dr = 0;
+		break;
+	case MDIRTY_DIRTY_RATIO:
+		l.dr = v;
+		if (v)
+			l.db = 0;
+		break;
+	case MDIRTY_BG_BYTES:
+		l.bb = v;
+		if (v)
+			l.br = 0;
+		break;
+	case MDIRTY_BG_RATIO:
+		l.br = v;
+		if (v)
+			l.bb = 0;
+		break;
+	}
+	/* contradictions: a background limit needs a dirty limit under it */
+	if ((l.bb || l.br) && !l.db && !l.dr) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((l.db && l.bb && l.bb >= l.db) || (l.dr && l.br && l.br >= l.dr)) {
+		ret = -EINVAL;
+		goto out;
+	}
+
+	was = mdirty_has_limit(k);
+	/* bytes first: they win over ratios if the hook sees a mix */
+	WRITE_ONCE(k->dirty_bytes, l.db);
+	WRITE_ONCE(k->bg_bytes, l.bb);
+	WRITE_ONCE(k->dirty_ratio, l.dr);
+	WRITE_ONCE(k->bg_ratio, l.br);
+	mdirty_limited_update(was, mdirty_has_limit(k));
+	mdirty_domains_changed(k);
+	ret = count;
+out:
+	mutex_unlock(&mdirty_lock);
+	return ret;
+}
+
+/* ---- configfs ------------------------------------------------------------ */
+
+#define MDIRTY_KNOB_ATTR(_name, _field, _get)				\
+static ssize_t mdirty_knob_##_name##_show(struct config_item *item,	\
+					  char *page)			\
+{									\
+	return sysfs_emit(page, "%llu\n", _get(to_knob(item)));	\
+}									\
+static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
+					   const char *page,		\
+					   size_t count)		\
+{									\
+	return mdirty_store(to_knob(item), _field, page, count);	\
+}									\
+CONFIGFS_ATTR(mdirty_knob_, _name)
+
+static u64 mdirty_get_db(struct mdirty_knob *k) { return READ_ONCE(k->dirty_bytes); }
+static u64 mdirty_get_dr(struct mdirty_knob *k) { return READ_ONCE(k->dirty_ratio); }
+static u64 mdirty_get_bb(struct mdirty_knob *k) { return READ_ONCE(k->bg_bytes); }
+static u64 mdirty_get_br(struct mdirty_knob *k) { return READ_ONCE(k->bg_ratio); }
+
+MDIRTY_KNOB_ATTR(dirty_bytes, MDIRTY_DIRTY_BYTES, mdirty_get_db);
+MDIRTY_KNOB_ATTR(dirty_ratio, MDIRTY_DIRTY_RATIO, mdirty_get_dr);
+MDIRTY_KNOB_ATTR(background_bytes, MDIRTY_BG_BYTES, mdirty_get_bb);
+MDIRTY_KNOB_ATTR(background_ratio, MDIRTY_BG_RATIO, mdirty_get_br);
+
+static ssize_t mdirty_knob_path_show(struct config_item *item, char *page)
+{
+	struct mdirty_knob *k = to_knob(item);
+	struct cgroup *cgrp = cgroup_get_from_id(k->cgid);
+	int ret;
+
+	if (IS_ERR(cgrp))
+		return sysfs_emit(page, "%s\n", k->path);
+	/* the current path: the cgroup may have been renamed */
+	ret = cgroup_path(cgrp, page, PAGE_SIZE - 1);
+	cgroup_put(cgrp);
+	if (ret < 0 || ret >= PAGE_SIZE - 1)
+		return sysfs_emit(page, "%s\n", k->path);
+	return strlen(strcat(page, "\n"));
+}
+CONFIGFS_ATTR_RO(mdirty_knob_, path);
+
+static ssize_t mdirty_knob_state_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%s\n", mdirty_cgroup_alive(to_knob(item)->cgid) ?
+			  "live" : "removed");
+}
+CONFIGFS_ATTR_RO(mdirty_knob_, state);
+
+static ssize_t mdirty_knob_stat_show(struct config_item *item, char *page)
+{
+	struct mdirty_knob *k = to_knob(item);
+
+	return sysfs_emit(page,
+			  "cgroup_id %llu\n"
+			  "live %d\n"
+			  "effective_dirty_bytes %llu\n"
+			  "effective_background_bytes %llu\n"
+			  "dirty %llu\n"
+			  "writeback %llu\n"
+			  "evaluations %lld\n"
+			  "binding %lld\n"
+			  "throttle_events %lld\n"
+			  "pause_ns %lld\n",
+			  k->cgid, mdirty_cgroup_alive(k->cgid),
+			  (u64)READ_ONCE(k->last_thresh) << PAGE_SHIFT,
+			  (u64)READ_ONCE(k->last_bg_thresh) << PAGE_SHIFT,
+			  (u64)READ_ONCE(k->last_dirty) << PAGE_SHIFT,
+			  (u64)READ_ONCE(k->last_writeback) << PAGE_SHIFT,
+			  atomic64_read(&k->evals),
+			  atomic64_read(&k->binding),
+			  atomic64_read(&k->throttle_events),
+			  atomic64_read(&k->pause_ns));
+}
+CONFIGFS_ATTR_RO(mdirty_knob_, stat);
+
+static struct configfs_attribute *mdirty_knob_attrs[] = {
+	&mdirty_knob_attr_dirty_bytes,
+	&mdirty_knob_attr_dirty_ratio,
+	&mdirty_knob_attr_background_bytes,
+	&mdirty_knob_attr_background_ratio,
+	&mdirty_knob_attr_path,
+	&mdirty_knob_attr_state,
+	&mdirty_knob_attr_stat,
+	NULL,
+};
+
+static void mdirty_knob_free(struct rcu_head *rcu)
+{
+	struct mdirty_knob *k = container_of(rcu, struct mdirty_knob, rcu);
+
+	kfree(k->path);
+	kfree(k);
+}
+
+static void mdirty_knob_release(struct config_item *item)
+{
+	/* already out of the xarray (drop_item); readers may still hold it */
+	call_rcu(&to_knob(item)->rcu, mdirty_knob_free);
+}
+
+static struct configfs_item_operations mdirty_knob_item_ops = {
+	.release = mdirty_knob_release,
+};
+
+static const struct config_item_type mdirty_knob_type = {
+	.ct_item_ops = &mdirty_knob_item_ops,
+	.ct_attrs = mdirty_knob_attrs,
+	.ct_owner = THIS_MODULE,
+};
+
+/*
+ * mkdir /sys/kernel/config/memcg_dirty/<cgroup id>: the id is the inode
+ * number of the cgroup v2 directory (stat -c %i, name_to_handle_at). A
+ * cgroup that is removed and recreated gets a new id, so its old directory
+ * keeps reporting state "removed" and has no effect until it is removed.
+ */
+static struct config_item *mdirty_make_item(struct config_group *group,
+					    const char *name)
+{
+	struct cgroup_subsys_state *css;
+	struct mdirty_knob *k;
+	struct cgroup *cgrp;
+	char canon[24];
+	u64 cgid;
+	int ret;
+
+	/* decimal, canonical: "0123" and "123" must not be two knobs */
+	if (kstrtou64(name, 10, &cgid) || !cgid)
+		return ERR_PTR(-EINVAL);
+	snprintf(canon, sizeof(canon), "%llu", cgid);
+	if (strcmp(canon, name))
+		return ERR_PTR(-EINVAL);
+
+	cgrp = cgroup_get_from_id(cgid);
+	if (IS_ERR(cgrp))
+		return ERR_CAST(cgrp);	/* -ENOENT: no such cgroup */
+
+	/* the root cgroup has no memcg writeback domain: use vm.dirty_* */
+	if (!cgroup_parent(cgrp)) {
+		ret = -EPERM;
+		goto err_put;
+	}
+	/* the memory controller must be enabled in the parent */
+	rcu_read_lock();
+	css = rcu_dereference(cgrp->subsys[memory_cgrp_id]);
+	rcu_read_unlock();
+	if (!css) {
+		ret = -ENODEV;
+		goto err_put;
+	}
+
+	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	if (!k) {
+		ret = -ENOMEM;
+		goto err_put;
+	}
+	k->cgid = cgid;
+	k->path = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!k->path) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ret = cgroup_path(cgrp, k->path, PATH_MAX);
+	if (ret < 0)
+		goto err_free_path;
+	config_item_init_type_name(&k->item, name, &mdirty_knob_type);
+
+	mutex_lock(&mdirty_lock);
+	ret = xa_insert(&mdirty_knobs, cgid, k, GFP_KERNEL);
+	mutex_unlock(&mdirty_lock);
+	if (ret)
+		goto err_free_path;
+	cgroup_put(cgrp);
+	return &k->item;
+
+err_free_path:
+	kfree(k->path);
+err_free:
+	kfree(k);
+err_put:
+	cgroup_put(cgrp);
+	return ERR_PTR(ret);
+}
+
+static void mdirty_drop_item(struct config_group *group,
+			     struct config_item *item)
+{
+	struct mdirty_knob *k = to_knob(item);
+
+	mutex_lock(&mdirty_lock);
+	xa_erase(&mdirty_knobs, k->cgid);
+	mdirty_limited_update(mdirty_has_limit(k), false);
+	/* the domain goes back to upstream limits: restart its history */
+	mdirty_domains_changed(k);
+	mutex_unlock(&mdirty_lock);
+	config_item_put(item);
+}
+
+static ssize_t mdirty_root_features_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%s\n", MDIRTY_FEATURES);
+}
+CONFIGFS_ATTR_RO(mdirty_root_, features);
+
+static ssize_t mdirty_root_version_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%s\n", MDIRTY_VERSION);
+}
+CONFIGFS_ATTR_RO(mdirty_root_, version);
+
+static ssize_t mdirty_root_fault_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%s\n", mdirty_fault_names[mdirty_fault]);
+}
+CONFIGFS_ATTR_RO(mdirty_root_, fault);
+
+static struct configfs_attribute *mdirty_root_attrs[] = {
+	&mdirty_root_attr_features,
+	&mdirty_root_attr_version,
+	&mdirty_root_attr_fault,
+	NULL,
+};
+
+static struct configfs_group_operations mdirty_root_group_ops = {
+	.make_item = mdirty_make_item,
+	.drop_item = mdirty_drop_item,
+};
+
+static const struct config_item_type mdirty_root_type = {
+	.ct_group_ops = &mdirty_root_group_ops,
+	.ct_attrs = mdirty_root_attrs,
+	.ct_owner = THIS_MODULE,
+};
+
+static struct configfs_subsystem mdirty_subsys = {
+	.su_group = {
+		.cg_item = {
+			.ci_namebuf = "memcg_dirty",
+			.ci_type = &mdirty_root_type,
+		},
+	},
+};
+
+/* ---- load and unload ---------------------------------------------------- */
+
+static int __init mdirty_parse_fault(void)
+{
+	int i = sysfs_match_string(mdirty_fault_names, fault);
+
+	if (i < 0) {
+		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough)\n",
+		       fault);
+		return -EINVAL;
+	}
+	mdirty_fault = i;
+	if (mdirty_fault != MDIRTY_FAULT_NONE)
+		pr_warn("test-only fault '%s' active\n", fault);
+	return 0;
+}
+
+static int __init mdirty_init(void)
+{
+	static char func[] = MDIRTY_HOOK_FUNC;
+	int ret;
+
+	ret = mdirty_parse_fault();
+	if (ret)
+		return ret;
+
+	/* cgroup writeback needs memory and io on the v2 hierarchy */
+	if (mem_cgroup_disabled() || !cgroup_subsys_on_dfl(memory_cgrp_subsys) ||
+	    !cgroup_subsys_on_dfl(io_cgrp_subsys)) {
+		pr_err("no cgroup writeback: the memory and io controllers must be on cgroup v2 (not cgroup_disable=memory, not bound to a v1 hierarchy); refusing to load\n");
+		return -EOPNOTSUPP;
+	}
+
+	ret = mdirty_verify_layout(mdirty_fault == MDIRTY_FAULT_LAYOUT);
+	if (ret)
+		return ret;
+
+	for_each_kernel_tracepoint(mdirty_find_tp, &mdirty_tp_bdp);
+	if (!mdirty_tp_bdp) {
+		pr_err("tracepoint writeback:balance_dirty_pages not found; refusing to load\n");
+		return -ENOENT;
+	}
+
+	config_group_init(&mdirty_subsys.su_group);
+	mutex_init(&mdirty_subsys.su_mutex);
+	ret = configfs_register_subsystem(&mdirty_subsys);
+	if (ret) {
+		pr_err("cannot register configfs subsystem (%d): is configfs available?\n",
+		       ret);
+		return ret;
+	}
+
+	ret = tracepoint_probe_register(mdirty_tp_bdp, mdirty_probe_bdp, NULL);
+	if (ret) {
+		pr_err("cannot attach to tracepoint balance_dirty_pages (%d)\n",
+		       ret);
+		goto err_configfs;
+	}
+
+	ret = ftrace_set_filter(&mdirty_ftrace_ops, func, strlen(func), 1);
+	if (ret) {
+		pr_err("cannot trace %s (%d): not an ftrace location in this kernel; refusing to load\n",
+		       func, ret);
+		goto err_free_filter;
+	}
+	ret = register_ftrace_function(&mdirty_ftrace_ops);
+	if (ret == -EBUSY) {
+		pr_err("%s is already redirected by another IPMODIFY ftrace user (a livepatch of it, or a kprobe with a post_handler): remove that first; refusing to load\n",
+		       func);
+		goto err_free_filter;
+	} else if (ret) {
+		pr_err("cannot register the ftrace redirect of %s (%d); refusing to load\n",
+		       func, ret);
+		goto err_free_filter;
+	}
+
+	pr_info("loaded: per-cgroup dirty limits in /sys/kernel/config/memcg_dirty\n");
+	return 0;
+
+err_free_filter:
+	ftrace_free_filter(&mdirty_ftrace_ops);
+	tracepoint_probe_unregister(mdirty_tp_bdp, mdirty_probe_bdp, NULL);
+	tracepoint_synchronize_unregister();
+err_configfs:
+	configfs_unregister_subsystem(&mdirty_subsys);
+	return ret;
+}
+
+static void __exit mdirty_exit(void)
+{
+	/*
+	 * Every knob directory holds a module reference, so no knob is left
+	 * and the static key is off: the handler returns at once. After
+	 * unregistering, ftrace waits until no task runs the handler or the
+	 * redirect target (RCU tasks).
+	 */
+	unregister_ftrace_function(&mdirty_ftrace_ops);
+	ftrace_free_filter(&mdirty_ftrace_ops);
+	synchronize_rcu_tasks();
+	tracepoint_probe_unregister(mdirty_tp_bdp, mdirty_probe_bdp, NULL);
+	tracepoint_synchronize_unregister();
+	configfs_unregister_subsystem(&mdirty_subsys);
+	/* knobs are freed by call_rcu */
+	rcu_barrier();
+	if (!xa_empty(&mdirty_knobs))
+		pr_err("knobs left at unload\n");
+	xa_destroy(&mdirty_knobs);
+	pr_info("unloaded\n");
+}
+
+module_init(mdirty_init);
+module_exit(mdirty_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("kmemlab");
+MODULE_DESCRIPTION("per-cgroup dirty limits for cgroup v2 writeback");
+MODULE_VERSION(MDIRTY_VERSION);
