@@ -1,0 +1,812 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * spf-bench - page-fault throughput and per-VMA lock behaviour.
+ *
+ * Each worker thread loops: mmap a region, touch every page, munmap
+ * (will-it-scale page_fault1/2/3 style). Actual faults are counted with
+ * getrusage(RUSAGE_THREAD), so THP shows as fewer, larger faults. With
+ * spf_harness loaded, the observer (tracking this process only) gives the
+ * share of faults completed under the VMA lock, aborts and retries.
+ * An optional writer thread churns its own region of the same mm and its
+ * operation latency is reported as percentiles.
+ *
+ * Configurations are run interleaved, --reps times; medians are printed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "kml.h"
+#include "spfobs.h"
+
+#define EXT4_MAGIC	0xEF53
+#define TMPFS_MAGIC	0x01021994
+#define HPAGE		(2UL << 20)
+#define MAX_THREADS	64
+#define MAX_LAT		(1u << 20)
+
+enum wl { WL_ANON, WL_PRIV_TMPFS, WL_SHARED_TMPFS, WL_PRIV_EXT4,
+	  WL_SHARED_EXT4, WL_DEV, WL_DEV_MP, WL_NR };
+static const char *const wl_names[WL_NR] = {
+	"anon", "private-tmpfs", "shared-tmpfs", "private-ext4",
+	"shared-ext4", "dev", "dev-mp",
+};
+
+enum wr { WR_NONE, WR_MUNMAP, WR_MPROTECT, WR_MREMAP, WR_DONTNEED, WR_NR };
+static const char *const wr_names[WR_NR] = {
+	"none", "munmap", "mprotect", "mremap", "dontneed",
+};
+
+static const char *const obs_names[] = { "off", "fast", "exact" };
+
+struct opts {
+	unsigned int wl_mask;
+	unsigned int threads[8];
+	int nthreads;
+	uint64_t size;
+	double duration;
+	int thp;		/* -1 keep, 0 off, 1 on */
+	unsigned int wr_mask;
+	uint64_t wsize;
+	int reps;
+	int obs;		/* -1 none (module absent), else SPF_OBS_* */
+	bool obs_set;
+	const char *tmpdir;
+	const char *ext4dir;
+	bool json;
+	bool quiet;
+};
+
+struct cfg {
+	enum wl wl;
+	unsigned int threads;
+	enum wr wr;
+	/* per repetition */
+	double *fps;
+	double *vma_share, *aborts_k, *retries_k, *viol;
+	double *w_p50, *w_p99, *w_ops;
+};
+
+struct worker {
+	pthread_t tid;
+	const struct opts *o;
+	enum wl wl;
+	int fd;			/* file or device, -1 for anon */
+	uint64_t faults;
+	uint64_t pages;
+	int err;
+};
+
+static atomic_int stop_flag;
+static pthread_barrier_t start_barrier;
+
+/* ---- workers -------------------------------------------------------- */
+
+static bool wl_is_dev(enum wl wl)
+{
+	return wl == WL_DEV || wl == WL_DEV_MP;
+}
+
+static bool wl_is_shared(enum wl wl)
+{
+	return wl == WL_SHARED_TMPFS || wl == WL_SHARED_EXT4 || wl_is_dev(wl);
+}
+
+static uint64_t thread_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+static int open_backing(const struct opts *o, enum wl wl)
+{
+	struct spf_dev_setup s = { .size = o->size };
+	const char *dir;
+	char path[4096];
+	int fd;
+
+	if (wl == WL_ANON)
+		return -1;
+	if (wl_is_dev(wl)) {
+		fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		s.flags = wl == WL_DEV_MP ? SPF_DEV_MAP_PAGES : 0;
+		if (ioctl(fd, SPF_IOC_DEV_SETUP, &s)) {
+			close(fd);
+			return -errno;
+		}
+		return fd;
+	}
+	dir = (wl == WL_PRIV_EXT4 || wl == WL_SHARED_EXT4) ? o->ext4dir :
+							     o->tmpdir;
+	snprintf(path, sizeof(path), "%s/spf-bench.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (ftruncate(fd, (off_t)o->size)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	const struct opts *o = w->o;
+	size_t len = o->size, maplen = len;
+	bool shared = wl_is_shared(w->wl), dev = wl_is_dev(w->wl);
+	int prot = dev ? PROT_READ : PROT_READ | PROT_WRITE;
+	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
+		    (w->fd < 0 ? MAP_ANONYMOUS : 0);
+	uint64_t f0;
+	size_t off;
+
+	if (o->thp == 1 && w->wl == WL_ANON)
+		maplen = len + HPAGE;	/* room to align to 2M */
+	pthread_barrier_wait(&start_barrier);
+	f0 = thread_faults();
+	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+		char *map = mmap(NULL, maplen, prot, flags, w->fd, 0);
+		volatile char *p;
+
+		if (map == MAP_FAILED) {
+			w->err = errno;
+			break;
+		}
+		p = (volatile char *)map;
+		if (maplen != len)
+			p = (volatile char *)(((uintptr_t)map + HPAGE - 1) &
+					      ~(HPAGE - 1));
+		if (o->thp >= 0 && w->wl == WL_ANON)
+			madvise((void *)p, len,
+				o->thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		for (off = 0; off < len; off += 4096) {
+			if (dev)
+				(void)p[off];
+			else
+				p[off] = 1;
+		}
+		w->pages += len / 4096;
+		munmap(map, maplen);
+	}
+	w->faults = thread_faults() - f0;
+	return NULL;
+}
+
+/* ---- writer --------------------------------------------------------- */
+
+struct writer {
+	pthread_t tid;
+	enum wr op;
+	size_t len;
+	uint64_t *lat;
+	size_t n;
+	int err;
+};
+
+static void touch(char *p, size_t len)
+{
+	size_t off;
+
+	for (off = 0; off < len; off += 4096)
+		((volatile char *)p)[off] = 1;
+}
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	int prot = PROT_READ | PROT_WRITE;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	char *p, *alt = NULL, *q;
+	bool ro = false;
+	uint64_t t0;
+	int ret = 0;
+
+	p = mmap(NULL, w->len, prot, flags, -1, 0);
+	if (p == MAP_FAILED) {
+		w->err = errno;
+		pthread_barrier_wait(&start_barrier);
+		return NULL;
+	}
+	if (w->op == WR_MREMAP) {
+		/* a reserved destination to move to and back from */
+		alt = mmap(NULL, w->len, PROT_NONE, flags, -1, 0);
+		if (alt == MAP_FAILED) {
+			w->err = errno;
+			alt = NULL;
+		}
+	}
+	touch(p, w->len);
+	pthread_barrier_wait(&start_barrier);
+	while (!w->err &&
+	       !atomic_load_explicit(&stop_flag, memory_order_relaxed) &&
+	       w->n < MAX_LAT) {
+		t0 = kml_now_ns();
+		switch (w->op) {
+		case WR_MUNMAP:
+			/* Another thread may take the hole: then map anywhere. */
+			ret = munmap(p, w->len);
+			q = mmap(p, w->len, prot, flags | MAP_FIXED_NOREPLACE,
+				 -1, 0);
+			if (q == MAP_FAILED)
+				q = mmap(NULL, w->len, prot, flags, -1, 0);
+			if (q == MAP_FAILED)
+				ret = -1;
+			else
+				p = q;
+			break;
+		case WR_MPROTECT:
+			ro = !ro;
+			ret = mprotect(p, w->len, ro ? PROT_READ : prot);
+			break;
+		case WR_MREMAP:
+			q = mremap(p, w->len, w->len,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, alt);
+			if (q == MAP_FAILED) {
+				ret = -1;
+				break;
+			}
+			/* Reserve the old place again (never MREMAP_FIXED
+			 * over a hole another thread may have mapped).
+			 */
+			alt = mmap(p, w->len, PROT_NONE,
+				   flags | MAP_FIXED_NOREPLACE, -1, 0);
+			if (alt == MAP_FAILED)
+				alt = mmap(NULL, w->len, PROT_NONE, flags,
+					   -1, 0);
+			p = q;
+			if (alt == MAP_FAILED) {
+				alt = NULL;
+				ret = -1;
+			}
+			break;
+		case WR_DONTNEED:
+			ret = madvise(p, w->len, MADV_DONTNEED);
+			break;
+		default:
+			break;
+		}
+		w->lat[w->n++] = kml_now_ns() - t0;
+		if (ret) {
+			w->err = errno;
+			break;
+		}
+		if (!ro)
+			touch(p, w->len);
+	}
+	munmap(p, w->len);
+	if (alt)
+		munmap(alt, w->len);
+	return NULL;
+}
+
+/* ---- one run -------------------------------------------------------- */
+
+struct run_result {
+	double fps;
+	struct spf_summary s;
+	bool have_obs;
+	double w_p50, w_p99, w_ops;
+};
+
+static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
+		   struct run_result *r)
+{
+	struct worker ws[MAX_THREADS];
+	struct writer wr = { .op = c->wr, .len = o->wsize };
+	struct spf_counters before, after;
+	unsigned int i, nthr = c->threads;
+	uint64_t t0, t1, faults = 0;
+	struct timespec ts;
+	int ret = 0;
+
+	memset(ws, 0, sizeof(ws));
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < nthr; i++) {
+		ws[i].o = o;
+		ws[i].wl = c->wl;
+		ws[i].fd = open_backing(o, c->wl);
+		if (ws[i].fd < -1) {
+			ret = ws[i].fd;
+			while (i--)
+				if (ws[i].fd >= 0)
+					close(ws[i].fd);
+			return ret;
+		}
+	}
+	if (c->wr != WR_NONE) {
+		wr.lat = calloc(MAX_LAT, sizeof(*wr.lat));
+		if (!wr.lat)
+			kml_die(1, NULL, "out of memory");
+	}
+	atomic_store(&stop_flag, 0);
+	pthread_barrier_init(&start_barrier, NULL,
+			     nthr + 1 + (c->wr != WR_NONE));
+	for (i = 0; i < nthr; i++)
+		pthread_create(&ws[i].tid, NULL, worker_fn, &ws[i]);
+	if (c->wr != WR_NONE)
+		pthread_create(&wr.tid, NULL, writer_fn, &wr);
+	if (obs_fd >= 0)
+		spf_obs_read(obs_fd, slot, &before);
+	pthread_barrier_wait(&start_barrier);
+	t0 = kml_now_ns();
+	ts.tv_sec = (time_t)o->duration;
+	ts.tv_nsec = (long)((o->duration - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+	atomic_store(&stop_flag, 1);
+	for (i = 0; i < nthr; i++) {
+		pthread_join(ws[i].tid, NULL);
+		faults += ws[i].faults;
+		if (ws[i].err && !ret)
+			ret = -ws[i].err;
+		if (ws[i].fd >= 0)
+			close(ws[i].fd);
+	}
+	t1 = kml_now_ns();
+	if (c->wr != WR_NONE) {
+		pthread_join(wr.tid, NULL);
+		if (wr.err && !ret)
+			ret = -wr.err;
+		r->w_ops = (double)wr.n / ((double)(t1 - t0) / 1e9);
+		r->w_p50 = (double)kml_percentile(wr.lat, wr.n, 50) / 1e3;
+		r->w_p99 = (double)kml_percentile(wr.lat, wr.n, 99) / 1e3;
+		free(wr.lat);
+	}
+	pthread_barrier_destroy(&start_barrier);
+	if (obs_fd >= 0 && !spf_obs_read(obs_fd, slot, &after)) {
+		spf_delta(&after, &before);
+		spf_summarize(&after, &r->s);
+		r->have_obs = true;
+	}
+	r->fps = (double)faults / ((double)(t1 - t0) / 1e9);
+	return ret;
+}
+
+/* ---- statistics and output ------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+	double tmp[256];
+	int i;
+
+	if (n <= 0)
+		return 0;
+	for (i = 0; i < n && i < 256; i++)
+		tmp[i] = v[i];
+	qsort(tmp, (size_t)i, sizeof(double), cmp_double);
+	return i % 2 ? tmp[i / 2] : (tmp[i / 2 - 1] + tmp[i / 2]) / 2;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: spf-bench [options]\n"
+"Page-fault throughput and per-VMA lock behaviour (needs spf_harness for\n"
+"the VMA-lock columns; runs without it).\n\n"
+"  -w, --workload LIST   anon,private-tmpfs,shared-tmpfs,private-ext4,\n"
+"                        shared-ext4,dev,dev-mp or all (default anon)\n"
+"  -t, --threads LIST    worker thread counts, e.g. 1,2 (default 1)\n"
+"  -s, --size SIZE       region per thread and iteration (default 16M)\n"
+"  -d, --duration SEC    seconds per run (default 1)\n"
+"  -r, --reps N          interleaved repetitions, medians reported (default 3)\n"
+"      --thp on|off|keep THP for anon regions via madvise (default keep)\n"
+"  -W, --writer LIST     none,munmap,mprotect,mremap,dontneed (default none)\n"
+"      --writer-size SIZE region the writer churns (default 1M)\n"
+"  -o, --observer MODE   off|fast|exact (default fast when loaded)\n"
+"      --tmpdir DIR      tmpfs directory (default /dev/shm)\n"
+"      --ext4-dir DIR    ext4 directory for the *-ext4 workloads\n"
+"      --json            JSON on stdout instead of a table\n"
+"  -q, --quiet           no progress on stderr\n"
+"  -h, --help            this text\n\n"
+"Columns: faults/s (all threads), vma%% = faults completed under the VMA\n"
+"lock / user faults, abort/k and retry/k per 1000 user faults, writer\n"
+"operation latency p50/p99 in microseconds.\n");
+}
+
+static unsigned int parse_list(const char *arg, const char *const *names,
+			       int n, const char *what)
+{
+	char *dup = strdup(arg), *tok, *save = NULL;
+	unsigned int mask = 0;
+	int i;
+
+	for (tok = strtok_r(dup, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "all")) {
+			mask = (1u << n) - 1;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (!strcmp(tok, names[i]))
+				break;
+		if (i == n)
+			kml_die(2, "see spf-bench --help for the names",
+				"unknown %s '%s'", what, tok);
+		mask |= 1u << i;
+	}
+	free(dup);
+	if (!mask)
+		kml_die(2, "give at least one name", "empty %s list", what);
+	return mask;
+}
+
+static void parse_threads(struct opts *o, const char *arg)
+{
+	char *dup = strdup(arg), *tok, *save = NULL;
+	uint64_t v;
+
+	o->nthreads = 0;
+	for (tok = strtok_r(dup, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (kml_parse_u64(tok, &v) || !v || v > MAX_THREADS)
+			kml_die(2, "use 1..64, comma separated",
+				"bad thread count '%s'", tok);
+		if (o->nthreads == 8)
+			kml_die(2, "give at most 8 counts", "too many counts");
+		o->threads[o->nthreads++] = (unsigned int)v;
+	}
+	free(dup);
+	if (!o->nthreads)
+		kml_die(2, "e.g. -t 1,2", "empty thread list");
+}
+
+static void check_dir(const char *dir, long magic, const char *what)
+{
+	struct statfs sf;
+
+	if (statfs(dir, &sf))
+		kml_die(2, "give an existing directory",
+			"%s '%s': %s", what, dir, strerror(errno));
+	if (magic && sf.f_type != magic)
+		kml_die(2, magic == EXT4_MAGIC ?
+			"mount an ext4 filesystem and pass its directory" :
+			"pass a tmpfs directory such as /dev/shm",
+			"%s '%s' is not on %s", what, dir,
+			magic == EXT4_MAGIC ? "ext4" : "tmpfs");
+}
+
+static void parse_opts(struct opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "workload", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 's' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "thp", required_argument, NULL, 'T' },
+		{ "writer", required_argument, NULL, 'W' },
+		{ "writer-size", required_argument, NULL, 'S' },
+		{ "observer", required_argument, NULL, 'o' },
+		{ "tmpdir", required_argument, NULL, 'M' },
+		{ "ext4-dir", required_argument, NULL, 'E' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	uint64_t v;
+	char *end;
+	int c, i;
+
+	*o = (struct opts){ .wl_mask = 1u << WL_ANON, .threads = { 1 },
+			    .nthreads = 1, .size = 16 << 20, .duration = 1,
+			    .thp = -1, .wr_mask = 1u << WR_NONE,
+			    .wsize = 1 << 20, .reps = 3, .obs = SPF_OBS_FAST,
+			    .tmpdir = "/dev/shm" };
+	while ((c = getopt_long(argc, argv, "w:t:s:d:r:W:o:qh", lo,
+				NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			o->wl_mask = parse_list(optarg, wl_names, WL_NR,
+						"workload");
+			break;
+		case 't':
+			parse_threads(o, optarg);
+			break;
+		case 's':
+		case 'S':
+			if (kml_parse_size(optarg, &v) || v < 4096 ||
+			    v % 4096 || v > (16ULL << 30))
+				kml_die(2, "use a multiple of 4K up to 16G, e.g. 16M",
+					"bad size '%s'", optarg);
+			if (c == 's')
+				o->size = v;
+			else
+				o->wsize = v;
+			break;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || *end || !(o->duration >= 0.05 &&
+					       o->duration <= 3600))
+				kml_die(2, "use 0.05..3600 seconds",
+					"bad duration '%s'", optarg);
+			break;
+		case 'r':
+			if (kml_parse_u64(optarg, &v) || !v || v > 256)
+				kml_die(2, "use 1..256", "bad reps '%s'",
+					optarg);
+			o->reps = (int)v;
+			break;
+		case 'T':
+			if (!strcmp(optarg, "on"))
+				o->thp = 1;
+			else if (!strcmp(optarg, "off"))
+				o->thp = 0;
+			else if (!strcmp(optarg, "keep"))
+				o->thp = -1;
+			else
+				kml_die(2, "use on, off or keep",
+					"bad --thp '%s'", optarg);
+			break;
+		case 'W':
+			o->wr_mask = parse_list(optarg, wr_names, WR_NR,
+						"writer");
+			break;
+		case 'o':
+			for (i = 0; i < 3; i++)
+				if (!strcmp(optarg, obs_names[i]))
+					break;
+			if (i == 3)
+				kml_die(2, "use off, fast or exact",
+					"bad --observer '%s'", optarg);
+			o->obs = i;
+			o->obs_set = true;
+			break;
+		case 'M':
+			o->tmpdir = optarg;
+			break;
+		case 'E':
+			o->ext4dir = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		kml_die(2, "see spf-bench --help", "unexpected argument '%s'",
+			argv[optind]);
+	if (o->wl_mask & ((1u << WL_PRIV_TMPFS) | (1u << WL_SHARED_TMPFS)))
+		check_dir(o->tmpdir, TMPFS_MAGIC, "--tmpdir");
+	if (o->wl_mask & ((1u << WL_PRIV_EXT4) | (1u << WL_SHARED_EXT4))) {
+		if (!o->ext4dir)
+			kml_die(2, "pass --ext4-dir DIR on an ext4 filesystem",
+				"the ext4 workloads need a directory");
+		check_dir(o->ext4dir, EXT4_MAGIC, "--ext4-dir");
+	}
+}
+
+static void print_table(const struct opts *o, struct cfg *cfgs, int n,
+			bool obs)
+{
+	char sz[KML_SIZE_BUF];
+	int i;
+
+	printf("# spf-bench: size %s/thread, %.2fs x %d reps (medians), thp %s, observer %s\n",
+	       kml_format_size(o->size, sz, sizeof(sz)), o->duration, o->reps,
+	       o->thp < 0 ? "keep" : o->thp ? "on" : "off",
+	       obs ? obs_names[o->obs] : "absent");
+	printf("%-14s %3s %-9s %12s %6s %8s %8s %5s %10s %10s %9s\n",
+	       "workload", "thr", "writer", "faults/s", "vma%", "abort/k",
+	       "retry/k", "viol", "w_p50_us", "w_p99_us", "w_ops/s");
+	for (i = 0; i < n; i++) {
+		struct cfg *c = &cfgs[i];
+
+		printf("%-14s %3u %-9s %12.0f ", wl_names[c->wl], c->threads,
+		       wr_names[c->wr], median(c->fps, o->reps));
+		if (obs)
+			printf("%6.1f %8.1f %8.1f %5.0f ",
+			       median(c->vma_share, o->reps),
+			       median(c->aborts_k, o->reps),
+			       median(c->retries_k, o->reps),
+			       median(c->viol, o->reps));
+		else
+			printf("%6s %8s %8s %5s ", "-", "-", "-", "-");
+		if (c->wr != WR_NONE)
+			printf("%10.1f %10.1f %9.0f\n",
+			       median(c->w_p50, o->reps),
+			       median(c->w_p99, o->reps),
+			       median(c->w_ops, o->reps));
+		else
+			printf("%10s %10s %9s\n", "-", "-", "-");
+	}
+}
+
+static void json_arr(struct kml_json *j, const char *key, const double *v,
+		     int n)
+{
+	int i;
+
+	kml_json_arr_begin(j, key);
+	for (i = 0; i < n; i++)
+		kml_json_double(j, NULL, v[i]);
+	kml_json_arr_end(j);
+}
+
+static void print_json(const struct opts *o, struct cfg *cfgs, int n,
+		       bool obs)
+{
+	struct kml_json j;
+	int i;
+
+	kml_json_init(&j, stdout);
+	kml_json_obj_begin(&j, NULL);
+	kml_json_u64(&j, "size", o->size);
+	kml_json_double(&j, "duration_s", o->duration);
+	kml_json_u64(&j, "reps", (uint64_t)o->reps);
+	kml_json_str(&j, "thp", o->thp < 0 ? "keep" : o->thp ? "on" : "off");
+	kml_json_str(&j, "observer", obs ? obs_names[o->obs] : "absent");
+	kml_json_arr_begin(&j, "results");
+	for (i = 0; i < n; i++) {
+		struct cfg *c = &cfgs[i];
+
+		kml_json_obj_begin(&j, NULL);
+		kml_json_str(&j, "workload", wl_names[c->wl]);
+		kml_json_u64(&j, "threads", c->threads);
+		kml_json_str(&j, "writer", wr_names[c->wr]);
+		kml_json_double(&j, "faults_per_s", median(c->fps, o->reps));
+		json_arr(&j, "faults_per_s_reps", c->fps, o->reps);
+		if (obs) {
+			kml_json_double(&j, "vma_lock_pct",
+					median(c->vma_share, o->reps));
+			json_arr(&j, "vma_lock_pct_reps", c->vma_share,
+				 o->reps);
+			kml_json_double(&j, "aborts_per_1000",
+					median(c->aborts_k, o->reps));
+			kml_json_double(&j, "retries_per_1000",
+					median(c->retries_k, o->reps));
+			kml_json_double(&j, "violations",
+					median(c->viol, o->reps));
+		}
+		if (c->wr != WR_NONE) {
+			kml_json_double(&j, "writer_p50_us",
+					median(c->w_p50, o->reps));
+			kml_json_double(&j, "writer_p99_us",
+					median(c->w_p99, o->reps));
+			kml_json_double(&j, "writer_ops_per_s",
+					median(c->w_ops, o->reps));
+		}
+		kml_json_obj_end(&j);
+	}
+	kml_json_arr_end(&j);
+	kml_json_obj_end(&j);
+	kml_json_finish(&j);
+}
+
+int main(int argc, char **argv)
+{
+	struct kml_progress prog;
+	struct run_result r;
+	struct cfg *cfgs;
+	struct opts o;
+	int obs_fd = -1, slot = -1, n = 0, i, rep, ret;
+	unsigned int wl, wr, t;
+
+	kml_init(argv[0]);
+	parse_opts(&o, argc, argv);
+
+	if (o.wl_mask & ((1u << WL_DEV) | (1u << WL_DEV_MP)) &&
+	    access(SPF_DEV_PATH, R_OK | W_OK))
+		kml_die(1, "modprobe spf_harness (and run as root)",
+			"the dev workloads need %s: %s", SPF_DEV_PATH,
+			strerror(errno));
+	if (o.obs != SPF_OBS_OFF) {
+		obs_fd = spf_obs_open((uint32_t)o.obs);
+		if (obs_fd == -EBUSY)
+			kml_die(1, "wait for the other user (one observer owner at a time)",
+				"the spf_harness observer is in use");
+		if (obs_fd < 0 && o.obs_set)
+			kml_die(1, "modprobe spf_harness, or use --observer off",
+				"cannot open the observer: %s",
+				strerror(-obs_fd));
+		if (obs_fd >= 0) {
+			slot = spf_obs_track_self(obs_fd);
+			if (slot < 0)
+				kml_die(1, "untrack a process or reload spf_harness",
+					"cannot track this process: %s",
+					strerror(-slot));
+		} else if (!o.quiet) {
+			kml_warn("spf_harness not loaded: no VMA-lock columns (modprobe spf_harness)");
+		}
+	}
+
+	cfgs = calloc(WL_NR * WR_NR * 8, sizeof(*cfgs));
+	if (!cfgs)
+		kml_die(1, NULL, "out of memory");
+	for (wl = 0; wl < WL_NR; wl++)
+		for (t = 0; t < (unsigned int)o.nthreads; t++)
+			for (wr = 0; wr < WR_NR; wr++) {
+				struct cfg *c = &cfgs[n];
+
+				if (!(o.wl_mask & (1u << wl)) ||
+				    !(o.wr_mask & (1u << wr)))
+					continue;
+				c->wl = wl;
+				c->threads = o.threads[t];
+				c->wr = wr;
+				c->fps = calloc((size_t)o.reps * 8, sizeof(double));
+				if (!c->fps)
+					kml_die(1, NULL, "out of memory");
+				c->vma_share = c->fps + o.reps;
+				c->aborts_k = c->fps + 2 * o.reps;
+				c->retries_k = c->fps + 3 * o.reps;
+				c->viol = c->fps + 4 * o.reps;
+				c->w_p50 = c->fps + 5 * o.reps;
+				c->w_p99 = c->fps + 6 * o.reps;
+				c->w_ops = c->fps + 7 * o.reps;
+				n++;
+			}
+
+	kml_progress_begin(&prog, "spf-bench", (uint64_t)n * o.reps, o.quiet);
+	for (rep = 0; rep < o.reps; rep++)
+		for (i = 0; i < n; i++) {
+			struct cfg *c = &cfgs[i];
+
+			kml_progress_update(&prog, (uint64_t)rep * n + i,
+					    "%s x%u writer=%s",
+					    wl_names[c->wl], c->threads,
+					    wr_names[c->wr]);
+			ret = run_one(&o, obs_fd, (uint32_t)slot, c, &r);
+			if (ret)
+				kml_die(1, ret == -ENOMEM ?
+					"use a smaller --size or fewer threads" :
+					NULL, "%s x%u writer=%s failed: %s",
+					wl_names[c->wl], c->threads,
+					wr_names[c->wr], strerror(-ret));
+			c->fps[rep] = r.fps;
+			c->w_p50[rep] = r.w_p50;
+			c->w_p99[rep] = r.w_p99;
+			c->w_ops[rep] = r.w_ops;
+			if (r.have_obs && r.s.user) {
+				c->vma_share[rep] = 100.0 * (double)r.s.vma_done /
+						    (double)r.s.user;
+				c->aborts_k[rep] = 1000.0 * (double)r.s.aborts /
+						   (double)r.s.user;
+				c->retries_k[rep] = 1000.0 * (double)r.s.retries /
+						    (double)r.s.user;
+			}
+			c->viol[rep] = (double)r.s.violations;
+		}
+	kml_progress_end(&prog);
+
+	if (o.json)
+		print_json(&o, cfgs, n, obs_fd >= 0);
+	else
+		print_table(&o, cfgs, n, obs_fd >= 0);
+	for (i = 0; i < n; i++)
+		free(cfgs[i].fps);
+	free(cfgs);
+	if (obs_fd >= 0)
+		close(obs_fd);
+	return 0;
+}
