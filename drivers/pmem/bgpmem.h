@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bgpmem - internal definitions shared by main.c and poison.c.
+ */
+#ifndef BGPMEM_H
+#define BGPMEM_H
+
+#include <linux/badblocks.h>
+#include <linux/blkdev.h>
+#include <linux/memremap.h>
+#include <linux/mutex.h>
+#include <linux/rbtree.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+
+/**
+ * struct bgp_range - one poisoned range, [@start, @end) in bytes
+ * @node: in &struct bgp_set.root, ordered by @start
+ * @start: first byte
+ * @end: one past the last byte
+ */
+struct bgp_range {
+	struct rb_node node;
+	u64 start;
+	u64 end;
+};
+
+/**
+ * struct bgp_set - disjoint, non-adjacent ranges in an rb-tree
+ * @root: the ranges
+ * @nr: number of ranges
+ * @bytes: bytes covered
+ *
+ * Not locked: callers serialise modifications and exclude readers.
+ * Adding or removing needs at most one new node, which the caller
+ * allocates beforehand (bgp_set_prealloc()) so that no allocation happens
+ * under a spinlock.
+ */
+struct bgp_set {
+	struct rb_root root;
+	u64 nr;
+	u64 bytes;
+};
+
+#define BGP_SET_INIT { .root = RB_ROOT }
+
+struct bgp_range *bgp_set_prealloc(gfp_t gfp);
+void bgp_set_add(struct bgp_set *set, u64 start, u64 end,
+		 struct bgp_range **spare);
+void bgp_set_remove(struct bgp_set *set, u64 start, u64 end,
+		    struct bgp_range **spare);
+struct bgp_range *bgp_set_first(const struct bgp_set *set, u64 start,
+				u64 end);
+struct bgp_range *bgp_set_next(const struct bgp_range *r, u64 end);
+void bgp_set_destroy(struct bgp_set *set);
+
+/*
+ * Injected poison kept per namespace across unbind/bind, in physical
+ * addresses. Entries live until module unload.
+ */
+struct bgp_store;
+struct bgp_store *bgp_store_get(const char *ns_name);
+int bgp_store_add(struct bgp_store *st, u64 phys, u64 len);
+void bgp_store_remove(struct bgp_store *st, u64 phys, u64 len);
+/* calls @fn for every stored range intersecting [phys, phys + len) */
+int bgp_store_for_each(struct bgp_store *st, u64 phys, u64 len,
+		       int (*fn)(void *arg, u64 phys, u64 len), void *arg);
+void bgp_store_exit(void);
+
+#endif /* BGPMEM_H */

@@ -1,0 +1,1320 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bgpmem - persistent memory block + DAX driver with block-granular poison.
+ *
+ * An nd-bus namespace driver like nd_pmem (drivers/nvdimm/pmem.c), but media
+ * poison is managed at one granularity per device, the poison block size,
+ * on every path: reads touching a poisoned block fail, writes and zeroing
+ * that cover a poisoned block only partially fail before any byte is
+ * written, whole-block overwrites clear (platform clear, data, flush, then
+ * the record is dropped), and clearing is also an explicit ioctl.
+ * Documentation/bgpmem.rst has the contract table.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/badblocks.h>
+#include <linux/blkdev.h>
+#include <linux/dax.h>
+#include <linux/highmem.h>
+#include <linux/idr.h>
+#include <linux/ioport.h>
+#include <linux/kstrtox.h>
+#include <linux/libnvdimm.h>
+#include <linux/log2.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/nd.h>
+#include <linux/pfn_t.h>
+#include <linux/sched/mm.h>
+#include <linux/set_memory.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <asm/cacheflush.h>
+
+#include "pfn.h"
+#include "nd.h"
+
+#include <kmemlab/bgpmem.h>
+#include "bgpmem.h"
+
+#define CREATE_TRACE_POINTS
+#include "bgpmem_trace.h"
+
+static unsigned int poison_block_size = PAGE_SIZE;
+
+static bool bgp_valid_pbs(unsigned long v)
+{
+	return is_power_of_2(v) && v >= SECTOR_SIZE && v <= PAGE_SIZE;
+}
+
+static int pbs_param_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int rc = kstrtouint(val, 0, &v);
+
+	if (rc)
+		return rc;
+	if (!bgp_valid_pbs(v))
+		return -EINVAL;
+	*(unsigned int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops pbs_param_ops = {
+	.set = pbs_param_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(poison_block_size, &pbs_param_ops, &poison_block_size, 0644);
+MODULE_PARM_DESC(poison_block_size,
+		 "poison granularity in bytes for new devices: power of two, 512..PAGE_SIZE (default PAGE_SIZE)");
+
+static DEFINE_IDA(bgpmem_ida);
+
+/**
+ * struct bgpmem_device - one bound namespace
+ * @dev: the namespace or pfn device on the nd bus
+ * @ndns: the namespace
+ * @nd_region: its region
+ * @phys_addr: physical start of the namespace
+ * @data_offset: start of the data (pfn info block and memmap before it)
+ * @pfn_pad: trimmed tail of a pfn namespace
+ * @size: namespace size
+ * @capacity: bytes exported by the block device
+ * @virt_addr: kernel mapping of the namespace
+ * @pfn_flags: PFN_DEV, plus PFN_MAP when struct pages exist
+ * @fsdax: a pfn (fsdax) device
+ * @id: N of bgpmemN
+ * @pbs: poison block size
+ * @lock: protects @poison against the I/O path
+ * @mutex: serialises every change of @poison, @bb and platform clears
+ * @poison: the records, device byte offsets, poison-block aligned
+ * @bb: standard badblocks, a mirror for /sys/block/X/badblocks
+ * @bb_state: sysfs dirent of badblocks for notifications
+ * @bb_overflow: @bb could not hold every record
+ * @store: injected poison kept across unbind/bind
+ * @clear_support: BGPMEM_CLEAR_*
+ * @clear_failures: platform clears that failed
+ * @clear_unsupported: clears refused because the platform cannot clear
+ * @refused_io: I/O refused because of poison
+ * @dax_dev: the dax device
+ * @disk: the block device
+ * @pgmap: struct pages for fsdax
+ */
+struct bgpmem_device {
+	struct device *dev;
+	struct nd_namespace_common *ndns;
+	struct nd_region *nd_region;
+	phys_addr_t phys_addr;
+	phys_addr_t data_offset;
+	u32 pfn_pad;
+	size_t size;
+	u64 capacity;
+	void *virt_addr;
+	u64 pfn_flags;
+	bool fsdax;
+	int id;
+	unsigned int pbs;
+	rwlock_t lock;
+	struct mutex mutex;	/* see kernel-doc above: serialises poison changes */
+	struct bgp_set poison;
+	struct badblocks bb;
+	struct kernfs_node *bb_state;
+	bool bb_overflow;
+	struct bgp_store *store;
+	int clear_support;
+	atomic64_t clear_failures;
+	atomic64_t clear_unsupported;
+	atomic64_t refused_io;
+	struct dax_device *dax_dev;
+	struct gendisk *disk;
+	struct dev_pagemap pgmap;
+};
+
+static const char *bgp_name(struct bgpmem_device *bp)
+{
+	return bp->disk->disk_name;
+}
+
+static u64 bgp_to_phys(struct bgpmem_device *bp, u64 off)
+{
+	return bp->phys_addr + bp->data_offset + off;
+}
+
+static void *bgp_to_virt(struct bgpmem_device *bp, u64 off)
+{
+	return bp->virt_addr + bp->data_offset + off;
+}
+
+/* ---- records -------------------------------------------------------- */
+
+/* the standard badblocks list takes int sector counts */
+#define BGP_BB_CHUNK	BIT_ULL(30)
+
+static void bgp_bb_notify(struct bgpmem_device *bp)
+{
+	if (bp->bb_state)
+		sysfs_notify_dirent(bp->bb_state);
+}
+
+/* rebuild the badblocks mirror from the records (a clear could not split) */
+static void bgp_resync_bb(struct bgpmem_device *bp)
+{
+	sector_t s, n = bp->capacity >> SECTOR_SHIFT;
+	struct bgp_range *r;
+
+	lockdep_assert_held(&bp->mutex);
+	for (s = 0; s < n; s += BGP_BB_CHUNK)
+		badblocks_clear(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, n - s));
+	bp->bb_overflow = false;
+	for (r = bgp_set_first(&bp->poison, 0, U64_MAX); r;
+	     r = bgp_set_next(r, U64_MAX)) {
+		if (badblocks_set(&bp->bb, r->start >> SECTOR_SHIFT,
+				  (r->end - r->start) >> SECTOR_SHIFT, 1)) {
+			bp->bb_overflow = true;
+			break;
+		}
+	}
+}
+
+static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
+
+	for (; s < e; s += BGP_BB_CHUNK)
+		if (badblocks_set(&bp->bb, s, min(BGP_BB_CHUNK, e - s), 1))
+			bp->bb_overflow = true;
+}
+
+static void bgp_bb_clear(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
+
+	for (; s < e; s += BGP_BB_CHUNK) {
+		if (badblocks_clear(&bp->bb, s, min(BGP_BB_CHUNK, e - s))) {
+			/* the list was full and the clear needed a split */
+			bgp_resync_bb(bp);
+			return;
+		}
+	}
+}
+
+/* is [start, end) already fully recorded? */
+static bool bgp_covered(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	struct bgp_range *r = bgp_set_first(&bp->poison, start, end);
+
+	return r && r->start <= start && r->end >= end;
+}
+
+/**
+ * bgp_add_record() - record poison, rounded outward to poison blocks
+ * @bp: the device
+ * @off: device byte offset
+ * @len: bytes
+ * @src: BGPMEM_SRC_*, for the trace event
+ *
+ * Context: process, @bp->mutex held.
+ * Return: 0 or -ENOMEM.
+ */
+static int bgp_add_record(struct bgpmem_device *bp, u64 off, u64 len, int src)
+{
+	u64 start = round_down(off, bp->pbs);
+	u64 end = min(round_up(off + len, bp->pbs), bp->capacity);
+	struct bgp_range *spare;
+
+	lockdep_assert_held(&bp->mutex);
+	if (start >= end || bgp_covered(bp, start, end))
+		return 0;
+	spare = bgp_set_prealloc(GFP_NOIO);
+	if (!spare)
+		return -ENOMEM;
+	write_lock(&bp->lock);
+	bgp_set_add(&bp->poison, start, end, &spare);
+	write_unlock(&bp->lock);
+	kfree(spare);
+	bgp_bb_set(bp, start, end);
+	trace_bgpmem_poison_set(bgp_name(bp), start, end - start, src);
+	return 0;
+}
+
+/* drop the records in [start, end): the data there is written and flushed */
+static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	struct bgp_range *spare = bgp_set_prealloc(GFP_NOIO);
+
+	lockdep_assert_held(&bp->mutex);
+	write_lock(&bp->lock);
+	bgp_set_remove(&bp->poison, start, end, &spare);
+	write_unlock(&bp->lock);
+	kfree(spare);
+	bgp_bb_clear(bp, start, end);
+	if (bp->store)
+		bgp_store_remove(bp->store, bgp_to_phys(bp, start), end - start);
+	bgp_bb_notify(bp);
+	trace_bgpmem_poison_clear(bgp_name(bp), start, end - start);
+}
+
+/*
+ * Import the badblocks list (bus badrange via nvdimm_badblocks_populate, or
+ * writes to /sys/block/X/badblocks) into the records. The list only ever
+ * holds a subset of the records plus such new entries, so importing again
+ * is harmless.
+ */
+static void bgp_import_bb(struct bgpmem_device *bp, int src)
+{
+	unsigned long flags;
+	int i, n;
+	u64 *copy;
+
+	lockdep_assert_held(&bp->mutex);
+	copy = kmalloc(PAGE_SIZE, GFP_NOIO);
+	if (!copy)
+		return;
+	write_seqlock_irqsave(&bp->bb.lock, flags);
+	bp->bb.changed = 0;
+	n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
+	memcpy(copy, bp->bb.page, n * sizeof(u64));
+	write_sequnlock_irqrestore(&bp->bb.lock, flags);
+
+	for (i = 0; i < n; i++) {
+		u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
+		u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
+
+		if (s < bp->capacity)
+			bgp_add_record(bp, s, l, src);
+	}
+	kfree(copy);
+}
+
+static void bgp_populate(struct bgpmem_device *bp)
+{
+	struct nd_namespace_io *nsio = to_nd_namespace_io(&bp->ndns->dev);
+	struct range range = {
+		.start = nsio->res.start + bp->data_offset,
+		.end = nsio->res.start + bp->data_offset + bp->capacity - 1,
+	};
+
+	lockdep_assert_held(&bp->mutex);
+	nvdimm_badblocks_populate(bp->nd_region, &bp->bb, &range);
+	bgp_import_bb(bp, BGPMEM_SRC_BUS);
+}
+
+static bool bgp_may_be_poisoned(struct bgpmem_device *bp)
+{
+	return READ_ONCE(bp->poison.nr) || READ_ONCE(bp->bb.changed);
+}
+
+/* pick up writes to /sys/block/X/badblocks */
+static void bgp_sync_sysfs(struct bgpmem_device *bp)
+{
+	if (likely(!READ_ONCE(bp->bb.changed)))
+		return;
+	mutex_lock(&bp->mutex);
+	if (bp->bb.changed) {
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS);
+		bgp_bb_notify(bp);
+	}
+	mutex_unlock(&bp->mutex);
+}
+
+/* does [off, off + len) touch a poisoned block? */
+static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
+{
+	bool bad;
+
+	if (likely(!bgp_may_be_poisoned(bp)))
+		return false;
+	bgp_sync_sysfs(bp);
+	if (!READ_ONCE(bp->poison.nr))
+		return false;
+	read_lock(&bp->lock);
+	bad = bgp_set_first(&bp->poison, off, off + len);
+	read_unlock(&bp->lock);
+	return bad;
+}
+
+/* ---- clearing ------------------------------------------------------- */
+
+/* struct pages of fully cleared pages may be mapped again */
+static void bgp_mkpage_present(struct bgpmem_device *bp, u64 phys, u64 len)
+{
+	unsigned long pfn, pfn_start = PHYS_PFN(PAGE_ALIGN(phys));
+	unsigned long pfn_end = PHYS_PFN(phys + len);
+
+	if (!(bp->pfn_flags & PFN_MAP) || is_vmalloc_addr(bp->virt_addr))
+		return;
+	for (pfn = pfn_start; pfn < pfn_end; pfn++) {
+		struct page *page = pfn_to_page(pfn);
+
+		if (IS_ENABLED(CONFIG_MEMORY_FAILURE) &&
+		    TestClearPageHWPoison(page))
+			clear_mce_nospec(pfn);
+	}
+}
+
+/*
+ * Platform clear of [start, end). Return: 0, -EOPNOTSUPP when the bus has
+ * no clear-error command, -EIO when a clear failed or was short.
+ */
+static int bgp_platform_clear(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	u64 off;
+
+	if (READ_ONCE(bp->clear_support) == BGPMEM_CLEAR_UNSUPPORTED) {
+		atomic64_inc(&bp->clear_unsupported);
+		trace_bgpmem_clear_failed(bgp_name(bp), bgp_to_phys(bp, start),
+					  end - start, -EOPNOTSUPP);
+		return -EOPNOTSUPP;
+	}
+	for (off = start; off < end;) {
+		unsigned int n = min_t(u64, end - off, SZ_1G);
+		u64 phys = bgp_to_phys(bp, off);
+		unsigned int noio = memalloc_noio_save();
+		long cleared = nvdimm_clear_poison(bp->dev, phys, n);
+
+		memalloc_noio_restore(noio);
+		if (cleared == -ENOTTY || cleared == -EOPNOTSUPP) {
+			WRITE_ONCE(bp->clear_support, BGPMEM_CLEAR_UNSUPPORTED);
+			atomic64_inc(&bp->clear_unsupported);
+			trace_bgpmem_clear_failed(bgp_name(bp), phys, n,
+						  -EOPNOTSUPP);
+			return -EOPNOTSUPP;
+		}
+		if (cleared < 0 || cleared < n) {
+			atomic64_inc(&bp->clear_failures);
+			trace_bgpmem_clear_failed(bgp_name(bp), phys, n,
+						  cleared < 0 ? cleared : -EIO);
+			dev_warn_ratelimited(bp->dev,
+					     "platform clear of %#llx+%u failed: %ld\n",
+					     phys, n, cleared);
+			return -EIO;
+		}
+		bgp_mkpage_present(bp, phys, n);
+		arch_invalidate_pmem(bgp_to_virt(bp, off), n);
+		WRITE_ONCE(bp->clear_support, BGPMEM_CLEAR_SUPPORTED);
+		off += n;
+	}
+	return 0;
+}
+
+static void bgp_refused(struct bgpmem_device *bp, u64 off, u64 len, int op,
+			int err)
+{
+	atomic64_inc(&bp->refused_io);
+	trace_bgpmem_io_refused(bgp_name(bp), off, len, op, err);
+}
+
+/**
+ * bgp_write_begin() - check and prepare a write or zeroing of [off, off+len)
+ * @bp: the device
+ * @off: device byte offset
+ * @len: bytes
+ * @op: for the trace event (1 write, 2 dax, 3 clear)
+ * @locked: set when poisoned blocks were cleared at the platform; the caller
+ *	then writes the data and calls bgp_write_end(), with @bp->mutex held
+ *
+ * Fails, before anything is written, if a poisoned block is only partly
+ * covered, or if a covered poisoned block cannot be cleared.
+ *
+ * Return: 0, -EIO, or -EOPNOTSUPP (the platform cannot clear).
+ */
+static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
+			   bool *locked)
+{
+	u64 end = off + len, pbs = bp->pbs;
+	u64 bs = round_down(off, pbs), be = round_up(end, pbs);
+	struct bgp_range *r;
+	int rc;
+
+	*locked = false;
+	if (!len || !bgp_poisoned(bp, bs, be - bs))
+		return 0;
+
+	mutex_lock(&bp->mutex);
+	/* records only change under the mutex: no read lock needed */
+	if ((bs < off && bgp_set_first(&bp->poison, bs, bs + pbs)) ||
+	    (be > end && bgp_set_first(&bp->poison, be - pbs, be))) {
+		rc = -EIO;
+		goto refuse;
+	}
+	for (r = bgp_set_first(&bp->poison, off, end); r;
+	     r = bgp_set_next(r, end)) {
+		rc = bgp_platform_clear(bp, max(r->start, off),
+					min(r->end, end));
+		if (rc)
+			goto refuse;
+	}
+	*locked = true;
+	return 0;
+
+refuse:
+	mutex_unlock(&bp->mutex);
+	bgp_refused(bp, off, len, op, rc);
+	return rc;
+}
+
+/* the data is written: make it durable, then drop the records */
+static void bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
+{
+	if (ok) {
+		nvdimm_flush(bp->nd_region, NULL);
+		bgp_drop_records(bp, off, off + len);
+	}
+	mutex_unlock(&bp->mutex);
+}
+
+/* ---- I/O ------------------------------------------------------------ */
+
+static void bgp_zero(struct bgpmem_device *bp, u64 off, u64 len)
+{
+	void *addr = bgp_to_virt(bp, off);
+
+	while (len) {
+		unsigned int n = min_t(u64, len, PAGE_SIZE);
+
+		memcpy_flushcache(addr, page_address(ZERO_PAGE(0)), n);
+		addr += n;
+		len -= n;
+		cond_resched();
+	}
+}
+
+static blk_status_t bgp_copy_bio(struct bgpmem_device *bp, struct bio *bio,
+				 bool write)
+{
+	struct bvec_iter iter;
+	struct bio_vec bvec;
+
+	bio_for_each_segment(bvec, bio, iter) {
+		void *pmem = bgp_to_virt(bp, (u64)iter.bi_sector << SECTOR_SHIFT);
+		void *mem = kmap_local_page(bvec.bv_page);
+		unsigned long rem = 0;
+
+		if (write) {
+			flush_dcache_page(bvec.bv_page);
+			memcpy_flushcache(pmem, mem + bvec.bv_offset,
+					  bvec.bv_len);
+		} else {
+			rem = copy_mc_to_kernel(mem + bvec.bv_offset, pmem,
+						bvec.bv_len);
+			flush_dcache_page(bvec.bv_page);
+		}
+		kunmap_local(mem);
+		if (rem)
+			return BLK_STS_IOERR;
+	}
+	return BLK_STS_OK;
+}
+
+static void bgpmem_submit_bio(struct bio *bio)
+{
+	struct bgpmem_device *bp = bio->bi_bdev->bd_disk->private_data;
+	u64 off = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
+	u64 len = bio->bi_iter.bi_size;
+	blk_status_t sts = BLK_STS_OK;
+	unsigned long start = 0;
+	bool do_acct, locked;
+	int ret = 0;
+
+	if (bio->bi_opf & REQ_PREFLUSH) {
+		ret = nvdimm_flush(bp->nd_region, NULL);
+		if (ret) {
+			bio->bi_status = errno_to_blk_status(ret);
+			bio_endio(bio);
+			return;
+		}
+	}
+
+	do_acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
+	if (do_acct)
+		start = bio_start_io_acct(bio);
+
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		if (len && bgp_poisoned(bp, off, len)) {
+			bgp_refused(bp, off, len, 0, -EIO);
+			sts = BLK_STS_IOERR;
+			break;
+		}
+		sts = bgp_copy_bio(bp, bio, false);
+		break;
+	case REQ_OP_WRITE:
+	case REQ_OP_WRITE_ZEROES:
+		if (bgp_write_begin(bp, off, len, 1, &locked)) {
+			sts = BLK_STS_IOERR;
+			break;
+		}
+		if (bio_op(bio) == REQ_OP_WRITE)
+			sts = bgp_copy_bio(bp, bio, true);
+		else
+			bgp_zero(bp, off, len);
+		if (locked)
+			bgp_write_end(bp, off, len, sts == BLK_STS_OK);
+		break;
+	case REQ_OP_FLUSH:
+		break;
+	default:
+		sts = BLK_STS_NOTSUPP;
+		break;
+	}
+	bio->bi_status = sts;
+
+	if (do_acct)
+		bio_end_io_acct(bio, start);
+
+	if ((bio->bi_opf & REQ_FUA) && !bio->bi_status) {
+		ret = nvdimm_flush(bp->nd_region, bio);
+		if (ret == NVDIMM_FLUSH_ASYNC)
+			return;
+		if (ret)
+			bio->bi_status = errno_to_blk_status(ret);
+	}
+	bio_endio(bio);
+}
+
+/* ---- ioctls --------------------------------------------------------- */
+
+static int bgp_user_range(struct block_device *bdev, void __user *argp,
+			  struct bgpmem_range *r, u64 *off)
+{
+	u64 end;
+
+	if (copy_from_user(r, argp, sizeof(*r)))
+		return -EFAULT;
+	if (r->flags || r->reserved || !r->len)
+		return -EINVAL;
+	if (check_add_overflow(r->offset, r->len, &end) ||
+	    end > bdev_nr_bytes(bdev))
+		return -ERANGE;
+	*off = r->offset + ((u64)bdev->bd_start_sect << SECTOR_SHIFT);
+	return 0;
+}
+
+static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
+			void __user *argp)
+{
+	struct bgpmem_info info = {
+		.size = bdev_nr_bytes(bdev),
+		.poison_block_size = bp->pbs,
+		.clear_support = READ_ONCE(bp->clear_support),
+		.mode = bp->fsdax ? BGPMEM_MODE_FSDAX : BGPMEM_MODE_RAW,
+		.clear_failures = atomic64_read(&bp->clear_failures),
+		.clear_unsupported = atomic64_read(&bp->clear_unsupported),
+		.refused_io = atomic64_read(&bp->refused_io),
+		.phys_start = bgp_to_phys(bp, (u64)bdev->bd_start_sect <<
+					      SECTOR_SHIFT),
+	};
+
+	bgp_sync_sysfs(bp);
+	read_lock(&bp->lock);
+	info.records = bp->poison.nr;
+	info.poisoned_bytes = bp->poison.bytes;
+	read_unlock(&bp->lock);
+	strscpy(info.namespace, dev_name(&bp->ndns->dev),
+		sizeof(info.namespace));
+	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static int bgp_ioc_list(struct bgpmem_device *bp, struct block_device *bdev,
+			void __user *argp)
+{
+	u64 base = (u64)bdev->bd_start_sect << SECTOR_SHIFT;
+	u64 limit = base + bdev_nr_bytes(bdev);
+	struct bgpmem_range *out;
+	struct bgpmem_list l;
+	struct bgp_range *r;
+	u32 n = 0;
+	int rc = 0;
+
+	if (copy_from_user(&l, argp, sizeof(l)))
+		return -EFAULT;
+	if (l.reserved || !l.count || l.count > BGPMEM_LIST_MAX)
+		return -EINVAL;
+	if (l.start >= limit - base) {
+		l.count = 0;
+		return copy_to_user(argp, &l, sizeof(l)) ? -EFAULT : 0;
+	}
+	out = kvcalloc(l.count, sizeof(*out), GFP_KERNEL);
+	if (!out)
+		return -ENOMEM;
+	bgp_sync_sysfs(bp);
+	read_lock(&bp->lock);
+	for (r = bgp_set_first(&bp->poison, base + l.start, limit);
+	     r && n < l.count; r = bgp_set_next(r, limit)) {
+		u64 s = max(r->start, base), e = min(r->end, limit);
+
+		out[n].offset = s - base;
+		out[n].len = e - s;
+		n++;
+	}
+	read_unlock(&bp->lock);
+	l.count = n;
+	if (copy_to_user(u64_to_user_ptr(l.ranges), out, n * sizeof(*out)) ||
+	    copy_to_user(argp, &l, sizeof(l)))
+		rc = -EFAULT;
+	kvfree(out);
+	return rc;
+}
+
+static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
+			  void __user *argp)
+{
+	struct bgpmem_range r;
+	u64 off, start, end;
+	int rc;
+
+	rc = bgp_user_range(bdev, argp, &r, &off);
+	if (rc)
+		return rc;
+	start = round_down(off, bp->pbs);
+	end = min(round_up(off + r.len, bp->pbs), bp->capacity);
+	mutex_lock(&bp->mutex);
+	rc = bp->store ? bgp_store_add(bp->store, bgp_to_phys(bp, start),
+				       end - start) : 0;
+	if (!rc)
+		rc = bgp_add_record(bp, start, end - start, BGPMEM_SRC_INJECT);
+	mutex_unlock(&bp->mutex);
+	bgp_bb_notify(bp);
+	return rc;
+}
+
+static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
+			 void __user *argp)
+{
+	struct bgpmem_range r;
+	bool locked;
+	u64 off;
+	int rc;
+
+	rc = bgp_user_range(bdev, argp, &r, &off);
+	if (rc)
+		return rc;
+	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r.len, bp->pbs))
+		return -EINVAL;
+	rc = bgp_write_begin(bp, off, r.len, 3, &locked);
+	if (rc)
+		return rc;
+	bgp_zero(bp, off, r.len);
+	if (locked)
+		bgp_write_end(bp, off, r.len, true);
+	else
+		nvdimm_flush(bp->nd_region, NULL);
+	/* the block layer's cache of the range is stale now */
+	invalidate_bdev(bdev);
+	return 0;
+}
+
+static int bgp_ioc_scrub(struct bgpmem_device *bp)
+{
+	mutex_lock(&bp->mutex);
+	bgp_populate(bp);
+	mutex_unlock(&bp->mutex);
+	bgp_bb_notify(bp);
+	return 0;
+}
+
+static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
+			unsigned int cmd, unsigned long arg)
+{
+	struct bgpmem_device *bp = bdev->bd_disk->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case BGPMEM_IOC_INFO:
+		return bgp_ioc_info(bp, bdev, argp);
+	case BGPMEM_IOC_LIST:
+		return bgp_ioc_list(bp, bdev, argp);
+	case BGPMEM_IOC_INJECT:
+	case BGPMEM_IOC_CLEAR:
+	case BGPMEM_IOC_SCRUB:
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (cmd == BGPMEM_IOC_INJECT)
+			return bgp_ioc_inject(bp, bdev, argp);
+		if (cmd == BGPMEM_IOC_CLEAR)
+			return bgp_ioc_clear(bp, bdev, argp);
+		return bgp_ioc_scrub(bp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct block_device_operations bgpmem_fops = {
+	.owner		= THIS_MODULE,
+	.submit_bio	= bgpmem_submit_bio,
+	.ioctl		= bgpmem_ioctl,
+	.compat_ioctl	= blkdev_compat_ptr_ioctl,
+};
+
+/* ---- DAX ------------------------------------------------------------ */
+
+static long bgpmem_dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff,
+				     long nr_pages, enum dax_access_mode mode,
+				     void **kaddr, pfn_t *pfn)
+{
+	struct bgpmem_device *bp = dax_get_private(dax_dev);
+	u64 off = PFN_PHYS(pgoff);
+	long avail;
+
+	if (off >= bp->capacity)
+		return -ERANGE;
+	avail = PHYS_PFN(bp->capacity - off);
+	if (kaddr)
+		*kaddr = bgp_to_virt(bp, off);
+	if (pfn)
+		*pfn = phys_to_pfn_t(bgp_to_phys(bp, off), bp->pfn_flags);
+
+	if (!bgp_may_be_poisoned(bp))
+		return avail;
+	nr_pages = min(nr_pages, avail);
+	if (bgp_poisoned(bp, off, PFN_PHYS(nr_pages))) {
+		if (mode != DAX_RECOVERY_WRITE) {
+			trace_bgpmem_io_refused(bgp_name(bp), off,
+						PFN_PHYS(nr_pages), 2,
+						-EHWPOISON);
+			return -EHWPOISON;
+		}
+		/* no point letting fs/dax turn a sure failure into EFAULT */
+		if (READ_ONCE(bp->clear_support) == BGPMEM_CLEAR_UNSUPPORTED) {
+			atomic64_inc(&bp->clear_unsupported);
+			bgp_refused(bp, off, PFN_PHYS(nr_pages), 2, -EIO);
+			return -EIO;
+		}
+	}
+	/*
+	 * The whole range, also in recovery mode: recovery_write then sees
+	 * the entire remaining write and can refuse it before writing a byte.
+	 */
+	return nr_pages;
+}
+
+static int bgpmem_dax_zero_page_range(struct dax_device *dax_dev,
+				      pgoff_t pgoff, size_t nr_pages)
+{
+	struct bgpmem_device *bp = dax_get_private(dax_dev);
+	u64 off = PFN_PHYS(pgoff), len = PFN_PHYS(nr_pages);
+	bool locked;
+
+	if (off >= bp->capacity || len > bp->capacity - off)
+		return -ERANGE;
+	if (bgp_write_begin(bp, off, len, 2, &locked))
+		return -EIO;
+	bgp_zero(bp, off, len);
+	if (locked)
+		bgp_write_end(bp, off, len, true);
+	return 0;
+}
+
+static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
+				    void *addr, size_t bytes,
+				    struct iov_iter *i)
+{
+	struct bgpmem_device *bp = dax_get_private(dax_dev);
+	u64 off = PFN_PHYS(pgoff) + offset_in_page(addr);
+	bool locked;
+	size_t n;
+
+	/* refused: fs/dax reports 0 bytes as EFAULT (Documentation) */
+	if (bgp_write_begin(bp, off, bytes, 2, &locked))
+		return 0;
+	n = _copy_from_iter_flushcache(addr, bytes, i);
+	if (locked)
+		bgp_write_end(bp, off, bytes, n == bytes);
+	return n;
+}
+
+static const struct dax_operations bgpmem_dax_ops = {
+	.direct_access		= bgpmem_dax_direct_access,
+	.zero_page_range	= bgpmem_dax_zero_page_range,
+	.recovery_write		= bgpmem_recovery_write,
+};
+
+/* ---- sysfs ---------------------------------------------------------- */
+
+static struct bgpmem_device *dev_to_bgp(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+static ssize_t poison_block_size_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_bgp(dev)->pbs);
+}
+
+static ssize_t poison_block_size_store(struct device *dev,
+				       struct device_attribute *attr,
+				       const char *buf, size_t len)
+{
+	struct bgpmem_device *bp = dev_to_bgp(dev);
+	unsigned int v;
+	int rc;
+
+	rc = kstrtouint(buf, 0, &v);
+	if (rc)
+		return rc;
+	if (!bgp_valid_pbs(v))
+		return -EINVAL;
+	bgp_sync_sysfs(bp);
+	mutex_lock(&bp->mutex);
+	if (bp->poison.nr)
+		rc = -EBUSY;
+	else
+		bp->pbs = v;
+	mutex_unlock(&bp->mutex);
+	return rc ? rc : len;
+}
+static DEVICE_ATTR_RW(poison_block_size);
+
+static ssize_t namespace_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_name(&dev_to_bgp(dev)->ndns->dev));
+}
+static DEVICE_ATTR_RO(namespace);
+
+static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_to_bgp(dev)->fsdax ? "fsdax" : "raw");
+}
+static DEVICE_ATTR_RO(mode);
+
+static ssize_t clear_support_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	static const char * const names[] = {
+		[BGPMEM_CLEAR_UNKNOWN] = "unknown",
+		[BGPMEM_CLEAR_SUPPORTED] = "supported",
+		[BGPMEM_CLEAR_UNSUPPORTED] = "unsupported",
+	};
+
+	return sysfs_emit(buf, "%s\n",
+			  names[READ_ONCE(dev_to_bgp(dev)->clear_support)]);
+}
+static DEVICE_ATTR_RO(clear_support);
+
+static ssize_t records_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct bgpmem_device *bp = dev_to_bgp(dev);
+
+	bgp_sync_sysfs(bp);
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(bp->poison.nr));
+}
+static DEVICE_ATTR_RO(records);
+
+static ssize_t poisoned_bytes_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct bgpmem_device *bp = dev_to_bgp(dev);
+
+	bgp_sync_sysfs(bp);
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(bp->poison.bytes));
+}
+static DEVICE_ATTR_RO(poisoned_bytes);
+
+#define BGP_COUNTER_ATTR(_name)						\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%lld\n",				\
+			  atomic64_read(&dev_to_bgp(dev)->_name));	\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+BGP_COUNTER_ATTR(clear_failures);
+BGP_COUNTER_ATTR(clear_unsupported);
+BGP_COUNTER_ATTR(refused_io);
+
+static ssize_t badblocks_overflow_show(struct device *dev,
+				       struct device_attribute *attr,
+				       char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(dev_to_bgp(dev)->bb_overflow));
+}
+static DEVICE_ATTR_RO(badblocks_overflow);
+
+static struct attribute *bgpmem_attrs[] = {
+	&dev_attr_poison_block_size.attr,
+	&dev_attr_namespace.attr,
+	&dev_attr_mode.attr,
+	&dev_attr_clear_support.attr,
+	&dev_attr_records.attr,
+	&dev_attr_poisoned_bytes.attr,
+	&dev_attr_clear_failures.attr,
+	&dev_attr_clear_unsupported.attr,
+	&dev_attr_refused_io.attr,
+	&dev_attr_badblocks_overflow.attr,
+	NULL,
+};
+
+static const struct attribute_group bgpmem_attr_group = {
+	.name	= "bgpmem",
+	.attrs	= bgpmem_attrs,
+};
+
+static const struct attribute_group *bgpmem_attr_groups[] = {
+	&bgpmem_attr_group,
+	NULL,
+};
+
+/* ---- probe / remove ------------------------------------------------- */
+
+static int bgpmem_pagemap_memory_failure(struct dev_pagemap *pgmap,
+					 unsigned long pfn,
+					 unsigned long nr_pages, int mf_flags)
+{
+	struct bgpmem_device *bp =
+		container_of(pgmap, struct bgpmem_device, pgmap);
+	u64 off = PFN_PHYS(pfn) - bp->phys_addr - bp->data_offset;
+	u64 len = (u64)nr_pages << PAGE_SHIFT;
+
+	if (!(mf_flags & MF_MEM_PRE_REMOVE) && off < bp->capacity) {
+		mutex_lock(&bp->mutex);
+		bgp_add_record(bp, off, min(len, bp->capacity - off),
+			       BGPMEM_SRC_MF);
+		mutex_unlock(&bp->mutex);
+		bgp_bb_notify(bp);
+	}
+	return dax_holder_notify_failure(bp->dax_dev, off, len, mf_flags);
+}
+
+static const struct dev_pagemap_ops bgpmem_pagemap_ops = {
+	.memory_failure	= bgpmem_pagemap_memory_failure,
+};
+
+static int bgp_clear_support_of(struct nd_region *nd_region)
+{
+	struct nvdimm_bus_descriptor *nd_desc =
+		to_nd_desc(to_nvdimm_bus(nd_region->dev.parent));
+
+	/* no command handler: libnvdimm reports clears as done (nd_e820) */
+	if (!nd_desc->ndctl)
+		return BGPMEM_CLEAR_SUPPORTED;
+	if (test_bit(ND_CMD_ARS_CAP, &nd_desc->cmd_mask) &&
+	    test_bit(ND_CMD_CLEAR_ERROR, &nd_desc->cmd_mask))
+		return BGPMEM_CLEAR_UNKNOWN;
+	return BGPMEM_CLEAR_UNSUPPORTED;
+}
+
+static int bgp_readd_stored(void *arg, u64 phys, u64 len)
+{
+	struct bgpmem_device *bp = arg;
+
+	return bgp_add_record(bp, phys - bgp_to_phys(bp, 0), len,
+			      BGPMEM_SRC_STORE);
+}
+
+static void bgpmem_release(void *data)
+{
+	struct bgpmem_device *bp = data;
+
+	dax_remove_host(bp->disk);
+	kill_dax(bp->dax_dev);
+	put_dax(bp->dax_dev);
+	del_gendisk(bp->disk);
+	put_disk(bp->disk);
+	ida_free(&bgpmem_ida, bp->id);
+	bgp_set_destroy(&bp->poison);
+}
+
+static int bgpmem_attach_disk(struct device *dev,
+			      struct nd_namespace_common *ndns)
+{
+	struct nd_namespace_io *nsio = to_nd_namespace_io(&ndns->dev);
+	struct nd_region *nd_region = to_nd_region(dev->parent);
+	struct queue_limits lim = {
+		.logical_block_size	= pmem_sector_size(ndns),
+		.physical_block_size	= PAGE_SIZE,
+		.max_hw_sectors		= UINT_MAX,
+		.max_write_zeroes_sectors = UINT_MAX,
+		.features		= BLK_FEAT_WRITE_CACHE |
+					  BLK_FEAT_SYNCHRONOUS,
+	};
+	struct resource *res = &nsio->res;
+	struct bgpmem_device *bp;
+	struct nd_pfn *nd_pfn = NULL;
+	struct dax_device *dax_dev;
+	struct gendisk *disk;
+	void *addr;
+	int rc, fua;
+
+#ifndef BGPMEM_NFIT_TEST
+	/* nfit_test: vmalloc memory behind fake physical addresses */
+	if (region_intersects(res->start, resource_size(res), IORESOURCE_MEM,
+			      IORES_DESC_NONE) == REGION_DISJOINT) {
+		dev_err(dev, "%pR is not in iomem (nfit_test?): build bgpmem with KMEMLAB_NFIT_TEST=1\n",
+			res);
+		return -ENXIO;
+	}
+#endif
+
+	bp = devm_kzalloc(dev, sizeof(*bp), GFP_KERNEL);
+	if (!bp)
+		return -ENOMEM;
+	bp->dev = dev;
+	bp->ndns = ndns;
+	bp->nd_region = nd_region;
+	bp->pbs = READ_ONCE(poison_block_size);
+	rwlock_init(&bp->lock);
+	mutex_init(&bp->mutex);
+	bp->poison.root = RB_ROOT;
+	atomic64_set(&bp->clear_failures, 0);
+	atomic64_set(&bp->clear_unsupported, 0);
+	atomic64_set(&bp->refused_io, 0);
+	bp->clear_support = bgp_clear_support_of(nd_region);
+	bp->store = bgp_store_get(dev_name(&ndns->dev));
+	if (!bp->store)
+		return -ENOMEM;
+
+	rc = devm_namespace_enable(dev, ndns, nd_info_block_reserve());
+	if (rc)
+		return rc;
+	if (is_nd_pfn(dev)) {
+		nd_pfn = to_nd_pfn(dev);
+		rc = nvdimm_setup_pfn(nd_pfn, &bp->pgmap);
+		if (rc)
+			return rc;
+	}
+	devm_namespace_disable(dev, ndns);
+
+	dev_set_drvdata(dev, bp);
+	bp->phys_addr = res->start;
+	bp->size = resource_size(res);
+	fua = nvdimm_has_flush(nd_region);
+	if (!IS_ENABLED(CONFIG_ARCH_HAS_UACCESS_FLUSHCACHE) || fua < 0) {
+		dev_warn(dev, "unable to guarantee persistence of writes\n");
+		fua = 0;
+	}
+	if (fua)
+		lim.features |= BLK_FEAT_FUA;
+	if (nd_pfn || pmem_should_map_pages(dev))
+		lim.features |= BLK_FEAT_DAX;
+
+	if (!devm_request_mem_region(dev, res->start, resource_size(res),
+				     dev_name(&ndns->dev))) {
+		dev_warn(dev, "could not reserve region %pR\n", res);
+		return -EBUSY;
+	}
+
+	bp->pfn_flags = PFN_DEV;
+	bp->pgmap.owner = bp;
+	if (nd_pfn) {
+		bp->fsdax = true;
+		bp->pgmap.type = MEMORY_DEVICE_FS_DAX;
+		bp->pgmap.ops = &bgpmem_pagemap_ops;
+		addr = devm_memremap_pages(dev, &bp->pgmap);
+		bp->data_offset = le64_to_cpu(nd_pfn->pfn_sb->dataoff);
+		bp->pfn_pad = resource_size(res) - range_len(&bp->pgmap.range);
+		bp->pfn_flags |= PFN_MAP;
+	} else if (pmem_should_map_pages(dev)) {
+		bp->pgmap.range.start = res->start;
+		bp->pgmap.range.end = res->end;
+		bp->pgmap.nr_range = 1;
+		bp->pgmap.type = MEMORY_DEVICE_FS_DAX;
+		bp->pgmap.ops = &bgpmem_pagemap_ops;
+		addr = devm_memremap_pages(dev, &bp->pgmap);
+		bp->pfn_flags |= PFN_MAP;
+	} else {
+		addr = devm_memremap(dev, bp->phys_addr, bp->size,
+				     ARCH_MEMREMAP_PMEM);
+	}
+	if (IS_ERR(addr))
+		return PTR_ERR(addr);
+	bp->virt_addr = addr;
+	bp->capacity = bp->size - bp->pfn_pad - bp->data_offset;
+
+	rc = devm_init_badblocks(dev, &bp->bb);
+	if (rc)
+		return rc;
+
+	bp->id = ida_alloc(&bgpmem_ida, GFP_KERNEL);
+	if (bp->id < 0)
+		return bp->id;
+
+	disk = blk_alloc_disk(&lim, dev_to_node(dev));
+	if (IS_ERR(disk)) {
+		rc = PTR_ERR(disk);
+		goto out_ida;
+	}
+	bp->disk = disk;
+	disk->fops = &bgpmem_fops;
+	disk->private_data = bp;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "bgpmem%d", bp->id);
+	set_capacity(disk, bp->capacity >> SECTOR_SHIFT);
+	disk->bb = &bp->bb;
+
+	mutex_lock(&bp->mutex);
+	bgp_populate(bp);
+	rc = bgp_store_for_each(bp->store, bgp_to_phys(bp, 0), bp->capacity,
+				bgp_readd_stored, bp);
+	mutex_unlock(&bp->mutex);
+	if (rc)
+		goto out_disk;
+
+	dax_dev = alloc_dax(bp, &bgpmem_dax_ops);
+	if (IS_ERR(dax_dev)) {
+		rc = PTR_ERR(dax_dev);
+		if (rc != -EOPNOTSUPP)
+			goto out_disk;
+		dax_dev = NULL;
+	} else {
+		set_dax_nocache(dax_dev);
+		set_dax_nomc(dax_dev);
+		if (is_nvdimm_sync(nd_region))
+			set_dax_synchronous(dax_dev);
+		rc = dax_add_host(dax_dev, disk);
+		if (rc)
+			goto out_dax;
+		dax_write_cache(dax_dev, nvdimm_has_cache(nd_region));
+	}
+	bp->dax_dev = dax_dev;
+
+	rc = device_add_disk(dev, disk, bgpmem_attr_groups);
+	if (rc)
+		goto out_host;
+
+	rc = devm_add_action_or_reset(dev, bgpmem_release, bp);
+	if (rc)
+		return rc;
+
+	nvdimm_check_and_set_ro(disk);
+	bp->bb_state = sysfs_get_dirent(disk_to_dev(disk)->kobj.sd,
+					"badblocks");
+	if (!bp->bb_state)
+		dev_warn(dev, "'badblocks' notification disabled\n");
+	dev_info(dev, "%s: %s, %llu bytes, poison block %u, %llu poison records, clear %s\n",
+		 disk->disk_name, bp->fsdax ? "fsdax" : "raw", bp->capacity,
+		 bp->pbs, bp->poison.nr,
+		 bp->clear_support == BGPMEM_CLEAR_UNSUPPORTED ?
+		 "unsupported" : "supported");
+	return 0;
+
+out_host:
+	if (dax_dev)
+		dax_remove_host(disk);
+out_dax:
+	kill_dax(dax_dev);
+	put_dax(dax_dev);
+out_disk:
+	put_disk(disk);
+	bgp_set_destroy(&bp->poison);
+out_ida:
+	ida_free(&bgpmem_ida, bp->id);
+	return rc;
+}
+
+static int bgpmem_probe(struct device *dev)
+{
+	struct nd_namespace_common *ndns;
+	int rc;
+
+	ndns = nvdimm_namespace_common_probe(dev);
+	if (IS_ERR(ndns))
+		return PTR_ERR(ndns);
+
+	if (is_nd_btt(dev)) {
+		dev_info(dev, "btt is not supported by bgpmem, use nd_pmem\n");
+		return -EOPNOTSUPP;
+	}
+	if (is_nd_pfn(dev))
+		return bgpmem_attach_disk(dev, ndns);
+
+	rc = devm_namespace_enable(dev, ndns, nd_info_block_reserve());
+	if (rc)
+		return rc;
+
+	/* an info block makes a btt/pfn/dax seed claim the namespace */
+	rc = nd_btt_probe(dev, ndns);
+	if (rc == 0)
+		return -ENXIO;
+	rc = nd_pfn_probe(dev, ndns);
+	if (rc == 0)
+		return -ENXIO;
+	else if (rc == -EOPNOTSUPP)
+		return rc;
+	rc = nd_dax_probe(dev, ndns);
+	if (rc == 0)
+		return -ENXIO;
+	else if (rc == -EOPNOTSUPP)
+		return rc;
+
+	devm_namespace_disable(dev, ndns);
+	return bgpmem_attach_disk(dev, ndns);
+}
+
+static void bgpmem_remove(struct device *dev)
+{
+	struct bgpmem_device *bp = dev_get_drvdata(dev);
+
+	/* device_lock() held: no race with bgpmem_notify() */
+	sysfs_put(bp->bb_state);
+	bp->bb_state = NULL;
+	nvdimm_flush(to_nd_region(dev->parent), NULL);
+}
+
+static void bgpmem_shutdown(struct device *dev)
+{
+	nvdimm_flush(to_nd_region(dev->parent), NULL);
+}
+
+static void bgpmem_notify(struct device *dev, enum nvdimm_event event)
+{
+	struct bgpmem_device *bp = dev_get_drvdata(dev);
+
+	if (!bp)
+		return;
+	switch (event) {
+	case NVDIMM_REVALIDATE_POISON:
+		mutex_lock(&bp->mutex);
+		bgp_populate(bp);
+		mutex_unlock(&bp->mutex);
+		bgp_bb_notify(bp);
+		break;
+	case NVDIMM_REVALIDATE_REGION:
+		nvdimm_check_and_set_ro(bp->disk);
+		break;
+	default:
+		dev_dbg(dev, "notify: unknown event %d\n", event);
+		break;
+	}
+}
+
+static struct nd_device_driver bgpmem_driver = {
+	.probe		= bgpmem_probe,
+	.remove		= bgpmem_remove,
+	.notify		= bgpmem_notify,
+	.shutdown	= bgpmem_shutdown,
+	.drv = {
+		.name	= "bgpmem",
+	},
+	.type		= ND_DRIVER_NAMESPACE_IO | ND_DRIVER_NAMESPACE_PMEM,
+};
+
+static int __init bgpmem_init(void)
+{
+	if (!bgp_valid_pbs(poison_block_size)) {
+		pr_err("poison_block_size=%u: must be a power of two from 512 to %lu\n",
+		       poison_block_size, PAGE_SIZE);
+		return -EINVAL;
+	}
+	return nd_driver_register(&bgpmem_driver);
+}
+
+static void __exit bgpmem_exit(void)
+{
+	driver_unregister(&bgpmem_driver.drv);
+	bgp_store_exit();
+	ida_destroy(&bgpmem_ida);
+}
+
+module_init(bgpmem_init);
+module_exit(bgpmem_exit);
+
+MODULE_DESCRIPTION("pmem block + DAX driver with block-granular poison");
+MODULE_LICENSE("GPL");
