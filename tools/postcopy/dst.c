@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcmig destination: receives precopy pages into the region's memfd,
+ * applies the discard bitmap, enters postcopy on RUN, resolves the
+ * workload's userfaultfd MISSING faults by requesting pages, and keeps the
+ * userfaultfd open across any number of transport failures so that
+ * faulting threads wait (never read zeros) until a new connection resumes.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kml.h"
+#include "pcmig.h"
+
+struct pcm_dst {
+	int memfd;
+	unsigned char *map;
+	size_t len;
+	uint64_t npages, nwords;
+	int uffd;
+	uint64_t uffd_base;
+	struct pcm_opts o;
+	char *key;
+	struct pcm_region_ops ops;
+	uint64_t *recv, *reqd, *ph, *req_ts;
+	uint64_t *lat;
+	uint64_t lat_n;
+	uint64_t zero_hash;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_rwlock_t conn_lock;
+	bool conn_up;
+	int phase, link;
+	uint32_t last_epoch;
+	uint64_t session;
+	char addr[256];
+	bool addr_changed, pause_req;
+	int lfd;
+
+	struct pcm_chan main, bulk;
+	int failed;
+	pthread_t rx_main_thr, rx_bulk_thr, fault_thr;
+	bool fault_started;
+	int stop_pipe[2];
+
+	struct pcm_stats st;
+};
+
+#define ADD(d, f, v) __atomic_fetch_add(&(d)->st.f, (v), __ATOMIC_RELAXED)
+
+static const uint64_t zero_page[PCM_PAGE_SIZE / 8];
+
+static void set_error(struct pcm_dst *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct pcm_dst *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&d->lock);
+	va_start(ap, fmt);
+	vsnprintf(d->st.last_error, sizeof(d->st.last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&d->lock);
+}
+
+struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
+			       uint64_t uffd_base, const struct pcm_opts *o,
+			       const struct pcm_region_ops *ops, char *err,
+			       size_t errlen)
+{
+	struct pcm_dst *d;
+
+	if (!len || len % PCM_PAGE_SIZE || uffd_base % PCM_PAGE_SIZE ||
+	    len / PCM_PAGE_SIZE > PCM_MAX_PAGES) {
+		snprintf(err, errlen, "region must be page aligned, non-empty and at most %llu pages",
+			 PCM_MAX_PAGES);
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		goto nomem;
+	d->memfd = memfd;
+	d->len = len;
+	d->npages = len / PCM_PAGE_SIZE;
+	d->nwords = (d->npages + 63) / 64;
+	d->uffd = uffd;
+	d->uffd_base = uffd_base;
+	d->o = *o;
+	d->lfd = -1;
+	d->main.fd = d->bulk.fd = -1;
+	d->stop_pipe[0] = d->stop_pipe[1] = -1;
+	if (o->key) {
+		d->key = strdup(o->key);
+		d->o.key = d->key;
+	}
+	if (ops)
+		d->ops = *ops;
+	d->session = o->session;
+	d->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (d->map == MAP_FAILED) {
+		snprintf(err, errlen, "mmap of the region memfd: %s",
+			 strerror(errno));
+		d->map = NULL;
+		pcm_dst_destroy(d);
+		return NULL;
+	}
+	d->recv = calloc(d->nwords, 8);
+	d->reqd = calloc(d->nwords, 8);
+	d->ph = calloc(d->npages, 8);
+	d->req_ts = calloc(d->npages, 8);
+	d->lat = calloc(PCM_LAT_MAX, 8);
+	if (!d->recv || !d->reqd || !d->ph || !d->req_ts || !d->lat)
+		goto nomem;
+	if (pipe2(d->stop_pipe, O_CLOEXEC))
+		goto nomem;
+	d->zero_hash = pcm_page_hash(zero_page);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	pthread_rwlock_init(&d->conn_lock, NULL);
+	d->phase = PCM_PH_NEW;
+	d->link = PCM_LINK_PAUSED;
+	return d;
+nomem:
+	snprintf(err, errlen, "out of memory for %zu-byte region state", len);
+	if (d)
+		pcm_dst_destroy(d);
+	return NULL;
+}
+
+void pcm_dst_destroy(struct pcm_dst *d)
+{
+	if (d->fault_started) {
+		if (write(d->stop_pipe[1], "x", 1) != 1)
+			kml_warn("cannot stop the fault thread");
+		pthread_join(d->fault_thr, NULL);
+	}
+	if (d->stop_pipe[0] >= 0) {
+		close(d->stop_pipe[0]);
+		close(d->stop_pipe[1]);
+	}
+	if (d->lfd >= 0)
+		close(d->lfd);
+	if (d->map)
+		munmap(d->map, d->len);
+	free(d->recv);
+	free(d->reqd);
+	free(d->ph);
+	free(d->req_ts);
+	free(d->lat);
+	free(d->key);
+	free(d);
+}
+
+void pcm_dst_status(struct pcm_dst *d, struct pcm_stats *st)
+{
+	uint64_t n = __atomic_load_n(&d->lat_n, __ATOMIC_ACQUIRE), *v;
+
+	pthread_mutex_lock(&d->lock);
+	*st = d->st;
+	st->phase = d->phase;
+	st->link = d->link;
+	st->epoch = d->last_epoch;
+	st->session = d->session;
+	st->npages = d->npages;
+	pthread_mutex_unlock(&d->lock);
+	st->received = pcm_bitmap_weight(d->recv, d->npages);
+	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "-");
+	if (n > PCM_LAT_MAX)
+		n = PCM_LAT_MAX;
+	st->lat_n = __atomic_load_n(&d->lat_n, __ATOMIC_ACQUIRE);
+	v = malloc(n * 8 + 8);
+	if (v && n) {
+		memcpy(v, d->lat, n * 8);
+		st->lat_p50 = kml_percentile(v, n, 50);
+		st->lat_p90 = kml_percentile(v, n, 90);
+		st->lat_p99 = kml_percentile(v, n, 99);
+		st->lat_max = kml_percentile(v, n, 100);
+	}
+	free(v);
+}
+
+uint64_t pcm_dst_memory_digest(struct pcm_dst *d)
+{
+	uint64_t *ph = malloc(d->npages * 8), r, i;
+
+	if (!ph)
+		return 0;
+	for (i = 0; i < d->npages; i++)
+		ph[i] = pcm_page_hash(d->map + i * PCM_PAGE_SIZE);
+	r = pcm_digest(ph, d->npages);
+	free(ph);
+	return r;
+}
+
+static void dst_fail(struct pcm_dst *d, int err, const char *where)
+{
+	if (__atomic_exchange_n(&d->failed, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (err)
+		set_error(d, "%s: %s", where, pcm_err_name(err));
+	if (err && err != -PCM_E_IO)
+		ADD(d, rejected_frames, 1);
+	if (d->main.fd >= 0)
+		shutdown(d->main.fd, SHUT_RDWR);
+	if (d->bulk.fd >= 0)
+		shutdown(d->bulk.fd, SHUT_RDWR);
+	pthread_mutex_lock(&d->lock);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void pcm_dst_pause(struct pcm_dst *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->pause_req = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	dst_fail(d, 0, "pause");
+}
+
+int pcm_dst_recover(struct pcm_dst *d, const char *addr)
+{
+	if (addr && strlen(addr) >= sizeof(d->addr))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&d->lock);
+	if (addr && strcmp(addr, d->addr)) {
+		strcpy(d->addr, addr);
+		d->addr_changed = true;
+	}
+	d->pause_req = false;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* ---- the fault handler ---- */
+
+static int send_req(struct pcm_dst *d, uint64_t idx)
+{
+	uint64_t le = htole64(idx);
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&d->conn_lock);
+	if (d->conn_up)
+		ret = pcm_send(&d->main, PCM_T_REQ, &le, 8, NULL, 0, true);
+	pthread_rwlock_unlock(&d->conn_lock);
+	if (ret)
+		dst_fail(d, -PCM_E_IO, "page request");
+	return ret;
+}
+
+static void wake(struct pcm_dst *d, uint64_t idx)
+{
+	struct uffdio_range r = {
+		.start = d->uffd_base + idx * PCM_PAGE_SIZE,
+		.len = PCM_PAGE_SIZE,
+	};
+
+	ioctl(d->uffd, UFFDIO_WAKE, &r);
+}
+
+static void *fault_thread(void *arg)
+{
+	struct pcm_dst *d = arg;
+	struct uffd_msg msg[64];
+	struct pollfd pfd[2] = {
+		{ .fd = d->uffd, .events = POLLIN },
+		{ .fd = d->stop_pipe[0], .events = POLLIN },
+	};
+
+	for (;;) {
+		ssize_t n;
+		int i;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			break;
+		n = read(d->uffd, msg, sizeof(msg));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
+			uint64_t a = msg[i].arg.pagefault.address, idx;
+
+			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			if (a < d->uffd_base || a >= d->uffd_base + d->len)
+				continue;
+			idx = (a - d->uffd_base) / PCM_PAGE_SIZE;
+			if (pcm_test_bit(d->recv, idx)) {
+				wake(d, idx);
+				continue;
+			}
+			if (pcm_test_and_set(d->reqd, idx))
+				continue;
+			__atomic_store_n(&d->req_ts[idx], kml_now_ns(),
+					 __ATOMIC_RELEASE);
+			ADD(d, pages_req, 1);
+			/* placed meanwhile: the copy woke the fault already */
+			if (pcm_test_bit(d->recv, idx))
+				continue;
+			send_req(d, idx);
+		}
+	}
+	return NULL;
+}
+
+/* ---- placing pages ---- */
+
+static int place(struct pcm_dst *d, uint64_t idx, const void *data)
+{
+	const void *src = data ? data : zero_page;
+	uint64_t h = data ? pcm_page_hash(data) : d->zero_hash;
+
+	if (d->phase == PCM_PH_PRECOPY) {
+		memcpy(d->map + idx * PCM_PAGE_SIZE, src, PCM_PAGE_SIZE);
+		d->ph[idx] = h;
+		if (!pcm_test_and_set(d->recv, idx))
+			ADD(d, pages_recv, 1);
+		return 0;
+	}
+	if (pcm_test_bit(d->recv, idx)) {
+		ADD(d, pages_dup, 1);
+		return 0;
+	}
+	for (;;) {
+		struct uffdio_copy c = {
+			.dst = d->uffd_base + idx * PCM_PAGE_SIZE,
+			.src = (uintptr_t)src,
+			.len = PCM_PAGE_SIZE,
+		};
+
+		if (ioctl(d->uffd, UFFDIO_COPY, &c) == 0)
+			break;
+		if (errno == EAGAIN)
+			continue;
+		if (errno == EEXIST) {
+			wake(d, idx);
+			break;
+		}
+		set_error(d, "UFFDIO_COPY of page %llu: %s (workload gone?)",
+			  (unsigned long long)idx, strerror(errno));
+		return -1;
+	}
+	d->ph[idx] = h;
+	if (pcm_test_and_set(d->recv, idx)) {
+		ADD(d, pages_dup, 1);
+		return 0;
+	}
+	ADD(d, pages_recv, 1);
+	if (pcm_test_and_clear(d->reqd, idx)) {
+		uint64_t t = __atomic_load_n(&d->req_ts[idx], __ATOMIC_ACQUIRE);
+		uint64_t k;
+
+		if (t) {
+			k = __atomic_fetch_add(&d->lat_n, 1, __ATOMIC_ACQ_REL);
+			d->lat[k % PCM_LAT_MAX] = kml_now_ns() - t;
+		}
+	}
+	return 0;
+}
+
+static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
+		       bool urgent)
+{
+	uint64_t idx;
+
+	memcpy(&idx, f->p, 8);
+	idx = le64toh(idx);
+	if (idx >= d->npages)
+		return -PCM_E_RANGE;
+	if (urgent) {
+		if (d->phase != PCM_PH_POSTCOPY)
+			return -PCM_E_STATE;
+		ADD(d, pages_urgent, 1);
+	}
+	if (place(d, idx, f->h.type == PCM_T_PAGE ? f->p + 8 : NULL)) {
+		pthread_mutex_lock(&d->lock);
+		d->phase = PCM_PH_FAILED;
+		pthread_mutex_unlock(&d->lock);
+		return -PCM_E_STATE;
+	}
+	return 0;
+}
+
+static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
+{
+	struct pcm_bitmap_hdr bh;
+	uint64_t k, run = 0, start = 0;
+	int ret = pcm_bitmap_check(f, d->npages);
+
+	if (ret)
+		return ret;
+	if (d->phase != PCM_PH_PRECOPY)
+		return -PCM_E_STATE;
+	memcpy(&bh, f->p, sizeof(bh));
+	bh.first = le64toh(bh.first);
+	bh.nbits = le32toh(bh.nbits);
+	for (k = 0; k <= bh.nbits; k++) {
+		bool set = k < bh.nbits &&
+			   (f->p[sizeof(bh) + k / 8] & (1u << (k % 8)));
+
+		if (set) {
+			if (!run)
+				start = bh.first + k;
+			run++;
+			pcm_clear_bit(d->recv, bh.first + k);
+			continue;
+		}
+		if (run && fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE |
+				     FALLOC_FL_KEEP_SIZE,
+				     start * PCM_PAGE_SIZE,
+				     run * PCM_PAGE_SIZE)) {
+			set_error(d, "discard: fallocate: %s", strerror(errno));
+			return -PCM_E_STATE;
+		}
+		run = 0;
+	}
+	return 0;
+}
+
+static int enter_postcopy(struct pcm_dst *d)
+{
+	if (d->phase != PCM_PH_PRECOPY)
+		return -PCM_E_STATE;
+	pthread_mutex_lock(&d->lock);
+	d->phase = PCM_PH_POSTCOPY;
+	pthread_mutex_unlock(&d->lock);
+	if (!d->fault_started) {
+		int fl = fcntl(d->uffd, F_GETFL);
+
+		fcntl(d->uffd, F_SETFL, fl | O_NONBLOCK);
+		if (pthread_create(&d->fault_thr, NULL, fault_thread, d))
+			return -PCM_E_STATE;
+		d->fault_started = true;
+	}
+	if (d->ops.postcopy_start)
+		d->ops.postcopy_start(d->ops.arg);
+	return 0;
+}
+
+static int complete(struct pcm_dst *d, const struct pcm_frame *f)
+{
+	struct pcm_complete_ack a = { 0 };
+	uint64_t src, dig;
+
+	if (d->phase != PCM_PH_POSTCOPY)
+		return -PCM_E_STATE;
+	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
+		set_error(d, "COMPLETE with %llu pages missing",
+			  (unsigned long long)(d->npages -
+			  pcm_bitmap_weight(d->recv, d->npages)));
+		return -PCM_E_STATE;
+	}
+	memcpy(&src, f->p, 8);
+	src = le64toh(src);
+	dig = pcm_digest(d->ph, d->npages);
+	a.ok = htole32(dig == src);
+	a.digest = htole64(dig);
+	pthread_mutex_lock(&d->lock);
+	d->st.digest_src = src;
+	d->st.digest_dst = dig;
+	pthread_mutex_unlock(&d->lock);
+	if (pcm_send(&d->main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
+		     true))
+		return -PCM_E_IO;
+	pthread_mutex_lock(&d->lock);
+	d->phase = dig == src ? PCM_PH_COMPLETED : PCM_PH_FAILED;
+	if (dig != src)
+		snprintf(d->st.last_error, sizeof(d->st.last_error),
+			 "digest mismatch: source %016llx destination %016llx",
+			 (unsigned long long)src, (unsigned long long)dig);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
+{
+	unsigned char *buf = malloc(PCM_MAX_PAYLOAD);
+	bool bulk = c->kind == PCM_CH_BULK;
+	struct pcm_frame f;
+	int ret;
+
+	while (buf && !__atomic_load_n(&d->failed, __ATOMIC_ACQUIRE)) {
+		/* the bulk channel may be idle for long; main has heartbeats */
+		ret = pcm_recv(c, &f, buf, bulk ? 24 * 3600 * 1000 : -1);
+		if (ret) {
+			dst_fail(d, ret, bulk ? "bulk channel" : "main channel");
+			break;
+		}
+		switch (f.h.type) {
+		case PCM_T_PING:
+			ret = bulk ? -PCM_E_STATE : 0;
+			break;
+		case PCM_T_PAGE:
+		case PCM_T_ZERO:
+			ret = handle_page(d, &f, !bulk);
+			break;
+		case PCM_T_DISCARD:
+			ret = bulk ? apply_discard(d, &f) : -PCM_E_STATE;
+			break;
+		case PCM_T_RUN:
+			ret = bulk ? enter_postcopy(d) : -PCM_E_STATE;
+			break;
+		case PCM_T_COMPLETE:
+			ret = bulk ? complete(d, &f) : -PCM_E_STATE;
+			break;
+		default:
+			ret = -PCM_E_STATE;
+		}
+		if (ret) {
+			dst_fail(d, ret, bulk ? "bulk channel" : "main channel");
+			break;
+		}
+		if (d->phase == PCM_PH_COMPLETED || d->phase == PCM_PH_FAILED)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void *rx_main(void *arg)
+{
+	struct pcm_dst *d = arg;
+
+	return rx_thread(d, &d->main);
+}
+
+static void *rx_bulk(void *arg)
+{
+	struct pcm_dst *d = arg;
+
+	return rx_thread(d, &d->bulk);
+}
+
+/* ---- accepting a link ---- */
+
+struct pending {
+	bool have;
+	struct pcm_chan c;
+	uint32_t epoch;
+};
+
+static void pending_drop(struct pending *p)
+{
+	if (p->have)
+		pcm_chan_destroy(&p->c);
+	p->have = false;
+}
+
+/* read and validate a HELLO on a fresh connection; -PCM_E_* or kind */
+static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
+		      unsigned char *buf)
+{
+	struct pcm_chan c;
+	struct pcm_frame f;
+	struct pcm_hello h;
+	int ret, kind;
+
+	pcm_sock_tune(fd, d->o.link_timeout_ms, false);
+	if (pcm_chan_init(&c, fd, 0, d->session, 0, d->o.key,
+			  d->o.link_timeout_ms)) {
+		close(fd);
+		return -PCM_E_IO;
+	}
+	ret = pcm_recv(&c, &f, buf, -1);
+	if (!ret && f.h.type != PCM_T_HELLO)
+		ret = -PCM_E_STATE;
+	if (ret)
+		goto bad;
+	memcpy(&h, f.p, sizeof(h));
+	kind = le32toh(h.channel);
+	if (le32toh(h.version) != PCM_VERSION ||
+	    le32toh(h.page_size) != PCM_PAGE_SIZE || h.flags ||
+	    (kind != PCM_CH_MAIN && kind != PCM_CH_BULK)) {
+		ret = -PCM_E_STATE;
+		goto bad;
+	}
+	if (le64toh(h.npages) != d->npages) {
+		set_error(d, "source region has %llu pages, destination %llu",
+			  (unsigned long long)le64toh(h.npages),
+			  (unsigned long long)d->npages);
+		ret = -PCM_E_RANGE;
+		goto bad;
+	}
+	if (f.h.epoch <= d->last_epoch || f.h.session == 0) {
+		ret = -PCM_E_EPOCH;
+		goto bad;
+	}
+	c.kind = kind;
+	c.epoch = f.h.epoch;
+	c.session = f.h.session;
+	if (kind == PCM_CH_BULK) {
+		/* the bulk channel has a bigger tx buffer only on the source */
+		c.tx_flush_at = 0;
+	}
+	pending_drop(&slots[kind - 1]);
+	slots[kind - 1].c = c;
+	slots[kind - 1].have = true;
+	slots[kind - 1].epoch = f.h.epoch;
+	return kind;
+bad:
+	set_error(d, "rejected connection: %s", pcm_err_name(ret));
+	ADD(d, rejected_frames, 1);
+	pcm_chan_destroy(&c);
+	return ret;
+}
+
+static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
+{
+	struct pcm_hello_ack ack = { 0 };
+	struct pcm_frame f;
+	uint64_t w, le;
+	int ret;
+
+	ack.phase = htole32(d->phase);
+	ack.received = htole64(pcm_bitmap_weight(d->recv, d->npages));
+	ret = pcm_send(&d->main, PCM_T_HELLO_ACK, &ack, sizeof(ack), NULL, 0,
+		       d->phase == PCM_PH_NEW);
+	if (ret)
+		return -PCM_E_IO;
+	if (d->phase != PCM_PH_NEW) {
+		uint64_t first, k;
+
+		for (first = 0; first < d->npages;
+		     first += PCM_BITMAP_CHUNK_BITS) {
+			uint64_t nbits = d->npages - first;
+			struct pcm_bitmap_hdr bh = { 0 };
+			unsigned char *bytes;
+
+			if (nbits > PCM_BITMAP_CHUNK_BITS)
+				nbits = PCM_BITMAP_CHUNK_BITS;
+			bytes = calloc(1, (nbits + 63) / 64 * 8);
+			if (!bytes)
+				return -PCM_E_IO;
+			for (k = 0; k < (nbits + 63) / 64; k++) {
+				w = htole64(__atomic_load_n(
+					&d->recv[first / 64 + k],
+					__ATOMIC_ACQUIRE));
+				memcpy(bytes + k * 8, &w, 8);
+			}
+			bh.first = htole64(first);
+			bh.nbits = htole32(nbits);
+			ret = pcm_send(&d->main, PCM_T_RBITMAP, &bh,
+				       sizeof(bh), bytes, (nbits + 7) / 8,
+				       false);
+			free(bytes);
+			if (ret)
+				return -PCM_E_IO;
+		}
+		le = htole64(pcm_bitmap_weight(d->recv, d->npages));
+		if (pcm_send(&d->main, PCM_T_RBITMAP_END, &le, 8, NULL, 0,
+			     true))
+			return -PCM_E_IO;
+	}
+	for (;;) {
+		ret = pcm_recv(&d->main, &f, buf, -1);
+		if (ret)
+			return ret;
+		if (f.h.type == PCM_T_RESUME)
+			break;
+		if (f.h.type != PCM_T_PING)
+			return -PCM_E_STATE;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->phase == PCM_PH_NEW)
+		d->phase = PCM_PH_PRECOPY;
+	pthread_mutex_unlock(&d->lock);
+	pthread_rwlock_wrlock(&d->conn_lock);
+	d->conn_up = true;
+	pthread_rwlock_unlock(&d->conn_lock);
+	/* re-send the requests that may have been lost with the old link */
+	for (w = 0; w < d->npages; w++)
+		if (pcm_test_bit(d->reqd, w) && !pcm_test_bit(d->recv, w)) {
+			le = htole64(w);
+			if (pcm_send(&d->main, PCM_T_REQ, &le, 8, NULL, 0,
+				     false))
+				return -PCM_E_IO;
+		}
+	if (pcm_send(&d->main, PCM_T_RESUME_ACK, NULL, 0, NULL, 0, true))
+		return -PCM_E_IO;
+	return 0;
+}
+
+static void teardown(struct pcm_dst *d, bool threads)
+{
+	dst_fail(d, 0, "stop");
+	if (threads) {
+		pthread_join(d->rx_main_thr, NULL);
+		pthread_join(d->rx_bulk_thr, NULL);
+	}
+	pthread_rwlock_wrlock(&d->conn_lock);
+	d->conn_up = false;
+	ADD(d, bytes_sent, d->main.bytes_tx + d->bulk.bytes_tx);
+	ADD(d, bytes_recv, d->main.bytes_rx + d->bulk.bytes_rx);
+	pcm_chan_destroy(&d->main);
+	pcm_chan_destroy(&d->bulk);
+	pthread_rwlock_unlock(&d->conn_lock);
+}
+
+int pcm_dst_run(struct pcm_dst *d, const char *addr)
+{
+	unsigned char *buf = malloc(PCM_MAX_PAYLOAD);
+	struct pending slots[2] = { 0 };
+	char err[200];
+	int ret;
+	uint64_t t0;
+
+	if (!buf || strlen(addr) >= sizeof(d->addr)) {
+		free(buf);
+		return -1;
+	}
+	strcpy(d->addr, addr);
+	d->lfd = pcm_listen(addr, err, sizeof(err));
+	if (d->lfd < 0) {
+		set_error(d, "%s", err);
+		free(buf);
+		return -1;
+	}
+	while (d->phase != PCM_PH_COMPLETED && d->phase != PCM_PH_FAILED) {
+		int fd;
+
+		pthread_mutex_lock(&d->lock);
+		while (d->pause_req)
+			pthread_cond_wait(&d->cond, &d->lock);
+		if (d->addr_changed) {
+			int nfd = pcm_listen(d->addr, err, sizeof(err));
+
+			d->addr_changed = false;
+			if (nfd < 0) {
+				snprintf(d->st.last_error,
+					 sizeof(d->st.last_error), "%.150s", err);
+			} else {
+				close(d->lfd);
+				d->lfd = nfd;
+			}
+		}
+		pthread_mutex_unlock(&d->lock);
+		fd = pcm_accept(d->lfd, 200);
+		if (fd < 0)
+			continue;
+		t0 = kml_now_ns();
+		read_hello(d, fd, slots, buf);
+		if (!slots[0].have || !slots[1].have ||
+		    slots[0].epoch != slots[1].epoch) {
+			/* drop the older half of a link */
+			if (slots[0].have && slots[1].have) {
+				if (slots[0].epoch < slots[1].epoch)
+					pending_drop(&slots[0]);
+				else
+					pending_drop(&slots[1]);
+			}
+			continue;
+		}
+		d->main = slots[0].c;
+		d->bulk = slots[1].c;
+		slots[0].have = slots[1].have = false;
+		pthread_mutex_lock(&d->lock);
+		d->last_epoch = d->main.epoch;
+		if (!d->session)
+			d->session = d->main.session;
+		d->link = PCM_LINK_RECOVERING;
+		pthread_mutex_unlock(&d->lock);
+		__atomic_store_n(&d->failed, 0, __ATOMIC_RELEASE);
+		ret = dst_handshake(d, buf);
+		if (ret) {
+			set_error(d, "recovery handshake: %s",
+				  pcm_err_name(ret));
+			if (ret != -PCM_E_IO)
+				ADD(d, rejected_frames, 1);
+			teardown(d, false);
+			pthread_mutex_lock(&d->lock);
+			d->link = PCM_LINK_PAUSED;
+			d->st.failures++;
+			pthread_mutex_unlock(&d->lock);
+			continue;
+		}
+		pthread_mutex_lock(&d->lock);
+		d->link = PCM_LINK_ACTIVE;
+		if (d->st.failures) {
+			d->st.recoveries++;
+			d->st.recover_ns_last = kml_now_ns() - t0;
+			if (d->st.recover_ns_last > d->st.recover_ns_max)
+				d->st.recover_ns_max = d->st.recover_ns_last;
+		}
+		pthread_mutex_unlock(&d->lock);
+		pthread_create(&d->rx_main_thr, NULL, rx_main, d);
+		pthread_create(&d->rx_bulk_thr, NULL, rx_bulk, d);
+		pthread_mutex_lock(&d->lock);
+		while (!d->failed && d->phase != PCM_PH_COMPLETED &&
+		       d->phase != PCM_PH_FAILED) {
+			struct timespec ts;
+			uint64_t since;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+			since = kml_now_ns() - d->main.last_tx_ns;
+			if (since > (uint64_t)d->o.link_timeout_ms * 250000) {
+				pthread_mutex_unlock(&d->lock);
+				if (pcm_send(&d->main, PCM_T_PING, NULL, 0,
+					     NULL, 0, true))
+					dst_fail(d, -PCM_E_IO, "heartbeat");
+				pthread_mutex_lock(&d->lock);
+			}
+		}
+		ret = d->phase == PCM_PH_COMPLETED || d->phase == PCM_PH_FAILED;
+		pthread_mutex_unlock(&d->lock);
+		if (ret) {
+			/* let the source read COMPLETE_ACK before we close */
+			struct pollfd p = { .fd = d->main.fd, .events = POLLIN };
+
+			poll(&p, 1, 1000);
+		}
+		teardown(d, true);
+		pthread_mutex_lock(&d->lock);
+		d->link = PCM_LINK_PAUSED;
+		if (!ret)
+			d->st.failures++;
+		pthread_mutex_unlock(&d->lock);
+	}
+	pending_drop(&slots[0]);
+	pending_drop(&slots[1]);
+	free(buf);
+	return d->phase == PCM_PH_COMPLETED ? 0 : -1;
+}
+
+/* ---- shared helpers ---- */
+
+const char *pcm_phase_name(int phase)
+{
+	static const char *const n[] = { "new", "precopy", "postcopy-active",
+					  "completed", "failed" };
+
+	return phase >= 0 && phase < (int)KML_ARRAY_SIZE(n) ? n[phase] : "?";
+}
+
+const char *pcm_link_name(int link)
+{
+	static const char *const n[] = { "active", "paused", "recovering" };
+
+	return link >= 0 && link < (int)KML_ARRAY_SIZE(n) ? n[link] : "?";
+}
+
+void pcm_stats_json(const struct pcm_stats *st, void *jp)
+{
+	struct kml_json *j = jp;
+	char sid[24];
+
+	snprintf(sid, sizeof(sid), "%016llx", (unsigned long long)st->session);
+	kml_json_str(j, "state", st->link == PCM_LINK_ACTIVE ||
+		     st->phase >= PCM_PH_COMPLETED ?
+		     pcm_phase_name(st->phase) :
+		     st->link == PCM_LINK_PAUSED ? "paused" : "recovering");
+	kml_json_str(j, "phase", pcm_phase_name(st->phase));
+	kml_json_str(j, "link", pcm_link_name(st->link));
+	kml_json_str(j, "session", sid);
+	kml_json_u64(j, "epoch", st->epoch);
+	kml_json_u64(j, "npages", st->npages);
+	kml_json_u64(j, "pages_done", st->received);
+	kml_json_u64(j, "pages_sent", st->pages_sent);
+	kml_json_u64(j, "pages_received", st->pages_recv);
+	kml_json_u64(j, "pages_requested", st->pages_req);
+	kml_json_u64(j, "pages_urgent", st->pages_urgent);
+	kml_json_u64(j, "pages_duplicate", st->pages_dup);
+	kml_json_u64(j, "precopy_rounds", st->rounds);
+	kml_json_u64(j, "dirty_last_round", st->dirty_last);
+	kml_json_str(j, "dirty_tracking", st->dirty_mode);
+	kml_json_u64(j, "failures", st->failures);
+	kml_json_u64(j, "recoveries", st->recoveries);
+	kml_json_u64(j, "rejected_frames", st->rejected_frames);
+	kml_json_u64(j, "recover_ns_last", st->recover_ns_last);
+	kml_json_u64(j, "recover_ns_max", st->recover_ns_max);
+	kml_json_u64(j, "fault_samples", st->lat_n);
+	kml_json_u64(j, "fault_p50_ns", st->lat_p50);
+	kml_json_u64(j, "fault_p90_ns", st->lat_p90);
+	kml_json_u64(j, "fault_p99_ns", st->lat_p99);
+	kml_json_u64(j, "fault_max_ns", st->lat_max);
+	snprintf(sid, sizeof(sid), "%016llx",
+		 (unsigned long long)st->digest_src);
+	kml_json_str(j, "digest_source", sid);
+	snprintf(sid, sizeof(sid), "%016llx",
+		 (unsigned long long)st->digest_dst);
+	kml_json_str(j, "digest_destination", sid);
+	kml_json_str(j, "last_error", st->last_error);
+}

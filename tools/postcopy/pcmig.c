@@ -1,0 +1,819 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcmig - postcopy process-memory migration that survives broken links.
+ *
+ *   pcmig source --size 1G --connect ADDR [options]
+ *   pcmig dest   --size 1G --listen ADDR [options]
+ *   pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover [--json]
+ *   pcmig relay  --listen ADDR --connect ADDR
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kml.h"
+#include "pcmig.h"
+#include "workload.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: pcmig source --size SIZE --connect ADDR [options]\n"
+"       pcmig dest   --size SIZE --listen ADDR [options]\n"
+"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover [--json]\n"
+"       pcmig relay  --listen ADDR --connect ADDR\n"
+"\n"
+"Migrates a running demo workload's memory from a source process to a\n"
+"destination process: precopy rounds with dirty tracking, then postcopy\n"
+"(userfaultfd MISSING faults served on demand while the rest streams).\n"
+"A broken link pauses both sides; the destination's faulting threads wait;\n"
+"a new connection resumes with a received-bitmap exchange.\n"
+"\n"
+"ADDR: tcp:HOST:PORT, HOST:PORT, unix:PATH or an absolute path.\n"
+"\n"
+"common options:\n"
+"  --size SIZE          region size (K/M/G suffixes), both sides equal\n"
+"  --threads N          workload threads (default 2)\n"
+"  --key-file FILE      shared secret: every frame carries a SipHash tag\n"
+"  --timeout MS         link silence before pausing (default 2000)\n"
+"  --ctl PATH           control socket for `pcmig ctl`\n"
+"  --json               final report as JSON on stdout\n"
+"  --quiet              no progress lines\n"
+"source options:\n"
+"  --bandwidth RATE     limit the background stream (bytes/s, K/M/G)\n"
+"  --rounds N           precopy rounds before switchover (default 4)\n"
+"  --switch-pages N     switch over early when a round dirties <= N\n"
+"  --manual-switch      switch only on `pcmig ctl SOCK switchover`\n"
+"  --dirty MODE         auto (default), wp-async or soft-dirty\n"
+"dest options:\n"
+"  --workload MODE      rw (default), ro or none after postcopy starts\n"
+"  --run-after SEC      keep the workload running after completion (1)\n"
+"  --pidfile FILE       write the workload process id here\n"
+"  --unsafe-drop-uffd   (tests) behave like CRIU: the workload drops its\n"
+"                       userfaultfd and survives its handler\n"
+"\n"
+"exit status: 0 migrated and verified, 1 failure, 2 usage\n");
+}
+
+struct cli {
+	const char *mode, *connect, *listen, *ctl, *pidfile;
+	uint64_t size;
+	unsigned int threads;
+	bool json, quiet, unsafe_drop, manual;
+	int dest_wl;		/* 0 rw, 1 ro, 2 none */
+	double run_after;
+	struct pcm_opts o;
+	char *key;
+};
+
+static char *read_key(const char *path)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		kml_die(2, "create it, e.g. `head -c 32 /dev/urandom | base64 > FILE`",
+			"cannot read key file %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = 0;
+	if (n < 8)
+		kml_die(2, "use at least 8 bytes of secret",
+			"key file %s is too short (%zu bytes)", path, n);
+	return strdup(buf);
+}
+
+static void parse(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "size", 1, 0, 's' }, { "connect", 1, 0, 'c' },
+		{ "listen", 1, 0, 'l' }, { "threads", 1, 0, 't' },
+		{ "key-file", 1, 0, 'k' }, { "timeout", 1, 0, 'T' },
+		{ "ctl", 1, 0, 'C' }, { "json", 0, 0, 'j' },
+		{ "quiet", 0, 0, 'q' }, { "bandwidth", 1, 0, 'b' },
+		{ "rounds", 1, 0, 'r' }, { "switch-pages", 1, 0, 'S' },
+		{ "manual-switch", 0, 0, 'M' }, { "dirty", 1, 0, 'd' },
+		{ "workload", 1, 0, 'w' }, { "run-after", 1, 0, 'R' },
+		{ "pidfile", 1, 0, 'P' }, { "unsafe-drop-uffd", 0, 0, 'U' },
+		{ "session", 1, 0, 'I' }, { "help", 0, 0, 'h' },
+		{ "broken-no-bitmap", 0, 0, 'B' },
+		{ 0 }
+	};
+	uint64_t v;
+	int ch;
+
+	pcm_opts_default(&c->o);
+	c->threads = 2;
+	c->run_after = 1;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (kml_parse_size(optarg, &c->size) || !c->size ||
+			    c->size % PCM_PAGE_SIZE ||
+			    c->size / PCM_PAGE_SIZE > PCM_MAX_PAGES)
+				kml_die(2, "use a multiple of 4K up to 64G, e.g. --size 1G",
+					"bad --size '%s'", optarg);
+			break;
+		case 'c':
+			c->connect = optarg;
+			break;
+		case 'l':
+			c->listen = optarg;
+			break;
+		case 't':
+			if (kml_parse_u64(optarg, &v) || !v ||
+			    v > WL_MAX_THREADS)
+				kml_die(2, "use 1..16", "bad --threads '%s'",
+					optarg);
+			c->threads = v;
+			break;
+		case 'k':
+			c->key = read_key(optarg);
+			c->o.key = c->key;
+			break;
+		case 'T':
+			if (kml_parse_u64(optarg, &v) || v < 100 ||
+			    v > 600000)
+				kml_die(2, "use 100..600000 ms",
+					"bad --timeout '%s'", optarg);
+			c->o.link_timeout_ms = v;
+			break;
+		case 'C':
+			c->ctl = optarg;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		case 'q':
+			c->quiet = true;
+			c->o.quiet = true;
+			break;
+		case 'b':
+			if (kml_parse_size(optarg, &c->o.bw_limit) ||
+			    c->o.bw_limit < 65536)
+				kml_die(2, "use at least 64K, e.g. --bandwidth 200M",
+					"bad --bandwidth '%s'", optarg);
+			break;
+		case 'r':
+			if (kml_parse_u64(optarg, &v) || !v || v > 1000)
+				kml_die(2, "use 1..1000", "bad --rounds '%s'",
+					optarg);
+			c->o.max_rounds = v;
+			break;
+		case 'S':
+			if (kml_parse_u64(optarg, &c->o.switch_pages))
+				kml_die(2, NULL, "bad --switch-pages '%s'",
+					optarg);
+			break;
+		case 'M':
+			c->o.manual_switch = true;
+			break;
+		case 'd':
+			if (!strcmp(optarg, "auto"))
+				c->o.dirty = PCM_DIRTY_AUTO;
+			else if (!strcmp(optarg, "wp-async"))
+				c->o.dirty = PCM_DIRTY_WP_ASYNC;
+			else if (!strcmp(optarg, "soft-dirty"))
+				c->o.dirty = PCM_DIRTY_SOFT_DIRTY;
+			else
+				kml_die(2, "use auto, wp-async or soft-dirty",
+					"bad --dirty '%s'", optarg);
+			break;
+		case 'w':
+			if (!strcmp(optarg, "rw"))
+				c->dest_wl = 0;
+			else if (!strcmp(optarg, "ro"))
+				c->dest_wl = 1;
+			else if (!strcmp(optarg, "none"))
+				c->dest_wl = 2;
+			else
+				kml_die(2, "use rw, ro or none",
+					"bad --workload '%s'", optarg);
+			break;
+		case 'R':
+			c->run_after = atof(optarg);
+			if (c->run_after < 0 || c->run_after > 3600)
+				kml_die(2, "use 0..3600", "bad --run-after");
+			break;
+		case 'P':
+			c->pidfile = optarg;
+			break;
+		case 'U':
+			c->unsafe_drop = true;
+			break;
+		case 'B':
+			c->o.broken_no_bitmap = true;
+			break;
+		case 'I':
+			if (kml_parse_u64(optarg, &c->o.session) ||
+			    !c->o.session)
+				kml_die(2, NULL, "bad --session '%s'", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (!c->size)
+		kml_die(2, "add --size, e.g. --size 1G", "no region size");
+}
+
+/* ---- control socket ---- */
+
+struct ctl_target {
+	struct pcm_src *s;
+	struct pcm_dst *d;
+	struct wl *w;
+	struct wl_stats *wst;
+	int lfd;
+};
+
+static void status_of(struct ctl_target *t, struct pcm_stats *st)
+{
+	if (t->s)
+		pcm_src_status(t->s, st);
+	else
+		pcm_dst_status(t->d, st);
+}
+
+static void *ctl_thread(void *arg)
+{
+	struct ctl_target *t = arg;
+
+	for (;;) {
+		char cmd[512] = "";
+		struct pcm_stats st;
+		struct kml_json j;
+		ssize_t n;
+		FILE *f;
+		int fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		if (n <= 0) {
+			close(fd);
+			continue;
+		}
+		cmd[n] = 0;
+		cmd[strcspn(cmd, "\r\n")] = 0;
+		f = fdopen(fd, "w");
+		if (!f) {
+			close(fd);
+			continue;
+		}
+		if (!strcmp(cmd, "status")) {
+			status_of(t, &st);
+			kml_json_init(&j, f);
+			kml_json_obj_begin(&j, NULL);
+			kml_json_str(&j, "role", t->s ? "source" : "dest");
+			pcm_stats_json(&st, &j);
+			kml_json_obj_end(&j);
+			kml_json_finish(&j);
+		} else if (!strcmp(cmd, "pause")) {
+			if (t->s)
+				pcm_src_pause(t->s);
+			else
+				pcm_dst_pause(t->d);
+			fprintf(f, "{\"ok\": true}\n");
+		} else if (!strncmp(cmd, "recover", 7) &&
+			   (!cmd[7] || cmd[7] == ' ')) {
+			const char *a = cmd[7] ? cmd + 8 : NULL;
+			int r = t->s ? pcm_src_recover(t->s, a) :
+				       pcm_dst_recover(t->d, a);
+
+			fprintf(f, "{\"ok\": %s}\n", r ? "false" : "true");
+		} else if (!strcmp(cmd, "switchover") && t->s) {
+			pcm_src_switchover(t->s);
+			fprintf(f, "{\"ok\": true}\n");
+		} else {
+			fprintf(f, "{\"ok\": false, \"error\": \"unknown command\"}\n");
+		}
+		fclose(f);
+	}
+	return NULL;
+}
+
+static void ctl_start(struct ctl_target *t, const char *path)
+{
+	char err[200];
+	pthread_t th;
+	char addr[300];
+
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	t->lfd = pcm_listen(addr, err, sizeof(err));
+	if (t->lfd < 0)
+		kml_die(1, "choose a writable path for --ctl", "%s", err);
+	pthread_create(&th, NULL, ctl_thread, t);
+	pthread_detach(th);
+}
+
+static int cmd_ctl(int argc, char **argv)
+{
+	char addr[300], err[200], buf[8192], cmd[512];
+	bool json = false;
+	const char *verb = NULL, *arg = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd, i;
+
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!verb && i > 2)
+			verb = argv[i];
+		else if (verb && !arg)
+			arg = argv[i];
+	}
+	if (argc < 4 || !verb)
+		kml_die(2, "e.g. pcmig ctl /run/pcmig.sock status",
+			"ctl needs a socket and a command");
+	snprintf(addr, sizeof(addr), "unix:%s", argv[2]);
+	snprintf(cmd, sizeof(cmd), "%s%s%s\n", verb, arg ? " " : "",
+		 arg ? arg : "");
+	fd = pcm_connect(addr, 2000, err, sizeof(err));
+	if (fd < 0)
+		kml_die(1, "is pcmig running with --ctl on that path?", "%s",
+			err);
+	if (write(fd, cmd, strlen(cmd)) < 0)
+		kml_die(1, NULL, "write: %s", strerror(errno));
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	buf[len] = 0;
+	close(fd);
+	if (json || strcmp(verb, "status")) {
+		fputs(buf, stdout);
+	} else {
+		/* one "key: value" per line from the flat JSON object */
+		char *p = buf, *q;
+
+		while ((p = strchr(p, '"'))) {
+			q = strchr(p + 1, '"');
+			if (!q)
+				break;
+			printf("%-20.*s ", (int)(q - p - 1), p + 1);
+			p = q + 2;
+			while (*p == ' ')
+				p++;
+			q = p;
+			if (*q == '"') {
+				q = strchr(p + 1, '"');
+				if (!q)
+					break;
+				printf("%.*s\n", (int)(q - p - 1), p + 1);
+				p = q + 1;
+			} else {
+				q += strcspn(q, ",}");
+				printf("%.*s\n", (int)(q - p), p);
+				p = q;
+			}
+		}
+	}
+	return strstr(buf, "\"ok\": false") ? 1 : 0;
+}
+
+/* ---- progress ---- */
+
+struct prog {
+	struct ctl_target *t;
+	bool quiet;
+	int stop;
+};
+
+static void *prog_thread(void *arg)
+{
+	struct prog *p = arg;
+	struct kml_progress kp;
+	struct pcm_stats st;
+
+	status_of(p->t, &st);
+	kml_progress_begin(&kp, p->t->s ? "pcmig source" : "pcmig dest",
+			   st.npages, p->quiet);
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		status_of(p->t, &st);
+		kml_progress_update(&kp, st.received,
+				    "pages %s/%s sent %" PRIu64 " recv %" PRIu64
+				    " req %" PRIu64 " failures %" PRIu64,
+				    pcm_phase_name(st.phase),
+				    pcm_link_name(st.link), st.pages_sent,
+				    st.pages_recv, st.pages_req, st.failures);
+		usleep(200000);
+	}
+	kml_progress_end(&kp);
+	return NULL;
+}
+
+static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
+		   int mem_check, int ok)
+{
+	struct pcm_stats st;
+	struct kml_json j;
+	char a[KML_SIZE_BUF];
+
+	status_of(t, &st);
+	if (c->json) {
+		kml_json_init(&j, stdout);
+		kml_json_obj_begin(&j, NULL);
+		kml_json_str(&j, "role", t->s ? "source" : "dest");
+		kml_json_bool(&j, "ok", ok);
+		kml_json_u64(&j, "size", c->size);
+		pcm_stats_json(&st, &j);
+		kml_json_obj_begin(&j, "workload");
+		kml_json_u64(&j, "checks", ws->checks);
+		kml_json_u64(&j, "writes", ws->writes);
+		kml_json_u64(&j, "errors", ws->errors);
+		kml_json_u64(&j, "zero_pages", ws->zero_pages);
+		kml_json_str(&j, "first_error", ws->first_error);
+		kml_json_obj_end(&j);
+		if (mem_check >= 0)
+			kml_json_bool(&j, "memory_identical", mem_check);
+		kml_json_obj_end(&j);
+		kml_json_finish(&j);
+		return;
+	}
+	printf("%s: %s, %s migrated in %" PRIu64 " epochs, %" PRIu64
+	       " link failures, %" PRIu64 " recoveries\n",
+	       t->s ? "source" : "dest", ok ? "OK" : "FAILED",
+	       kml_format_size(c->size, a, sizeof(a)), (uint64_t)st.epoch,
+	       st.failures, st.recoveries);
+	printf("  pages sent %" PRIu64 " received %" PRIu64 " requested %"
+	       PRIu64 " urgent %" PRIu64 " rejected frames %" PRIu64 "\n",
+	       st.pages_sent, st.pages_recv, st.pages_req, st.pages_urgent,
+	       st.rejected_frames);
+	if (st.lat_n)
+		printf("  fault latency p50 %.1f us p90 %.1f us p99 %.1f us max %.1f us (%" PRIu64 " faults)\n",
+		       st.lat_p50 / 1e3, st.lat_p90 / 1e3, st.lat_p99 / 1e3,
+		       st.lat_max / 1e3, st.lat_n);
+	printf("  digest source %016" PRIx64 " destination %016" PRIx64 "\n",
+	       st.digest_src, st.digest_dst);
+	printf("  workload: %" PRIu64 " checks, %" PRIu64 " writes, %" PRIu64
+	       " errors%s%s\n", ws->checks, ws->writes, ws->errors,
+	       ws->errors ? ": " : "", ws->first_error);
+	if (mem_check >= 0)
+		printf("  live memory %s the source\n",
+		       mem_check ? "identical to" : "DIFFERS from");
+	if (*st.last_error && !ok)
+		printf("  last error: %s\n", st.last_error);
+}
+
+/* ---- source ---- */
+
+static int cmd_source(struct cli *c)
+{
+	struct ctl_target t = { 0 };
+	struct pcm_region_ops ops;
+	struct prog p = { 0 };
+	struct wl w;
+	pthread_t pt;
+	char err[256];
+	void *base;
+	int ret;
+
+	if (!c->connect)
+		kml_die(2, "add --connect ADDR (where `pcmig dest` listens)",
+			"no --connect address");
+	base = mmap(NULL, c->size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		kml_die(1, "use a smaller --size", "mmap %" PRIu64 " bytes: %s",
+			c->size, strerror(errno));
+	madvise(base, c->size, MADV_NOHUGEPAGE);
+	if (wl_init(&w, base, c->size / PCM_PAGE_SIZE, c->threads, true))
+		kml_die(2, "use a bigger --size or fewer --threads",
+			"region too small for the workload");
+	wl_fill(&w);
+	ops = (struct pcm_region_ops){ .freeze = wl_freeze, .thaw = wl_thaw,
+				       .arg = &w };
+	t.s = pcm_src_create(base, c->size, &c->o, &ops, err, sizeof(err));
+	if (!t.s)
+		kml_die(1, "needs userfaultfd WP_ASYNC (6.7+) or CONFIG_MEM_SOFT_DIRTY; run as root or set vm.unprivileged_userfaultfd=1",
+			"%s", err);
+	if (wl_start(&w))
+		kml_die(1, NULL, "cannot start workload threads");
+	if (c->ctl)
+		ctl_start(&t, c->ctl);
+	p.t = &t;
+	p.quiet = c->quiet;
+	pthread_create(&pt, NULL, prog_thread, &p);
+	ret = pcm_src_run(t.s, c->connect);
+	__atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(pt, NULL);
+	wl_thaw(&w);
+	wl_stop(&w);
+	report(c, &t, &w.st, -1, !ret && !w.st.errors);
+	if (c->ctl)
+		unlink(c->ctl);
+	return ret || w.st.errors ? 1 : 0;
+}
+
+/* ---- destination: the workload runs in a child process ---- */
+
+struct child_msg {
+	uint64_t base;
+	struct wl_stats st;
+};
+
+static int send_fd(int sock, int fd, const void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)data, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &m, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int recv_fd(int sock, void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { data, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &m, 0) != (ssize_t)len)
+		return -1;
+	cm = CMSG_FIRSTHDR(&m);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct child_msg m = { 0 };
+	struct wl w;
+	char cmd;
+	void *base;
+	int uffd;
+
+	/*
+	 * The workload must not outlive its fault handler: with the handler
+	 * gone nobody resolves faults. We keep our own reference to the
+	 * userfaultfd, so the registration (and waiting) survives the
+	 * handler's death until this SIGKILL arrives; without it the kernel
+	 * would unregister the range and hand out zero pages.
+	 */
+	if (!c->unsafe_drop) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+	}
+	base = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (base == MAP_FAILED)
+		_exit(1);
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	reg.range.start = (uintptr_t)base;
+	reg.range.len = c->size;
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		fprintf(stderr, "pcmig: error: workload userfaultfd: %s\n",
+			strerror(errno));
+		_exit(1);
+	}
+	m.base = (uintptr_t)base;
+	if (send_fd(sock, uffd, &m, sizeof(m)))
+		_exit(1);
+	if (c->unsafe_drop)
+		close(uffd);
+	if (wl_init(&w, base, c->size / PCM_PAGE_SIZE, c->threads,
+		    c->dest_wl == 0))
+		_exit(1);
+	if (read(sock, &cmd, 1) != 1 || cmd != 's')
+		_exit(0);
+	if (c->dest_wl != 2)
+		wl_start(&w);
+	if (c->unsafe_drop) {
+		/* CRIU-like: outlive the handler, then report what we saw */
+		struct pollfd pfd = { .fd = sock, .events = POLLIN };
+
+		while (poll(&pfd, 1, 100) == 0 && getppid() == parent)
+			;
+		if (getppid() != parent) {
+			sleep(1);
+			wl_stop(&w);
+			fprintf(stderr, "pcmig-workload: handler gone; %" PRIu64
+				" checks, %" PRIu64 " errors, %" PRIu64
+				" zero pages%s%s\n", w.st.checks, w.st.errors,
+				w.st.zero_pages, w.st.errors ? ": " : "",
+				w.st.first_error);
+			_exit(w.st.errors ? 3 : 0);
+		}
+	}
+	if (read(sock, &cmd, 1) != 1)
+		_exit(1);
+	wl_stop(&w);
+	m.st = w.st;
+	if (write(sock, &m, sizeof(m)) != sizeof(m))
+		_exit(1);
+	_exit(0);
+}
+
+static int child_sock = -1;
+
+static void dest_postcopy_start(void *arg)
+{
+	if (write(child_sock, "s", 1) != 1)
+		kml_warn("cannot start the workload process");
+}
+
+static int cmd_dest(struct cli *c)
+{
+	struct ctl_target t = { 0 };
+	struct pcm_region_ops ops = { .postcopy_start = dest_postcopy_start };
+	struct child_msg m = { 0 };
+	struct prog p = { 0 };
+	int memfd, sv[2], uffd, ret, mem_check = -1, status = 0;
+	pthread_t pt;
+	char err[256];
+	pid_t pid, me = getpid();
+
+	if (!c->listen)
+		kml_die(2, "add --listen ADDR", "no --listen address");
+	memfd = memfd_create("pcmig-region", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, c->size))
+		kml_die(1, NULL, "memfd of %" PRIu64 " bytes: %s", c->size,
+			strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		kml_die(1, NULL, "socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		kml_die(1, NULL, "fork: %s", strerror(errno));
+	if (!pid) {
+		close(sv[0]);
+		child_main(c, memfd, sv[1], me);
+	}
+	close(sv[1]);
+	child_sock = sv[0];
+	uffd = recv_fd(sv[0], &m, sizeof(m));
+	if (uffd < 0)
+		kml_die(1, "run as root, or set vm.unprivileged_userfaultfd=1",
+			"the workload process could not set up userfaultfd");
+	if (c->pidfile) {
+		FILE *f = fopen(c->pidfile, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", pid);
+			fclose(f);
+		}
+	}
+	t.d = pcm_dst_create(memfd, c->size, uffd, m.base, &c->o, &ops, err,
+			     sizeof(err));
+	if (!t.d)
+		kml_die(1, NULL, "%s", err);
+	if (c->ctl)
+		ctl_start(&t, c->ctl);
+	p.t = &t;
+	p.quiet = c->quiet;
+	pthread_create(&pt, NULL, prog_thread, &p);
+	ret = pcm_dst_run(t.d, c->listen);
+	__atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(pt, NULL);
+	if (!ret) {
+		struct pcm_stats st;
+
+		usleep(c->run_after * 1e6);
+		if (c->dest_wl != 0) {
+			pcm_dst_status(t.d, &st);
+			mem_check = pcm_dst_memory_digest(t.d) == st.digest_src;
+		}
+	} else {
+		struct pcm_stats st;
+
+		pcm_dst_status(t.d, &st);
+		kml_err("check the source's report", "migration failed: %s",
+			st.last_error);
+	}
+	if (write(sv[0], "x", 1) != 1 ||
+	    read(sv[0], &m, sizeof(m)) != sizeof(m))
+		m.st.errors = m.st.errors ? m.st.errors : 0;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(m.st.first_error, sizeof(m.st.first_error),
+			 "workload process exit status %#x", status);
+		m.st.errors++;
+	}
+	report(c, &t, &m.st, mem_check, !ret && !m.st.errors &&
+	       mem_check != 0);
+	if (c->ctl)
+		unlink(c->ctl);
+	return ret || m.st.errors || mem_check == 0 ? 1 : 0;
+}
+
+/* ---- relay: forwards connections; tests SIGKILL it to break links ---- */
+
+struct pump {
+	int from, to;
+};
+
+static void *pump_thread(void *arg)
+{
+	struct pump *p = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(p->from, buf, sizeof(buf))) > 0)
+		if (write(p->to, buf, n) != n)
+			break;
+	shutdown(p->to, SHUT_WR);
+	shutdown(p->from, SHUT_RD);
+	return NULL;
+}
+
+static int cmd_relay(struct cli *c)
+{
+	char err[200];
+	int lfd;
+
+	if (!c->listen || !c->connect)
+		kml_die(2, "e.g. pcmig relay --listen 127.0.0.1:7001 --connect 127.0.0.1:7000",
+			"relay needs --listen and --connect");
+	lfd = pcm_listen(c->listen, err, sizeof(err));
+	if (lfd < 0)
+		kml_die(1, "is another relay still running?", "%s", err);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct pump *a, *b;
+		pthread_t t;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), up;
+
+		if (fd < 0)
+			continue;
+		up = pcm_connect(c->connect, 2000, err, sizeof(err));
+		if (up < 0) {
+			close(fd);
+			continue;
+		}
+		a = malloc(sizeof(*a));
+		b = malloc(sizeof(*b));
+		a->from = fd;
+		a->to = up;
+		b->from = up;
+		b->to = fd;
+		pthread_create(&t, NULL, pump_thread, a);
+		pthread_detach(t);
+		pthread_create(&t, NULL, pump_thread, b);
+		pthread_detach(t);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+
+	kml_init(argv[0]);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	c.mode = argv[1];
+	if (!strcmp(c.mode, "ctl"))
+		return cmd_ctl(argc, argv);
+	if (!strcmp(c.mode, "relay")) {
+		c.size = PCM_PAGE_SIZE;
+		parse(&c, argc - 1, argv + 1);
+		return cmd_relay(&c);
+	}
+	parse(&c, argc - 1, argv + 1);
+	if (!strcmp(c.mode, "source"))
+		return cmd_source(&c);
+	if (!strcmp(c.mode, "dest"))
+		return cmd_dest(&c);
+	kml_die(2, "use source, dest, ctl or relay", "unknown command '%s'",
+		c.mode);
+}

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: GPL-2.0
+/* pcmig framing, validation, SipHash authentication, hashing, sockets. */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kml.h"
+#include "pcmig_proto.h"
+
+#define RXCAP		(256u * 1024)
+#define TXCAP_BULK	(256u * 1024)
+
+static const char *const err_names[PCM_E_MAX] = {
+	[0] = "ok",
+	[PCM_E_IO] = "connection lost",
+	[PCM_E_MAGIC] = "bad magic or flags",
+	[PCM_E_TYPE] = "unknown frame type",
+	[PCM_E_LEN] = "bad payload length",
+	[PCM_E_SESSION] = "wrong session id",
+	[PCM_E_EPOCH] = "stale or wrong epoch",
+	[PCM_E_SEQ] = "replayed or out-of-order frame",
+	[PCM_E_MAC] = "authentication tag mismatch",
+	[PCM_E_RANGE] = "page index or bitmap outside the region",
+	[PCM_E_STATE] = "frame not allowed in this state",
+};
+
+const char *pcm_err_name(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= PCM_E_MAX)
+		return "unknown error";
+	return err_names[err];
+}
+
+/* ---- SipHash-2-4 (Aumasson, Bernstein), over two concatenated buffers */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {						\
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;			\
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;			\
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+} while (0)
+
+static inline unsigned char cat_byte(const unsigned char *a, size_t alen,
+				     const unsigned char *b, size_t i)
+{
+	return i < alen ? a[i] : b[i - alen];
+}
+
+uint64_t pcm_siphash(const uint64_t key[2], const void *a, size_t alen,
+		     const void *b, size_t blen)
+{
+	const unsigned char *pa = a, *pb = b;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
+	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
+	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
+	size_t len = alen + blen, i, j;
+	uint64_t m;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		if (i + 8 <= alen) {
+			memcpy(&m, pa + i, 8);
+		} else if (i >= alen) {
+			memcpy(&m, pb + i - alen, 8);
+		} else {
+			m = 0;
+			for (j = 0; j < 8; j++)
+				m |= (uint64_t)cat_byte(pa, alen, pb, i + j)
+				     << (8 * j);
+		}
+		m = le64toh(m);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	m = (uint64_t)len << 56;
+	for (j = 0; i + j < len; j++)
+		m |= (uint64_t)cat_byte(pa, alen, pb, i + j) << (8 * j);
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+void pcm_key_derive(const char *secret, uint64_t key[2])
+{
+	static const uint64_t k0[2] = { 0x7063606967206b31ULL,
+					0x6b65792064657276ULL };
+	size_t n = strlen(secret);
+
+	key[0] = pcm_siphash(k0, secret, n, "A", 1);
+	key[1] = pcm_siphash(k0, secret, n, "B", 1);
+}
+
+/* ---- page hash (4 lanes, xxh64-like rounds) and region digest ---- */
+
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+
+static inline uint64_t hround(uint64_t acc, uint64_t in)
+{
+	acc += in * P2;
+	acc = ROTL(acc, 31);
+	return acc * P1;
+}
+
+uint64_t pcm_page_hash(const void *page)
+{
+	const uint64_t *w = page;
+	uint64_t a = P1 + P2, b = P2, c = 0, d = -P1, h;
+	unsigned int i;
+
+	for (i = 0; i < PCM_PAGE_SIZE / 8; i += 4) {
+		a = hround(a, w[i]);
+		b = hround(b, w[i + 1]);
+		c = hround(c, w[i + 2]);
+		d = hround(d, w[i + 3]);
+	}
+	h = ROTL(a, 1) + ROTL(b, 7) + ROTL(c, 12) + ROTL(d, 18);
+	h ^= h >> 33;
+	h *= P2;
+	h ^= h >> 29;
+	h *= P3;
+	return h ^ (h >> 32);
+}
+
+uint64_t pcm_digest(const uint64_t *ph, uint64_t npages)
+{
+	uint64_t h = P3 ^ npages, i;
+
+	for (i = 0; i < npages; i++) {
+		h = hround(h, ph[i] ^ i);
+		h = ROTL(h, 27) * P1 + P3;
+	}
+	return h ^ (h >> 31);
+}
+
+uint64_t pcm_bitmap_weight(const uint64_t *bm, uint64_t nbits)
+{
+	uint64_t n = 0, i;
+
+	for (i = 0; i < nbits / 64; i++)
+		n += __builtin_popcountll(__atomic_load_n(&bm[i],
+							  __ATOMIC_RELAXED));
+	if (nbits % 64)
+		n += __builtin_popcountll(bm[i] &
+					  ((1ull << (nbits % 64)) - 1));
+	return n;
+}
+
+/* ---- frames ---- */
+
+size_t pcm_type_len(int type)
+{
+	switch (type) {
+	case PCM_T_HELLO:
+		return sizeof(struct pcm_hello);
+	case PCM_T_HELLO_ACK:
+		return sizeof(struct pcm_hello_ack);
+	case PCM_T_RBITMAP_END:
+	case PCM_T_ZERO:
+	case PCM_T_REQ:
+	case PCM_T_COMPLETE:
+		return 8;
+	case PCM_T_PAGE:
+		return 8 + PCM_PAGE_SIZE;
+	case PCM_T_COMPLETE_ACK:
+		return sizeof(struct pcm_complete_ack);
+	case PCM_T_RESUME:
+	case PCM_T_RESUME_ACK:
+	case PCM_T_RUN:
+	case PCM_T_PING:
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static bool type_is_bitmap(int type)
+{
+	return type == PCM_T_RBITMAP || type == PCM_T_DISCARD;
+}
+
+static void hdr_to_le(struct pcm_hdr *o, const struct pcm_hdr *h)
+{
+	o->magic = htole32(h->magic);
+	o->type = htole16(h->type);
+	o->flags = htole16(h->flags);
+	o->session = htole64(h->session);
+	o->epoch = htole32(h->epoch);
+	o->len = htole32(h->len);
+	o->seq = htole64(h->seq);
+	o->mac = htole64(h->mac);
+}
+
+static void hdr_from_le(struct pcm_hdr *h, const struct pcm_hdr *i)
+{
+	h->magic = le32toh(i->magic);
+	h->type = le16toh(i->type);
+	h->flags = le16toh(i->flags);
+	h->session = le64toh(i->session);
+	h->epoch = le32toh(i->epoch);
+	h->len = le32toh(i->len);
+	h->seq = le64toh(i->seq);
+	h->mac = le64toh(i->mac);
+}
+
+size_t pcm_encode(unsigned char *out, const struct pcm_hdr *h,
+		  const void *payload, const uint64_t key[2], bool has_key)
+{
+	struct pcm_hdr le;
+	struct pcm_hdr tmp = *h;
+
+	tmp.mac = 0;
+	hdr_to_le(&le, &tmp);
+	if (has_key)
+		le.mac = htole64(pcm_siphash(key, &le, sizeof(le), payload,
+					     h->len));
+	else
+		le.mac = htole64(h->mac);
+	memcpy(out, &le, sizeof(le));
+	if (h->len)
+		memcpy(out + sizeof(le), payload, h->len);
+	return sizeof(le) + h->len;
+}
+
+int pcm_chan_init(struct pcm_chan *c, int fd, int kind, uint64_t session,
+		  uint32_t epoch, const char *key, int timeout_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->kind = kind;
+	c->session = session;
+	c->epoch = epoch;
+	c->timeout_ms = timeout_ms;
+	if (key) {
+		c->has_key = true;
+		pcm_key_derive(key, c->key);
+	}
+	c->txcap = kind == PCM_CH_BULK ? TXCAP_BULK :
+		   PCM_HDR_SIZE + PCM_MAX_PAYLOAD;
+	c->tx_flush_at = kind == PCM_CH_BULK ? 64 * 1024 : 0;
+	c->txbuf = malloc(c->txcap);
+	c->rxcap = RXCAP;
+	c->rxbuf = malloc(c->rxcap);
+	if (!c->txbuf || !c->rxbuf) {
+		free(c->txbuf);
+		free(c->rxbuf);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->tx_lock, NULL);
+	return 0;
+}
+
+void pcm_chan_destroy(struct pcm_chan *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->txbuf);
+	free(c->rxbuf);
+	c->txbuf = NULL;
+	c->rxbuf = NULL;
+	pthread_mutex_destroy(&c->tx_lock);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		n -= r;
+	}
+	return 0;
+}
+
+static int flush_locked(struct pcm_chan *c)
+{
+	int ret;
+
+	if (!c->txlen)
+		return 0;
+	ret = write_all(c->fd, c->txbuf, c->txlen);
+	c->bytes_tx += c->txlen;
+	c->txlen = 0;
+	c->last_tx_ns = kml_now_ns();
+	return ret;
+}
+
+int pcm_flush(struct pcm_chan *c)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->tx_lock);
+	ret = flush_locked(c);
+	pthread_mutex_unlock(&c->tx_lock);
+	return ret;
+}
+
+int pcm_send(struct pcm_chan *c, int type, const void *p1, size_t l1,
+	     const void *p2, size_t l2, bool flush)
+{
+	struct pcm_hdr h = {
+		.magic = PCM_MAGIC, .type = type, .session = c->session,
+		.epoch = c->epoch, .len = l1 + l2,
+	};
+	struct pcm_hdr le;
+	unsigned char *out;
+	int ret = 0;
+
+	if (l1 + l2 > PCM_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&c->tx_lock);
+	if (c->txlen + PCM_HDR_SIZE + l1 + l2 > c->txcap) {
+		ret = flush_locked(c);
+		if (ret)
+			goto out;
+	}
+	h.seq = c->tx_seq++;
+	out = c->txbuf + c->txlen;
+	if (l1)
+		memcpy(out + PCM_HDR_SIZE, p1, l1);
+	if (l2)
+		memcpy(out + PCM_HDR_SIZE + l1, p2, l2);
+	hdr_to_le(&le, &h);
+	if (c->has_key)
+		le.mac = htole64(pcm_siphash(c->key, &le, sizeof(le),
+					     out + PCM_HDR_SIZE, l1 + l2));
+	memcpy(out, &le, sizeof(le));
+	c->txlen += PCM_HDR_SIZE + l1 + l2;
+	if (flush || c->txlen >= c->tx_flush_at)
+		ret = flush_locked(c);
+out:
+	pthread_mutex_unlock(&c->tx_lock);
+	return ret;
+}
+
+/* read exactly @n bytes before @deadline (ns); 0 or -PCM_E_IO */
+static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
+		      uint64_t deadline)
+{
+	while (n) {
+		size_t avail = c->rxlen - c->rxpos;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		uint64_t now;
+		ssize_t r;
+		int ms;
+
+		if (avail) {
+			if (avail > n)
+				avail = n;
+			memcpy(dst, c->rxbuf + c->rxpos, avail);
+			c->rxpos += avail;
+			dst += avail;
+			n -= avail;
+			continue;
+		}
+		c->rxpos = c->rxlen = 0;
+		now = kml_now_ns();
+		if (now >= deadline)
+			return -PCM_E_IO;
+		ms = (deadline - now) / 1000000 + 1;
+		r = poll(&pfd, 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -PCM_E_IO;
+		r = recv(c->fd, c->rxbuf, c->rxcap, 0);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return -PCM_E_IO;
+		c->rxlen = r;
+		c->bytes_rx += r;
+	}
+	return 0;
+}
+
+int pcm_recv(struct pcm_chan *c, struct pcm_frame *f, unsigned char *buf,
+	     int timeout_ms)
+{
+	struct pcm_hdr le, *h = &f->h;
+	uint64_t deadline, mac;
+	size_t want;
+	int ret;
+
+	if (timeout_ms < 0)
+		timeout_ms = c->timeout_ms;
+	deadline = kml_now_ns() + (uint64_t)timeout_ms * 1000000;
+	ret = read_exact(c, (unsigned char *)&le, sizeof(le), deadline);
+	if (ret)
+		return ret;
+	hdr_from_le(h, &le);
+	if (h->magic != PCM_MAGIC || h->flags)
+		return -PCM_E_MAGIC;
+	if (h->type < PCM_T_HELLO || h->type >= PCM_T_MAX)
+		return -PCM_E_TYPE;
+	want = pcm_type_len(h->type);
+	if (h->len > PCM_MAX_PAYLOAD)
+		return -PCM_E_LEN;
+	if (type_is_bitmap(h->type)) {
+		if (h->len < sizeof(struct pcm_bitmap_hdr) + 1)
+			return -PCM_E_LEN;
+	} else if (h->len != want) {
+		return -PCM_E_LEN;
+	}
+	if (c->session && h->session != c->session)
+		return -PCM_E_SESSION;
+	if (c->epoch && h->epoch != c->epoch)
+		return -PCM_E_EPOCH;
+	if (h->seq != c->rx_seq)
+		return -PCM_E_SEQ;
+	/* the payload is read even for a short deadline: a frame is atomic */
+	ret = read_exact(c, buf, h->len, deadline + 1000000000ULL);
+	if (ret)
+		return ret;
+	if (c->has_key) {
+		le.mac = 0;
+		mac = pcm_siphash(c->key, &le, sizeof(le), buf, h->len);
+		if (mac != h->mac)
+			return -PCM_E_MAC;
+	}
+	c->rx_seq++;
+	f->p = buf;
+	return 0;
+}
+
+int pcm_bitmap_check(const struct pcm_frame *f, uint64_t npages)
+{
+	struct pcm_bitmap_hdr bh;
+
+	memcpy(&bh, f->p, sizeof(bh));
+	bh.first = le64toh(bh.first);
+	bh.nbits = le32toh(bh.nbits);
+	if (bh.nbits == 0 || bh.nbits > PCM_BITMAP_CHUNK_BITS || bh.pad)
+		return -PCM_E_LEN;
+	if (f->h.len != sizeof(bh) + (bh.nbits + 7) / 8)
+		return -PCM_E_LEN;
+	if (bh.first % 64 || bh.first >= npages ||
+	    bh.nbits > npages - bh.first)
+		return -PCM_E_RANGE;
+	return 0;
+}
+
+/* ---- sockets ---- */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss,
+		      socklen_t *sl, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	char host[256];
+	const char *p, *colon;
+	int r;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!strncmp(addr, "unix:", 5) || addr[0] == '/' || addr[0] == '.') {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+
+		p = strncmp(addr, "unix:", 5) ? addr : addr + 5;
+		if (!*p || strlen(p) >= sizeof(un->sun_path)) {
+			snprintf(err, errlen, "unix socket path '%s' is empty or longer than %zu bytes",
+				 p, sizeof(un->sun_path) - 1);
+			return -1;
+		}
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, p);
+		*sl = sizeof(*un);
+		return 0;
+	}
+	p = strncmp(addr, "tcp:", 4) ? addr : addr + 4;
+	colon = strrchr(p, ':');
+	if (!colon || colon == p || !colon[1] ||
+	    (size_t)(colon - p) >= sizeof(host)) {
+		snprintf(err, errlen, "address '%s' is not tcp:HOST:PORT or unix:PATH",
+			 addr);
+		return -1;
+	}
+	memcpy(host, p, colon - p);
+	host[colon - p] = 0;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	r = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", addr,
+			 gai_strerror(r));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int pcm_listen(const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	if (parse_addr(addr, &ss, &sl, err, errlen))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&ss)->sun_path);
+	else
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 16)) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", addr,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int pcm_connect(const char *addr, int timeout_ms, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct pollfd pfd;
+	socklen_t sl, el = sizeof(int);
+	int fd, fl, e = 0;
+
+	if (parse_addr(addr, &ss, &sl, err, errlen))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (connect(fd, (struct sockaddr *)&ss, sl) && errno != EINPROGRESS) {
+		e = errno;
+		goto fail;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, timeout_ms) <= 0) {
+		e = ETIMEDOUT;
+		goto fail;
+	}
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+	if (e)
+		goto fail;
+	fcntl(fd, F_SETFL, fl);
+	return fd;
+fail:
+	snprintf(err, errlen, "cannot connect to '%s': %s", addr,
+		 strerror(e));
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int pcm_accept(int lfd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	int r = poll(&pfd, 1, timeout_ms);
+
+	if (r <= 0) {
+		errno = r ? errno : ETIMEDOUT;
+		return -1;
+	}
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+void pcm_sock_tune(int fd, int timeout_ms, bool bulk)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	unsigned int uto = timeout_ms;
+	int one = 1;
+
+	/* a stalled send (peer gone, link down) fails instead of hanging */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
+			   sizeof(uto));
+	(void)bulk;
+}
+
+int getrandom_u64(uint64_t *v)
+{
+	return getrandom(v, sizeof(*v), 0) == sizeof(*v) ? 0 : -1;
+}

@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcmig source: precopy rounds with dirty tracking, switchover (freeze,
+ * discard bitmap, RUN), the postcopy background stream, page requests
+ * served on the main channel ahead of the stream, and recovery after any
+ * number of transport failures.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kml.h"
+#include "pcmig.h"
+#include "uffd_compat.h"
+
+struct pcm_src {
+	unsigned char *base;
+	size_t len;
+	uint64_t npages, nwords;
+	struct pcm_opts o;
+	char *key;
+	struct pcm_region_ops ops;
+	uint64_t *need, *sent_ep, *recv_bm;
+
+	int dmode, duffd, pmfd;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int phase, link;
+	uint32_t epoch;
+	uint64_t session;
+	char addr[256];
+	bool pause_req, switch_req, switch_pending, frozen, connected_once;
+	bool digest_valid, complete_sent;
+	uint64_t digest;
+
+	struct pcm_chan main, bulk;
+	int failed;
+	pthread_t rx_thr, bulk_thr;
+
+	struct pcm_stats st;
+	uint64_t bulk_bytes, bulk_t0;
+};
+
+#define ADD(s, f, v) __atomic_fetch_add(&(s)->st.f, (v), __ATOMIC_RELAXED)
+
+static void set_error(struct pcm_src *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct pcm_src *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&s->lock);
+	va_start(ap, fmt);
+	vsnprintf(s->st.last_error, sizeof(s->st.last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void pcm_opts_default(struct pcm_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->link_timeout_ms = 2000;
+	o->retry_ms = 100;
+	o->max_rounds = 4;
+	o->switch_pages = 256;
+}
+
+/* ---- dirty tracking ---- */
+
+static int wp_async_init(struct pcm_src *s, char *err, size_t errlen)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)s->base, s->len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = {
+		.range = { (uintptr_t)s->base, s->len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	int fd;
+
+	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errlen, "userfaultfd: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_WP_ASYNC)) {
+		snprintf(err, errlen, "userfaultfd WP_ASYNC not supported (kernel < 6.7?)");
+		goto fail;
+	}
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
+		snprintf(err, errlen, "userfaultfd WP register: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	s->pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (s->pmfd < 0) {
+		snprintf(err, errlen, "open /proc/self/pagemap: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	s->duffd = fd;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int clear_refs(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	int ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, "4", 1) == 1)
+		ret = 0;
+	close(fd);
+	return ret;
+}
+
+static int soft_dirty_bit(int pmfd, void *addr)
+{
+	uint64_t e;
+
+	if (pread(pmfd, &e, 8, (uintptr_t)addr / PCM_PAGE_SIZE * 8) != 8)
+		return -1;
+	return !!(e & (1ull << 55));
+}
+
+static int soft_dirty_init(struct pcm_src *s, char *err, size_t errlen)
+{
+	volatile unsigned char *probe = s->base;
+	unsigned char c;
+
+	s->pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (s->pmfd < 0) {
+		snprintf(err, errlen, "open /proc/self/pagemap: %s",
+			 strerror(errno));
+		return -1;
+	}
+	/* probe: a write after clear_refs must set bit 55 */
+	c = probe[0];
+	if (clear_refs() || soft_dirty_bit(s->pmfd, s->base) != 0) {
+		snprintf(err, errlen, "soft-dirty not supported (CONFIG_MEM_SOFT_DIRTY off?)");
+		goto fail;
+	}
+	probe[0] = c;
+	if (soft_dirty_bit(s->pmfd, s->base) != 1) {
+		snprintf(err, errlen, "soft-dirty bit not set after a write");
+		goto fail;
+	}
+	clear_refs();
+	return 0;
+fail:
+	close(s->pmfd);
+	s->pmfd = -1;
+	return -1;
+}
+
+/* OR the pages written since the last call into need; returns how many */
+static int64_t dirty_collect(struct pcm_src *s)
+{
+	uint64_t n = 0, i;
+
+	if (s->dmode == PCM_DIRTY_WP_ASYNC) {
+		struct page_region vec[512];
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			.start = (uintptr_t)s->base,
+			.end = (uintptr_t)s->base + s->len,
+			.vec = (uintptr_t)vec,
+			.vec_len = KML_ARRAY_SIZE(vec),
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+
+		while (a.start < a.end) {
+			long r = ioctl(s->pmfd, PAGEMAP_SCAN, &a);
+			long k;
+
+			if (r < 0)
+				return -errno;
+			for (k = 0; k < r; k++) {
+				uint64_t p = (vec[k].start - (uintptr_t)s->base)
+					     / PCM_PAGE_SIZE;
+				uint64_t e = (vec[k].end - (uintptr_t)s->base)
+					     / PCM_PAGE_SIZE;
+
+				for (; p < e; p++, n++)
+					pcm_set_bit(s->need, p);
+			}
+			a.start = a.walk_end;
+		}
+		return n;
+	}
+	/*
+	 * soft-dirty: reading the bits and clearing them are two steps, so
+	 * the workload is parked in between or a write could be lost.
+	 */
+	{
+		uint64_t buf[4096], first = (uintptr_t)s->base / PCM_PAGE_SIZE;
+
+		if (s->ops.freeze && !s->frozen)
+			s->ops.freeze(s->ops.arg);
+		for (i = 0; i < s->npages; i += KML_ARRAY_SIZE(buf)) {
+			uint64_t cnt = s->npages - i, k;
+
+			if (cnt > KML_ARRAY_SIZE(buf))
+				cnt = KML_ARRAY_SIZE(buf);
+			if (pread(s->pmfd, buf, cnt * 8, (first + i) * 8) !=
+			    (ssize_t)(cnt * 8))
+				return -EIO;
+			for (k = 0; k < cnt; k++)
+				if (buf[k] & (1ull << 55)) {
+					pcm_set_bit(s->need, i + k);
+					n++;
+				}
+		}
+		clear_refs();
+		if (s->ops.thaw && !s->frozen)
+			s->ops.thaw(s->ops.arg);
+	}
+	return n;
+}
+
+/* ---- create / status / control ---- */
+
+struct pcm_src *pcm_src_create(void *base, size_t len,
+			       const struct pcm_opts *o,
+			       const struct pcm_region_ops *ops, char *err,
+			       size_t errlen)
+{
+	struct pcm_src *s;
+	char e1[128] = "", e2[128] = "";
+	uint64_t i;
+
+	if (!len || len % PCM_PAGE_SIZE || (uintptr_t)base % PCM_PAGE_SIZE ||
+	    len / PCM_PAGE_SIZE > PCM_MAX_PAGES) {
+		snprintf(err, errlen, "region must be page aligned, non-empty and at most %llu pages",
+			 PCM_MAX_PAGES);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto nomem;
+	s->base = base;
+	s->len = len;
+	s->npages = len / PCM_PAGE_SIZE;
+	s->nwords = (s->npages + 63) / 64;
+	s->o = *o;
+	if (o->key) {
+		s->key = strdup(o->key);
+		s->o.key = s->key;
+	}
+	if (ops)
+		s->ops = *ops;
+	s->need = calloc(s->nwords, 8);
+	s->sent_ep = calloc(s->nwords, 8);
+	s->recv_bm = calloc(s->nwords, 8);
+	if (!s->need || !s->sent_ep || !s->recv_bm)
+		goto nomem;
+	for (i = 0; i < s->npages; i++)
+		pcm_set_bit(s->need, i);
+	s->duffd = s->pmfd = -1;
+	s->main.fd = s->bulk.fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->session = o->session;
+	while (!s->session) {
+		if (getrandom_u64(&s->session))
+			s->session = kml_now_ns() ^ ((uint64_t)getpid() << 32);
+	}
+	if ((o->dirty == PCM_DIRTY_AUTO || o->dirty == PCM_DIRTY_WP_ASYNC) &&
+	    !wp_async_init(s, e1, sizeof(e1))) {
+		s->dmode = PCM_DIRTY_WP_ASYNC;
+	} else if (o->dirty != PCM_DIRTY_WP_ASYNC &&
+		   !soft_dirty_init(s, e2, sizeof(e2))) {
+		s->dmode = PCM_DIRTY_SOFT_DIRTY;
+	} else {
+		snprintf(err, errlen, "no dirty tracking: %s%s%s", e1,
+			 *e1 && *e2 ? "; " : "", e2);
+		pcm_src_destroy(s);
+		return NULL;
+	}
+	/* start clean: every page is in need already */
+	dirty_collect(s);
+	for (i = 0; i < s->npages; i++)
+		pcm_set_bit(s->need, i);
+	s->phase = PCM_PH_PRECOPY;
+	s->link = PCM_LINK_PAUSED;
+	return s;
+nomem:
+	snprintf(err, errlen, "out of memory for %zu-byte region state", len);
+	if (s)
+		pcm_src_destroy(s);
+	return NULL;
+}
+
+void pcm_src_destroy(struct pcm_src *s)
+{
+	if (s->duffd >= 0)
+		close(s->duffd);
+	if (s->pmfd >= 0)
+		close(s->pmfd);
+	free(s->need);
+	free(s->sent_ep);
+	free(s->recv_bm);
+	free(s->key);
+	free(s);
+}
+
+void pcm_src_status(struct pcm_src *s, struct pcm_stats *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = s->st;
+	st->phase = s->phase;
+	st->link = s->link;
+	st->epoch = s->epoch;
+	st->session = s->session;
+	st->npages = s->npages;
+	st->digest_src = s->digest_valid ? s->digest : 0;
+	pthread_mutex_unlock(&s->lock);
+	st->received = s->npages - pcm_bitmap_weight(s->need, s->npages);
+	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s",
+		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty");
+}
+
+static void src_fail(struct pcm_src *s, int err, const char *where)
+{
+	if (__atomic_exchange_n(&s->failed, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (err)
+		set_error(s, "%s: %s", where, pcm_err_name(err));
+	if (err && err != -PCM_E_IO)
+		ADD(s, rejected_frames, 1);
+	if (s->main.fd >= 0)
+		shutdown(s->main.fd, SHUT_RDWR);
+	if (s->bulk.fd >= 0)
+		shutdown(s->bulk.fd, SHUT_RDWR);
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void pcm_src_pause(struct pcm_src *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->pause_req = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	src_fail(s, 0, "pause");
+}
+
+int pcm_src_recover(struct pcm_src *s, const char *addr)
+{
+	if (addr && strlen(addr) >= sizeof(s->addr))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&s->lock);
+	if (addr)
+		strcpy(s->addr, addr);
+	s->pause_req = false;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void pcm_src_switchover(struct pcm_src *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->switch_req = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- sending ---- */
+
+static bool page_is_zero(const uint64_t *w)
+{
+	unsigned int i;
+
+	for (i = 0; i < PCM_PAGE_SIZE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int send_page(struct pcm_src *s, struct pcm_chan *c, uint64_t idx,
+		     bool flush)
+{
+	uint64_t buf[PCM_PAGE_SIZE / 8];
+	uint64_t le = htole64(idx);
+	int ret;
+
+	memcpy(buf, s->base + idx * PCM_PAGE_SIZE, PCM_PAGE_SIZE);
+	if (page_is_zero(buf))
+		ret = pcm_send(c, PCM_T_ZERO, &le, 8, NULL, 0, flush);
+	else
+		ret = pcm_send(c, PCM_T_PAGE, &le, 8, buf, PCM_PAGE_SIZE,
+			       flush);
+	if (!ret)
+		ADD(s, pages_sent, 1);
+	return ret;
+}
+
+static int handle_req(struct pcm_src *s, const struct pcm_frame *f)
+{
+	uint64_t idx;
+
+	memcpy(&idx, f->p, 8);
+	idx = le64toh(idx);
+	if (idx >= s->npages)
+		return -PCM_E_RANGE;
+	if (s->phase != PCM_PH_POSTCOPY)
+		return -PCM_E_STATE;
+	ADD(s, pages_req, 1);
+	pcm_test_and_clear(s->need, idx);
+	ADD(s, pages_urgent, 1);
+	return send_page(s, &s->main, idx, true) ? -PCM_E_IO : 0;
+}
+
+static void rate_limit(struct pcm_src *s, uint64_t bytes)
+{
+	uint64_t want, now;
+	struct timespec ts;
+
+	s->bulk_bytes += bytes;
+	if (!s->o.bw_limit)
+		return;
+	want = s->bulk_t0 + s->bulk_bytes * 1000000000ull / s->o.bw_limit;
+	now = kml_now_ns();
+	if (want > now + 1000000) {
+		ts.tv_sec = (want - now) / 1000000000ull;
+		ts.tv_nsec = (want - now) % 1000000000ull;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* send every page in need once; 0 when the pass completed */
+static int stream_pass(struct pcm_src *s, bool precopy)
+{
+	uint64_t w, bits, i;
+
+	for (w = 0; w < s->nwords; w++) {
+		if (__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE))
+			return -PCM_E_IO;
+		if (!__atomic_load_n(&s->need[w], __ATOMIC_RELAXED))
+			continue;
+		bits = __atomic_exchange_n(&s->need[w], 0, __ATOMIC_ACQ_REL);
+		if (precopy)
+			__atomic_fetch_or(&s->sent_ep[w], bits,
+					  __ATOMIC_ACQ_REL);
+		while (bits) {
+			i = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (send_page(s, &s->bulk, i, false)) {
+				/* put back what was not sent */
+				pcm_set_bit(s->need, i);
+				__atomic_fetch_or(&s->need[w], bits,
+						  __ATOMIC_ACQ_REL);
+				return -PCM_E_IO;
+			}
+			rate_limit(s, PCM_HDR_SIZE + 8 + PCM_PAGE_SIZE);
+		}
+	}
+	return pcm_flush(&s->bulk) ? -PCM_E_IO : 0;
+}
+
+static int send_bitmap(struct pcm_chan *c, int type, const uint64_t *bm,
+		       uint64_t npages, bool skip_empty)
+{
+	uint64_t first;
+
+	for (first = 0; first < npages; first += PCM_BITMAP_CHUNK_BITS) {
+		uint64_t nbits = npages - first, k, any = 0;
+		struct pcm_bitmap_hdr bh;
+		unsigned char *bytes;
+		int ret;
+
+		if (nbits > PCM_BITMAP_CHUNK_BITS)
+			nbits = PCM_BITMAP_CHUNK_BITS;
+		bytes = calloc(1, (nbits + 7) / 8 + 8);
+		if (!bytes)
+			return -ENOMEM;
+		for (k = 0; k < (nbits + 63) / 64; k++) {
+			uint64_t v = __atomic_load_n(&bm[first / 64 + k],
+						     __ATOMIC_RELAXED);
+
+			if (k == nbits / 64 && nbits % 64)
+				v &= (1ull << (nbits % 64)) - 1;
+			any |= v;
+			v = htole64(v);
+			memcpy(bytes + k * 8, &v, 8);
+		}
+		if (skip_empty && !any) {
+			free(bytes);
+			continue;
+		}
+		bh.first = htole64(first);
+		bh.nbits = htole32(nbits);
+		bh.pad = 0;
+		ret = pcm_send(c, type, &bh, sizeof(bh), bytes,
+			       (nbits + 7) / 8, false);
+		free(bytes);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static uint64_t region_digest(struct pcm_src *s)
+{
+	uint64_t *ph = malloc(s->npages * 8), d, i;
+
+	if (!ph)
+		return 0;
+	for (i = 0; i < s->npages; i++)
+		ph[i] = pcm_page_hash(s->base + i * PCM_PAGE_SIZE);
+	d = pcm_digest(ph, s->npages);
+	free(ph);
+	return d;
+}
+
+static void do_switchover(struct pcm_src *s)
+{
+	int64_t n;
+
+	if (s->ops.freeze)
+		s->ops.freeze(s->ops.arg);
+	pthread_mutex_lock(&s->lock);
+	s->frozen = true;
+	pthread_mutex_unlock(&s->lock);
+	n = dirty_collect(s);
+	if (n >= 0)
+		s->st.dirty_last = n;
+	pthread_mutex_lock(&s->lock);
+	s->phase = PCM_PH_POSTCOPY;
+	s->switch_pending = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *bulk_thread(void *arg)
+{
+	struct pcm_src *s = arg;
+	int64_t n;
+	int ret;
+
+	s->bulk_t0 = kml_now_ns();
+	s->bulk_bytes = 0;
+	while (!__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE)) {
+		if (s->phase == PCM_PH_PRECOPY) {
+			bool sw;
+
+			if (stream_pass(s, true))
+				break;
+			ADD(s, rounds, 1);
+			n = dirty_collect(s);
+			if (n < 0) {
+				set_error(s, "dirty tracking scan failed: %s",
+					  strerror((int)-n));
+				n = s->npages;
+			}
+			s->st.dirty_last = n;
+			pthread_mutex_lock(&s->lock);
+			sw = s->switch_req ||
+			     (!s->o.manual_switch &&
+			      (s->st.rounds >= (uint64_t)s->o.max_rounds ||
+			       (uint64_t)n <= s->o.switch_pages));
+			pthread_mutex_unlock(&s->lock);
+			if (sw)
+				do_switchover(s);
+			continue;
+		}
+		if (s->phase != PCM_PH_POSTCOPY)
+			break;
+		if (s->switch_pending) {
+			ret = send_bitmap(&s->bulk, PCM_T_DISCARD, s->need,
+					  s->npages, true);
+			if (!ret)
+				ret = pcm_send(&s->bulk, PCM_T_RUN, NULL, 0,
+					       NULL, 0, true);
+			if (ret) {
+				src_fail(s, -PCM_E_IO, "switchover");
+				break;
+			}
+			s->switch_pending = false;
+		}
+		if (stream_pass(s, false))
+			break;
+		if (!s->complete_sent) {
+			uint64_t le;
+
+			if (!s->digest_valid) {
+				uint64_t d = region_digest(s);
+
+				pthread_mutex_lock(&s->lock);
+				s->digest = d;
+				s->digest_valid = true;
+				pthread_mutex_unlock(&s->lock);
+			}
+			le = htole64(s->digest);
+			if (pcm_send(&s->bulk, PCM_T_COMPLETE, &le, 8, NULL, 0,
+				     true))
+				break;
+			s->complete_sent = true;
+		}
+		break;
+	}
+	if (__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE) == 0 &&
+	    s->phase != PCM_PH_POSTCOPY && s->phase != PCM_PH_COMPLETED)
+		src_fail(s, -PCM_E_IO, "bulk stream");
+	return NULL;
+}
+
+static void *rx_thread(void *arg)
+{
+	struct pcm_src *s = arg;
+	unsigned char *buf = malloc(PCM_MAX_PAYLOAD);
+	struct pcm_frame f;
+	int ret;
+
+	while (buf && !__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE)) {
+		ret = pcm_recv(&s->main, &f, buf, -1);
+		if (ret) {
+			src_fail(s, ret, "main channel");
+			break;
+		}
+		switch (f.h.type) {
+		case PCM_T_PING:
+			break;
+		case PCM_T_REQ:
+			ret = handle_req(s, &f);
+			break;
+		case PCM_T_COMPLETE_ACK: {
+			struct pcm_complete_ack a;
+
+			memcpy(&a, f.p, sizeof(a));
+			pthread_mutex_lock(&s->lock);
+			s->st.digest_dst = le64toh(a.digest);
+			if (!s->complete_sent || a.pad || a.ok > 1) {
+				ret = -PCM_E_STATE;
+			} else if (a.ok && s->st.digest_dst == s->digest) {
+				s->phase = PCM_PH_COMPLETED;
+			} else {
+				s->phase = PCM_PH_FAILED;
+				snprintf(s->st.last_error,
+					 sizeof(s->st.last_error),
+					 "digest mismatch: source %016llx destination %016llx",
+					 (unsigned long long)s->digest,
+					 (unsigned long long)s->st.digest_dst);
+			}
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		default:
+			ret = -PCM_E_STATE;
+		}
+		if (ret) {
+			src_fail(s, ret, "main channel");
+			break;
+		}
+		if (s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* ---- handshake and the connection loop ---- */
+
+static int handshake(struct pcm_src *s, unsigned char *buf)
+{
+	struct pcm_hello h = {
+		.version = htole32(PCM_VERSION),
+		.npages = htole64(s->npages),
+		.page_size = htole32(PCM_PAGE_SIZE),
+	};
+	struct pcm_hello_ack ack;
+	struct pcm_frame f;
+	uint64_t w, got = 0;
+	int ret, dphase;
+
+	h.channel = htole32(PCM_CH_MAIN);
+	{
+		uint64_t nonce;
+
+		if (getrandom_u64(&nonce))
+			nonce = kml_now_ns();
+		h.nonce = nonce;
+	}
+	ret = pcm_send(&s->main, PCM_T_HELLO, &h, sizeof(h), NULL, 0, true);
+	h.channel = htole32(PCM_CH_BULK);
+	if (!ret)
+		ret = pcm_send(&s->bulk, PCM_T_HELLO, &h, sizeof(h), NULL, 0,
+			       true);
+	if (ret)
+		return -PCM_E_IO;
+	ret = pcm_recv(&s->main, &f, buf, -1);
+	if (ret)
+		return ret;
+	if (f.h.type != PCM_T_HELLO_ACK)
+		return -PCM_E_STATE;
+	memcpy(&ack, f.p, sizeof(ack));
+	dphase = le32toh(ack.phase);
+	if (dphase > PCM_PH_COMPLETED || ack.pad)
+		return -PCM_E_STATE;
+	if (dphase == PCM_PH_COMPLETED) {
+		pthread_mutex_lock(&s->lock);
+		s->phase = s->digest_valid ? PCM_PH_COMPLETED : s->phase;
+		pthread_mutex_unlock(&s->lock);
+		if (s->phase != PCM_PH_COMPLETED)
+			return -PCM_E_STATE;
+		return 0;
+	}
+	if (dphase == PCM_PH_NEW && s->connected_once) {
+		set_error(s, "destination lost its state (restarted?); cannot resume");
+		return -PCM_E_STATE - 1000;
+	}
+	if (dphase == PCM_PH_POSTCOPY && s->phase == PCM_PH_PRECOPY)
+		return -PCM_E_STATE;
+	if (dphase != PCM_PH_NEW) {
+		memset(s->recv_bm, 0, s->nwords * 8);
+		for (;;) {
+			struct pcm_bitmap_hdr bh;
+			uint64_t k;
+
+			ret = pcm_recv(&s->main, &f, buf, -1);
+			if (ret)
+				return ret;
+			if (f.h.type == PCM_T_RBITMAP_END) {
+				memcpy(&got, f.p, 8);
+				got = le64toh(got);
+				break;
+			}
+			if (f.h.type != PCM_T_RBITMAP)
+				return -PCM_E_STATE;
+			ret = pcm_bitmap_check(&f, s->npages);
+			if (ret)
+				return ret;
+			memcpy(&bh, f.p, sizeof(bh));
+			bh.first = le64toh(bh.first);
+			bh.nbits = le32toh(bh.nbits);
+			for (k = 0; k < (bh.nbits + 63) / 64; k++) {
+				uint64_t v = 0;
+				size_t off = sizeof(bh) + k * 8;
+				size_t n = f.h.len - off < 8 ? f.h.len - off : 8;
+
+				memcpy(&v, f.p + off, n);
+				v = le64toh(v);
+				if (k == bh.nbits / 64 && bh.nbits % 64)
+					v &= (1ull << (bh.nbits % 64)) - 1;
+				s->recv_bm[bh.first / 64 + k] = v;
+			}
+		}
+		if (got != pcm_bitmap_weight(s->recv_bm, s->npages))
+			return -PCM_E_STATE;
+		if (!s->o.broken_no_bitmap) {
+			for (w = 0; w < s->nwords; w++) {
+				uint64_t miss = ~s->recv_bm[w];
+
+				if (w == s->nwords - 1 && s->npages % 64)
+					miss &= (1ull << (s->npages % 64)) - 1;
+				if (s->phase == PCM_PH_PRECOPY ||
+				    dphase == PCM_PH_PRECOPY)
+					s->need[w] |= miss | s->sent_ep[w];
+				else
+					s->need[w] = miss;
+			}
+		}
+		if (s->phase == PCM_PH_POSTCOPY && dphase == PCM_PH_PRECOPY)
+			s->switch_pending = true;
+	}
+	memset(s->sent_ep, 0, s->nwords * 8);
+	s->complete_sent = false;
+	ret = pcm_send(&s->main, PCM_T_RESUME, NULL, 0, NULL, 0, true);
+	if (ret)
+		return -PCM_E_IO;
+	for (;;) {
+		ret = pcm_recv(&s->main, &f, buf, -1);
+		if (ret)
+			return ret;
+		if (f.h.type == PCM_T_RESUME_ACK)
+			break;
+		if (f.h.type == PCM_T_REQ)
+			ret = handle_req(s, &f);
+		else if (f.h.type != PCM_T_PING)
+			ret = -PCM_E_STATE;
+		if (ret)
+			return ret;
+	}
+	s->connected_once = true;
+	return 0;
+}
+
+static int connect_both(struct pcm_src *s, char *err, size_t errlen)
+{
+	char addr[256];
+	int fm, fb, tmo = s->o.link_timeout_ms;
+
+	pthread_mutex_lock(&s->lock);
+	strcpy(addr, s->addr);
+	pthread_mutex_unlock(&s->lock);
+	fm = pcm_connect(addr, tmo, err, errlen);
+	if (fm < 0)
+		return -1;
+	fb = pcm_connect(addr, tmo, err, errlen);
+	if (fb < 0) {
+		close(fm);
+		return -1;
+	}
+	pcm_sock_tune(fm, tmo, false);
+	pcm_sock_tune(fb, tmo, true);
+	s->epoch++;
+	if (pcm_chan_init(&s->main, fm, PCM_CH_MAIN, s->session, s->epoch,
+			  s->o.key, tmo)) {
+		close(fm);
+		close(fb);
+		return -1;
+	}
+	if (pcm_chan_init(&s->bulk, fb, PCM_CH_BULK, s->session, s->epoch,
+			  s->o.key, tmo)) {
+		pcm_chan_destroy(&s->main);
+		close(fb);
+		return -1;
+	}
+	return 0;
+}
+
+int pcm_src_run(struct pcm_src *s, const char *addr)
+{
+	unsigned char *buf = malloc(PCM_MAX_PAYLOAD);
+	char err[200];
+	uint64_t t0, last_warn = 0;
+	int ret, result = -1;
+
+	if (!buf || strlen(addr) >= sizeof(s->addr)) {
+		free(buf);
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	strcpy(s->addr, addr);
+	pthread_mutex_unlock(&s->lock);
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (s->pause_req)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		s->link = PCM_LINK_RECOVERING;
+		pthread_mutex_unlock(&s->lock);
+		t0 = kml_now_ns();
+		if (connect_both(s, err, sizeof(err))) {
+			set_error(s, "%s", err);
+			if (!s->o.quiet && kml_now_ns() - last_warn > 5000000000ull) {
+				kml_warn("%s (retrying every %d ms)", err,
+					 s->o.retry_ms);
+				last_warn = kml_now_ns();
+			}
+			pthread_mutex_lock(&s->lock);
+			s->link = PCM_LINK_PAUSED;
+			pthread_mutex_unlock(&s->lock);
+			usleep(s->o.retry_ms * 1000);
+			continue;
+		}
+		__atomic_store_n(&s->failed, 0, __ATOMIC_RELEASE);
+		ret = handshake(s, buf);
+		if (ret < -1000) {
+			pthread_mutex_lock(&s->lock);
+			s->phase = PCM_PH_FAILED;
+			pthread_mutex_unlock(&s->lock);
+		} else if (ret) {
+			set_error(s, "recovery handshake: %s",
+				  pcm_err_name(ret));
+			if (ret != -PCM_E_IO)
+				ADD(s, rejected_frames, 1);
+		}
+		if (ret || s->phase == PCM_PH_COMPLETED) {
+			pcm_chan_destroy(&s->main);
+			pcm_chan_destroy(&s->bulk);
+			pthread_mutex_lock(&s->lock);
+			s->link = PCM_LINK_PAUSED;
+			pthread_mutex_unlock(&s->lock);
+			if (ret && ret > -1000) {
+				ADD(s, failures, 1);
+				usleep(s->o.retry_ms * 1000);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		s->link = PCM_LINK_ACTIVE;
+		if (s->st.failures) {
+			s->st.recoveries++;
+			s->st.recover_ns_last = kml_now_ns() - t0;
+			if (s->st.recover_ns_last > s->st.recover_ns_max)
+				s->st.recover_ns_max = s->st.recover_ns_last;
+		}
+		pthread_mutex_unlock(&s->lock);
+		pthread_create(&s->rx_thr, NULL, rx_thread, s);
+		pthread_create(&s->bulk_thr, NULL, bulk_thread, s);
+		pthread_mutex_lock(&s->lock);
+		while (!s->failed && s->phase != PCM_PH_COMPLETED &&
+		       s->phase != PCM_PH_FAILED) {
+			struct timespec ts;
+			uint64_t since;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+			since = kml_now_ns() - s->main.last_tx_ns;
+			if (since > (uint64_t)s->o.link_timeout_ms * 250000) {
+				pthread_mutex_unlock(&s->lock);
+				if (pcm_send(&s->main, PCM_T_PING, NULL, 0,
+					     NULL, 0, true))
+					src_fail(s, -PCM_E_IO, "heartbeat");
+				pthread_mutex_lock(&s->lock);
+			}
+		}
+		ret = s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED;
+		pthread_mutex_unlock(&s->lock);
+		/* done or failed: stop both threads and drop the connection */
+		src_fail(s, 0, "stop");
+		pthread_join(s->rx_thr, NULL);
+		pthread_join(s->bulk_thr, NULL);
+		ADD(s, bytes_sent, s->main.bytes_tx + s->bulk.bytes_tx);
+		ADD(s, bytes_recv, s->main.bytes_rx + s->bulk.bytes_rx);
+		pcm_chan_destroy(&s->main);
+		pcm_chan_destroy(&s->bulk);
+		pthread_mutex_lock(&s->lock);
+		s->link = PCM_LINK_PAUSED;
+		if (!ret)
+			s->st.failures++;
+		pthread_mutex_unlock(&s->lock);
+	}
+	result = s->phase == PCM_PH_COMPLETED ? 0 : -1;
+	free(buf);
+	return result;
+}
