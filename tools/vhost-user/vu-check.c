@@ -1,0 +1,1720 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vu-check - a vhost-user-blk front-end conformance checker that needs no
+ * VM. It connects to a back-end socket, shares its own memfd "guest RAM"
+ * (two regions, guest-physical addresses different from its own virtual
+ * addresses), builds split virtqueues in it and drives the back-end the
+ * way QEMU 7.2 does, checking every step:
+ *
+ *   negotiation, memory table, ring setup, I/O (plain, indirect, every
+ *   queue), flush, the 2023 seed scenario (rings enabled, LOG_ALL toggled
+ *   with SET_FEATURES on and off: I/O must still complete; a back-end that
+ *   disabled its rings is re-enabled, as the seed patch did, and reported
+ *   as deviating), dirty-log contents after device writes (buffers and the
+ *   used ring), no guest-memory writes after GET_VRING_BASE, restart from
+ *   the returned index, reconnect without PROTOCOL_FEATURES (rings enabled
+ *   at once).
+ *
+ * With --malformed it instead sends broken messages and broken rings on
+ * fresh connections and checks that each gets an error and a closed
+ * connection while another connection keeps working.
+ *
+ * The checker writes to the device: sectors [--sector, +256) are saved
+ * first and restored at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "kml.h"
+#include "vu_proto.h"
+
+#define VC_MEM_SIZE	(8ull << 20)		/* memfd: two 4 MiB regions */
+#define VC_R0_GPA	0x0ull			/* rings */
+#define VC_R1_GPA	0x10000000ull		/* buffers, at 256 MiB */
+#define VC_REG_SIZE	(4ull << 20)
+#define VC_QSIZE	128
+#define VC_MAX_Q	4
+#define VC_SLOTS	(VC_QSIZE / 4)
+#define VC_IO_MAX	(128u << 10)
+#define VC_TEST_SECTORS	256			/* 128 KiB test area */
+
+struct vc_vq {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t avail_idx;	/* next index we publish */
+	uint16_t used_seen;	/* used entries consumed */
+	int kick, call;
+};
+
+struct vc {
+	const char *sock_path;
+	int sock;
+	int memfd, logfd;
+	uint8_t *mem;		/* VC_MEM_SIZE, our "guest RAM" */
+	uint8_t *log;
+	uint64_t log_size;
+	uint64_t features, pfeatures;	/* offered */
+	uint64_t acked, packed;		/* acked */
+	unsigned int nq;		/* queues we use */
+	uint64_t queue_num;
+	uint64_t capacity;		/* sectors */
+	struct vc_vq vq[VC_MAX_Q];
+	int timeout_ms;
+	uint64_t sector;
+	bool verbose;
+	const char *fail_why;		/* last protocol failure */
+};
+
+/* ---- results table ------------------------------------------------------ */
+
+enum vc_result { VC_PASS, VC_FAIL, VC_SKIP };
+
+struct vc_check {
+	char name[48];
+	enum vc_result res;
+	char detail[200];
+};
+
+static struct vc_check checks[96];
+static unsigned int nchecks;
+
+static void vc_result(const char *name, enum vc_result res, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+static void vc_result(const char *name, enum vc_result res, const char *fmt,
+		      ...)
+{
+	struct vc_check *c;
+	va_list ap;
+
+	if (nchecks >= KML_ARRAY_SIZE(checks))
+		return;
+	c = &checks[nchecks++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->res = res;
+	va_start(ap, fmt);
+	vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+	va_end(ap);
+}
+
+static const char *const vc_res_name[] = { "pass", "FAIL", "skip" };
+
+/* ---- guest memory ------------------------------------------------------- */
+
+static void *vc_gpa(struct vc *c, uint64_t gpa)
+{
+	/* region 0 starts at guest-physical 0 */
+	if (gpa < VC_R0_GPA + VC_REG_SIZE)
+		return c->mem + (gpa - VC_R0_GPA);
+	if (gpa >= VC_R1_GPA && gpa < VC_R1_GPA + VC_REG_SIZE)
+		return c->mem + VC_REG_SIZE + (gpa - VC_R1_GPA);
+	return NULL;
+}
+
+static uint64_t vc_uva(struct vc *c, uint64_t gpa)
+{
+	return (uint64_t)(uintptr_t)vc_gpa(c, gpa);
+}
+
+/* per-queue layout: rings in region 0, buffers in region 1 */
+static uint64_t vc_ring_gpa(unsigned int q)
+{
+	return VC_R0_GPA + 0x10000 + q * 0x10000ull;
+}
+
+static uint64_t vc_buf_gpa(unsigned int q)
+{
+	return VC_R1_GPA + 0x10000 + q * 0x80000ull;
+}
+
+#define VC_HDR_OFF	0x0
+#define VC_STATUS_OFF	0x100
+#define VC_INDIR_OFF	0x800
+#define VC_DATA_OFF	0x1000
+
+static void vc_setup_mem(struct vc *c)
+{
+	c->memfd = memfd_create("vu-check-ram", MFD_CLOEXEC);
+	if (c->memfd < 0 || ftruncate(c->memfd, VC_MEM_SIZE) < 0)
+		kml_die(1, NULL, "memfd for guest RAM: %s", strerror(errno));
+	c->mem = mmap(NULL, VC_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->memfd, 0);
+	if (c->mem == MAP_FAILED)
+		kml_die(1, NULL, "mmap guest RAM: %s", strerror(errno));
+	c->log_size = vu_log_bytes(VC_R1_GPA + VC_REG_SIZE);
+	c->logfd = memfd_create("vu-check-log", MFD_CLOEXEC);
+	if (c->logfd < 0 || ftruncate(c->logfd, c->log_size) < 0)
+		kml_die(1, NULL, "memfd for the dirty log: %s",
+			strerror(errno));
+	c->log = mmap(NULL, c->log_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->logfd, 0);
+	if (c->log == MAP_FAILED)
+		kml_die(1, NULL, "mmap dirty log: %s", strerror(errno));
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+static int vc_connect(const char *path, int wait_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t deadline = kml_now_ns() + (uint64_t)wait_ms * 1000000;
+	struct timeval tv = { .tv_sec = 5 };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		kml_die(2, "use a shorter socket path", "socket path too long");
+	strcpy(sa.sun_path, path);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			kml_die(1, NULL, "socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		close(fd);
+		if (kml_now_ns() > deadline)
+			return -errno;
+		usleep(50000);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static int vc_send(struct vc *c, uint32_t req, uint32_t flags,
+		   const void *payload, uint32_t size, const int *fds, int nfds)
+{
+	struct vu_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = req;
+	m.hdr.flags = VU_VERSION | flags;
+	m.hdr.size = size;
+	if (size)
+		memcpy(&m.p, payload, size);
+	if (c->verbose)
+		fprintf(stderr, "vu-check: -> %s size %u fds %d\n",
+			vu_req_name(req), size, nfds);
+	if (vu_msg_send(c->sock, &m, fds, nfds) < 0) {
+		c->fail_why = "send failed (back-end closed the connection?)";
+		return -1;
+	}
+	return 0;
+}
+
+/* receive the reply to @req; returns payload size or -1 */
+static int vc_recv_reply(struct vc *c, uint32_t req, struct vu_msg *m)
+{
+	const char *err;
+	int ret = vu_msg_recv(c->sock, m, &err);
+
+	if (ret <= 0) {
+		c->fail_why = ret == 0 ? "back-end closed the connection" :
+			      err ? err : "receive failed";
+		return -1;
+	}
+	vu_msg_close_fds(m);
+	if (m->hdr.request != req || !(m->hdr.flags & VU_FLAG_REPLY)) {
+		c->fail_why = "reply has the wrong request number or no REPLY flag";
+		return -1;
+	}
+	return m->hdr.size;
+}
+
+/*
+ * Send a request without its own reply. With REPLY_ACK negotiated it asks
+ * for one and checks it is 0. Returns 0 or -1.
+ */
+static int vc_req(struct vc *c, uint32_t req, const void *payload,
+		  uint32_t size, const int *fds, int nfds)
+{
+	bool ack = c->packed & VU_BIT(VU_PF_REPLY_ACK);
+	struct vu_msg m;
+
+	if (vc_send(c, req, ack ? VU_FLAG_NEED_REPLY : 0, payload, size, fds,
+		    nfds))
+		return -1;
+	if (!ack)
+		return 0;
+	if (vc_recv_reply(c, req, &m) != 8) {
+		if (!c->fail_why)
+			c->fail_why = "REPLY_ACK reply is not a u64";
+		return -1;
+	}
+	if (m.p.u64) {
+		c->fail_why = "back-end NACKed the request";
+		return -1;
+	}
+	return 0;
+}
+
+static int vc_get_u64(struct vc *c, uint32_t req, uint64_t *val)
+{
+	struct vu_msg m;
+
+	if (vc_send(c, req, 0, NULL, 0, NULL, 0))
+		return -1;
+	if (vc_recv_reply(c, req, &m) != 8) {
+		if (!c->fail_why)
+			c->fail_why = "reply is not a u64";
+		return -1;
+	}
+	*val = m.p.u64;
+	return 0;
+}
+
+static int vc_u64(struct vc *c, uint32_t req, uint64_t val)
+{
+	return vc_req(c, req, &val, 8, NULL, 0);
+}
+
+static int vc_state(struct vc *c, uint32_t req, unsigned int idx,
+		    unsigned int num)
+{
+	struct vhost_vring_state s = { idx, num };
+
+	return vc_req(c, req, &s, sizeof(s), NULL, 0);
+}
+
+/* ---- rings and I/O ------------------------------------------------------ */
+
+static void vc_vq_layout(struct vc *c, unsigned int q)
+{
+	struct vc_vq *vq = &c->vq[q];
+
+	vq->desc_gpa = vc_ring_gpa(q);
+	vq->avail_gpa = vq->desc_gpa + 0x1000;
+	vq->used_gpa = vq->desc_gpa + 0x2000;
+	vq->desc = vc_gpa(c, vq->desc_gpa);
+	vq->avail = vc_gpa(c, vq->avail_gpa);
+	vq->used = vc_gpa(c, vq->used_gpa);
+}
+
+static int vc_vring_addr(struct vc *c, unsigned int q, bool log)
+{
+	struct vc_vq *vq = &c->vq[q];
+	struct vhost_vring_addr a = {
+		.index = q,
+		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
+		.desc_user_addr = vc_uva(c, vq->desc_gpa),
+		.used_user_addr = vc_uva(c, vq->used_gpa),
+		.avail_user_addr = vc_uva(c, vq->avail_gpa),
+		.log_guest_addr = vq->used_gpa,
+	};
+
+	return vc_req(c, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
+static int vc_vring_fd(struct vc *c, uint32_t req, unsigned int q, int fd)
+{
+	uint64_t v = q;
+
+	return vc_req(c, req, &v, 8, &fd, 1);
+}
+
+/* (re)start ring @q at @base, as QEMU's vhost_virtqueue_start() */
+static int vc_vq_start(struct vc *c, unsigned int q, uint16_t base,
+		       bool enable)
+{
+	struct vc_vq *vq = &c->vq[q];
+
+	if (vq->kick >= 0)
+		close(vq->kick);
+	vq->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vq->call < 0)
+		vq->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vq->kick < 0 || vq->call < 0)
+		kml_die(1, NULL, "eventfd: %s", strerror(errno));
+	if (vc_state(c, VU_SET_VRING_NUM, q, VC_QSIZE) ||
+	    vc_state(c, VU_SET_VRING_BASE, q, base) ||
+	    vc_vring_addr(c, q, false) ||
+	    vc_vring_fd(c, VU_SET_VRING_CALL, q, vq->call) ||
+	    vc_vring_fd(c, VU_SET_VRING_KICK, q, vq->kick))
+		return -1;
+	if (enable && vc_state(c, VU_SET_VRING_ENABLE, q, 1))
+		return -1;
+	return 0;
+}
+
+static void vc_vq_init_mem(struct vc *c, unsigned int q)
+{
+	struct vc_vq *vq = &c->vq[q];
+
+	vc_vq_layout(c, q);
+	memset(vq->desc, 0, 0x3000);
+	vq->avail_idx = 0;
+	vq->used_seen = 0;
+}
+
+static void vc_kick(struct vc_vq *vq)
+{
+	uint64_t one = 1;
+
+	if (write(vq->kick, &one, sizeof(one)) < 0)
+		kml_warn("kick: %s", strerror(errno));
+}
+
+/* publish a chain of @n descriptors starting at the slot for this index */
+static uint16_t vc_publish(struct vc *c, unsigned int q,
+			   const struct vring_desc *d, unsigned int n)
+{
+	struct vc_vq *vq = &c->vq[q];
+	uint16_t head = (vq->avail_idx % VC_SLOTS) * 4;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		vq->desc[head + i] = d[i];
+		if (i + 1 < n) {
+			vq->desc[head + i].flags |= VRING_DESC_F_NEXT;
+			vq->desc[head + i].next = head + i + 1;
+		}
+	}
+	vq->avail->ring[vq->avail_idx % VC_QSIZE] = head;
+	/* with EVENT_IDX: interrupt us at every completion */
+	vq->avail->ring[VC_QSIZE] = vq->used_seen;
+	vq->avail_idx++;
+	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return head;
+}
+
+/* wait until used->idx reaches used_seen + 1; 0, or -1 on timeout */
+static int vc_wait_used(struct vc *c, unsigned int q, int timeout_ms,
+			uint32_t *len, uint16_t *id)
+{
+	struct vc_vq *vq = &c->vq[q];
+	uint64_t deadline = kml_now_ns() + (uint64_t)timeout_ms * 1000000;
+
+	for (;;) {
+		uint16_t u = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+
+		if (u != vq->used_seen) {
+			struct vring_used_elem *e =
+				&vq->used->ring[vq->used_seen % VC_QSIZE];
+
+			*len = e->len;
+			*id = e->id;
+			vq->used_seen++;
+			return 0;
+		}
+		if (kml_now_ns() > deadline)
+			return -1;
+		struct pollfd p = { vq->call, POLLIN, 0 };
+		uint64_t cnt;
+
+		if (poll(&p, 1, 20) > 0 && read(vq->call, &cnt, 8) < 0)
+			kml_warn("call read: %s", strerror(errno));
+	}
+}
+
+struct vc_io {
+	uint32_t type;
+	uint64_t sector;
+	uint32_t len;		/* data bytes */
+	bool indirect;
+	/* results */
+	int status;		/* -1: no completion */
+	uint32_t used_len;
+	bool bad_id;
+};
+
+/* submit one virtio-blk request on @q using its buffer area; no wait */
+static uint16_t vc_submit(struct vc *c, unsigned int q, struct vc_io *io)
+{
+	uint64_t b = vc_buf_gpa(q);
+	struct virtio_blk_outhdr *h = vc_gpa(c, b + VC_HDR_OFF);
+	uint8_t *status = vc_gpa(c, b + VC_STATUS_OFF);
+	struct vring_desc d[3];
+	unsigned int n = 0;
+	bool dev_writes = io->type == VIRTIO_BLK_T_IN ||
+			  io->type == VIRTIO_BLK_T_GET_ID;
+
+	h->type = io->type;
+	h->ioprio = 0;
+	h->sector = io->sector;
+	*status = 0xff;
+	d[n++] = (struct vring_desc){ b + VC_HDR_OFF, sizeof(*h), 0, 0 };
+	if (io->len)
+		d[n++] = (struct vring_desc){ b + VC_DATA_OFF, io->len,
+			dev_writes ? VRING_DESC_F_WRITE : 0, 0 };
+	d[n++] = (struct vring_desc){ b + VC_STATUS_OFF, 1,
+		VRING_DESC_F_WRITE, 0 };
+	if (io->indirect) {
+		struct vring_desc *t = vc_gpa(c, b + VC_INDIR_OFF);
+		unsigned int i;
+
+		for (i = 0; i < n; i++) {
+			t[i] = d[i];
+			if (i + 1 < n) {
+				t[i].flags |= VRING_DESC_F_NEXT;
+				t[i].next = i + 1;
+			}
+		}
+		d[0] = (struct vring_desc){ b + VC_INDIR_OFF,
+			n * sizeof(*t), VRING_DESC_F_INDIRECT, 0 };
+		n = 1;
+	}
+	return vc_publish(c, q, d, n);
+}
+
+static void vc_do_io(struct vc *c, unsigned int q, struct vc_io *io,
+		     int timeout_ms)
+{
+	uint16_t head = vc_submit(c, q, io), id;
+
+	vc_kick(&c->vq[q]);
+	io->status = -1;
+	io->bad_id = false;
+	if (vc_wait_used(c, q, timeout_ms, &io->used_len, &id))
+		return;
+	io->bad_id = id != head;
+	io->status = *(uint8_t *)vc_gpa(c, vc_buf_gpa(q) + VC_STATUS_OFF);
+}
+
+static uint8_t *vc_data(struct vc *c, unsigned int q)
+{
+	return vc_gpa(c, vc_buf_gpa(q) + VC_DATA_OFF);
+}
+
+static void vc_pattern(uint8_t *p, uint32_t len, uint64_t sector,
+		       uint32_t seed)
+{
+	uint32_t i;
+
+	for (i = 0; i < len; i += 8) {
+		uint64_t v = (sector + i / 512) << 32 | (seed ^ i);
+
+		memcpy(p + i, &v, 8);
+	}
+}
+
+/* one read or write, checked; returns true if it passed */
+static bool vc_io_ok(struct vc *c, unsigned int q, struct vc_io *io,
+		     char *why, size_t whylen)
+{
+	uint32_t expect_used;
+
+	vc_do_io(c, q, io, c->timeout_ms);
+	if (io->status < 0) {
+		snprintf(why, whylen, "no completion within %d ms",
+			 c->timeout_ms);
+		return false;
+	}
+	if (io->bad_id) {
+		snprintf(why, whylen, "used ring id is not the chain head");
+		return false;
+	}
+	if (io->status != VIRTIO_BLK_S_OK) {
+		snprintf(why, whylen, "status %d", io->status);
+		return false;
+	}
+	expect_used = 1 + (io->type == VIRTIO_BLK_T_IN ? io->len : 0);
+	if (io->used_len != expect_used && io->type != VIRTIO_BLK_T_GET_ID) {
+		snprintf(why, whylen, "used len %u, expected %u", io->used_len,
+			 expect_used);
+		return false;
+	}
+	return true;
+}
+
+/* ---- session setup ------------------------------------------------------ */
+
+static uint64_t vc_wanted_features(struct vc *c, bool protocol)
+{
+	uint64_t want = VU_BIT(VIRTIO_F_VERSION_1) |
+			VU_BIT(VIRTIO_RING_F_EVENT_IDX) |
+			VU_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+			VU_BIT(VIRTIO_BLK_F_FLUSH) | VU_BIT(VIRTIO_BLK_F_MQ) |
+			VU_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			VU_BIT(VIRTIO_BLK_F_SEG_MAX) | VU_BIT(VIRTIO_BLK_F_RO);
+
+	if (protocol)
+		want |= VU_BIT(VU_F_PROTOCOL_FEATURES);
+	return c->features & want;
+}
+
+static int vc_add_regions(struct vc *c, bool slots)
+{
+	struct vu_region r[2] = {
+		{ VC_R0_GPA, VC_REG_SIZE, (uintptr_t)c->mem, 0 },
+		{ VC_R1_GPA, VC_REG_SIZE, (uintptr_t)c->mem + VC_REG_SIZE,
+		  VC_REG_SIZE },
+	};
+	int fds[2] = { c->memfd, c->memfd };
+
+	if (slots) {
+		for (int i = 0; i < 2; i++) {
+			struct vu_mem_reg mr = { 0, r[i] };
+
+			if (vc_req(c, VU_ADD_MEM_REG, &mr, sizeof(mr),
+				   &c->memfd, 1))
+				return -1;
+		}
+		return 0;
+	} else {
+		struct vu_mem_table t = { .nregions = 2 };
+
+		memcpy(t.regions, r, sizeof(r));
+		return vc_req(c, VU_SET_MEM_TABLE, &t, 8 + sizeof(r), fds, 2);
+	}
+}
+
+/*
+ * Full QEMU-7.2-like bring-up. @protocol: negotiate PROTOCOL_FEATURES
+ * (else: SET_MEM_TABLE, no ENABLE). @report: record the checks.
+ */
+static int vc_session(struct vc *c, bool protocol, bool report)
+{
+	char why[160];
+	uint64_t want, v;
+	unsigned int q;
+
+	c->fail_why = NULL;
+	c->acked = c->packed = 0;
+	c->sock = vc_connect(c->sock_path, report ? 5000 : 2000);
+	if (c->sock < 0) {
+		if (report)
+			vc_result("connect", VC_FAIL, "%s: %s", c->sock_path,
+				  strerror(-c->sock));
+		return -1;
+	}
+	if (report)
+		vc_result("connect", VC_PASS, "%s", c->sock_path);
+
+	if (vc_get_u64(c, VU_GET_FEATURES, &c->features)) {
+		if (report)
+			vc_result("features", VC_FAIL, "GET_FEATURES: %s",
+				  c->fail_why);
+		return -1;
+	}
+	if (report) {
+		const char *miss =
+			!(c->features & VU_BIT(VIRTIO_F_VERSION_1)) ? "VERSION_1" :
+			!(c->features & VU_BIT(VU_F_PROTOCOL_FEATURES)) ? "PROTOCOL_FEATURES" :
+			!(c->features & VU_BIT(VHOST_F_LOG_ALL)) ? "LOG_ALL (QEMU: \"Migration disabled\")" :
+			NULL;
+
+		if (miss)
+			vc_result("features", VC_FAIL,
+				  "missing %s (offered 0x%" PRIx64 ")", miss,
+				  c->features);
+		else
+			vc_result("features", VC_PASS,
+				  "0x%" PRIx64 ": VERSION_1 PROTOCOL_FEATURES LOG_ALL%s%s",
+				  c->features,
+				  c->features & VU_BIT(VIRTIO_RING_F_EVENT_IDX) ? " EVENT_IDX" : "",
+				  c->features & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC) ? " INDIRECT_DESC" : "");
+		if (miss)
+			return -1;
+	}
+	if (protocol && (c->features & VU_BIT(VU_F_PROTOCOL_FEATURES))) {
+		if (vc_get_u64(c, VU_GET_PROTOCOL_FEATURES, &c->pfeatures))
+			goto proto_fail;
+		want = c->pfeatures & (VU_BIT(VU_PF_MQ) |
+				       VU_BIT(VU_PF_LOG_SHMFD) |
+				       VU_BIT(VU_PF_REPLY_ACK) |
+				       VU_BIT(VU_PF_CONFIG) |
+				       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS));
+		if (vc_u64(c, VU_SET_PROTOCOL_FEATURES, want))
+			goto proto_fail;
+		c->packed = want;
+		if (report)
+			vc_result("protocol-features",
+				  want & VU_BIT(VU_PF_LOG_SHMFD) ? VC_PASS : VC_FAIL,
+				  "0x%" PRIx64 ":%s%s%s%s%s", c->pfeatures,
+				  want & VU_BIT(VU_PF_LOG_SHMFD) ? " LOG_SHMFD" : " no LOG_SHMFD (needed for migration)",
+				  want & VU_BIT(VU_PF_REPLY_ACK) ? " REPLY_ACK" : "",
+				  want & VU_BIT(VU_PF_CONFIG) ? " CONFIG" : "",
+				  want & VU_BIT(VU_PF_MQ) ? " MQ" : "",
+				  want & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) ? " CONFIGURE_MEM_SLOTS" : "");
+		c->queue_num = 1;
+		if ((want & VU_BIT(VU_PF_MQ)) &&
+		    vc_get_u64(c, VU_GET_QUEUE_NUM, &c->queue_num))
+			goto proto_fail;
+		if (want & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS)) {
+			if (vc_get_u64(c, VU_GET_MAX_MEM_SLOTS, &v))
+				goto proto_fail;
+			if (report)
+				vc_result("max-mem-slots", v >= 2 ? VC_PASS : VC_FAIL,
+					  "%" PRIu64 " slots", v);
+		}
+	} else {
+		c->queue_num = 1;
+	}
+	/* SET_OWNER, with REPLY_ACK if negotiated */
+	if (vc_req(c, VU_SET_OWNER, NULL, 0, NULL, 0)) {
+		if (report)
+			vc_result("reply-ack", VC_FAIL, "SET_OWNER: %s",
+				  c->fail_why);
+		return -1;
+	}
+	if (report && (c->packed & VU_BIT(VU_PF_REPLY_ACK)))
+		vc_result("reply-ack", VC_PASS, "SET_OWNER acked with 0");
+	if (!c->queue_num) {
+		if (report)
+			vc_result("queue-num", VC_FAIL, "GET_QUEUE_NUM returned 0");
+		return -1;
+	}
+	c->nq = c->queue_num < VC_MAX_Q ? c->queue_num : VC_MAX_Q;
+
+	if (c->packed & VU_BIT(VU_PF_CONFIG)) {
+		/* 60 bytes: QEMU 7.2's struct virtio_blk_config */
+		struct vu_config cfg = { .size = 60 };
+		struct virtio_blk_config *bc = (void *)cfg.region;
+		struct vu_msg m;
+
+		if (vc_send(c, VU_GET_CONFIG, 0, &cfg, 12 + cfg.size, NULL, 0) ||
+		    vc_recv_reply(c, VU_GET_CONFIG, &m) != (int)(12 + cfg.size)) {
+			if (report)
+				vc_result("get-config", VC_FAIL, "%s",
+					  c->fail_why ? c->fail_why :
+					  "reply size is not 12 + 60 (0 = back-end refused)");
+			return -1;
+		}
+		bc = (void *)m.p.config.region;
+		c->capacity = bc->capacity;
+		if (report) {
+			bool ok = bc->capacity >= VC_TEST_SECTORS;
+			bool mq = c->features & VU_BIT(VIRTIO_BLK_F_MQ);
+
+			if (mq && bc->num_queues != c->queue_num)
+				ok = false;
+			vc_result("get-config", ok ? VC_PASS : VC_FAIL,
+				  "capacity %" PRIu64 " sectors, blk_size %u, num_queues %u (GET_QUEUE_NUM %" PRIu64 ")",
+				  (uint64_t)bc->capacity, bc->blk_size,
+				  mq ? bc->num_queues : 1, c->queue_num);
+		}
+	}
+	for (q = 0; q < c->nq; q++) {
+		vc_vq_init_mem(c, q);
+		if (c->vq[q].call < 0)
+			c->vq[q].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vc_vring_fd(c, VU_SET_VRING_CALL, q, c->vq[q].call))
+			goto proto_fail;
+	}
+	c->acked = vc_wanted_features(c, protocol);
+	if (vc_u64(c, VU_SET_FEATURES, c->acked))
+		goto proto_fail;
+	if (vc_add_regions(c, c->packed & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS))) {
+		if (report)
+			vc_result("mem-table", VC_FAIL, "%s", c->fail_why);
+		return -1;
+	}
+	if (report)
+		vc_result("mem-table", VC_PASS, "2 regions via %s (GPA != VA)",
+			  c->packed & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) ?
+			  "ADD_MEM_REG" : "SET_MEM_TABLE");
+	for (q = 0; q < c->nq; q++) {
+		if (vc_vq_start(c, q, 0, protocol)) {
+			if (report)
+				vc_result("ring-setup", VC_FAIL, "queue %u: %s", q,
+					  c->fail_why);
+			return -1;
+		}
+	}
+	if (report)
+		vc_result("ring-setup", VC_PASS, "%u queue%s of %u, %s", c->nq,
+			  c->nq > 1 ? "s" : "", VC_QSIZE,
+			  protocol ? "SET_VRING_ENABLE 1" :
+			  "no PROTOCOL_FEATURES: enabled at once");
+	(void)why;
+	return 0;
+
+proto_fail:
+	if (report)
+		vc_result("negotiation", VC_FAIL, "%s", c->fail_why);
+	return -1;
+}
+
+static void vc_close(struct vc *c)
+{
+	unsigned int q;
+
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	for (q = 0; q < VC_MAX_Q; q++) {
+		if (c->vq[q].kick >= 0)
+			close(c->vq[q].kick);
+		if (c->vq[q].call >= 0)
+			close(c->vq[q].call);
+		c->vq[q].kick = c->vq[q].call = -1;
+	}
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+static bool vc_ro(struct vc *c)
+{
+	return c->acked & VU_BIT(VIRTIO_BLK_F_RO);
+}
+
+/* write a pattern (unless read-only) and read it back on queue @q */
+static bool vc_rw_check(struct vc *c, unsigned int q, uint64_t sector,
+			uint32_t len, uint32_t seed, bool indirect,
+			bool write, char *why, size_t wl)
+{
+	uint8_t *expect = malloc(len);
+	struct vc_io io = { 0 };
+	bool ok = false;
+
+	vc_pattern(expect, len, sector, seed);
+	if (write && !vc_ro(c)) {
+		memcpy(vc_data(c, q), expect, len);
+		io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = sector, .len = len, .indirect = indirect };
+		if (!vc_io_ok(c, q, &io, why, wl))
+			goto out;
+	}
+	memset(vc_data(c, q), 0xa5, len);
+	io = (struct vc_io){ .type = VIRTIO_BLK_T_IN, .sector = sector, .len = len, .indirect = indirect };
+	if (!vc_io_ok(c, q, &io, why, wl))
+		goto out;
+	if (!vc_ro(c) && memcmp(vc_data(c, q), expect, len)) {
+		snprintf(why, wl, "data read back differs from data written");
+		goto out;
+	}
+	ok = true;
+out:
+	free(expect);
+	return ok;
+}
+
+static void vc_check_io(struct vc *c)
+{
+	char why[160];
+	unsigned int q;
+	struct vc_io io;
+
+	if (vc_rw_check(c, 0, c->sector, 64 << 10, 1, false, true, why,
+			sizeof(why)))
+		vc_result("io", VC_PASS, "64K %s on queue 0",
+			  vc_ro(c) ? "read (read-only device)" : "write + read back");
+	else
+		vc_result("io", VC_FAIL, "queue 0: %s", why);
+
+	if (!(c->acked & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC)))
+		vc_result("indirect-desc", VC_SKIP, "INDIRECT_DESC not offered");
+	else if (vc_rw_check(c, 0, c->sector + 128, 16 << 10, 2, true, true,
+			     why, sizeof(why)))
+		vc_result("indirect-desc", VC_PASS, "16K write + read via an indirect table");
+	else
+		vc_result("indirect-desc", VC_FAIL, "%s", why);
+
+	if (c->nq < 2) {
+		vc_result("multiqueue", VC_SKIP, "back-end has 1 queue");
+	} else {
+		for (q = 1; q < c->nq; q++)
+			if (!vc_rw_check(c, q, c->sector + 160 + q * 8, 4096,
+					 10 + q, false, true, why, sizeof(why)))
+				break;
+		if (q == c->nq)
+			vc_result("multiqueue", VC_PASS, "I/O on queues 1..%u",
+				  c->nq - 1);
+		else
+			vc_result("multiqueue", VC_FAIL, "queue %u: %s", q, why);
+	}
+
+	if (vc_ro(c)) {
+		io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = c->sector, .len = 4096 };
+		vc_do_io(c, 0, &io, c->timeout_ms);
+		vc_result("read-only", io.status == VIRTIO_BLK_S_IOERR ?
+			  VC_PASS : VC_FAIL,
+			  "write to a read-only device: status %d (want %d)",
+			  io.status, VIRTIO_BLK_S_IOERR);
+	}
+	if (!(c->acked & VU_BIT(VIRTIO_BLK_F_FLUSH))) {
+		vc_result("flush", VC_SKIP, "FLUSH not offered");
+	} else {
+		io = (struct vc_io){ .type = VIRTIO_BLK_T_FLUSH, .sector = 0, .len = 0 };
+		if (vc_io_ok(c, 0, &io, why, sizeof(why)))
+			vc_result("flush", VC_PASS, "FLUSH completed with OK");
+		else
+			vc_result("flush", VC_FAIL, "%s", why);
+	}
+	io = (struct vc_io){ .type = VIRTIO_BLK_T_IN, .sector = c->capacity, .len = 512 };
+	vc_do_io(c, 0, &io, c->timeout_ms);
+	vc_result("out-of-range-io", io.status == VIRTIO_BLK_S_IOERR ?
+		  VC_PASS : VC_FAIL,
+		  "read at sector %" PRIu64 " (= capacity): status %d (want IOERR)",
+		  c->capacity, io.status);
+}
+
+/*
+ * I/O that must complete after a SET_FEATURES. If it does not, re-enable
+ * the rings the way the seed patch did and report the deviation.
+ */
+static void vc_io_after_set_features(struct vc *c, const char *name,
+				     const char *what, uint32_t seed,
+				     uint64_t sector)
+{
+	char why[160];
+	unsigned int q;
+
+	if (vc_rw_check(c, 0, sector, 4096, seed, false, true, why,
+			sizeof(why))) {
+		vc_result(name, VC_PASS, "I/O completes after %s", what);
+		return;
+	}
+	if (strncmp(why, "no completion", 13)) {
+		vc_result(name, VC_FAIL, "after %s: %s", what, why);
+		return;
+	}
+	/* the seed patch's workaround: remember enable state, re-enable */
+	for (q = 0; q < c->nq; q++)
+		if (vc_state(c, VU_SET_VRING_ENABLE, q, 1))
+			break;
+	{
+		uint32_t len;
+		uint16_t id;
+
+		if (q == c->nq && !vc_wait_used(c, 0, c->timeout_ms, &len, &id))
+			vc_result(name, VC_FAIL,
+				  "deviating back-end: rings disabled by %s; I/O resumed only after the checker re-enabled them (spec: only SET_VRING_ENABLE changes enabled state)",
+				  what);
+		else
+			vc_result(name, VC_FAIL,
+				  "I/O hangs after %s, even after re-enabling the rings",
+				  what);
+	}
+}
+
+static bool vc_logged(struct vc *c, uint64_t gpa, uint64_t len)
+{
+	uint64_t a;
+
+	for (a = gpa & ~(VU_LOG_PAGE - 1); a < gpa + len; a += VU_LOG_PAGE)
+		if (!vu_log_test(c->log, c->log_size, a))
+			return false;
+	return true;
+}
+
+static void vc_check_migration(struct vc *c)
+{
+	struct vu_log lb = { c->log_size, 0 };
+	struct vu_msg m;
+	unsigned int q;
+	char why[160];
+	struct vc_io io;
+	int ret;
+
+	if (!(c->packed & VU_BIT(VU_PF_LOG_SHMFD))) {
+		vc_result("log-base", VC_FAIL, "LOG_SHMFD not negotiated: QEMU cannot migrate");
+		return;
+	}
+	/* migration start, exactly as QEMU 7.2: LOG_BASE, FEATURES, ADDR */
+	memset(c->log, 0, c->log_size);
+	c->fail_why = NULL;
+	ret = vc_send(c, VU_SET_LOG_BASE, 0, &lb, sizeof(lb), &c->logfd, 1);
+	if (!ret)
+		ret = vc_recv_reply(c, VU_SET_LOG_BASE, &m);
+	if (ret < 0 || (ret != 0 && ret != 8)) {
+		vc_result("log-base", VC_FAIL, "SET_LOG_BASE {size, offset} + fd: %s",
+			  c->fail_why ? c->fail_why : "reply size not 0 or 8");
+		return;
+	}
+	vc_result("log-base", VC_PASS, "16-byte SET_LOG_BASE + fd: %s reply",
+		  ret ? "u64" : "header-only");
+
+	if (vc_u64(c, VU_SET_FEATURES, c->acked | VU_BIT(VHOST_F_LOG_ALL))) {
+		vc_result("log-all-on", VC_FAIL, "SET_FEATURES(LOG_ALL): %s",
+			  c->fail_why);
+		return;
+	}
+	for (q = 0; q < c->nq; q++)
+		if (vc_vring_addr(c, q, true)) {
+			vc_result("log-all-on", VC_FAIL, "SET_VRING_ADDR(LOG): %s",
+				  c->fail_why);
+			return;
+		}
+	vc_io_after_set_features(c, "log-all-on",
+				 "SET_FEATURES(LOG_ALL on) + SET_VRING_ADDR(LOG)", 3,
+				 c->sector + 200);
+
+	/* dirty log: a device write must mark the buffer and used ring */
+	memset(c->log, 0, c->log_size);
+	memset(vc_data(c, 0), 0, 64 << 10);
+	io = (struct vc_io){ .type = VIRTIO_BLK_T_IN, .sector = c->sector, .len = 64 << 10 };
+	if (!vc_io_ok(c, 0, &io, why, sizeof(why))) {
+		vc_result("dirty-log", VC_FAIL, "read with LOG_ALL: %s", why);
+	} else {
+		uint64_t b = vc_buf_gpa(0);
+		struct vc_vq *vq = &c->vq[0];
+		uint16_t slot = (vq->used_seen - 1) % VC_QSIZE;
+		const char *miss =
+			!vc_logged(c, b + VC_DATA_OFF, 64 << 10) ? "data buffer pages" :
+			!vc_logged(c, b + VC_STATUS_OFF, 1) ? "status byte page" :
+			!vc_logged(c, vq->used_gpa + 4 + 8 * slot, 8) ? "used ring element" :
+			!vc_logged(c, vq->used_gpa + 2, 2) ? "used->idx" : NULL;
+		unsigned int set = 0;
+
+		for (uint64_t i = 0; i < c->log_size * 8; i++)
+			if (c->log[i / 8] & (1u << (i % 8)))
+				set++;
+		vc_result("dirty-log", miss ? VC_FAIL : VC_PASS,
+			  miss ? "after a 64K device write: %s not marked (%u pages marked)" :
+			  "%s64K device write: buffer, status and used ring marked (%u pages)",
+			  miss ? miss : "", set);
+	}
+
+	/* migrate_cancel: LOG_ALL off again, no SET_VRING_ENABLE */
+	if (vc_u64(c, VU_SET_FEATURES, c->acked)) {
+		vc_result("log-all-off", VC_FAIL, "SET_FEATURES: %s",
+			  c->fail_why);
+		return;
+	}
+	for (q = 0; q < c->nq; q++)
+		if (vc_vring_addr(c, q, false)) {
+			vc_result("log-all-off", VC_FAIL, "SET_VRING_ADDR: %s",
+				  c->fail_why);
+			return;
+		}
+	vc_io_after_set_features(c, "log-all-off",
+				 "SET_FEATURES(LOG_ALL off) as on migrate_cancel", 4,
+				 c->sector + 208);
+}
+
+/* GET_VRING_BASE: index, then no writes; then restart from that index */
+static void vc_check_stop_restart(struct vc *c)
+{
+	uint8_t *snap = malloc(VC_MEM_SIZE);
+	struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 4096 };
+	struct vu_msg m;
+	unsigned int q;
+	uint64_t cnt;
+	bool bad_index = false, wrote = false, called = false;
+	char why[160];
+
+	io.sector = c->sector;
+	/* SET_VRING_ENABLE 0 then GET_VRING_BASE, as QEMU at switchover */
+	for (q = 0; q < c->nq; q++) {
+		struct vhost_vring_state s = { q, 0 };
+
+		if (vc_state(c, VU_SET_VRING_ENABLE, q, 0) ||
+		    vc_send(c, VU_GET_VRING_BASE, 0, &s, sizeof(s), NULL, 0) ||
+		    vc_recv_reply(c, VU_GET_VRING_BASE, &m) != 8) {
+			vc_result("get-vring-base", VC_FAIL, "queue %u: %s", q,
+				  c->fail_why ? c->fail_why : "bad reply size");
+			free(snap);
+			return;
+		}
+		if (m.p.state.index != q || m.p.state.num != c->vq[q].avail_idx)
+			bad_index = true;
+	}
+	vc_result("get-vring-base", bad_index ? VC_FAIL : VC_PASS,
+		  bad_index ? "returned index differs from the requests consumed" :
+		  "every ring returned its last_avail_idx");
+
+	/* a request made available while stopped must not be touched */
+	for (q = 0; q < c->nq; q++)
+		while (read(c->vq[q].call, &cnt, 8) > 0)
+			;
+	vc_submit(c, 0, &io);
+	memcpy(snap, c->mem, VC_MEM_SIZE);
+	vc_kick(&c->vq[0]);
+	usleep(300000);
+	wrote = memcmp(snap, c->mem, VC_MEM_SIZE) != 0;
+	for (q = 0; q < c->nq; q++)
+		if (read(c->vq[q].call, &cnt, 8) > 0)
+			called = true;
+	vc_result("stopped-no-writes", wrote || called ? VC_FAIL : VC_PASS,
+		  wrote ? "guest memory changed after GET_VRING_BASE" :
+		  called ? "call eventfd signalled after GET_VRING_BASE" :
+		  "no guest-memory write or call in 300 ms after a kick on a stopped ring");
+	free(snap);
+
+	/* restart from the returned index: the pending request runs */
+	for (q = 0; q < c->nq; q++) {
+		uint16_t base = c->vq[q].avail_idx - (q == 0 ? 1 : 0);
+
+		if (vc_vq_start(c, q, base, true)) {
+			vc_result("restart", VC_FAIL, "queue %u: %s", q,
+				  c->fail_why);
+			return;
+		}
+	}
+	{
+		uint32_t len;
+		uint16_t id;
+
+		/* the spec starts a ring on a kick: pass on the pending one */
+		vc_kick(&c->vq[0]);
+		if (vc_wait_used(c, 0, c->timeout_ms, &len, &id))
+			vc_result("restart", VC_FAIL,
+				  "request made available while stopped not processed after restart");
+		else if (!vc_rw_check(c, 0, c->sector + 216, 4096, 5, false,
+				      true, why, sizeof(why)))
+			vc_result("restart", VC_FAIL, "I/O after restart: %s", why);
+		else
+			vc_result("restart", VC_PASS,
+				  "restarted at the returned index; pending request completed");
+	}
+}
+
+static void vc_check_reconnect(struct vc *c)
+{
+	char why[160];
+
+	vc_close(c);
+	if (vc_session(c, false, false)) {
+		vc_result("reconnect", VC_FAIL, "second session: %s",
+			  c->fail_why ? c->fail_why : "setup failed");
+		return;
+	}
+	/* data from the first session must still be there */
+	if (!vc_rw_check(c, 0, c->sector, 64 << 10, 1, false, false, why,
+			 sizeof(why)))
+		vc_result("reconnect", VC_FAIL, "no PROTOCOL_FEATURES, no SET_VRING_ENABLE: %s",
+			  why);
+	else
+		vc_result("reconnect", VC_PASS,
+			  "new connection without PROTOCOL_FEATURES: rings enabled at once, data persisted");
+}
+
+/* ---- malformed-message checks ------------------------------------------- */
+
+/* true if the back-end closes @sock within @ms (after an optional NACK) */
+static bool vc_closed_within(int sock, int ms)
+{
+	uint64_t deadline = kml_now_ns() + (uint64_t)ms * 1000000;
+	char buf[512];
+
+	while (kml_now_ns() < deadline) {
+		struct pollfd p = { sock, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	}
+	return false;
+}
+
+struct vc_bad {
+	const char *name;
+	int (*send)(struct vc *c);
+	bool needs_rings;
+};
+
+static int vc_raw(struct vc *c, uint32_t req, uint32_t flags, uint32_t size,
+		  const void *payload, uint32_t psize, const int *fds, int nfds)
+{
+	struct vu_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = req;
+	m.hdr.flags = flags;
+	m.hdr.size = size;
+	memcpy(&m.p, payload, psize);
+	/* send the header claiming @size but only @psize payload bytes */
+	m.hdr.size = psize;
+	if (size != psize) {
+		struct vu_hdr h = { req, flags, size };
+		char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct iovec iov[2] = { { &h, sizeof(h) },
+					{ (void *)payload, psize } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+		if (nfds) {
+			struct cmsghdr *cm;
+
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+			memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+		}
+		return sendmsg(c->sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	}
+	return vu_msg_send(c->sock, &m, fds, nfds);
+}
+
+static int bad_huge_size(struct vc *c)
+{
+	uint64_t v = 0;
+
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 4096, &v, 8, NULL, 0);
+}
+
+static int bad_short_payload(struct vc *c)
+{
+	uint32_t v = 0;
+
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 4, &v, 4, NULL, 0);
+}
+
+static int bad_truncated(struct vc *c)
+{
+	uint32_t v = 0;
+
+	/* header promises 8 bytes, only 4 arrive: back-end must time out */
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 8, &v, 4, NULL, 0);
+}
+
+static int bad_version(struct vc *c)
+{
+	return vc_raw(c, VU_GET_FEATURES, 0x2, 0, NULL, 0, NULL, 0);
+}
+
+static int bad_unknown(struct vc *c)
+{
+	return vc_raw(c, 99, VU_VERSION, 0, NULL, 0, NULL, 0);
+}
+
+static int bad_fd_on_set_features(struct vc *c)
+{
+	uint64_t v = c->acked;
+
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 8, &v, 8, &c->memfd, 1);
+}
+
+static int bad_kick_two_fds(struct vc *c)
+{
+	uint64_t v = 0;
+	int fds[2] = { c->vq[0].kick, c->vq[0].kick };
+
+	return vc_raw(c, VU_SET_VRING_KICK, VU_VERSION, 8, &v, 8, fds, 2);
+}
+
+static int bad_kick_no_fd(struct vc *c)
+{
+	uint64_t v = 0;
+
+	return vc_raw(c, VU_SET_VRING_KICK, VU_VERSION, 8, &v, 8, NULL, 0);
+}
+
+static int bad_too_many_fds(struct vc *c)
+{
+	int fds[VU_MAX_FDS + 4];
+	uint64_t v = 0;
+	unsigned int i;
+
+	for (i = 0; i < KML_ARRAY_SIZE(fds); i++)
+		fds[i] = c->memfd;
+	/* more fds than the protocol allows on one message */
+	{
+		struct vu_hdr h = { VU_SET_FEATURES, VU_VERSION, 8 };
+		char cbuf[CMSG_SPACE(sizeof(fds))];
+		struct iovec iov[2] = { { &h, sizeof(h) }, { &v, 8 } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+		return sendmsg(c->sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	}
+}
+
+static int bad_mem_table_fd_count(struct vc *c)
+{
+	struct vu_mem_table t = { .nregions = 2 };
+
+	t.regions[0] = (struct vu_region){ 0x40000000, 4096, 0x7000000000, 0 };
+	t.regions[1] = (struct vu_region){ 0x50000000, 4096, 0x7100000000, 0 };
+	return vc_raw(c, VU_SET_MEM_TABLE, VU_VERSION, 8 + 64, &t, 8 + 64,
+		      &c->memfd, 1);
+}
+
+static int bad_mem_table_size(struct vc *c)
+{
+	struct vu_mem_table t = { .nregions = 2 };
+	int fds[2] = { c->memfd, c->memfd };
+
+	/* nregions says 2, payload holds 1 */
+	t.regions[0] = (struct vu_region){ 0x40000000, 4096, 0x7000000000, 0 };
+	return vc_raw(c, VU_SET_MEM_TABLE, VU_VERSION, 8 + 32, &t, 8 + 32,
+		      fds, 2);
+}
+
+static int vc_add_reg(struct vc *c, struct vu_region r)
+{
+	struct vu_mem_reg mr = { 0, r };
+
+	return vc_raw(c, VU_ADD_MEM_REG, VU_VERSION, sizeof(mr), &mr,
+		      sizeof(mr), &c->memfd, 1);
+}
+
+static int bad_region_past_fd(struct vc *c)
+{
+	/* 64 MiB region on an 8 MiB memfd: would SIGBUS if mapped */
+	return vc_add_reg(c, (struct vu_region){ 0x80000000, 64 << 20,
+						 0x7200000000, 0 });
+}
+
+static int bad_region_overflow(struct vc *c)
+{
+	return vc_add_reg(c, (struct vu_region){ ~0ull - 4095, 8192,
+						 0x7300000000, 0 });
+}
+
+static int bad_region_zero(struct vc *c)
+{
+	return vc_add_reg(c, (struct vu_region){ 0x90000000, 0,
+						 0x7400000000, 0 });
+}
+
+static int bad_region_overlap(struct vc *c)
+{
+	return vc_add_reg(c, (struct vu_region){ VC_R1_GPA + 4096, 4096,
+						 0x7500000000, 0 });
+}
+
+static int bad_vring_index(struct vc *c)
+{
+	struct vhost_vring_state s = { 200, 64 };
+
+	return vc_raw(c, VU_SET_VRING_NUM, VU_VERSION, 8, &s, 8, NULL, 0);
+}
+
+static int bad_vring_num(struct vc *c)
+{
+	struct vhost_vring_state s = { 0, 3 };
+
+	return vc_raw(c, VU_GET_VRING_BASE, VU_VERSION, 8, &s, 8, NULL, 0) ||
+	       vc_raw(c, VU_SET_VRING_NUM, VU_VERSION, 8, &s, 8, NULL, 0);
+}
+
+static int bad_vring_addr_outside(struct vc *c)
+{
+	struct vhost_vring_addr a = {
+		.index = 0,
+		.desc_user_addr = 0x7f0000000000ull,
+		.used_user_addr = 0x7f0000001000ull,
+		.avail_user_addr = 0x7f0000002000ull,
+	};
+	struct vhost_vring_state s = { 0, 0 };
+	uint64_t v = 0;
+	int fd = c->vq[0].kick;
+
+	/* stop the ring, point it outside the table, start it */
+	return vc_raw(c, VU_GET_VRING_BASE, VU_VERSION, 8, &s, 8, NULL, 0) ||
+	       vc_raw(c, VU_SET_VRING_ADDR, VU_VERSION, sizeof(a), &a,
+		      sizeof(a), NULL, 0) ||
+	       vc_raw(c, VU_SET_VRING_KICK, VU_VERSION, 8, &v, 8, &fd, 1);
+}
+
+static int bad_desc_loop(struct vc *c)
+{
+	struct vring_desc d[2] = {
+		{ vc_buf_gpa(0), 16, VRING_DESC_F_NEXT, 0 },
+		{ vc_buf_gpa(0), 16, VRING_DESC_F_NEXT, 0 },
+	};
+	uint16_t head = vc_publish(c, 0, d, 2);
+
+	/* vc_publish linked head -> head+1; close the loop */
+	c->vq[0].desc[head + 1].flags = VRING_DESC_F_NEXT;
+	c->vq[0].desc[head + 1].next = head;
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_desc_outside(struct vc *c)
+{
+	struct virtio_blk_outhdr *h = vc_gpa(c, vc_buf_gpa(0));
+	struct vring_desc d[3] = {
+		{ vc_buf_gpa(0), 16, 0, 0 },
+		/* device-writable data buffer far outside the table */
+		{ 0x7000000000ull, 4096, VRING_DESC_F_WRITE, 0 },
+		{ vc_buf_gpa(0) + VC_STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 },
+	};
+
+	h->type = VIRTIO_BLK_T_IN;
+	h->sector = 0;
+	vc_publish(c, 0, d, 3);
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_desc_straddle(struct vc *c)
+{
+	struct virtio_blk_outhdr *h = vc_gpa(c, vc_buf_gpa(0));
+	struct vring_desc d[3] = {
+		{ vc_buf_gpa(0), 16, 0, 0 },
+		/* starts inside region 1, runs 4 KiB past its end */
+		{ VC_R1_GPA + VC_REG_SIZE - 4096, 8192, VRING_DESC_F_WRITE, 0 },
+		{ vc_buf_gpa(0) + VC_STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 },
+	};
+
+	h->type = VIRTIO_BLK_T_IN;
+	h->sector = 0;
+	vc_publish(c, 0, d, 3);
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_desc_next_range(struct vc *c)
+{
+	struct vring_desc d[2] = {
+		{ vc_buf_gpa(0), 16, VRING_DESC_F_NEXT, 0 },
+		{ vc_buf_gpa(0) + VC_STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 },
+	};
+	uint16_t head = vc_publish(c, 0, d, 1);
+
+	c->vq[0].desc[head].flags = VRING_DESC_F_NEXT;
+	c->vq[0].desc[head].next = VC_QSIZE + 7;
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_head_range(struct vc *c)
+{
+	struct vc_vq *vq = &c->vq[0];
+
+	vq->avail->ring[vq->avail_idx % VC_QSIZE] = VC_QSIZE + 1;
+	vq->avail_idx++;
+	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	vc_kick(vq);
+	return 0;
+}
+
+static int bad_avail_jump(struct vc *c)
+{
+	struct vc_vq *vq = &c->vq[0];
+
+	__atomic_store_n(&vq->avail->idx, vq->avail_idx + VC_QSIZE + 5,
+			 __ATOMIC_RELEASE);
+	vc_kick(vq);
+	return 0;
+}
+
+static int bad_indirect_outside(struct vc *c)
+{
+	struct vring_desc d = { 0x7000000000ull, 48, VRING_DESC_F_INDIRECT, 0 };
+
+	vc_publish(c, 0, &d, 1);
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_indirect_nested(struct vc *c)
+{
+	uint64_t t = vc_buf_gpa(0) + VC_INDIR_OFF;
+	struct vring_desc *tab = vc_gpa(c, t);
+	struct vring_desc d = { t, 32, VRING_DESC_F_INDIRECT, 0 };
+
+	tab[0] = (struct vring_desc){ t, 32, VRING_DESC_F_INDIRECT, 0 };
+	tab[1] = (struct vring_desc){ t, 16, 0, 0 };
+	vc_publish(c, 0, &d, 1);
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_indirect_len(struct vc *c)
+{
+	struct vring_desc d = { vc_buf_gpa(0) + VC_INDIR_OFF, 20,
+				VRING_DESC_F_INDIRECT, 0 };
+
+	vc_publish(c, 0, &d, 1);
+	vc_kick(&c->vq[0]);
+	return 0;
+}
+
+static int bad_log_base_past_fd(struct vc *c)
+{
+	struct vu_log lb = { 1ull << 30, 0 };
+
+	return vc_raw(c, VU_SET_LOG_BASE, VU_VERSION, sizeof(lb), &lb,
+		      sizeof(lb), &c->logfd, 1);
+}
+
+static int bad_features_unoffered(struct vc *c)
+{
+	uint64_t v = c->acked | VU_BIT(63);
+
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 8, &v, 8, NULL, 0);
+}
+
+static int bad_config_range(struct vc *c)
+{
+	struct vu_config cfg = { .offset = 250, .size = 100 };
+
+	return vc_raw(c, VU_GET_CONFIG, VU_VERSION, 12 + 100, &cfg, 12 + 100,
+		      NULL, 0);
+}
+
+static const struct vc_bad vc_bads[] = {
+	{ "bad-size-huge", bad_huge_size, false },
+	{ "bad-size-short", bad_short_payload, false },
+	{ "bad-size-truncated", bad_truncated, false },
+	{ "bad-version", bad_version, false },
+	{ "bad-request-unknown", bad_unknown, false },
+	{ "bad-fds-on-set-features", bad_fd_on_set_features, false },
+	{ "bad-fds-kick-two", bad_kick_two_fds, true },
+	{ "bad-fds-kick-none", bad_kick_no_fd, true },
+	{ "bad-fds-too-many", bad_too_many_fds, false },
+	{ "bad-fds-mem-table", bad_mem_table_fd_count, false },
+	{ "bad-size-mem-table", bad_mem_table_size, false },
+	{ "bad-region-past-fd", bad_region_past_fd, true },
+	{ "bad-region-overflow", bad_region_overflow, true },
+	{ "bad-region-zero", bad_region_zero, true },
+	{ "bad-region-overlap", bad_region_overlap, true },
+	{ "bad-log-past-fd", bad_log_base_past_fd, true },
+	{ "bad-features-unoffered", bad_features_unoffered, true },
+	{ "bad-config-range", bad_config_range, true },
+	{ "bad-vring-index", bad_vring_index, true },
+	{ "bad-vring-num", bad_vring_num, true },
+	{ "bad-vring-addr-outside", bad_vring_addr_outside, true },
+	{ "bad-desc-loop", bad_desc_loop, true },
+	{ "bad-desc-outside-table", bad_desc_outside, true },
+	{ "bad-desc-straddles-region", bad_desc_straddle, true },
+	{ "bad-desc-next-range", bad_desc_next_range, true },
+	{ "bad-desc-head-range", bad_head_range, true },
+	{ "bad-avail-idx-jump", bad_avail_jump, true },
+	{ "bad-indirect-outside", bad_indirect_outside, true },
+	{ "bad-indirect-nested", bad_indirect_nested, true },
+	{ "bad-indirect-len", bad_indirect_len, true },
+};
+
+static void vc_run_malformed(struct vc *c)
+{
+	struct vc by = *c;	/* a bystander connection on its own RAM */
+	char why[160];
+	unsigned int i;
+
+	vc_setup_mem(&by);
+	for (i = 0; i < VC_MAX_Q; i++)
+		by.vq[i].kick = by.vq[i].call = -1;
+	if (vc_session(&by, true, false) ||
+	    !vc_rw_check(&by, 0, by.sector, 4096, 7, false, true, why,
+			 sizeof(why))) {
+		vc_result("bystander", VC_FAIL, "could not set up: %s",
+			  by.fail_why ? by.fail_why : why);
+		return;
+	}
+	vc_result("bystander", VC_PASS, "second connection set up and doing I/O");
+	for (i = 0; i < KML_ARRAY_SIZE(vc_bads); i++) {
+		const struct vc_bad *b = &vc_bads[i];
+		uint8_t *snap = NULL;
+		bool closed, alive, touched = false;
+
+		if (vc_session(c, true, false)) {
+			vc_result(b->name, VC_FAIL, "setup before the bad message failed: %s",
+				  c->fail_why);
+			vc_close(c);
+			continue;
+		}
+		/* a malformed ring must not change our memory outside it */
+		snap = malloc(VC_MEM_SIZE);
+		memcpy(snap, c->mem, VC_MEM_SIZE);
+		if (b->send(c)) {
+			vc_result(b->name, VC_FAIL, "could not send the message: %s",
+				  strerror(errno));
+			vc_close(c);
+			free(snap);
+			continue;
+		}
+		closed = vc_closed_within(c->sock, 4000);
+		/* only the rings and the status byte may have changed */
+		for (uint64_t off = 0; off < VC_MEM_SIZE; off += 4096) {
+			uint64_t gpa = off < VC_REG_SIZE ? VC_R0_GPA + off :
+				       VC_R1_GPA + off - VC_REG_SIZE;
+
+			if (gpa >= vc_ring_gpa(0) && gpa < vc_ring_gpa(0) + 0x3000)
+				continue;
+			if (gpa == vc_buf_gpa(0))
+				continue;
+			if (memcmp(snap + off, c->mem + off, 4096)) {
+				touched = true;
+				break;
+			}
+		}
+		free(snap);
+		vc_close(c);
+		alive = vc_rw_check(&by, 0, by.sector, 4096, 7, false, false,
+				    why, sizeof(why));
+		vc_result(b->name, closed && alive && !touched ? VC_PASS : VC_FAIL,
+			  "%s; %s%s", closed ? "connection closed" :
+			  "connection NOT closed within 4 s",
+			  alive ? "other connection still served" :
+			  "other connection broken: ",
+			  touched ? "; guest memory written" : alive ? "" : why);
+		if (!alive)
+			break;
+	}
+	vc_close(&by);
+	/* and a fresh connection still works */
+	if (vc_session(c, true, false) ||
+	    !vc_rw_check(c, 0, c->sector, 4096, 7, false, false, why,
+			 sizeof(why)))
+		vc_result("fresh-connection", VC_FAIL, "after the bad messages: %s",
+			  c->fail_why ? c->fail_why : why);
+	else
+		vc_result("fresh-connection", VC_PASS, "back-end still accepts and serves");
+	vc_close(c);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void vc_usage(FILE *f)
+{
+	fprintf(f,
+"usage: vu-check --socket PATH [options]\n"
+"\n"
+"Front-end conformance checker for vhost-user-blk back-ends (no VM).\n"
+"Writes to the device: sectors [SECTOR, SECTOR+256) are saved and restored.\n"
+"\n"
+"  -s, --socket PATH     back-end socket (waits up to 5 s for it)\n"
+"  -S, --sector N        first sector of the 128K test area (default 0)\n"
+"  -t, --timeout TIME    per-I/O completion timeout in ms (default 2000)\n"
+"  -m, --malformed       run the malformed-message checks instead\n"
+"  -j, --json            JSON instead of the table\n"
+"  -v, --verbose         log every message sent\n"
+"  -h, --help            this text\n"
+"\n"
+"Exit status: 0 if every check passed (skips allowed), 1 if any failed,\n"
+"2 on usage errors.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "sector", required_argument, NULL, 'S' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "malformed", no_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vc c = { .timeout_ms = 2000, .sock = -1 };
+	bool json = false, malformed = false;
+	unsigned int i, failed = 0, passed = 0, skipped = 0;
+	uint8_t *saved = NULL;
+	uint64_t val;
+	int opt;
+
+	kml_init(argv[0]);
+	while ((opt = getopt_long(argc, argv, "s:S:t:mjvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			c.sock_path = optarg;
+			break;
+		case 'S':
+			if (kml_parse_u64(optarg, &c.sector))
+				kml_die(2, "give a sector number", "bad --sector '%s'",
+					optarg);
+			break;
+		case 't':
+			if (kml_parse_u64(optarg, &val) || !val || val > 600000)
+				kml_die(2, "give milliseconds, 1..600000",
+					"bad --timeout '%s'", optarg);
+			c.timeout_ms = val;
+			break;
+		case 'm':
+			malformed = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'v':
+			c.verbose = true;
+			break;
+		case 'h':
+			vc_usage(stdout);
+			return 0;
+		default:
+			vc_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		kml_die(2, "see vu-check --help", "unexpected argument '%s'",
+			argv[optind]);
+	if (!c.sock_path)
+		kml_die(2, "e.g. vu-check --socket /tmp/vub.sock",
+			"--socket is required");
+	signal(SIGPIPE, SIG_IGN);
+	vc_setup_mem(&c);
+	for (i = 0; i < VC_MAX_Q; i++)
+		c.vq[i].kick = c.vq[i].call = -1;
+
+	if (malformed) {
+		vc_run_malformed(&c);
+	} else if (!vc_session(&c, true, true)) {
+		struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c.sector, .len = VC_TEST_SECTORS * 512 };
+		char why[160];
+
+		if (!c.capacity)
+			c.capacity = c.sector + VC_TEST_SECTORS;
+		if (c.sector + VC_TEST_SECTORS > c.capacity)
+			kml_die(2, "use a larger image or a smaller --sector",
+				"test area [%" PRIu64 ", +256) is beyond the %" PRIu64 "-sector device",
+				c.sector, c.capacity);
+		/* save the test area; restored at the end */
+		if (vc_io_ok(&c, 0, &io, why, sizeof(why))) {
+			saved = malloc(io.len);
+			memcpy(saved, vc_data(&c, 0), io.len);
+		}
+		vc_check_io(&c);
+		vc_check_migration(&c);
+		vc_check_stop_restart(&c);
+		vc_check_reconnect(&c);
+		if (saved && !vc_ro(&c)) {
+			memcpy(vc_data(&c, 0), saved, io.len);
+			io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = c.sector, .len = VC_TEST_SECTORS * 512 };
+			if (!vc_io_ok(&c, 0, &io, why, sizeof(why)))
+				kml_warn("restoring the test area failed: %s", why);
+		}
+		free(saved);
+		vc_close(&c);
+	}
+
+	for (i = 0; i < nchecks; i++) {
+		failed += checks[i].res == VC_FAIL;
+		passed += checks[i].res == VC_PASS;
+		skipped += checks[i].res == VC_SKIP;
+	}
+	if (json) {
+		struct kml_json j;
+
+		kml_json_init(&j, stdout);
+		kml_json_obj_begin(&j, NULL);
+		kml_json_str(&j, "socket", c.sock_path);
+		kml_json_str(&j, "mode", malformed ? "malformed" : "conformance");
+		kml_json_arr_begin(&j, "checks");
+		for (i = 0; i < nchecks; i++) {
+			kml_json_obj_begin(&j, NULL);
+			kml_json_str(&j, "name", checks[i].name);
+			kml_json_str(&j, "result", checks[i].res == VC_PASS ? "pass" :
+				     checks[i].res == VC_FAIL ? "fail" : "skip");
+			kml_json_str(&j, "detail", checks[i].detail);
+			kml_json_obj_end(&j);
+		}
+		kml_json_arr_end(&j);
+		kml_json_u64(&j, "passed", passed);
+		kml_json_u64(&j, "failed", failed);
+		kml_json_u64(&j, "skipped", skipped);
+		kml_json_bool(&j, "ok", !failed && nchecks);
+		kml_json_obj_end(&j);
+		kml_json_finish(&j);
+	} else {
+		printf("%-28s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
+		for (i = 0; i < nchecks; i++)
+			printf("%-28s %-6s %s\n", checks[i].name,
+			       vc_res_name[checks[i].res], checks[i].detail);
+		printf("\n%u passed, %u failed, %u skipped: %s\n", passed,
+		       failed, skipped, !failed && nchecks ?
+		       "back-end conforms" : "back-end does NOT conform");
+	}
+	return !failed && nchecks ? 0 : 1;
+}

@@ -1,0 +1,1537 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vub - a vhost-user-blk back-end serving a raw image file or block device
+ * on a UNIX socket.
+ *
+ * Ring state follows the current vhost-user spec: every ring is
+ * started/stopped (SET_VRING_KICK / GET_VRING_BASE) and, independently,
+ * enabled/disabled (SET_VRING_ENABLE, or all rings enabled by a
+ * SET_FEATURES without F_PROTOCOL_FEATURES). SET_FEATURES never disables a
+ * ring. A ring is processed only while started and enabled, so nothing is
+ * written to guest memory while rings are stopped.
+ *
+ * One thread, poll(): several front-ends may be connected at once (each
+ * has its own memory table and rings; they share the image), which is what
+ * a migration between two QEMUs on one host needs. Every message is
+ * validated; a malformed one gets a NACK (if REPLY_ACK was asked for) and
+ * the connection is closed. Guest memory is only ever accessed through
+ * vub_gpa()/vub_uva(), which check the whole range against the table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "kml.h"
+#include "vu_proto.h"
+
+#define VUB_MAX_QUEUES		16
+#define VUB_MAX_SLOTS		32
+#define VUB_MAX_CONNS		16
+#define VUB_MAX_SEGS		1024
+#define VUB_MAX_INDIRECT	1024
+#define VUB_SEG_MAX		254
+#define VUB_BATCH		256
+#define VUB_SECTOR		((uint64_t)512)
+
+enum vub_bug {
+	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
+	BUG_NO_DIRTY_LOG = 1 << 1,
+};
+
+struct vub_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint8_t *host;		/* first byte of the region */
+	void *map;		/* mmap() base (file offset 0) */
+	size_t map_len;
+};
+
+struct vub_vq {
+	unsigned int num;
+	uint16_t last_avail;
+	uint16_t used_idx;
+	bool started;
+	bool enabled;
+	bool have_addr;
+	struct vhost_vring_addr addr;
+	int kick_fd;
+	int call_fd;
+	int err_fd;
+	/* valid during vub_vq_process() only */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+};
+
+struct vub_conn {
+	int sock;
+	unsigned int id;
+	uint64_t features;		/* acked by SET_FEATURES */
+	uint64_t pfeatures;		/* acked by SET_PROTOCOL_FEATURES */
+	bool pfeatures_set;
+	struct vub_region regions[VUB_MAX_SLOTS];
+	unsigned int nregions;
+	uint8_t *log;
+	uint64_t log_size;
+	void *log_map;
+	size_t log_map_len;
+	bool log_warned;
+	struct vub_vq vqs[VUB_MAX_QUEUES];
+	const char *why;		/* first fatal error */
+	uint64_t requests;
+};
+
+struct vub {
+	const char *sock_path;
+	const char *file;
+	int img_fd;
+	uint64_t capacity;		/* bytes, multiple of 512 */
+	unsigned int nqueues;
+	bool read_only;
+	bool verbose;
+	bool json;
+	unsigned int bugs;
+	int listen_fd;
+	struct vub_conn *conns[VUB_MAX_CONNS];
+	unsigned int next_id;
+	uint64_t total_requests;
+	uint64_t total_conns;
+	uint64_t total_errors;
+};
+
+static volatile sig_atomic_t vub_stop;
+
+static void vub_log(struct vub *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void vub_log(struct vub *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!v->verbose)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "vub: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Record the first fatal error of a connection; always returns -EPROTO. */
+static int vub_fail(struct vub_conn *c, const char *why)
+{
+	if (!c->why)
+		c->why = why;
+	return -EPROTO;
+}
+
+static bool vub_protocol_negotiated(const struct vub_conn *c)
+{
+	return c->pfeatures_set ||
+	       (c->features & VU_BIT(VU_F_PROTOCOL_FEATURES));
+}
+
+static bool vub_has(const struct vub_conn *c, unsigned int bit)
+{
+	return c->features & VU_BIT(bit);
+}
+
+static uint64_t vub_features(const struct vub *v)
+{
+	uint64_t f = VU_BIT(VIRTIO_F_VERSION_1) |
+		     VU_BIT(VU_F_PROTOCOL_FEATURES) |
+		     VU_BIT(VHOST_F_LOG_ALL) |
+		     VU_BIT(VIRTIO_RING_F_EVENT_IDX) |
+		     VU_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+		     VU_BIT(VIRTIO_BLK_F_SEG_MAX) |
+		     VU_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+		     VU_BIT(VIRTIO_BLK_F_FLUSH) |
+		     VU_BIT(VIRTIO_BLK_F_MQ);
+
+	if (v->read_only)
+		f |= VU_BIT(VIRTIO_BLK_F_RO);
+	return f;
+}
+
+static uint64_t vub_protocol_features(void)
+{
+	return VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_LOG_SHMFD) |
+	       VU_BIT(VU_PF_REPLY_ACK) | VU_BIT(VU_PF_CONFIG) |
+	       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
+	       VU_BIT(VU_PF_RESET_DEVICE);
+}
+
+/* ---- guest memory ------------------------------------------------------- */
+
+/* host pointer for [gpa, gpa+len) if it lies inside one region */
+static void *vub_gpa(struct vub_conn *c, uint64_t gpa, uint64_t len)
+{
+	unsigned int i;
+	uint64_t end;
+
+	if (!vu_add_ok(gpa, len, &end))
+		return NULL;
+	for (i = 0; i < c->nregions; i++) {
+		struct vub_region *r = &c->regions[i];
+
+		if (gpa >= r->gpa && end <= r->gpa + r->size)
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+/* host pointer for front-end virtual address range [uva, uva+len) */
+static void *vub_uva(struct vub_conn *c, uint64_t uva, uint64_t len)
+{
+	unsigned int i;
+	uint64_t end;
+
+	if (!vu_add_ok(uva, len, &end))
+		return NULL;
+	for (i = 0; i < c->nregions; i++) {
+		struct vub_region *r = &c->regions[i];
+
+		if (uva >= r->uva && end <= r->uva + r->size)
+			return r->host + (uva - r->uva);
+	}
+	return NULL;
+}
+
+static void vub_region_unmap(struct vub_region *r)
+{
+	if (r->map)
+		munmap(r->map, r->map_len);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool vub_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
+			       uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * Validate @in against the existing table (first @nexisting entries of
+ * @table) and map it. Takes ownership of @fd (closed in every case).
+ */
+static const char *vub_region_map(struct vub_region *table,
+				  unsigned int nexisting,
+				  const struct vu_region *in, int fd,
+				  struct vub_region *out)
+{
+	uint64_t end, map_len;
+	struct stat st;
+	unsigned int i;
+	void *p;
+
+	memset(out, 0, sizeof(*out));
+	if (fd < 0)
+		return "memory region without a file descriptor";
+	if (!in->memory_size) {
+		close(fd);
+		return "memory region of size 0";
+	}
+	if (!vu_add_ok(in->guest_phys_addr, in->memory_size, &end) ||
+	    !vu_add_ok(in->userspace_addr, in->memory_size, &end) ||
+	    !vu_add_ok(in->mmap_offset, in->memory_size, &map_len) ||
+	    map_len > SIZE_MAX) {
+		close(fd);
+		return "memory region address + size overflows";
+	}
+	for (i = 0; i < nexisting; i++) {
+		if (vub_ranges_overlap(in->guest_phys_addr, in->memory_size,
+				       table[i].gpa, table[i].size) ||
+		    vub_ranges_overlap(in->userspace_addr, in->memory_size,
+				       table[i].uva, table[i].size)) {
+			close(fd);
+			return "memory region overlaps an existing region";
+		}
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return "fstat on the region fd failed";
+	}
+	/* a mapping past EOF would SIGBUS on first access: refuse it */
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < map_len) {
+		close(fd);
+		return "memory region extends past the end of its fd";
+	}
+	p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return "mmap of the memory region fd failed";
+	out->gpa = in->guest_phys_addr;
+	out->size = in->memory_size;
+	out->uva = in->userspace_addr;
+	out->map = p;
+	out->map_len = map_len;
+	out->host = (uint8_t *)p + in->mmap_offset;
+	return NULL;
+}
+
+static void vub_unmap_all(struct vub_conn *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nregions; i++)
+		vub_region_unmap(&c->regions[i]);
+	c->nregions = 0;
+}
+
+/* ---- dirty log ---------------------------------------------------------- */
+
+static bool vub_logging(struct vub *v, struct vub_conn *c)
+{
+	if (v->bugs & BUG_NO_DIRTY_LOG)
+		return false;
+	return vub_has(c, VHOST_F_LOG_ALL);
+}
+
+static void vub_log_gpa(struct vub *v, struct vub_conn *c, uint64_t gpa,
+			uint64_t len)
+{
+	uint64_t page, last;
+
+	if (!len || !vub_logging(v, c))
+		return;
+	if (!c->log) {
+		if (!c->log_warned)
+			kml_warn("conn %u: LOG_ALL without SET_LOG_BASE: dirty pages not logged",
+				 c->id);
+		c->log_warned = true;
+		return;
+	}
+	page = gpa / VU_LOG_PAGE;
+	last = (gpa + len - 1) / VU_LOG_PAGE;
+	for (; page <= last; page++) {
+		if (page / 8 >= c->log_size) {
+			if (!c->log_warned)
+				kml_warn("conn %u: dirty page 0x%" PRIx64 " beyond the %" PRIu64 "-byte log",
+					 c->id, page * VU_LOG_PAGE,
+					 c->log_size);
+			c->log_warned = true;
+			return;
+		}
+		__atomic_fetch_or(&c->log[page / 8], (uint8_t)(1u << (page % 8)),
+				  __ATOMIC_SEQ_CST);
+	}
+}
+
+static void vub_log_used(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
+			 uint64_t off, uint64_t len)
+{
+	if (vq->addr.flags & (1u << VHOST_VRING_F_LOG))
+		vub_log_gpa(v, c, vq->addr.log_guest_addr + off, len);
+}
+
+static void vub_log_unmap(struct vub_conn *c)
+{
+	if (c->log_map)
+		munmap(c->log_map, c->log_map_len);
+	c->log_map = NULL;
+	c->log = NULL;
+	c->log_size = 0;
+}
+
+/* ---- virtqueue processing ------------------------------------------------ */
+
+struct vub_seg {
+	uint8_t *host;
+	uint64_t gpa;
+	uint32_t len;
+};
+
+struct vub_req {
+	struct vub_seg rd[VUB_MAX_SEGS];
+	struct vub_seg wr[VUB_MAX_SEGS];
+	unsigned int nrd, nwr;
+	uint64_t rd_len, wr_len;
+	struct iovec iov[VUB_MAX_SEGS];
+};
+
+/* split [gpa, gpa+len) at region boundaries and append it */
+static int vub_add_buf(struct vub_conn *c, struct vub_seg *segs,
+		       unsigned int *n, uint64_t gpa, uint32_t len)
+{
+	while (len) {
+		unsigned int i;
+		uint64_t chunk = 0;
+		uint8_t *host = NULL;
+
+		for (i = 0; i < c->nregions; i++) {
+			struct vub_region *r = &c->regions[i];
+
+			if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+				chunk = r->size - (gpa - r->gpa);
+				host = r->host + (gpa - r->gpa);
+				break;
+			}
+		}
+		if (!host)
+			return vub_fail(c, "descriptor buffer outside the memory table");
+		if (*n >= VUB_MAX_SEGS)
+			return vub_fail(c, "request has too many segments");
+		if (chunk > len)
+			chunk = len;
+		segs[*n].host = host;
+		segs[*n].gpa = gpa;
+		segs[*n].len = chunk;
+		(*n)++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* walk a descriptor chain into rd/wr segment lists */
+static int vub_walk_chain(struct vub_conn *c, struct vub_vq *vq,
+			  uint16_t head, struct vub_req *rq)
+{
+	struct vring_desc *table = vq->desc;
+	unsigned int tsize = vq->num, count = 0;
+	bool indirect = false;
+	uint16_t idx = head;
+	struct vring_desc d;
+	int ret;
+
+	rq->nrd = rq->nwr = 0;
+	rq->rd_len = rq->wr_len = 0;
+	for (;;) {
+		if (idx >= tsize)
+			return vub_fail(c, "descriptor index outside the descriptor table");
+		if (++count > tsize)
+			return vub_fail(c, "descriptor chain loops");
+		/* one snapshot per descriptor: the guest may change it */
+		memcpy(&d, (void *)&table[idx], sizeof(d));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			if (!vub_has(c, VIRTIO_RING_F_INDIRECT_DESC))
+				return vub_fail(c, "indirect descriptor without INDIRECT_DESC");
+			if (indirect)
+				return vub_fail(c, "nested indirect descriptor");
+			if (d.flags & VRING_DESC_F_NEXT)
+				return vub_fail(c, "indirect descriptor with NEXT set");
+			if (!d.len || d.len % sizeof(d) ||
+			    d.len / sizeof(d) > VUB_MAX_INDIRECT)
+				return vub_fail(c, "indirect table length invalid");
+			table = vub_gpa(c, d.addr, d.len);
+			if (!table || (uintptr_t)table % 2)
+				return vub_fail(c, "indirect table outside the memory table");
+			tsize = d.len / sizeof(d);
+			indirect = true;
+			count = 0;
+			idx = 0;
+			continue;
+		}
+		if (d.flags & VRING_DESC_F_WRITE) {
+			ret = vub_add_buf(c, rq->wr, &rq->nwr, d.addr, d.len);
+			rq->wr_len += d.len;
+		} else {
+			if (rq->nwr)
+				return vub_fail(c, "device-readable descriptor after a writable one");
+			ret = vub_add_buf(c, rq->rd, &rq->nrd, d.addr, d.len);
+			rq->rd_len += d.len;
+		}
+		if (ret)
+			return ret;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		idx = d.next;
+	}
+}
+
+/* copy @len bytes at byte offset @off of a segment list out to @dst */
+static void vub_segs_read(const struct vub_seg *s, unsigned int n,
+			  uint64_t off, void *dst, uint64_t len)
+{
+	uint8_t *out = dst;
+	unsigned int i;
+
+	for (i = 0; i < n && len; i++) {
+		uint64_t take;
+
+		if (off >= s[i].len) {
+			off -= s[i].len;
+			continue;
+		}
+		take = s[i].len - off;
+		if (take > len)
+			take = len;
+		memcpy(out, s[i].host + off, take);
+		out += take;
+		len -= take;
+		off = 0;
+	}
+}
+
+/* build an iovec for bytes [off, off+len) of a segment list */
+static int vub_segs_iov(const struct vub_seg *s, unsigned int n, uint64_t off,
+			uint64_t len, struct iovec *iov)
+{
+	unsigned int i, k = 0;
+
+	for (i = 0; i < n && len; i++) {
+		uint64_t take;
+
+		if (off >= s[i].len) {
+			off -= s[i].len;
+			continue;
+		}
+		take = s[i].len - off;
+		if (take > len)
+			take = len;
+		iov[k].iov_base = s[i].host + off;
+		iov[k].iov_len = take;
+		k++;
+		len -= take;
+		off = 0;
+	}
+	return k;
+}
+
+/* log every guest page in bytes [off, off+len) of a writable list */
+static void vub_segs_log(struct vub *v, struct vub_conn *c,
+			 const struct vub_seg *s, unsigned int n, uint64_t off,
+			 uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < n && len; i++) {
+		uint64_t take;
+
+		if (off >= s[i].len) {
+			off -= s[i].len;
+			continue;
+		}
+		take = s[i].len - off;
+		if (take > len)
+			take = len;
+		vub_log_gpa(v, c, s[i].gpa + off, take);
+		len -= take;
+		off = 0;
+	}
+}
+
+static ssize_t vub_rw_full(int fd, struct iovec *iov, int cnt, uint64_t pos,
+			   bool write)
+{
+	ssize_t done = 0;
+
+	while (cnt > 0) {
+		ssize_t n = write ? pwritev(fd, iov, cnt, pos) :
+				    preadv(fd, iov, cnt, pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : done;
+		done += n;
+		pos += n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return done;
+}
+
+/*
+ * Execute one virtio-blk request. Returns the number of bytes written into
+ * device-writable buffers (for the used ring), or -EPROTO for a chain that
+ * cannot carry a request at all.
+ */
+static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
+			       struct vub_req *rq)
+{
+	struct virtio_blk_outhdr hdr;
+	uint64_t data_len, pos, end;
+	uint64_t written = 1;
+	uint8_t status = VIRTIO_BLK_S_OK;
+	int cnt;
+
+	if (rq->rd_len < sizeof(hdr))
+		return vub_fail(c, "virtio-blk request shorter than its header");
+	if (rq->wr_len < 1)
+		return vub_fail(c, "virtio-blk request without a status byte");
+	vub_segs_read(rq->rd, rq->nrd, 0, &hdr, sizeof(hdr));
+
+	switch (hdr.type & ~VIRTIO_BLK_T_BARRIER) {
+	case VIRTIO_BLK_T_IN:
+		data_len = rq->wr_len - 1;
+		pos = hdr.sector * VUB_SECTOR;
+		if (hdr.sector > v->capacity / VUB_SECTOR ||
+		    data_len % VUB_SECTOR ||
+		    !vu_add_ok(pos, data_len, &end) || end > v->capacity) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		cnt = vub_segs_iov(rq->wr, rq->nwr, 0, data_len, rq->iov);
+		if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, false) !=
+		    (ssize_t)data_len) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		written += data_len;
+		vub_segs_log(v, c, rq->wr, rq->nwr, 0, data_len);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		data_len = rq->rd_len - sizeof(hdr);
+		pos = hdr.sector * VUB_SECTOR;
+		if (v->read_only || hdr.sector > v->capacity / VUB_SECTOR ||
+		    data_len % VUB_SECTOR ||
+		    !vu_add_ok(pos, data_len, &end) || end > v->capacity) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		cnt = vub_segs_iov(rq->rd, rq->nrd, sizeof(hdr), data_len,
+				   rq->iov);
+		if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, true) !=
+		    (ssize_t)data_len)
+			status = VIRTIO_BLK_S_IOERR;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		if (!v->read_only && fdatasync(v->img_fd) < 0)
+			status = VIRTIO_BLK_S_IOERR;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		char id[VIRTIO_BLK_ID_BYTES] = "vub";
+		uint64_t n = rq->wr_len - 1;
+
+		if (n > sizeof(id))
+			n = sizeof(id);
+		cnt = vub_segs_iov(rq->wr, rq->nwr, 0, n, rq->iov);
+		for (int i = 0, o = 0; i < cnt; o += rq->iov[i].iov_len, i++)
+			memcpy(rq->iov[i].iov_base, id + o, rq->iov[i].iov_len);
+		vub_segs_log(v, c, rq->wr, rq->nwr, 0, n);
+		written += n;
+		break;
+	}
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+	/* the status byte is the last writable byte */
+	cnt = vub_segs_iov(rq->wr, rq->nwr, rq->wr_len - 1, 1, rq->iov);
+	*(uint8_t *)rq->iov[0].iov_base = status;
+	vub_segs_log(v, c, rq->wr, rq->nwr, rq->wr_len - 1, 1);
+	return written;
+}
+
+static int vub_vq_map(struct vub_conn *c, struct vub_vq *vq)
+{
+	bool ev = vub_has(c, VIRTIO_RING_F_EVENT_IDX);
+
+	vq->desc = vub_uva(c, vq->addr.desc_user_addr, vu_desc_size(vq->num));
+	vq->avail = vub_uva(c, vq->addr.avail_user_addr,
+			    vu_avail_size(vq->num, ev));
+	vq->used = vub_uva(c, vq->addr.used_user_addr,
+			   vu_used_size(vq->num, ev));
+	if (!vq->desc || !vq->avail || !vq->used)
+		return vub_fail(c, "vring address outside the memory table");
+	return 0;
+}
+
+static void vub_notify(struct vub_vq *vq)
+{
+	uint64_t one = 1;
+
+	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		kml_warn("call eventfd write failed: %s", strerror(errno));
+}
+
+/* Process everything available on a started and enabled ring. */
+static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+{
+	static struct vub_req rq;
+	bool ev = vub_has(c, VIRTIO_RING_F_EVENT_IDX);
+	uint16_t old_used = vq->used_idx;
+	unsigned int done = 0;
+	int ret;
+
+	if (!vq->started || !vq->enabled)
+		return 0;
+	ret = vub_vq_map(c, vq);
+	if (ret)
+		return ret;
+	for (;;) {
+		uint16_t avail_idx, head;
+		struct vring_used_elem *ue;
+		int64_t written;
+
+		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
+			return vub_fail(c, "avail index moved by more than the queue size");
+		if (avail_idx == vq->last_avail) {
+			if (!ev)
+				break;
+			/* ask for a kick at the next buffer, then re-check */
+			((uint16_t *)vq->used->ring)[vq->num * 4] = vq->last_avail;
+			vub_log_used(v, c, vq, 4 + 8ull * vq->num, 2);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) ==
+			    vq->last_avail)
+				break;
+			continue;
+		}
+		if (done >= VUB_BATCH * 64)
+			break;	/* let other rings and connections in */
+		head = vq->avail->ring[vq->last_avail % vq->num];
+		ret = vub_walk_chain(c, vq, head, &rq);
+		if (ret)
+			return ret;
+		written = vub_blk_request(v, c, &rq);
+		if (written < 0)
+			return written;
+		ue = &vq->used->ring[vq->used_idx % vq->num];
+		ue->id = head;
+		ue->len = written;
+		vub_log_used(v, c, vq, 4 + 8ull * (vq->used_idx % vq->num), 8);
+		vq->used_idx++;
+		vq->last_avail++;
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+		vub_log_used(v, c, vq, 2, 2);
+		done++;
+		c->requests++;
+		v->total_requests++;
+		if (done % VUB_BATCH == 0) {
+			/* notify mid-way so long bursts do not stall the guest */
+			vub_notify(vq);
+			old_used = vq->used_idx;
+		}
+	}
+	if (vq->used_idx == old_used)
+		return 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ev) {
+		uint16_t event = vq->avail->ring[vq->num];
+
+		if (!vring_need_event(event, vq->used_idx, old_used))
+			return 0;
+	} else if (__atomic_load_n(&vq->avail->flags, __ATOMIC_ACQUIRE) &
+		   VRING_AVAIL_F_NO_INTERRUPT) {
+		return 0;
+	}
+	vub_notify(vq);
+	return 0;
+}
+
+/* ---- connection state --------------------------------------------------- */
+
+static void vub_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void vub_vq_reset(struct vub_vq *vq)
+{
+	vub_close_fd(&vq->kick_fd);
+	vub_close_fd(&vq->call_fd);
+	vub_close_fd(&vq->err_fd);
+	memset(vq, 0, sizeof(*vq));
+	vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+}
+
+static void vub_conn_free(struct vub *v, struct vub_conn *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < VUB_MAX_QUEUES; i++)
+		vub_vq_reset(&c->vqs[i]);
+	vub_unmap_all(c);
+	vub_log_unmap(c);
+	close(c->sock);
+	free(c);
+}
+
+static struct vub_vq *vub_vq_get(struct vub *v, struct vub_conn *c,
+				 uint32_t index)
+{
+	if (index >= v->nqueues) {
+		vub_fail(c, "vring index out of range");
+		return NULL;
+	}
+	return &c->vqs[index];
+}
+
+static int vub_reply(struct vub_conn *c, struct vu_msg *m, uint32_t size,
+		     const int *fds, int nfds)
+{
+	m->hdr.flags = VU_VERSION | VU_FLAG_REPLY;
+	m->hdr.size = size;
+	if (vu_msg_send(c->sock, m, fds, nfds) < 0)
+		return vub_fail(c, "sending the reply failed");
+	return 0;
+}
+
+static int vub_set_mem_table(struct vub *v, struct vub_conn *c,
+			     struct vu_msg *m)
+{
+	struct vub_region tmp[VU_MAX_TABLE_REGIONS];
+	unsigned int i, n = m->p.mem.nregions;
+	const char *err;
+
+	for (i = 0; i < n; i++) {
+		err = vub_region_map(tmp, i, &m->p.mem.regions[i], m->fds[i],
+				     &tmp[i]);
+		m->fds[i] = -1;
+		if (err) {
+			while (i--)
+				vub_region_unmap(&tmp[i]);
+			for (i = 0; i < n; i++)
+				if (m->fds[i] >= 0)
+					close(m->fds[i]);
+			m->nfds = 0;
+			return vub_fail(c, err);
+		}
+	}
+	m->nfds = 0;
+	vub_unmap_all(c);
+	memcpy(c->regions, tmp, n * sizeof(tmp[0]));
+	c->nregions = n;
+	return 0;
+}
+
+static int vub_add_mem_reg(struct vub *v, struct vub_conn *c, struct vu_msg *m)
+{
+	const char *err;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS)))
+		return vub_fail(c, "ADD_MEM_REG without CONFIGURE_MEM_SLOTS");
+	if (c->nregions >= VUB_MAX_SLOTS) {
+		return vub_fail(c, "ADD_MEM_REG beyond GET_MAX_MEM_SLOTS");
+	}
+	err = vub_region_map(c->regions, c->nregions, &m->p.memreg.region,
+			     m->fds[0], &c->regions[c->nregions]);
+	m->fds[0] = -1;
+	m->nfds = 0;
+	if (err)
+		return vub_fail(c, err);
+	c->nregions++;
+	return 0;
+}
+
+static int vub_rem_mem_reg(struct vub *v, struct vub_conn *c, struct vu_msg *m)
+{
+	const struct vu_region *r = &m->p.memreg.region;
+	unsigned int i;
+
+	vu_msg_close_fds(m);
+	if (!(c->pfeatures & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS)))
+		return vub_fail(c, "REM_MEM_REG without CONFIGURE_MEM_SLOTS");
+	for (i = 0; i < c->nregions; i++) {
+		if (c->regions[i].gpa == r->guest_phys_addr &&
+		    c->regions[i].size == r->memory_size &&
+		    c->regions[i].uva == r->userspace_addr) {
+			vub_region_unmap(&c->regions[i]);
+			c->regions[i] = c->regions[--c->nregions];
+			memset(&c->regions[c->nregions], 0,
+			       sizeof(c->regions[0]));
+			return 0;
+		}
+	}
+	return vub_fail(c, "REM_MEM_REG for a region that is not in the table");
+}
+
+static int vub_set_log_base(struct vub *v, struct vub_conn *c,
+			    struct vu_msg *m)
+{
+	uint64_t size = m->p.log.mmap_size, off = m->p.log.mmap_offset, len;
+	struct stat st;
+	int fd;
+	void *p;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_LOG_SHMFD)))
+		return vub_fail(c, "SET_LOG_BASE without LOG_SHMFD");
+	if (m->nfds != 1)
+		return vub_fail(c, "SET_LOG_BASE needs the log fd");
+	fd = m->fds[0];
+	m->fds[0] = -1;
+	m->nfds = 0;
+	if (!size || !vu_add_ok(size, off, &len) || len > SIZE_MAX) {
+		close(fd);
+		return vub_fail(c, "SET_LOG_BASE size/offset invalid");
+	}
+	if (fstat(fd, &st) < 0 ||
+	    (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len)) {
+		close(fd);
+		return vub_fail(c, "SET_LOG_BASE log larger than its fd");
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return vub_fail(c, "mmap of the log fd failed");
+	vub_log_unmap(c);
+	c->log_map = p;
+	c->log_map_len = len;
+	c->log = (uint8_t *)p + off;
+	c->log_size = size;
+	c->log_warned = false;
+	/* QEMU 7.2 waits for a reply; header only, as DPDK and QEMU's tests */
+	return vub_reply(c, m, 0, NULL, 0);
+}
+
+static int vub_set_features(struct vub *v, struct vub_conn *c,
+			    struct vu_msg *m)
+{
+	uint64_t f = m->p.u64, changed = f ^ c->features;
+	unsigned int i;
+
+	if (f & ~vub_features(v))
+		return vub_fail(c, "SET_FEATURES acks features that were not offered");
+	for (i = 0; i < v->nqueues; i++) {
+		if (c->vqs[i].started && (changed & ~VU_BIT(VHOST_F_LOG_ALL)))
+			return vub_fail(c, "SET_FEATURES changes more than LOG_ALL while a ring runs");
+	}
+	c->features = f;
+	if (!(f & VU_BIT(VU_F_PROTOCOL_FEATURES))) {
+		/* spec: without PROTOCOL_FEATURES all rings are enabled */
+		for (i = 0; i < v->nqueues; i++)
+			c->vqs[i].enabled = true;
+	} else if (v->bugs & BUG_DISABLE_ON_SET_FEATURES) {
+		/* the rust-vmm vhost-user-backend < 0.12 defect */
+		for (i = 0; i < v->nqueues; i++)
+			c->vqs[i].enabled = false;
+	}
+	/* SET_FEATURES never disables a ring: nothing else to do */
+	return 0;
+}
+
+static int vub_get_config(struct vub *v, struct vub_conn *c, struct vu_msg *m)
+{
+	struct virtio_blk_config cfg;
+	uint8_t buf[VU_CONFIG_MAX];
+	uint32_t off = m->p.config.offset, size = m->p.config.size;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_CONFIG)))
+		return vub_fail(c, "GET_CONFIG without the CONFIG protocol feature");
+	if (off > VU_CONFIG_MAX || size > VU_CONFIG_MAX - off)
+		return vub_fail(c, "GET_CONFIG offset/size out of range");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = v->capacity / VUB_SECTOR;
+	cfg.seg_max = VUB_SEG_MAX;
+	cfg.blk_size = VUB_SECTOR;
+	cfg.num_queues = v->nqueues;
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, &cfg, sizeof(cfg) < sizeof(buf) ? sizeof(cfg) : sizeof(buf));
+	memcpy(m->p.config.region, buf + off, size);
+	return vub_reply(c, m, 12 + size, NULL, 0);
+}
+
+static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
+{
+	struct vub_vq *vq = vub_vq_get(v, c, m->p.u64 & VU_VRING_IDX_MASK);
+	int fd = m->nfds ? m->fds[0] : -1;
+
+	if (!vq)
+		return -EPROTO;
+	if (m->hdr.request == VU_SET_VRING_KICK && fd < 0)
+		return vub_fail(c, "SET_VRING_KICK without an fd (polling mode) is not supported");
+	m->nfds = 0;
+	switch (m->hdr.request) {
+	case VU_SET_VRING_CALL:
+		vub_close_fd(&vq->call_fd);
+		vq->call_fd = fd;
+		return 0;
+	case VU_SET_VRING_ERR:
+		vub_close_fd(&vq->err_fd);
+		vq->err_fd = fd;
+		return 0;
+	}
+	/* SET_VRING_KICK starts the ring */
+	vub_close_fd(&vq->kick_fd);
+	vq->kick_fd = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (!vq->num || !vq->have_addr) {
+		return vub_fail(c, "SET_VRING_KICK before SET_VRING_NUM/SET_VRING_ADDR");
+	}
+	if (vub_vq_map(c, vq))
+		return -EPROTO;
+	vq->started = true;
+	if (!vub_protocol_negotiated(c))
+		vq->enabled = true;
+	return vub_vq_process(v, c, vq);
+}
+
+/* returns 0 if handled (reply sent if needed), -EPROTO to drop the client */
+static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
+{
+	const struct vu_req_info *ri = vu_req_info(m->hdr.request);
+	bool ack = (m->hdr.flags & VU_FLAG_NEED_REPLY) &&
+		   (c->pfeatures & VU_BIT(VU_PF_REPLY_ACK)) && !ri->reply;
+	struct vub_vq *vq;
+	const char *err;
+	int ret = 0;
+
+	err = vu_msg_validate(m);
+	if (err) {
+		ret = vub_fail(c, err);
+		goto out;
+	}
+	switch (m->hdr.request) {
+	case VU_GET_FEATURES:
+		m->p.u64 = vub_features(v);
+		ret = vub_reply(c, m, 8, NULL, 0);
+		break;
+	case VU_SET_FEATURES:
+		ret = vub_set_features(v, c, m);
+		break;
+	case VU_GET_PROTOCOL_FEATURES:
+		m->p.u64 = vub_protocol_features();
+		ret = vub_reply(c, m, 8, NULL, 0);
+		break;
+	case VU_SET_PROTOCOL_FEATURES:
+		if (m->p.u64 & ~vub_protocol_features()) {
+			ret = vub_fail(c, "SET_PROTOCOL_FEATURES acks features that were not offered");
+			break;
+		}
+		c->pfeatures = m->p.u64;
+		c->pfeatures_set = true;
+		break;
+	case VU_SET_OWNER:
+		break;
+	case VU_RESET_OWNER:
+	case VU_RESET_DEVICE:
+		for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
+			vub_vq_reset(&c->vqs[i]);
+		c->features = 0;
+		vub_log_unmap(c);
+		break;
+	case VU_GET_QUEUE_NUM:
+		m->p.u64 = v->nqueues;
+		ret = vub_reply(c, m, 8, NULL, 0);
+		break;
+	case VU_GET_MAX_MEM_SLOTS:
+		m->p.u64 = VUB_MAX_SLOTS;
+		ret = vub_reply(c, m, 8, NULL, 0);
+		break;
+	case VU_SET_MEM_TABLE:
+		ret = vub_set_mem_table(v, c, m);
+		break;
+	case VU_ADD_MEM_REG:
+		ret = vub_add_mem_reg(v, c, m);
+		break;
+	case VU_REM_MEM_REG:
+		ret = vub_rem_mem_reg(v, c, m);
+		break;
+	case VU_SET_LOG_BASE:
+		ret = vub_set_log_base(v, c, m);
+		break;
+	case VU_SET_LOG_FD:
+		/* only used with the old shared-memory logging we don't offer */
+		ret = vub_fail(c, "SET_LOG_FD is not supported");
+		break;
+	case VU_SET_VRING_NUM:
+		vq = vub_vq_get(v, c, m->p.state.index);
+		if (!vq) {
+			ret = -EPROTO;
+		} else if (vq->started) {
+			ret = vub_fail(c, "SET_VRING_NUM on a started ring");
+		} else if (!m->p.state.num || m->p.state.num > VU_MAX_QUEUE_SIZE ||
+			   (m->p.state.num & (m->p.state.num - 1))) {
+			ret = vub_fail(c, "SET_VRING_NUM size not a power of 2 in 1..32768");
+		} else {
+			vq->num = m->p.state.num;
+		}
+		break;
+	case VU_SET_VRING_BASE:
+		vq = vub_vq_get(v, c, m->p.state.index);
+		if (!vq) {
+			ret = -EPROTO;
+		} else if (vq->started) {
+			ret = vub_fail(c, "SET_VRING_BASE on a started ring");
+		} else if (m->p.state.num > 0xffff) {
+			ret = vub_fail(c, "SET_VRING_BASE index above 65535");
+		} else {
+			vq->last_avail = m->p.state.num;
+			vq->used_idx = m->p.state.num;
+		}
+		break;
+	case VU_SET_VRING_ADDR: {
+		struct vhost_vring_addr *a = &m->p.addr;
+		uint64_t end;
+
+		vq = vub_vq_get(v, c, a->index);
+		if (!vq) {
+			ret = -EPROTO;
+		} else if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+			ret = vub_fail(c, "SET_VRING_ADDR unknown flags");
+		} else if (a->desc_user_addr % 16 || a->avail_user_addr % 2 ||
+			   a->used_user_addr % 4 ||
+			   ((a->flags & (1u << VHOST_VRING_F_LOG)) &&
+			    (a->log_guest_addr % 4 ||
+			     !vu_add_ok(a->log_guest_addr,
+					vu_used_size(VU_MAX_QUEUE_SIZE, true),
+					&end)))) {
+			ret = vub_fail(c, "SET_VRING_ADDR addresses misaligned or overflowing");
+		} else {
+			struct vhost_vring_addr old = vq->addr;
+
+			vq->addr = *a;
+			vq->have_addr = true;
+			/* a running ring must stay inside the table */
+			if (vq->started && vub_vq_map(c, vq)) {
+				vq->addr = old;
+				ret = -EPROTO;
+			}
+		}
+		break;
+	}
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		ret = vub_vring_fd(v, c, m);
+		break;
+	case VU_GET_VRING_BASE:
+		vq = vub_vq_get(v, c, m->p.state.index);
+		if (!vq) {
+			ret = -EPROTO;
+			break;
+		}
+		/* stop: no more guest-memory writes or calls on this ring */
+		vq->started = false;
+		vub_close_fd(&vq->kick_fd);
+		m->p.state.num = vq->last_avail;
+		ret = vub_reply(c, m, 8, NULL, 0);
+		break;
+	case VU_SET_VRING_ENABLE:
+		vq = vub_vq_get(v, c, m->p.state.index);
+		if (!vq) {
+			ret = -EPROTO;
+		} else if (!vub_protocol_negotiated(c)) {
+			ret = vub_fail(c, "SET_VRING_ENABLE without PROTOCOL_FEATURES");
+		} else if (m->p.state.num > 1) {
+			ret = vub_fail(c, "SET_VRING_ENABLE value not 0 or 1");
+		} else {
+			vq->enabled = m->p.state.num;
+			ret = vub_vq_process(v, c, vq);
+		}
+		break;
+	case VU_GET_CONFIG:
+		ret = vub_get_config(v, c, m);
+		break;
+	case VU_SET_CONFIG:
+		/* the only writable field (wce) needs CONFIG_WCE: not offered */
+		if (!ack)
+			kml_warn("conn %u: SET_CONFIG ignored (no writable fields)",
+				 c->id);
+		if (ack) {
+			m->p.u64 = 1;
+			ret = vub_reply(c, m, 8, NULL, 0);
+			return ret;
+		}
+		break;
+	case VU_SET_BACKEND_REQ_FD:
+		ret = vub_fail(c, "SET_BACKEND_REQ_FD without BACKEND_REQ");
+		break;
+	default:
+		ret = vub_fail(c, "unsupported request");
+		break;
+	}
+out:
+	vu_msg_close_fds(m);
+	if (ack) {
+		struct vu_msg r = { .hdr = { m->hdr.request } };
+
+		r.p.u64 = ret ? 1 : 0;
+		vub_reply(c, &r, 8, NULL, 0);
+	}
+	return ret;
+}
+
+static int vub_conn_read(struct vub *v, struct vub_conn *c)
+{
+	struct vu_msg m;
+	const char *err;
+	int ret;
+
+	ret = vu_msg_recv(c->sock, &m, &err);
+	if (ret == 0) {
+		vub_log(v, "conn %u: front-end closed the connection", c->id);
+		return -ECONNRESET;
+	}
+	if (ret < 0)
+		return vub_fail(c, err);
+	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
+		vu_req_name(m.hdr.request), m.hdr.flags, m.hdr.size, m.nfds);
+	ret = vub_handle(v, c, &m);
+	if (ret && c->why)
+		kml_err("close the front-end or fix the message it sends",
+			"conn %u: %s (%s): closing the connection", c->id,
+			c->why, vu_req_name(m.hdr.request));
+	return ret;
+}
+
+static int vub_kick(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+{
+	uint64_t cnt;
+
+	if (read(vq->kick_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return vub_fail(c, "reading the kick eventfd failed");
+	return vub_vq_process(v, c, vq);
+}
+
+/* ---- setup and main loop ------------------------------------------------ */
+
+static void vub_on_signal(int sig)
+{
+	vub_stop = 1;
+}
+
+static int vub_listen(struct vub *v)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(v->sock_path) >= sizeof(sa.sun_path))
+		kml_die(2, "use a shorter path (at most 107 bytes)",
+			"socket path too long: %s", v->sock_path);
+	strcpy(sa.sun_path, v->sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		kml_die(1, NULL, "socket: %s", strerror(errno));
+	if (lstat(v->sock_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			kml_die(1, "pick another --socket path",
+				"%s exists and is not a socket", v->sock_path);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			kml_die(1, "stop the other back-end or pick another --socket path",
+				"%s is in use by a running server",
+				v->sock_path);
+		unlink(v->sock_path);
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			kml_die(1, NULL, "socket: %s", strerror(errno));
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		kml_die(1, "check that the directory exists and is writable",
+			"bind %s: %s", v->sock_path, strerror(errno));
+	if (listen(fd, VUB_MAX_CONNS) < 0)
+		kml_die(1, NULL, "listen: %s", strerror(errno));
+	return fd;
+}
+
+static void vub_open_image(struct vub *v)
+{
+	struct stat st;
+	uint64_t size;
+
+	v->img_fd = open(v->file, (v->read_only ? O_RDONLY : O_RDWR) |
+			 O_CLOEXEC);
+	if (v->img_fd < 0)
+		kml_die(1, v->read_only ? "check the path" :
+			"check the path and permissions, or use --read-only",
+			"cannot open %s: %s", v->file, strerror(errno));
+	if (fstat(v->img_fd, &st) < 0)
+		kml_die(1, NULL, "fstat %s: %s", v->file, strerror(errno));
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(v->img_fd, BLKGETSIZE64, &size) < 0)
+			kml_die(1, NULL, "BLKGETSIZE64 %s: %s", v->file,
+				strerror(errno));
+	} else if (S_ISREG(st.st_mode)) {
+		size = st.st_size;
+	} else {
+		kml_die(2, "give a raw image file or a block device",
+			"%s is neither a regular file nor a block device",
+			v->file);
+	}
+	v->capacity = size / VUB_SECTOR * VUB_SECTOR;
+	if (!v->capacity)
+		kml_die(2, "grow it, e.g. truncate -s 64M IMAGE",
+			"%s is smaller than one 512-byte sector", v->file);
+	if (size % VUB_SECTOR)
+		kml_warn("%s: the last %" PRIu64 " bytes (partial sector) are not served",
+			 v->file, size % VUB_SECTOR);
+}
+
+static void vub_accept(struct vub *v)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct vub_conn *c;
+	unsigned int i, slot = VUB_MAX_CONNS;
+	int fd;
+
+	fd = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (i = 0; i < VUB_MAX_CONNS; i++)
+		if (!v->conns[i]) {
+			slot = i;
+			break;
+		}
+	c = slot < VUB_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+	if (!c) {
+		kml_err("disconnect other front-ends first",
+			"too many connections (max %d): refusing one",
+			VUB_MAX_CONNS);
+		close(fd);
+		return;
+	}
+	/* a front-end that stops mid-message must not stall the others */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c->sock = fd;
+	c->id = ++v->next_id;
+	for (i = 0; i < VUB_MAX_QUEUES; i++)
+		c->vqs[i].kick_fd = c->vqs[i].call_fd = c->vqs[i].err_fd = -1;
+	v->conns[slot] = c;
+	v->total_conns++;
+	vub_log(v, "conn %u: connected", c->id);
+}
+
+static void vub_drop(struct vub *v, unsigned int slot)
+{
+	struct vub_conn *c = v->conns[slot];
+
+	if (c->why)
+		v->total_errors++;
+	vub_log(v, "conn %u: closed after %" PRIu64 " requests", c->id,
+		c->requests);
+	vub_conn_free(v, c);
+	v->conns[slot] = NULL;
+}
+
+static void vub_loop(struct vub *v)
+{
+	struct pollfd pfd[1 + VUB_MAX_CONNS * (1 + VUB_MAX_QUEUES)];
+	struct {
+		unsigned int slot;
+		int q;		/* -1: the socket */
+	} who[KML_ARRAY_SIZE(pfd)];
+
+	while (!vub_stop) {
+		unsigned int n = 0, i, s;
+		int q, ret;
+
+		pfd[n].fd = v->listen_fd;
+		pfd[n++].events = POLLIN;
+		for (s = 0; s < VUB_MAX_CONNS; s++) {
+			struct vub_conn *c = v->conns[s];
+
+			if (!c)
+				continue;
+			pfd[n].fd = c->sock;
+			pfd[n].events = POLLIN;
+			who[n].slot = s;
+			who[n++].q = -1;
+			for (q = 0; q < (int)v->nqueues; q++) {
+				if (!c->vqs[q].started || c->vqs[q].kick_fd < 0)
+					continue;
+				pfd[n].fd = c->vqs[q].kick_fd;
+				pfd[n].events = POLLIN;
+				who[n].slot = s;
+				who[n++].q = q;
+			}
+		}
+		ret = poll(pfd, n, -1);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			kml_die(1, NULL, "poll: %s", strerror(errno));
+		}
+		if (pfd[0].revents & POLLIN)
+			vub_accept(v);
+		for (i = 1; i < n; i++) {
+			struct vub_conn *c = v->conns[who[i].slot];
+
+			if (!pfd[i].revents || !c)
+				continue;
+			if (who[i].q < 0)
+				ret = vub_conn_read(v, c);
+			else if (c->vqs[who[i].q].kick_fd == pfd[i].fd &&
+				 c->vqs[who[i].q].started)
+				ret = vub_kick(v, c, &c->vqs[who[i].q]);
+			else
+				continue;	/* changed by an earlier message */
+			if (ret) {
+				if (c->why && who[i].q >= 0)
+					kml_err("fix the front-end's ring",
+						"conn %u: queue %d: %s: closing the connection",
+						c->id, who[i].q, c->why);
+				vub_drop(v, who[i].slot);
+			}
+		}
+	}
+}
+
+static const char *const vub_bug_names[] = {
+	"disable-on-set-features",
+	"no-dirty-log",
+};
+
+static void vub_usage(FILE *f)
+{
+	fprintf(f,
+"usage: vub --socket PATH --file IMAGE [options]\n"
+"\n"
+"A vhost-user-blk back-end serving a raw image file or block device.\n"
+"\n"
+"  -s, --socket PATH   UNIX socket to listen on (created; stale one replaced)\n"
+"  -f, --file IMAGE    raw image file or block device to serve\n"
+"  -q, --queues N      number of virtqueues, 1..%d (default 1)\n"
+"  -r, --read-only     serve read-only (VIRTIO_BLK_F_RO, writes fail)\n"
+"  -b, --bug=NAME      recreate a known defect, for testing checkers:\n"
+"                        disable-on-set-features  SET_FEATURES disables all\n"
+"                          rings once PROTOCOL_FEATURES is negotiated\n"
+"                        no-dirty-log  never mark pages in the dirty log\n"
+"  -v, --verbose       log every message on stderr\n"
+"  -j, --json          print the ready and exit records as JSON lines\n"
+"  -h, --help          this text\n"
+"\n"
+"Runs until SIGINT/SIGTERM; serves up to %d front-ends at once.\n",
+		VUB_MAX_QUEUES, VUB_MAX_CONNS);
+}
+
+static void vub_print_state(struct vub *v, const char *event)
+{
+	char sz[KML_SIZE_BUF];
+
+	kml_format_size(v->capacity, sz, sizeof(sz));
+	if (v->json) {
+		struct kml_json j;
+
+		kml_json_init(&j, stdout);
+		kml_json_obj_begin(&j, NULL);
+		kml_json_str(&j, "event", event);
+		kml_json_str(&j, "socket", v->sock_path);
+		kml_json_str(&j, "file", v->file);
+		kml_json_u64(&j, "size", v->capacity);
+		kml_json_u64(&j, "queues", v->nqueues);
+		kml_json_bool(&j, "read_only", v->read_only);
+		kml_json_u64(&j, "features", vub_features(v));
+		kml_json_u64(&j, "protocol_features", vub_protocol_features());
+		kml_json_arr_begin(&j, "bugs");
+		for (unsigned int i = 0; i < KML_ARRAY_SIZE(vub_bug_names); i++)
+			if (v->bugs & (1u << i))
+				kml_json_str(&j, NULL, vub_bug_names[i]);
+		kml_json_arr_end(&j);
+		kml_json_u64(&j, "connections", v->total_conns);
+		kml_json_u64(&j, "requests", v->total_requests);
+		kml_json_u64(&j, "protocol_errors", v->total_errors);
+		kml_json_obj_end(&j);
+		kml_json_finish(&j);
+		return;
+	}
+	if (!strcmp(event, "ready"))
+		printf("vub: serving %s (%s, %u queue%s%s) on %s%s%s\n", v->file,
+		       sz, v->nqueues, v->nqueues > 1 ? "s" : "",
+		       v->read_only ? ", read-only" : "", v->sock_path,
+		       v->bugs ? " with deliberate bug " : "",
+		       v->bugs & BUG_DISABLE_ON_SET_FEATURES ?
+		       "disable-on-set-features" :
+		       v->bugs & BUG_NO_DIRTY_LOG ? "no-dirty-log" : "");
+	else
+		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64 " protocol errors\n",
+		       v->total_conns, v->total_requests, v->total_errors);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "bug", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vub v = { .nqueues = 1, .img_fd = -1 };
+	struct sigaction sa = { .sa_handler = vub_on_signal };
+	uint64_t val;
+	int opt;
+
+	kml_init(argv[0]);
+	while ((opt = getopt_long(argc, argv, "s:f:q:rb:vjh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			v.sock_path = optarg;
+			break;
+		case 'f':
+			v.file = optarg;
+			break;
+		case 'q':
+			if (kml_parse_u64(optarg, &val) || !val ||
+			    val > VUB_MAX_QUEUES)
+				kml_die(2, "use a number from 1 to 16",
+					"bad --queues '%s'", optarg);
+			v.nqueues = val;
+			break;
+		case 'r':
+			v.read_only = true;
+			break;
+		case 'b': {
+			unsigned int i;
+
+			for (i = 0; i < KML_ARRAY_SIZE(vub_bug_names); i++)
+				if (!strcmp(optarg, vub_bug_names[i]))
+					break;
+			if (i == KML_ARRAY_SIZE(vub_bug_names))
+				kml_die(2, "use disable-on-set-features or no-dirty-log",
+					"unknown --bug '%s'", optarg);
+			v.bugs |= 1u << i;
+			break;
+		}
+		case 'v':
+			v.verbose = true;
+			break;
+		case 'j':
+			v.json = true;
+			break;
+		case 'h':
+			vub_usage(stdout);
+			return 0;
+		default:
+			vub_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		kml_die(2, "see vub --help", "unexpected argument '%s'",
+			argv[optind]);
+	if (!v.sock_path || !v.file)
+		kml_die(2, "e.g. vub --socket /tmp/vub.sock --file disk.img",
+			"--socket and --file are required");
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	vub_open_image(&v);
+	v.listen_fd = vub_listen(&v);
+	vub_print_state(&v, "ready");
+	vub_loop(&v);
+	for (unsigned int i = 0; i < VUB_MAX_CONNS; i++)
+		if (v.conns[i])
+			vub_drop(&v, i);
+	close(v.listen_fd);
+	unlink(v.sock_path);
+	close(v.img_fd);
+	vub_print_state(&v, "exit");
+	return 0;
+}
