@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kmemlab: out-of-tree memory-management modules for Debian's 6.12 kernel,
+# their tools and their selftests, tested in a QEMU VM.
+#
+#   make deps     install the Debian packages the project needs (root)
+#   make          build modules, tools and selftests
+#   make run      boot the test VM (CMD='...' runs one command, PMEM=backend)
+#   make check    run every selftest in the VM (T=area for one area)
+#   make lint     sparse, W=1, coccicheck, checkpatch
+#
+# KVER selects the kernel (default: the newest installed 6.12 with headers).
+
+TOP       := $(CURDIR)
+BUILD     := $(TOP)/build
+LAB       := $(TOP)/tools/vm/lab
+KVER      ?= $(shell $(LAB) kver 2>/dev/null)
+KDIR      ?= /lib/modules/$(KVER)/build
+KSRC      := $(BUILD)/ksrc
+KBUILD    := $(MAKE) -C $(KDIR) M=$(TOP) KMEMLAB_KSRC=$(KSRC)
+
+export KVER
+
+all: modules tools selftests
+
+deps:
+	@$(TOP)/tools/vm/deps.sh
+
+kver-check:
+	@test -n "$(KVER)" || $(LAB) kver
+
+ksrc: kver-check
+	@$(TOP)/tools/vm/ksrc.sh $(KVER) $(KSRC)
+
+modules: ksrc
+	+$(KBUILD) modules
+
+tools:
+	+$(MAKE) -C tools
+
+selftests: ksrc tools
+	+$(MAKE) -C selftests
+
+# tools/testing/nvdimm from the kernel source, for the nfit_test backend
+nfit_test: ksrc
+	+$(TOP)/tools/vm/nfit_test.sh $(KVER) $(KSRC) $(BUILD)/nfit_test
+
+run: deps
+	+$(MAKE) all nfit_test-if-needed PMEM=$(PMEM)
+	$(LAB) run $(if $(PMEM),-p $(PMEM)) $(if $(CMD),-c '$(subst ','\'',$(CMD))')
+
+check: deps
+	+$(MAKE) all nfit_test
+	$(LAB) check $(foreach a,$(subst $(comma), ,$(T)),-a $(a))
+
+nfit_test-if-needed:
+	$(if $(filter nfit_test,$(PMEM)),+$(MAKE) nfit_test)
+
+lint: ksrc
+	+$(TOP)/tools/lint/lint.sh $(KVER) $(KSRC)
+
+clean:
+	-+$(KBUILD) clean
+	+$(MAKE) -C tools clean
+	+$(MAKE) -C selftests clean
+
+distclean: clean
+	rm -rf $(BUILD)
+
+comma := ,
+
+.PHONY: all deps kver-check ksrc modules tools selftests nfit_test run check \
+	nfit_test-if-needed lint clean distclean

@@ -1,0 +1,89 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run a list of kselftests and print one TAP 13 stream (the kselftest runner's
+# format). Also usable on the host: the lab runs host_tests with it.
+#
+# usage: guest-tests.sh LIST
+#   LIST: one test per line, tab-separated: AREA DIR TEST TIMEOUT
+#
+# Each test runs in a fresh scratch directory with a timeout (then SIGKILL).
+# A test that leaves one of our modules loaded or a mount behind fails, and
+# the runner puts the system back so the next test starts clean.
+
+list=${1:?usage: guest-tests.sh LIST}
+mapfile -t tests <"$list"
+
+# our module names: loaded state before and after each test is compared
+ours=$(sed -n 's/^ *obj-m *+= *\(.*\)\.o.*/\1/p' \
+	"$KMEMLAB_DIR"/{drivers,mm,selftests}/*/Kbuild \
+	"$KMEMLAB_DIR"/selftests/*/*/Kbuild 2>/dev/null | sort -u)
+
+loaded_ours() {
+	local m
+
+	for m in $ours; do
+		[[ -d /sys/module/${m//-/_} ]] && echo "$m"
+	done
+}
+
+mounts() {
+	awk '{print $2}' /proc/mounts | sort
+}
+
+echo "TAP version 13"
+echo "1..${#tests[@]}"
+fails=0
+n=0
+for line in "${tests[@]}"; do
+	IFS=$'\t' read -r area dir test timeout <<<"$line"
+	n=$((n + 1))
+	name="selftests: $area: $test"
+	scratch=$(mktemp -d "/tmp/kselftest-$area.XXXXXX")
+	mods_before=$(loaded_ours)
+	mnt_before=$(mounts)
+
+	echo "# timeout set to $timeout"
+	echo "# $name"
+	start=$(date +%s%N)
+	(cd "$scratch" && exec timeout -k 5 "$timeout" "$dir/$test") 2>&1 |
+		sed -u 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	ms=$((($(date +%s%N) - start) / 1000000))
+
+	# what the test left behind
+	left=()
+	for m in $(comm -13 <(echo "$mods_before") <(loaded_ours)); do
+		left+=("module $m")
+		rmmod "$m" 2>/dev/null
+	done
+	for m in $(comm -13 <(echo "$mnt_before") <(mounts) | sort -r); do
+		left+=("mount $m")
+		umount -l "$m" 2>/dev/null
+	done
+	rm -rf "$scratch"
+
+	case $rc in
+	0)
+		result="ok $n $name"
+		;;
+	4)
+		result="ok $n $name # SKIP"
+		;;
+	124 | 137)
+		result="not ok $n $name # TIMEOUT $timeout seconds"
+		;;
+	*)
+		result="not ok $n $name # exit=$rc"
+		;;
+	esac
+	if ((${#left[@]})) && [[ $result == ok* ]]; then
+		result="not ok $n $name # left the system changed: ${left[*]}"
+	elif ((${#left[@]})); then
+		echo "# left the system changed: ${left[*]}"
+	fi
+	[[ $result == not* ]] && fails=$((fails + 1))
+	echo "# time: ${ms} ms"
+	echo "$result"
+done
+exit $((fails ? 1 : 0))
