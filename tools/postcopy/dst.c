@@ -48,7 +48,7 @@ struct pcm_dst {
 	uint32_t last_epoch;
 	uint64_t session;
 	char addr[256];
-	bool addr_changed, pause_req;
+	bool addr_changed, pause_req, bye;
 	int lfd;
 
 	struct pcm_chan main, bulk;
@@ -526,6 +526,16 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 		case PCM_T_COMPLETE:
 			ret = bulk ? complete(d, &f) : -PCM_E_STATE;
 			break;
+		case PCM_T_BYE:
+			if (bulk || d->phase != PCM_PH_COMPLETED) {
+				ret = -PCM_E_STATE;
+				break;
+			}
+			pthread_mutex_lock(&d->lock);
+			d->bye = true;
+			pthread_cond_broadcast(&d->cond);
+			pthread_mutex_unlock(&d->lock);
+			break;
 		default:
 			ret = -PCM_E_STATE;
 		}
@@ -533,7 +543,8 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 			dst_fail(d, ret, bulk ? "bulk channel" : "main channel");
 			break;
 		}
-		if (d->phase == PCM_PH_COMPLETED || d->phase == PCM_PH_FAILED)
+		if (d->phase == PCM_PH_FAILED || d->bye ||
+		    (bulk && d->phase == PCM_PH_COMPLETED))
 			break;
 	}
 	free(buf);
@@ -637,9 +648,21 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 	ack.phase = htole32(d->phase);
 	ack.received = htole64(pcm_bitmap_weight(d->recv, d->npages));
 	ret = pcm_send(&d->main, PCM_T_HELLO_ACK, &ack, sizeof(ack), NULL, 0,
-		       d->phase == PCM_PH_NEW);
+		       d->phase == PCM_PH_NEW || d->phase == PCM_PH_COMPLETED);
 	if (ret)
 		return -PCM_E_IO;
+	if (d->phase == PCM_PH_COMPLETED) {
+		/* the source lost our COMPLETE_ACK; it now says goodbye */
+		ret = pcm_recv(&d->main, &f, buf, -1);
+		if (ret)
+			return ret;
+		if (f.h.type != PCM_T_BYE)
+			return -PCM_E_STATE;
+		pthread_mutex_lock(&d->lock);
+		d->bye = true;
+		pthread_mutex_unlock(&d->lock);
+		return 0;
+	}
 	if (d->phase != PCM_PH_NEW) {
 		uint64_t first, k;
 
@@ -725,7 +748,7 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 	struct pending slots[2] = { 0 };
 	char err[200];
 	int ret;
-	uint64_t t0;
+	uint64_t t0, linger = 0;
 
 	if (!buf || strlen(addr) >= sizeof(d->addr)) {
 		free(buf);
@@ -738,7 +761,8 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		free(buf);
 		return -1;
 	}
-	while (d->phase != PCM_PH_COMPLETED && d->phase != PCM_PH_FAILED) {
+	while (!d->bye && d->phase != PCM_PH_FAILED &&
+	       !(d->phase == PCM_PH_COMPLETED && kml_now_ns() > linger)) {
 		int fd;
 
 		pthread_mutex_lock(&d->lock);
@@ -796,6 +820,10 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 			pthread_mutex_unlock(&d->lock);
 			continue;
 		}
+		if (d->bye) {
+			teardown(d, false);
+			break;
+		}
 		pthread_mutex_lock(&d->lock);
 		d->link = PCM_LINK_ACTIVE;
 		if (d->st.failures) {
@@ -808,8 +836,7 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		pthread_create(&d->rx_main_thr, NULL, rx_main, d);
 		pthread_create(&d->rx_bulk_thr, NULL, rx_bulk, d);
 		pthread_mutex_lock(&d->lock);
-		while (!d->failed && d->phase != PCM_PH_COMPLETED &&
-		       d->phase != PCM_PH_FAILED) {
+		while (!d->failed && !d->bye && d->phase != PCM_PH_FAILED) {
 			struct timespec ts;
 			uint64_t since;
 
@@ -830,13 +857,10 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 			}
 		}
 		ret = d->phase == PCM_PH_COMPLETED || d->phase == PCM_PH_FAILED;
+		if (d->phase == PCM_PH_COMPLETED && !linger)
+			linger = kml_now_ns() +
+				 (uint64_t)d->o.linger_ms * 1000000;
 		pthread_mutex_unlock(&d->lock);
-		if (ret) {
-			/* let the source read COMPLETE_ACK before we close */
-			struct pollfd p = { .fd = d->main.fd, .events = POLLIN };
-
-			poll(&p, 1, 1000);
-		}
 		teardown(d, true);
 		pthread_mutex_lock(&d->lock);
 		d->link = PCM_LINK_PAUSED;

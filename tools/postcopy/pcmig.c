@@ -63,6 +63,8 @@ static void usage(FILE *f)
 "dest options:\n"
 "  --workload MODE      rw (default), ro or none after postcopy starts\n"
 "  --run-after SEC      keep the workload running after completion (1)\n"
+"  --linger MS          after completion, wait this long for a source that\n"
+"                       lost the final acknowledgement (default 10000)\n"
 "  --pidfile FILE       write the workload process id here\n"
 "  --unsafe-drop-uffd   (tests) behave like CRIU: the workload drops its\n"
 "                       userfaultfd and survives its handler\n"
@@ -114,7 +116,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "workload", 1, 0, 'w' }, { "run-after", 1, 0, 'R' },
 		{ "pidfile", 1, 0, 'P' }, { "unsafe-drop-uffd", 0, 0, 'U' },
 		{ "session", 1, 0, 'I' }, { "help", 0, 0, 'h' },
-		{ "broken-no-bitmap", 0, 0, 'B' },
+		{ "broken-no-bitmap", 0, 0, 'B' }, { "linger", 1, 0, 'L' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -221,6 +223,11 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case 'B':
 			c->o.broken_no_bitmap = true;
+			break;
+		case 'L':
+			if (kml_parse_u64(optarg, &v) || v > 600000)
+				kml_die(2, "use 0..600000 ms", "bad --linger");
+			c->o.linger_ms = v;
 			break;
 		case 'I':
 			if (kml_parse_u64(optarg, &c->o.session) ||

@@ -51,6 +51,7 @@ struct pcm_opts {
 	int max_rounds;		/* source: precopy rounds before switchover */
 	uint64_t switch_pages;	/* source: switch when dirty <= this */
 	bool manual_switch;	/* source: only switch on request */
+	int linger_ms;		/* dest: wait for a lost BYE this long */
 	enum pcm_dirty_mode dirty;
 	bool quiet;
 	/* test hooks (selftests only): misbehave to prove tests can fail */

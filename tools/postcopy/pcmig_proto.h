@@ -42,6 +42,7 @@ enum pcm_type {
 	PCM_T_COMPLETE,		/* src->dst bulk: source digest */
 	PCM_T_COMPLETE_ACK,	/* dst->src main: verdict + dest digest */
 	PCM_T_PING,		/* both, main: heartbeat */
+	PCM_T_BYE,		/* src->dst main: COMPLETE_ACK seen */
 	PCM_T_MAX,
 };
 

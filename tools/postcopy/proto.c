@@ -192,6 +192,7 @@ size_t pcm_type_len(int type)
 	case PCM_T_RESUME_ACK:
 	case PCM_T_RUN:
 	case PCM_T_PING:
+	case PCM_T_BYE:
 		return 0;
 	default:
 		return 0;

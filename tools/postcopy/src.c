@@ -75,6 +75,7 @@ void pcm_opts_default(struct pcm_opts *o)
 	o->retry_ms = 100;
 	o->max_rounds = 4;
 	o->switch_pages = 256;
+	o->linger_ms = 10000;
 }
 
 /* ---- dirty tracking ---- */
@@ -617,10 +618,10 @@ static void *bulk_thread(void *arg)
 				pthread_mutex_unlock(&s->lock);
 			}
 			le = htole64(s->digest);
+			s->complete_sent = true;
 			if (pcm_send(&s->bulk, PCM_T_COMPLETE, &le, 8, NULL, 0,
 				     true))
 				break;
-			s->complete_sent = true;
 		}
 		break;
 	}
@@ -659,6 +660,8 @@ static void *rx_thread(void *arg)
 				ret = -PCM_E_STATE;
 			} else if (a.ok && s->st.digest_dst == s->digest) {
 				s->phase = PCM_PH_COMPLETED;
+				pcm_send(&s->main, PCM_T_BYE, NULL, 0, NULL,
+					 0, true);
 			} else {
 				s->phase = PCM_PH_FAILED;
 				snprintf(s->st.last_error,
@@ -729,6 +732,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 		pthread_mutex_unlock(&s->lock);
 		if (s->phase != PCM_PH_COMPLETED)
 			return -PCM_E_STATE;
+		pcm_send(&s->main, PCM_T_BYE, NULL, 0, NULL, 0, true);
 		return 0;
 	}
 	if (dphase == PCM_PH_NEW && s->connected_once) {
