@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcmig_frames - a real pcmig destination (libpcmig, memfd region,
+ * userfaultfd registered) is fed malformed, truncated, oversized, stale,
+ * replayed, out-of-range and badly authenticated frames by a hand-written
+ * source. Each must be rejected with the link paused and the region
+ * untouched. A valid page on the same path (positive control) must change
+ * the region, so a destination that ignored every frame would fail here.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kselftest.h"
+#include "kml.h"
+#include "pcmig.h"
+
+#define NPAGES	256
+#define LEN	(NPAGES * PCM_PAGE_SIZE)
+#define SESSION	0x5eed5eed12345678ULL
+
+struct dest {
+	int memfd, uffd;
+	void *reg;		/* uffd-registered mapping (the "workload") */
+	unsigned char *view;	/* plain mapping to inspect contents */
+	struct pcm_dst *d;
+	pthread_t thr;
+	char addr[108];
+	const char *key;
+};
+
+struct link {
+	int m, b;
+	uint64_t seq_m, seq_b;
+	uint32_t epoch;
+};
+
+static uint64_t key[2];
+static unsigned char buf[PCM_HDR_SIZE + PCM_MAX_PAYLOAD + 64];
+
+static void *dest_thread(void *arg)
+{
+	struct dest *t = arg;
+
+	pcm_dst_run(t->d, t->addr);
+	return NULL;
+}
+
+static int dest_start(struct dest *t, const char *secret, const char *tag)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct pcm_opts o;
+	char err[200];
+
+	memset(t, 0, sizeof(*t));
+	t->memfd = memfd_create("pcmig-frames", MFD_CLOEXEC);
+	if (t->memfd < 0 || ftruncate(t->memfd, LEN))
+		return -1;
+	t->view = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       t->memfd, 0);
+	t->reg = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      t->memfd, 0);
+	if (t->view == MAP_FAILED || t->reg == MAP_FAILED)
+		return -1;
+	memset(t->view, 0xa5, LEN);
+	t->uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (t->uffd < 0)
+		return -2;
+	reg.range.start = (uintptr_t)t->reg;
+	reg.range.len = LEN;
+	if (ioctl(t->uffd, UFFDIO_API, &api) ||
+	    ioctl(t->uffd, UFFDIO_REGISTER, &reg))
+		return -2;
+	pcm_opts_default(&o);
+	o.link_timeout_ms = 400;
+	o.linger_ms = 0;
+	o.key = secret;
+	o.quiet = true;
+	t->d = pcm_dst_create(t->memfd, LEN, t->uffd, (uintptr_t)t->reg, &o,
+			      NULL, err, sizeof(err));
+	if (!t->d)
+		return -1;
+	snprintf(t->addr, sizeof(t->addr), "unix:/tmp/pcmig-frames-%d-%s.sock",
+		 getpid(), tag);
+	pthread_create(&t->thr, NULL, dest_thread, t);
+	usleep(100000);
+	return 0;
+}
+
+static uint64_t region_digest(struct dest *t)
+{
+	uint64_t h[NPAGES];
+	int i;
+
+	for (i = 0; i < NPAGES; i++)
+		h[i] = pcm_page_hash(t->view + i * PCM_PAGE_SIZE);
+	return pcm_digest(h, NPAGES);
+}
+
+static int send_raw(int fd, int type, uint64_t session, uint32_t epoch,
+		    uint64_t seq, const void *p, uint32_t len, bool has_key,
+		    uint16_t flags, uint32_t magic)
+{
+	struct pcm_hdr h = {
+		.magic = magic, .type = type, .flags = flags,
+		.session = session, .epoch = epoch, .len = len, .seq = seq,
+	};
+	size_t n = pcm_encode(buf, &h, p, key, has_key);
+
+	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+static int send_ok(struct link *l, bool bulk, int type, const void *p,
+		   uint32_t len, bool has_key)
+{
+	return send_raw(bulk ? l->b : l->m, type, SESSION, l->epoch,
+			bulk ? l->seq_b++ : l->seq_m++, p, len, has_key, 0,
+			PCM_MAGIC);
+}
+
+/* read frames on main until @type; 0 when seen */
+static int expect(struct link *l, int type, struct pcm_chan *c)
+{
+	struct pcm_frame f;
+	static unsigned char p[PCM_MAX_PAYLOAD];
+
+	for (;;) {
+		if (pcm_recv(c, &f, p, 1000))
+			return -1;
+		if (f.h.type == type)
+			return 0;
+	}
+}
+
+static struct pcm_chan rxc;
+
+static void hello(struct pcm_hello *h, int ch)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = htole32(PCM_VERSION);
+	h->channel = htole32(ch);
+	h->npages = htole64(NPAGES);
+	h->page_size = htole32(PCM_PAGE_SIZE);
+}
+
+static int link_up(struct dest *t, struct link *l, uint32_t epoch,
+		   bool has_key, const char *secret)
+{
+	struct pcm_hello h;
+	char err[200];
+
+	memset(l, 0, sizeof(*l));
+	l->epoch = epoch;
+	l->m = pcm_connect(t->addr, 1000, err, sizeof(err));
+	l->b = pcm_connect(t->addr, 1000, err, sizeof(err));
+	if (l->m < 0 || l->b < 0)
+		return -1;
+	hello(&h, PCM_CH_MAIN);
+	send_ok(l, false, PCM_T_HELLO, &h, sizeof(h), has_key);
+	hello(&h, PCM_CH_BULK);
+	send_ok(l, true, PCM_T_HELLO, &h, sizeof(h), has_key);
+	pcm_chan_init(&rxc, dup(l->m), PCM_CH_MAIN, SESSION, epoch,
+		      has_key ? secret : NULL, 1000);
+	if (expect(l, PCM_T_HELLO_ACK, &rxc))
+		return -1;
+	send_ok(l, false, PCM_T_RESUME, NULL, 0, has_key);
+	return expect(l, PCM_T_RESUME_ACK, &rxc);
+}
+
+static void link_down(struct link *l)
+{
+	close(l->m);
+	close(l->b);
+	pcm_chan_destroy(&rxc);
+}
+
+/* wait until the dest shows @link and @rejected rejected frames */
+static bool wait_state(struct dest *t, int link, uint64_t rejected)
+{
+	struct pcm_stats st;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		pcm_dst_status(t->d, &st);
+		if (st.link == link && st.rejected_frames >= rejected)
+			return true;
+		usleep(10000);
+	}
+	ksft_print_msg("link %s rejected %llu (want %s, %llu): %s\n",
+		       pcm_link_name(st.link),
+		       (unsigned long long)st.rejected_frames,
+		       pcm_link_name(link), (unsigned long long)rejected,
+		       st.last_error);
+	return false;
+}
+
+static uint64_t rejected(struct dest *t)
+{
+	struct pcm_stats st;
+
+	pcm_dst_status(t->d, &st);
+	return st.rejected_frames;
+}
+
+struct page_frame {
+	uint64_t idx;
+	unsigned char data[PCM_PAGE_SIZE];
+} __attribute__((packed));
+
+static struct page_frame pf;
+
+static void fill(uint64_t idx, int byte)
+{
+	pf.idx = htole64(idx);
+	memset(pf.data, byte, sizeof(pf.data));
+}
+
+enum bad {
+	B_MAGIC, B_FLAGS, B_TYPE, B_OVERSIZE, B_SHORTLEN, B_RANGE, B_RANGE_HUGE,
+	B_TRUNC, B_SESSION, B_EPOCH, B_REPLAY, B_DISCARD_RANGE,
+	B_DISCARD_ALIGN, B_DISCARD_NBITS, B_WRONG_DIR, B_HELLO_REPLAY,
+	B_MAX
+};
+
+static const char *const bad_name[B_MAX] = {
+	"bad magic", "nonzero flags", "unknown type",
+	"oversized length (16 MiB)", "page frame with short length",
+	"page index == npages", "page index 2^63",
+	"truncated page frame", "wrong session id", "stale epoch",
+	"replayed frame (same seq)", "discard bitmap past the region",
+	"discard bitmap unaligned start", "discard bitmap nbits > chunk",
+	"received-bitmap frame from the source", "replayed old HELLO",
+};
+
+static uint32_t next_epoch = 1;
+
+static bool run_bad(struct dest *t, int which, uint64_t *baseline)
+{
+	struct pcm_bitmap_hdr bh = { 0 };
+	unsigned char bm[PCM_HDR_SIZE + 64] = { 0 };
+	uint64_t before = rejected(t), d0 = *baseline;
+	struct link l;
+	int ok;
+
+	if (link_up(t, &l, next_epoch++, false, NULL)) {
+		ksft_print_msg("link setup failed\n");
+		return false;
+	}
+	fill(7, 0x3c);
+	switch (which) {
+	case B_MAGIC:
+		send_raw(l.b, PCM_T_PAGE, SESSION, l.epoch, 1, &pf, sizeof(pf),
+			 false, 0, 0xdeadbeef);
+		break;
+	case B_FLAGS:
+		send_raw(l.b, PCM_T_PAGE, SESSION, l.epoch, 1, &pf, sizeof(pf),
+			 false, 1, PCM_MAGIC);
+		break;
+	case B_TYPE:
+		send_raw(l.b, 99, SESSION, l.epoch, 1, &pf, sizeof(pf), false,
+			 0, PCM_MAGIC);
+		break;
+	case B_OVERSIZE: {
+		/* header only: the dest must reject before reading 16 MiB */
+		struct pcm_hdr h = { .magic = PCM_MAGIC, .type = PCM_T_PAGE,
+				     .session = SESSION, .epoch = l.epoch,
+				     .len = 0, .seq = 1 };
+		uint32_t big = htole32(16 << 20);
+
+		pcm_encode(buf, &h, NULL, key, false);
+		memcpy(buf + offsetof(struct pcm_hdr, len), &big, 4);
+		if (send(l.b, buf, PCM_HDR_SIZE, MSG_NOSIGNAL) < 0)
+			break;
+		break;
+	}
+	case B_SHORTLEN:
+		send_raw(l.b, PCM_T_PAGE, SESSION, l.epoch, 1, &pf,
+			 sizeof(pf) - 1, false, 0, PCM_MAGIC);
+		break;
+	case B_RANGE:
+		fill(NPAGES, 0x3c);
+		send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+		break;
+	case B_RANGE_HUGE:
+		fill(1ull << 63, 0x3c);
+		send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+		break;
+	case B_TRUNC: {
+		struct pcm_hdr h = { .magic = PCM_MAGIC, .type = PCM_T_PAGE,
+				     .session = SESSION, .epoch = l.epoch,
+				     .len = sizeof(pf), .seq = 1 };
+		size_t n = pcm_encode(buf, &h, &pf, key, false);
+
+		if (send(l.b, buf, n / 2, MSG_NOSIGNAL) < 0)
+			break;
+		usleep(50000);
+		close(l.b);
+		l.b = open("/dev/null", O_RDONLY);
+		before--;	/* a cut link is a lost link, not a reject */
+		break;
+	}
+	case B_SESSION:
+		send_raw(l.b, PCM_T_PAGE, SESSION + 1, l.epoch, 1, &pf,
+			 sizeof(pf), false, 0, PCM_MAGIC);
+		break;
+	case B_EPOCH:
+		send_raw(l.b, PCM_T_PAGE, SESSION, l.epoch - 1, 1, &pf,
+			 sizeof(pf), false, 0, PCM_MAGIC);
+		break;
+	case B_REPLAY: {
+		size_t n;
+		static unsigned char first[PCM_HDR_SIZE + sizeof(pf)];
+		struct pcm_hdr h = { .magic = PCM_MAGIC, .type = PCM_T_PAGE,
+				     .session = SESSION, .epoch = l.epoch,
+				     .len = sizeof(pf), .seq = 1 };
+
+		/* A (page 9 = 0x11) then B (page 9 = 0x22), replay A */
+		fill(9, 0x11);
+		n = pcm_encode(first, &h, &pf, key, false);
+		send(l.b, first, n, MSG_NOSIGNAL);
+		fill(9, 0x22);
+		l.seq_b = 2;
+		send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+		usleep(50000);
+		send(l.b, first, n, MSG_NOSIGNAL);
+		break;
+	}
+	case B_DISCARD_RANGE:
+	case B_DISCARD_ALIGN:
+	case B_DISCARD_NBITS:
+		bh.first = htole64(which == B_DISCARD_ALIGN ? 8 :
+				   which == B_DISCARD_RANGE ? 192 : 0);
+		bh.nbits = htole32(which == B_DISCARD_NBITS ?
+				   PCM_BITMAP_CHUNK_BITS + 8 : 128);
+		memcpy(bm, &bh, sizeof(bh));
+		memset(bm + sizeof(bh), 0xff, 16);
+		if (which == B_DISCARD_NBITS) {
+			struct pcm_hdr h = {
+				.magic = PCM_MAGIC, .type = PCM_T_DISCARD,
+				.session = SESSION, .epoch = l.epoch,
+				.len = sizeof(bh) + 16, .seq = 1 };
+			size_t n = pcm_encode(buf, &h, bm, key, false);
+
+			send(l.b, buf, n, MSG_NOSIGNAL);
+		} else {
+			send_ok(&l, true, PCM_T_DISCARD, bm, sizeof(bh) + 16,
+				false);
+		}
+		break;
+	case B_WRONG_DIR:
+		bh.nbits = htole32(64);
+		memcpy(bm, &bh, sizeof(bh));
+		send_ok(&l, false, PCM_T_RBITMAP, bm, sizeof(bh) + 8, false);
+		break;
+	case B_HELLO_REPLAY: {
+		/* a new connection replaying epoch 1's HELLO */
+		struct pcm_hello h;
+		char err[200];
+		int fd;
+
+		link_down(&l);
+		wait_state(t, PCM_LINK_PAUSED, 0);
+		fd = pcm_connect(t->addr, 1000, err, sizeof(err));
+		hello(&h, PCM_CH_MAIN);
+		send_raw(fd, PCM_T_HELLO, SESSION, 1, 0, &h, sizeof(h), false,
+			 0, PCM_MAGIC);
+		ok = wait_state(t, PCM_LINK_PAUSED, before + 1);
+		close(fd);
+		return ok && region_digest(t) == d0;
+	}
+	}
+	ok = wait_state(t, PCM_LINK_PAUSED, before + 1);
+	if (which == B_REPLAY) {
+		/* page 9 must hold B, not the replayed A */
+		unsigned char want[PCM_PAGE_SIZE];
+
+		memset(want, 0x22, sizeof(want));
+		ok = ok && !memcmp(t->view + 9 * PCM_PAGE_SIZE, want,
+				   sizeof(want));
+		*baseline = d0 = region_digest(t);
+	}
+	link_down(&l);
+	if (region_digest(t) != d0) {
+		ksft_print_msg("region changed\n");
+		ok = false;
+	}
+	return ok;
+}
+
+int main(void)
+{
+	struct dest t, tk;
+	struct link l;
+	uint64_t base, d1;
+	int i, r;
+	bool ok;
+
+	ksft_print_header();
+	r = dest_start(&t, NULL, "plain");
+	if (r == -2)
+		ksft_exit_skip("userfaultfd unavailable: %s (run as root)\n",
+			       strerror(errno));
+	if (r)
+		ksft_exit_fail_msg("destination setup: %s\n", strerror(errno));
+	ksft_set_plan(B_MAX + 6);
+
+	/* positive control: a valid page lands in the region */
+	base = region_digest(&t);
+	ok = !link_up(&t, &l, next_epoch++, false, NULL);
+	fill(3, 0x5a);
+	ok = ok && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+	usleep(100000);
+	ok = ok && t.view[3 * PCM_PAGE_SIZE] == 0x5a &&
+	     t.view[4 * PCM_PAGE_SIZE] == 0xa5;
+	d1 = region_digest(&t);
+	ksft_test_result(ok && d1 != base,
+			 "positive control: a valid page frame is applied\n");
+	link_down(&l);
+	wait_state(&t, PCM_LINK_PAUSED, 0);
+	base = d1;
+
+	for (i = 0; i < B_MAX; i++)
+		ksft_test_result(run_bad(&t, i, &base), "rejected: %s\n",
+				 bad_name[i]);
+
+	/* the link still works after all that (recovery after rejects) */
+	ok = !link_up(&t, &l, next_epoch++, false, NULL);
+	fill(4, 0x77);
+	ok = ok && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+	usleep(100000);
+	ksft_test_result(ok && t.view[4 * PCM_PAGE_SIZE] == 0x77,
+			 "a new link resumes after the rejects\n");
+	link_down(&l);
+	wait_state(&t, PCM_LINK_PAUSED, 0);
+
+	/* authentication */
+	if (dest_start(&tk, "frames-secret-1", "key"))
+		ksft_exit_fail_msg("keyed destination setup failed\n");
+	pcm_key_derive("wrong-secret-22", key);
+	base = region_digest(&tk);
+	next_epoch = 1;
+	r = link_up(&tk, &l, next_epoch++, true, "wrong-secret-22");
+	ksft_test_result(r && rejected(&tk) >= 1,
+			 "rejected: HELLO tagged with the wrong key\n");
+	if (!r)
+		link_down(&l);
+	pcm_key_derive("frames-secret-1", key);
+	r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
+	fill(6, 0x66);
+	{
+		struct pcm_hdr h = { .magic = PCM_MAGIC, .type = PCM_T_PAGE,
+				     .session = SESSION, .epoch = l.epoch,
+				     .len = sizeof(pf), .seq = 1 };
+		size_t n = pcm_encode(buf, &h, &pf, key, true);
+
+		buf[n - 1] ^= 1;	/* tamper after tagging */
+		send(l.b, buf, n, MSG_NOSIGNAL);
+	}
+	ok = !r && wait_state(&tk, PCM_LINK_PAUSED, 2);
+	ksft_test_result(ok && region_digest(&tk) == base,
+			 "rejected: tampered page under a valid key\n");
+	link_down(&l);
+	r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
+	fill(6, 0x66);
+	ok = !r && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), true);
+	usleep(100000);
+	ksft_test_result(ok && tk.view[6 * PCM_PAGE_SIZE] == 0x66,
+			 "positive control: correctly tagged page applied\n");
+	link_down(&l);
+
+	/* cleanup: both destinations stop when their socket goes away */
+	unlink(t.addr + 5);
+	unlink(tk.addr + 5);
+	ksft_test_result(true, "cleanup\n");
+	ksft_finished();
+}
