@@ -158,13 +158,12 @@ echo "+memory +io" > $CGROOT/cgroup.subtree_control
 mkdir -p "$TOP"
 echo "+memory +io" > "$TOP/cgroup.subtree_control"
 
-# new_cg NAME [throttled]: a fresh cgroup (fresh id, no stale knob)
+# new_cg NAME [throttled]: a fresh leaf cgroup (fresh id, no stale knob)
 new_cg() {
 	local cg=$TOP/$1
 
 	[[ -d $cg ]] && { rmdir "$cg"/*/ 2>/dev/null; rmdir "$cg"; }
 	mkdir "$cg"
-	echo "+memory +io" > "$cg/cgroup.subtree_control"
 	[[ ${2:-} == throttled ]] && echo "$majmin wbps=$RATE" > "$cg/io.max"
 	echo "$cg"
 }
@@ -363,6 +362,7 @@ drop "$MNT/a"
 
 # 7: hierarchy: a limit on the parent bounds a writer in a child
 P=$(new_cg P throttled)
+echo "+memory +io" > "$P/cgroup.subtree_control"
 mkdir "$P/C"
 "$CTL" set "$P" --dirty-bytes 16M --background-bytes 8M >/dev/null
 out=$WORK/hier
