@@ -1,0 +1,1282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bgpmem poison contract (Documentation/bgpmem.rst): one TAP result per
+ * cell, on the raw block device and through ext4 and xfs -o dax, then the
+ * same cases on nd_pmem on the same namespace, printed side by side.
+ *
+ * Backends: e820 (platform clears), nfit (QEMU NFIT: cannot clear).
+ * Needs root, bgpmem.ko, mkfs.ext4, mkfs.xfs and, on nfit, ndctl.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kmemlab/bgpmem.h>
+
+#define BLK		4096ULL
+#define MNT		"/mnt/bgpmem-test"
+#define ND		"/sys/bus/nd"
+#define MAX_RESULTS	128
+
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX	0x00200000
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON	100
+#endif
+
+/* ---- TAP -------------------------------------------------------------- */
+
+static int tap_n, tap_fail;
+
+static void tap(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d ", ok ? "" : "not ", ++tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		tap_fail++;
+}
+
+static void tap_skip(const char *name, const char *why)
+{
+	printf("ok %d %s # SKIP %s\n", ++tap_n, name, why);
+	fflush(stdout);
+}
+
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- environment ------------------------------------------------------ */
+
+struct env {
+	bool bgp;		/* bgpmem, else nd_pmem */
+	bool can_clear;		/* the platform clears poison */
+	char disk[32];		/* bgpmem0 / pmem0 */
+	char dev[48];		/* /dev/... */
+	int fd;			/* O_DIRECT, O_RDWR */
+	uint64_t size;
+	const char *fs;		/* NULL: raw block device */
+};
+
+static char ns_name[64];	/* namespaceX.Y */
+static char bind_dev[64];	/* namespaceX.Y or pfnX.Y */
+static const char *kdir;
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static uint64_t sysfs_u64(const char *disk, const char *attr)
+{
+	char path[256], buf[64];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/bgpmem/%s", disk, attr);
+	if (read_file(path, buf, sizeof(buf)))
+		return UINT64_MAX;
+	return strtoull(buf, NULL, 0);
+}
+
+static bool module_loaded(const char *m)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", m);
+	return access(path, F_OK) == 0;
+}
+
+static int load_bgpmem(const char *params)
+{
+	if (module_loaded("bgpmem"))
+		return 0;
+	if (!sh("modprobe bgpmem %s 2>/dev/null", params))
+		return 0;
+	return sh("insmod %s/drivers/pmem/bgpmem.ko %s", kdir, params);
+}
+
+static const char *driver_of(const char *dev)
+{
+	static char buf[256];
+	char path[128];
+	ssize_t n;
+	char *p;
+
+	snprintf(path, sizeof(path), ND "/devices/%s/driver", dev);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return "";
+	buf[n] = 0;
+	p = strrchr(buf, '/');
+	return p ? p + 1 : buf;
+}
+
+/* bind bind_dev to @drv ("bgpmem" or "nd_pmem") */
+static int bind_to(const char *drv)
+{
+	const char *cur = driver_of(bind_dev);
+	char path[512];
+
+	if (!strcmp(cur, drv))
+		return 0;
+	if (cur[0]) {
+		snprintf(path, sizeof(path), ND "/drivers/%s/unbind", cur);
+		if (write_file(path, bind_dev))
+			return -1;
+	}
+	snprintf(path, sizeof(path), ND "/drivers/%s/bind", drv);
+	return write_file(path, bind_dev) ? -1 : 0;
+}
+
+static int disk_of(char *out, size_t len, const char *prefix)
+{
+	char path[128], buf[256];
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		snprintf(path, sizeof(path), "/sys/block/%s%d/device", prefix, i);
+		if (readlink(path, buf, sizeof(buf)) > 0) {
+			buf[sizeof(buf) - 1] = 0;
+		} else {
+			continue;
+		}
+		/* the disk's parent is the nd device we bound */
+		snprintf(path, sizeof(path), "/sys/block/%s%d/device/", prefix, i);
+		if (!realpath(path, buf))
+			continue;
+		if (strstr(buf, bind_dev)) {
+			snprintf(out, len, "%s%d", prefix, i);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int env_open(struct env *e, bool bgp, bool can_clear)
+{
+	memset(e, 0, sizeof(*e));
+	e->bgp = bgp;
+	e->can_clear = can_clear;
+	if (bind_to(bgp ? "bgpmem" : "nd_pmem"))
+		return -1;
+	if (disk_of(e->disk, sizeof(e->disk), bgp ? "bgpmem" : "pmem"))
+		return -1;
+	snprintf(e->dev, sizeof(e->dev), "/dev/%s", e->disk);
+	e->fd = open(e->dev, O_RDWR | O_DIRECT);
+	if (e->fd < 0)
+		return -1;
+	if (ioctl(e->fd, BLKGETSIZE64, &e->size))
+		return -1;
+	return 0;
+}
+
+static void env_close(struct env *e)
+{
+	if (e->fd > 0)
+		close(e->fd);
+	e->fd = -1;
+}
+
+/* ---- poison through the interface each driver has ---------------------- */
+
+static int poison(struct env *e, uint64_t off, uint64_t len)
+{
+	char path[128], val[64];
+
+	if (e->bgp) {
+		struct bgpmem_range r = { .offset = off, .len = len };
+
+		return ioctl(e->fd, BGPMEM_IOC_INJECT, &r) ? -errno : 0;
+	}
+	/* nd_pmem: the standard list, whole 512 B sectors */
+	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
+	snprintf(val, sizeof(val), "%llu %llu",
+		 (unsigned long long)(off / 512),
+		 (unsigned long long)((off % 512 + len + 511) / 512));
+	return write_file(path, val);
+}
+
+/* how much of [off, off + len) the badblocks list covers: 0, 1 part, 2 all */
+static int listed(struct env *e, uint64_t off, uint64_t len)
+{
+	uint64_t s0 = off / 512, s1 = (off + len) / 512, hit = 0;
+	char path[128], line[128];
+	FILE *f;
+
+	if (e->bgp) {
+		/* the records, not the 512-entry mirror */
+		struct bgpmem_range r[64];
+		struct bgpmem_list l = { .start = off, .count = 64,
+					 .ranges = (uintptr_t)r };
+		uint32_t i;
+
+		if (ioctl(e->fd, BGPMEM_IOC_LIST, &l))
+			return -1;
+		for (i = 0; i < l.count; i++) {
+			uint64_t a = r[i].offset, b = a + r[i].len;
+
+			if (a >= off + len)
+				break;
+			a = a > off ? a : off;
+			b = b < off + len ? b : off + len;
+			if (b > a)
+				hit += (b - a) / 512;
+		}
+		return hit == 0 ? 0 : hit >= s1 - s0 ? 2 : 1;
+	}
+	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, n, a, b;
+
+		if (sscanf(line, "%llu %llu", &s, &n) != 2)
+			continue;
+		a = s > s0 ? s : s0;
+		b = s + n < s1 ? s + n : s1;
+		if (b > a)
+			hit += b - a;
+	}
+	fclose(f);
+	return hit == 0 ? 0 : hit >= s1 - s0 ? 2 : 1;
+}
+
+static const char *state(struct env *e, uint64_t off, uint64_t len)
+{
+	switch (listed(e, off, len)) {
+	case 0:
+		return "cleared";
+	case 1:
+		return "half";
+	case 2:
+		return "kept";
+	default:
+		return "?";
+	}
+}
+
+static const char *err_name(int err)
+{
+	static char buf[32];
+
+	switch (err) {
+	case 0: return "OK";
+	case EIO: return "EIO";
+	case EFAULT: return "EFAULT";
+	case EINVAL: return "EINVAL";
+	case ERANGE: return "ERANGE";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ENOTTY: return "ENOTTY";
+	case EHWPOISON: return "EHWPOISON";
+	case EBUSY: return "EBUSY";
+	default:
+		snprintf(buf, sizeof(buf), "errno%d", err);
+		return buf;
+	}
+}
+
+/* ---- result table ----------------------------------------------------- */
+
+struct result {
+	char name[64];
+	char got[64];
+};
+
+static struct result results[2][MAX_RESULTS];	/* [bgp][i] */
+static int nresults[2];
+
+static void record(struct env *e, const char *name, const char *got)
+{
+	int b = e->bgp, i = nresults[b];
+
+	if (i >= MAX_RESULTS)
+		return;
+	snprintf(results[b][i].name, sizeof(results[b][i].name), "%s%s%s",
+		 e->fs ? e->fs : "blk", "/", name);
+	snprintf(results[b][i].got, sizeof(results[b][i].got), "%s", got);
+	nresults[b]++;
+}
+
+/* a bgpmem cell: compare with the table; nd_pmem cells are only recorded */
+static void cell(struct env *e, const char *name, const char *got,
+		 const char *want)
+{
+	record(e, name, got);
+	if (!e->bgp)
+		return;
+	if (strcmp(got, want))
+		diag("%s %s: got %s, contract says %s", e->fs ? e->fs : "blk",
+		     name, got, want);
+	tap(!strcmp(got, want), "%s %s: %s", e->fs ? e->fs : "blk", name, got);
+}
+
+/* ---- raw block device cases -------------------------------------------- */
+
+static char *buf_a, *buf_b;	/* 1 MiB, 4K aligned */
+
+static int pw(struct env *e, const void *b, size_t len, uint64_t off)
+{
+	ssize_t n = pwrite(e->fd, b, len, off);
+
+	return n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
+}
+
+static int pr(struct env *e, void *b, size_t len, uint64_t off)
+{
+	ssize_t n = pread(e->fd, b, len, off);
+
+	return n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
+}
+
+static void fill(char *b, size_t len, int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = (char)(seed + i * 7);
+}
+
+/* each case gets its own 16-block area, so poison that stays is harmless */
+static uint64_t area(int idx)
+{
+	return (256 + idx * 16) * BLK;
+}
+
+static void raw_cases(struct env *e)
+{
+	char got[64];
+	uint64_t a, blk;
+	uint64_t range[2];
+	int rc, idx = 0;
+
+	/* clean cells: the device works */
+	a = area(idx++);
+	fill(buf_a, 4 * BLK, 1);
+	rc = pw(e, buf_a, 4 * BLK, a);
+	if (!rc)
+		rc = pr(e, buf_b, 4 * BLK, a);
+	if (!rc && memcmp(buf_a, buf_b, 4 * BLK))
+		rc = EILSEQ;
+	cell(e, "clean_rw", err_name(rc), "OK");
+
+	/* blk_read */
+	a = area(idx++);
+	blk = a + 2 * BLK;
+	fill(buf_a, 4 * BLK, 2);
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, blk, BLK);
+	rc = pr(e, buf_b, BLK, blk);
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	cell(e, "blk_read", got, "EIO,kept");
+
+	/* blk_read_prefix: 16 blocks, the 8th poisoned */
+	a = area(idx++);
+	fill(buf_a, 16 * BLK, 3);
+	pw(e, buf_a, 16 * BLK, a);
+	poison(e, a + 7 * BLK, 1);
+	memset(buf_b, 0, 16 * BLK);
+	rc = pr(e, buf_b, 16 * BLK, a);
+	snprintf(got, sizeof(got), "%s", err_name(rc));
+	cell(e, "blk_read_prefix", got, "EIO");
+
+	/* blk_write_partial: 512 B into a poisoned block */
+	a = area(idx++);
+	blk = a + BLK;
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, blk, BLK);
+	rc = pw(e, buf_a, 512, blk);
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	cell(e, "blk_write_partial", got, "EIO,kept");
+
+	/* blk_write_prefix_partial: a clean block + 512 B of a poisoned one */
+	a = area(idx++);
+	fill(buf_a, 4 * BLK, 5);
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, a + BLK, BLK);
+	fill(buf_b, 2 * BLK, 99);
+	rc = pw(e, buf_b, BLK + 512, a);
+	{
+		char *chk = buf_b + 2 * BLK;
+		bool prefix_kept = !pr(e, chk, BLK, a) &&
+				   !memcmp(chk, buf_a, BLK);
+
+		snprintf(got, sizeof(got), "%s,%s,%s", err_name(rc),
+			 prefix_kept ? "prefix-unwritten" : "prefix-written",
+			 state(e, a + BLK, BLK));
+	}
+	cell(e, "blk_write_prefix_partial", got,
+	     "EIO,prefix-unwritten,kept");
+
+	/* blk_write_whole */
+	a = area(idx++);
+	blk = a + BLK;
+	poison(e, blk, BLK);
+	fill(buf_a, BLK, 6);
+	rc = pw(e, buf_a, BLK, blk);
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	if (!rc && (pr(e, buf_b, BLK, blk) || memcmp(buf_a, buf_b, BLK)))
+		strcat(got, ",bad-data");
+	cell(e, "blk_write_whole", got,
+	     e->can_clear ? "OK,cleared" : "EIO,kept");
+
+	/* blk_write_buffered_partial: page cache read-modify-write */
+	a = area(idx++);
+	blk = a + BLK;
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, blk, BLK);
+	{
+		int bfd = open(e->dev, O_RDWR);
+		ssize_t n;
+
+		ioctl(bfd, BLKFLSBUF, 0);
+		n = pwrite(bfd, buf_a, 512, blk + 512);
+		rc = n == 512 ? 0 : n < 0 ? errno : EIO;
+		if (!rc && fsync(bfd))
+			rc = errno;
+		close(bfd);
+	}
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	cell(e, "blk_write_buffered_partial", got, "EIO,kept");
+
+	/* blk_zeroout_partial / whole */
+	a = area(idx++);
+	blk = a + BLK;
+	poison(e, blk, BLK);
+	range[0] = blk + 512;
+	range[1] = 512;
+	rc = ioctl(e->fd, BLKZEROOUT, range) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	cell(e, "blk_zeroout_partial", got, "EIO,kept");
+	range[0] = blk;
+	range[1] = BLK;
+	rc = ioctl(e->fd, BLKZEROOUT, range) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	cell(e, "blk_zeroout_whole", got,
+	     e->can_clear ? "OK,cleared" : "EIO,kept");
+
+	/* explicit clear */
+	a = area(idx++);
+	blk = a + BLK;
+	fill(buf_a, 4 * BLK, 8);
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, blk, BLK);
+	{
+		struct bgpmem_range r = { .offset = blk, .len = BLK };
+
+		rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+	}
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, blk, BLK));
+	if (!rc) {
+		memset(buf_a, 0, BLK);
+		if (pr(e, buf_b, BLK, blk) || memcmp(buf_a, buf_b, BLK))
+			strcat(got, ",not-zeroed");
+	}
+	cell(e, "ioc_clear", got,
+	     e->can_clear ? "OK,cleared" : "EOPNOTSUPP,kept");
+}
+
+/* bgpmem only: bad input to the ioctls changes nothing */
+static void bad_input_cases(struct env *e)
+{
+	struct { const char *what; uint64_t off, len; uint32_t flags; int want; }
+	bad[] = {
+		{ "unaligned offset", 512, BLK, 0, EINVAL },
+		{ "unaligned length", 0, 512, 0, EINVAL },
+		{ "zero length", 0, 0, 0, EINVAL },
+		{ "beyond the end", e->size, BLK, 0, ERANGE },
+		{ "offset+len overflow", UINT64_MAX - 511, BLK, 0, ERANGE },
+		{ "flags", 0, BLK, 1, EINVAL },
+	};
+	struct bgpmem_info before, after;
+	unsigned int i;
+	bool ok = true;
+
+	ioctl(e->fd, BGPMEM_IOC_INFO, &before);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bgpmem_range r = { .offset = bad[i].off, .len = bad[i].len,
+					  .flags = bad[i].flags };
+		int rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+		/* inject takes any alignment: only the other cases fail */
+		bool unaligned = bad[i].off % BLK || bad[i].len % BLK;
+		int rc2 = unaligned ? bad[i].want :
+			  ioctl(e->fd, BGPMEM_IOC_INJECT, &r) ? errno : 0;
+
+		if (rc != bad[i].want || rc2 != bad[i].want) {
+			diag("%s: clear %s inject %s, want %s", bad[i].what,
+			     err_name(rc), err_name(rc2), err_name(bad[i].want));
+			ok = false;
+		}
+	}
+	{
+		struct bgpmem_list l = { .count = 0 };
+
+		if (!ioctl(e->fd, BGPMEM_IOC_LIST, &l) || errno != EINVAL) {
+			diag("list with count 0 accepted");
+			ok = false;
+		}
+		l.count = BGPMEM_LIST_MAX + 1;
+		if (!ioctl(e->fd, BGPMEM_IOC_LIST, &l) || errno != EINVAL) {
+			diag("list with count > max accepted");
+			ok = false;
+		}
+	}
+	if (!ioctl(e->fd, _IO(BGPMEM_IOC_MAGIC, 99)) || errno != ENOTTY) {
+		diag("unknown ioctl accepted");
+		ok = false;
+	}
+	ioctl(e->fd, BGPMEM_IOC_INFO, &after);
+	if (before.records != after.records ||
+	    before.poisoned_bytes != after.poisoned_bytes) {
+		diag("records changed: %llu -> %llu",
+		     (unsigned long long)before.records,
+		     (unsigned long long)after.records);
+		ok = false;
+	}
+	tap(ok, "blk ioc_clear_bad: invalid ranges refused, nothing changed");
+
+	/* poison_block_size: garbage refused; busy while records exist */
+	{
+		char path[128];
+		bool pok = true;
+
+		snprintf(path, sizeof(path),
+			 "/sys/block/%s/bgpmem/poison_block_size", e->disk);
+		if (write_file(path, "1000") != -EINVAL ||
+		    write_file(path, "256") != -EINVAL ||
+		    write_file(path, "8192") != -EINVAL ||
+		    write_file(path, "x") != -EINVAL)
+			pok = false;
+		if (after.records && write_file(path, "512") != -EBUSY)
+			pok = false;
+		if (sysfs_u64(e->disk, "poison_block_size") != BLK)
+			pok = false;
+		tap(pok, "blk pbs_bad: poison_block_size validated");
+	}
+}
+
+/* bgpmem only: sysfs badblocks, records at scale, rebind, 512 B blocks */
+static void record_cases(struct env *e)
+{
+	char path[128], got[64];
+	uint64_t off = area(40), t;
+	struct bgpmem_info in;
+	int i, rc;
+
+	/* sysfs_badblocks: one sector becomes the whole block */
+	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
+	snprintf(got, sizeof(got), "%llu 1",
+		 (unsigned long long)(off + 1024) / 512);
+	write_file(path, got);
+	rc = pr(e, buf_b, 512, off);	/* another sector of that block */
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, off, BLK));
+	cell(e, "sysfs_badblocks", got, "EIO,kept");
+
+	/* inject_rebind: 1 byte at +5000 -> [4K, 8K), survives unbind/bind */
+	off = area(41);
+	{
+		struct bgpmem_range r = { .offset = off + 5000, .len = 1 };
+
+		ioctl(e->fd, BGPMEM_IOC_INJECT, &r);
+	}
+	env_close(e);
+	bind_to("nd_pmem");
+	rc = env_open(e, true, e->can_clear);
+	snprintf(got, sizeof(got), "%s,%s,%s", rc ? "rebind-failed" : "OK",
+		 state(e, off + BLK, BLK), state(e, off, BLK));
+	cell(e, "inject_rebind", got, "OK,kept,cleared");
+
+	/* many_records: 10,000 separated records, each enforced */
+	ioctl(e->fd, BGPMEM_IOC_INFO, &in);
+	t = in.records;
+	off = 20000 * BLK;
+	for (i = 0; i < 10000; i++) {
+		struct bgpmem_range r = { .offset = off + 2 * i * BLK,
+					  .len = BLK };
+
+		if (ioctl(e->fd, BGPMEM_IOC_INJECT, &r))
+			break;
+	}
+	ioctl(e->fd, BGPMEM_IOC_INFO, &in);
+	rc = 0;
+	for (i = 0; i < 10000; i += 997) {
+		if (pr(e, buf_b, BLK, off + 2 * i * BLK) != EIO)
+			rc = 1;
+		if (pr(e, buf_b, BLK, off + (2 * i + 1) * BLK))
+			rc = 1;
+	}
+	snprintf(got, sizeof(got), "%llu,%s",
+		 (unsigned long long)(in.records - t),
+		 rc ? "not-enforced" : "enforced");
+	cell(e, "many_records", got, "10000,enforced");
+	{
+		struct bgpmem_range r = { .offset = off, .len = 20000 * BLK };
+
+		rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+		ioctl(e->fd, BGPMEM_IOC_INFO, &in);
+		snprintf(got, sizeof(got), "%s,%llu", err_name(rc),
+			 (unsigned long long)(in.records - t));
+		cell(e, "many_records_clear", got,
+		     e->can_clear ? "OK,0" : "EOPNOTSUPP,10000");
+	}
+}
+
+/* concurrent clean I/O while another thread injects and clears */
+struct conc {
+	struct env *e;
+	volatile bool stop;
+	long errors, ops, toggles, cerrors;
+};
+
+static void *conc_io(void *arg)
+{
+	struct conc *c = arg;
+	char *b;
+	long i = 0;
+
+	if (posix_memalign((void **)&b, BLK, 2 * BLK))
+		return NULL;
+	while (!c->stop) {
+		uint64_t off = (1024 + (i * 37) % 512) * BLK;
+
+		fill(b, BLK, (int)i);
+		if (pw(c->e, b, BLK, off) || pr(c->e, b + BLK, BLK, off) ||
+		    memcmp(b, b + BLK, BLK))
+			c->errors++;
+		c->ops++;
+		i++;
+	}
+	free(b);
+	return NULL;
+}
+
+static void *conc_poison(void *arg)
+{
+	struct conc *c = arg;
+	long i = 0;
+
+	while (!c->stop) {
+		struct bgpmem_range r = { .offset = (2048 + i % 64) * BLK,
+					  .len = BLK };
+
+		if (ioctl(c->e->fd, BGPMEM_IOC_INJECT, &r))
+			c->cerrors++;
+		if (c->e->can_clear && ioctl(c->e->fd, BGPMEM_IOC_CLEAR, &r))
+			c->cerrors++;
+		c->toggles++;
+		i++;
+	}
+	return NULL;
+}
+
+static void concurrency_case(struct env *e)
+{
+	struct conc c = { .e = e };
+	pthread_t a, b;
+
+	pthread_create(&a, NULL, conc_io, &c);
+	pthread_create(&b, NULL, conc_poison, &c);
+	sleep(3);
+	c.stop = true;
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	diag("concurrent: %ld clean I/Os, %ld inject/clear rounds", c.ops,
+	     c.toggles);
+	tap(!c.errors && !c.cerrors && c.ops && c.toggles,
+	    "blk concurrent_inject_clear: %ld I/O errors, %ld poison op errors",
+	    c.errors, c.cerrors);
+}
+
+/* poison_block_size=512 (module parameter): a 512 B write is a whole block */
+static void pbs512_case(struct env *e)
+{
+	char got[64];
+	uint64_t blk = area(60);
+	int rc;
+
+	env_close(e);
+	sh("rmmod bgpmem");
+	bind_to("nd_pmem");
+	if (load_bgpmem("poison_block_size=512") || env_open(e, true, e->can_clear)) {
+		tap(false, "blk pbs512_write_whole: cannot load with poison_block_size=512");
+		return;
+	}
+	poison(e, blk + 700, 1);		/* -> [512, 1024) */
+	rc = pw(e, buf_a, 512, blk + 512);
+	snprintf(got, sizeof(got), "%llu,%s,%s,%s",
+		 (unsigned long long)sysfs_u64(e->disk, "poison_block_size"),
+		 err_name(rc), state(e, blk + 512, 512), state(e, blk, 512));
+	cell(e, "pbs512_write_whole", got,
+	     e->can_clear ? "512,OK,cleared,cleared" : "512,EIO,kept,cleared");
+}
+
+/* ---- DAX file cases ---------------------------------------------------- */
+
+static uint64_t file_phys(int fd, uint64_t off)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[32];
+	} f;
+	unsigned int i;
+
+	memset(&f, 0, sizeof(f));
+	f.fm.fm_start = 0;
+	f.fm.fm_length = ~0ULL;
+	f.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	f.fm.fm_extent_count = 32;
+	if (ioctl(fd, FS_IOC_FIEMAP, &f.fm))
+		return UINT64_MAX;
+	for (i = 0; i < f.fm.fm_mapped_extents; i++) {
+		struct fiemap_extent *x = &f.ext[i];
+
+		if (off >= x->fe_logical && off < x->fe_logical + x->fe_length)
+			return x->fe_physical + off - x->fe_logical;
+	}
+	return UINT64_MAX;
+}
+
+/* a 64 KiB file with block 2 poisoned; returns fd, *phys the block */
+static int pfile(struct env *e, const char *name, uint64_t *phys)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), MNT "/%s", name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	fill(buf_a, 16 * BLK, 11);
+	if (pwrite(fd, buf_a, 16 * BLK, 0) != 16 * BLK || fsync(fd)) {
+		close(fd);
+		return -1;
+	}
+	*phys = file_phys(fd, 2 * BLK);
+	if (*phys == UINT64_MAX || poison(e, *phys, BLK)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static sigjmp_buf bus_jmp;
+static volatile int bus_code;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	bus_code = si->si_code;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* load @p in a child; "OK" or "SIGBUS(code)" */
+static const char *touch(volatile char *p, bool hwpoison)
+{
+	static char out[32];
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa = { .sa_sigaction = on_bus,
+					.sa_flags = SA_SIGINFO };
+
+		sigaction(SIGBUS, &sa, NULL);
+		if (sigsetjmp(bus_jmp, 1))
+			_exit(10 + bus_code);
+		if (hwpoison &&
+		    madvise((void *)((uintptr_t)p & ~(BLK - 1)), BLK,
+			    MADV_HWPOISON))
+			_exit(2);
+		(void)*p;
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return "child-died";
+	switch (WEXITSTATUS(status)) {
+	case 0:
+		return "OK";
+	case 2:
+		return "madvise-failed";
+	case 10 + BUS_ADRERR:
+		return "SIGBUS(BUS_ADRERR)";
+	case 10 + BUS_MCEERR_AR:
+		return "SIGBUS(BUS_MCEERR_AR)";
+	default:
+		snprintf(out, sizeof(out), "exit%d", WEXITSTATUS(status));
+		return out;
+	}
+}
+
+static void dax_cases(struct env *e)
+{
+	bool xfs = !strcmp(e->fs, "xfs");
+	uint64_t phys;
+	char got[96];
+	int fd, rc;
+	ssize_t n;
+
+	/* dax_read */
+	fd = pfile(e, "read", &phys);
+	n = pread(fd, buf_b, BLK, 2 * BLK);
+	snprintf(got, sizeof(got), "%s", err_name(n < 0 ? errno : 0));
+	cell(e, "dax_read", got, "EIO");
+	close(fd);
+
+	/* dax_write_partial */
+	fd = pfile(e, "wpart", &phys);
+	n = pwrite(fd, buf_a, 512, 2 * BLK + 512);
+	snprintf(got, sizeof(got), "%s,%s", err_name(n < 0 ? errno : 0),
+		 state(e, phys, BLK));
+	cell(e, "dax_write_partial", got,
+	     e->can_clear ? "EFAULT,kept" : "EIO,kept");
+	close(fd);
+
+	/* dax_write_whole */
+	fd = pfile(e, "wwhole", &phys);
+	fill(buf_a, BLK, 12);
+	n = pwrite(fd, buf_a, BLK, 2 * BLK);
+	snprintf(got, sizeof(got), "%s,%s", err_name(n < 0 ? errno : 0),
+		 state(e, phys, BLK));
+	if (n == BLK && (pread(fd, buf_b, BLK, 2 * BLK) != BLK ||
+			 memcmp(buf_a, buf_b, BLK)))
+		strcat(got, ",bad-data");
+	cell(e, "dax_write_whole", got,
+	     e->can_clear ? "OK,cleared" : "EIO,kept");
+	close(fd);
+
+	/* dax_mmap_read */
+	fd = pfile(e, "mmap", &phys);
+	{
+		char *m = mmap(NULL, 16 * BLK, PROT_READ, MAP_SHARED, fd, 0);
+
+		snprintf(got, sizeof(got), "%s",
+			 m == MAP_FAILED ? "mmap-failed" :
+			 touch(m + 2 * BLK + 8, false));
+		if (m != MAP_FAILED)
+			munmap(m, 16 * BLK);
+	}
+	cell(e, "dax_mmap_read", got, "SIGBUS(BUS_ADRERR)");
+	close(fd);
+
+	/* dax_zero_range_partial */
+	fd = pfile(e, "zpart", &phys);
+	rc = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		       2 * BLK + 100, 200) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, phys, BLK));
+	cell(e, "dax_zero_range_partial", got, "EIO,kept");
+	close(fd);
+
+	/* dax_zero_range_whole: the fs does not call the driver */
+	fd = pfile(e, "zwhole", &phys);
+	rc = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		       2 * BLK, BLK) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, phys, BLK));
+	cell(e, "dax_zero_range_whole", got, "OK,kept");
+	close(fd);
+
+	/* dax_punch_hole then rewrite: a new block; the record stays */
+	fd = pfile(e, "punch", &phys);
+	rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       2 * BLK, BLK) ? errno : 0;
+	if (!rc)
+		rc = pwrite(fd, buf_a, BLK, 2 * BLK) == BLK && !fsync(fd) ?
+		     0 : errno;
+	snprintf(got, sizeof(got), "%s,%s", err_name(rc), state(e, phys, BLK));
+	cell(e, "dax_punch_hole", got, "OK,kept");
+	close(fd);
+
+	/* dax_truncate_mid: `truncate -s 23` over a poisoned first block */
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), MNT "/foo.txt");
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		fill(buf_a, BLK, 13);
+		if (fd >= 0 && pwrite(fd, buf_a, 2 * BLK, 0) == 2 * BLK &&
+		    !fsync(fd)) {
+			phys = file_phys(fd, 0);
+			poison(e, phys, BLK);
+			rc = ftruncate(fd, 23) ? errno : 0;
+			snprintf(got, sizeof(got), "%s,%s", err_name(rc),
+				 state(e, phys, BLK));
+		} else {
+			snprintf(got, sizeof(got), "setup-failed");
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	cell(e, "dax_truncate_mid", got, xfs ? "EIO,kept" : "OK,kept");
+
+	/* dax_madv_hwpoison: memory_failure on a DAX page */
+	{
+		char path[128];
+		char *m;
+
+		snprintf(path, sizeof(path), MNT "/hwp");
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		fill(buf_a, 4 * BLK, 14);
+		if (fd < 0 || pwrite(fd, buf_a, 4 * BLK, 0) != 4 * BLK ||
+		    fsync(fd)) {
+			snprintf(got, sizeof(got), "setup-failed");
+		} else {
+			phys = file_phys(fd, BLK);
+			m = mmap(NULL, 4 * BLK, PROT_READ, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED) {
+				snprintf(got, sizeof(got), "mmap-failed");
+			} else {
+				(void)*(volatile char *)(m + BLK);
+				snprintf(got, sizeof(got), "%s,%s",
+					 touch(m + BLK, true),
+					 state(e, phys, BLK));
+				munmap(m, 4 * BLK);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	cell(e, "dax_madv_hwpoison", got,
+	     e->bgp ? "SIGBUS(BUS_MCEERR_AR),kept" : "");
+}
+
+static int mount_fs(struct env *e, const char *fs)
+{
+	struct statx stx;
+	int fd;
+
+	e->fs = fs;
+	sh("umount " MNT " 2>/dev/null");
+	mkdir(MNT, 0700);
+	if (!strcmp(fs, "ext4")) {
+		if (sh("mkfs.ext4 -q -F -b 4096 %s >/dev/null 2>&1", e->dev))
+			return -1;
+	} else if (sh("mkfs.xfs -q -f -m reflink=0 %s >/dev/null 2>&1",
+		      e->dev)) {
+		return -1;
+	}
+	if (sh("mount -t %s -o dax %s " MNT, fs, e->dev))
+		return -1;
+	fd = open(MNT "/probe", O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) ||
+	    !(stx.stx_attributes & STATX_ATTR_DAX)) {
+		if (fd >= 0)
+			close(fd);
+		sh("umount " MNT);
+		return 1;	/* mounted, but no DAX */
+	}
+	close(fd);
+	return 0;
+}
+
+static void umount_fs(struct env *e)
+{
+	sh("umount " MNT " 2>/dev/null");
+	e->fs = NULL;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+#define N_RAW		10
+#define N_BAD		2
+#define N_REC		4
+#define N_MISC		4	/* concurrency, pbs512, unload_busy, cycles */
+#define N_DAX		9
+#define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX)
+
+static void skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	exit(4);
+}
+
+static int find_namespace(void)
+{
+	char path[128], buf[64];
+	int r, i;
+
+	for (r = 0; r < 8; r++) {
+		for (i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path),
+				 ND "/devices/namespace%d.%d/size", r, i);
+			if (read_file(path, buf, sizeof(buf)) ||
+			    !strtoull(buf, NULL, 0))
+				continue;
+			snprintf(ns_name, sizeof(ns_name), "namespace%d.%d",
+				 r, i);
+			snprintf(bind_dev, sizeof(bind_dev), "%s", ns_name);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* QEMU NFIT raw namespaces have no struct pages: make it fsdax */
+static int make_fsdax(void)
+{
+	char path[128], holder[64];
+
+	if (sh("ndctl create-namespace -f -e %s -m fsdax --map=mem >/dev/null 2>&1",
+	       ns_name))
+		return -1;
+	snprintf(path, sizeof(path), ND "/devices/%s/holder", ns_name);
+	if (read_file(path, holder, sizeof(holder)))
+		return -1;
+	holder[strcspn(holder, "\n")] = 0;
+	if (!holder[0])
+		return -1;
+	snprintf(bind_dev, sizeof(bind_dev), "%s", holder);
+	return 0;
+}
+
+static void print_diff(void)
+{
+	int i, j;
+
+	diag("bgpmem vs nd_pmem on %s (same cases, same poison):", ns_name);
+	diag("%-34s %-28s %s", "case", "bgpmem", "nd_pmem");
+	for (i = 0; i < nresults[1]; i++) {
+		const char *nd = "-";
+
+		for (j = 0; j < nresults[0]; j++)
+			if (!strcmp(results[0][j].name, results[1][i].name))
+				nd = results[0][j].got;
+		diag("%-34s %-28s %s%s", results[1][i].name,
+		     results[1][i].got, nd,
+		     strcmp(nd, results[1][i].got) ? "   <- differs" : "");
+	}
+}
+
+static void module_cases(struct env *e)
+{
+	char slab0[64], slab1[64];
+	int i, ok = 1;
+
+	/* unload refused while mounted */
+	if (mount_fs(e, "ext4") >= 0) {
+		int rc = sh("rmmod bgpmem 2>/dev/null");
+
+		tap(rc != 0 && module_loaded("bgpmem"),
+		    "unload_busy: rmmod refused while mounted");
+		umount_fs(e);
+	} else {
+		tap(false, "unload_busy: mount failed");
+	}
+	env_close(e);
+
+	/* 50 load/unload cycles; slab must not grow */
+	sh("sync; echo 3 > /proc/sys/vm/drop_caches");
+	sh("grep -E '^Slab' /proc/meminfo > /tmp/bgp-slab0");
+	for (i = 0; i < 50 && ok; i++) {
+		if (sh("rmmod bgpmem") || load_bgpmem("") ||
+		    bind_to("bgpmem"))
+			ok = 0;
+	}
+	sh("sync; echo 3 > /proc/sys/vm/drop_caches");
+	sh("grep -E '^Slab' /proc/meminfo > /tmp/bgp-slab1");
+	read_file("/tmp/bgp-slab0", slab0, sizeof(slab0));
+	read_file("/tmp/bgp-slab1", slab1, sizeof(slab1));
+	{
+		long a = strtol(slab0 + 5, NULL, 10);
+		long b = strtol(slab1 + 5, NULL, 10);
+
+		diag("slab before %ld kB, after 50 cycles %ld kB", a, b);
+		tap(ok && b - a < 4096, "load_unload_50: %d cycles, slab %+ld kB",
+		    i, b - a);
+	}
+	unlink("/tmp/bgp-slab0");
+	unlink("/tmp/bgp-slab1");
+}
+
+int main(int argc, char **argv)
+{
+	const char *backend = getenv("KMEMLAB_BACKEND");
+	bool can_clear, dax_raw;
+	struct env e;
+	int layer, rc;
+
+	kdir = getenv("KMEMLAB_DIR");
+	if (!kdir)
+		kdir = ".";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid())
+		skip_all("needs root");
+	if (!backend)
+		backend = "";
+	if (!strcmp(backend, "nfit_test"))
+		skip_all("nfit_test namespaces are vmalloc memory behind fake physical addresses; bgpmem needs a KMEMLAB_NFIT_TEST=1 build (not done)");
+	if (strcmp(backend, "e820") && strcmp(backend, "nfit"))
+		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820 or nfit)");
+	can_clear = !strcmp(backend, "e820");
+	dax_raw = can_clear;
+	if (posix_memalign((void **)&buf_a, BLK, 1 << 20) ||
+	    posix_memalign((void **)&buf_b, BLK, 1 << 20))
+		return 1;
+
+	sh("modprobe nd_pmem 2>/dev/null");
+	if (find_namespace())
+		skip_all("no pmem namespace");
+	if (!module_loaded("nd_pmem"))
+		skip_all("nd_pmem not available for the comparison");
+	if (load_bgpmem(""))
+		skip_all("cannot load bgpmem");
+
+	printf("TAP version 13\n1..%d\n", N_PLAN);
+	diag("backend %s: platform %s clear; namespace %s", backend,
+	     can_clear ? "can" : "cannot", ns_name);
+
+	/* nd_pmem first (its poison is lost on unbind), then bgpmem */
+	if (env_open(&e, false, can_clear)) {
+		diag("cannot bind %s to nd_pmem", bind_dev);
+	} else {
+		raw_cases(&e);
+		env_close(&e);
+	}
+	/* a fresh bgpmem: records from nothing */
+	sh("rmmod bgpmem");
+	bind_to("nd_pmem");
+	load_bgpmem("");
+	if (env_open(&e, true, can_clear)) {
+		printf("Bail out! cannot bind %s to bgpmem\n", bind_dev);
+		return 1;
+	}
+	{
+		char cs[32], path[128];
+
+		snprintf(path, sizeof(path), "/sys/block/%s/bgpmem/clear_support",
+			 e.disk);
+		read_file(path, cs, sizeof(cs));
+		diag("%s clear_support: %s", e.disk, cs);
+	}
+	raw_cases(&e);
+	bad_input_cases(&e);
+	record_cases(&e);
+	concurrency_case(&e);
+	pbs512_case(&e);
+
+	/* DAX: reload for clean records, fsdax where raw has no pages */
+	env_close(&e);
+	sh("rmmod bgpmem");
+	bind_to("nd_pmem");
+	if (!dax_raw && make_fsdax())
+		diag("ndctl create-namespace -m fsdax failed");
+	load_bgpmem("");
+	for (layer = 0; layer < 2; layer++) {
+		const char *fs = layer ? "xfs" : "ext4";
+		int drv;
+
+		for (drv = 0; drv < 2; drv++) {
+			if (drv) {
+				/* no records left from the previous layer */
+				sh("rmmod bgpmem");
+				load_bgpmem("");
+			}
+			if (env_open(&e, drv, can_clear)) {
+				if (drv) {
+					for (rc = 0; rc < N_DAX; rc++)
+						tap(false, "%s dax: cannot bind %s",
+						    fs, bind_dev);
+				}
+				continue;
+			}
+			rc = mount_fs(&e, fs);
+			if (rc) {
+				if (drv) {
+					for (rc = 0; rc < N_DAX; rc++) {
+						char name[64];
+
+						snprintf(name, sizeof(name),
+							 "%s dax case %d", fs, rc);
+						tap_skip(name, "-o dax not active on this namespace");
+					}
+				}
+				env_close(&e);
+				continue;
+			}
+			dax_cases(&e);
+			umount_fs(&e);
+			env_close(&e);
+		}
+	}
+
+	if (env_open(&e, true, can_clear)) {
+		tap(false, "unload_busy: cannot bind");
+		tap(false, "load_unload_50: cannot bind");
+	} else {
+		module_cases(&e);
+	}
+	print_diff();
+
+	/* leave it as found: nd_pmem bound, bgpmem unloaded */
+	env_close(&e);
+	sh("rmmod bgpmem 2>/dev/null");
+	bind_to("nd_pmem");
+	rmdir(MNT);
+	free(buf_a);
+	free(buf_b);
+	diag("%d of %d failed", tap_fail, tap_n);
+	return tap_fail ? 1 : 0;
+}
