@@ -104,16 +104,16 @@ static vm_fault_t spf_dev_fault(struct vm_fault *vmf)
 	u32 delay;
 
 	atomic64_inc(&sf->st.faults);
-	if (vmf->pgoff >= sf->npages) {
-		atomic64_inc(&sf->st.sigbus);
-		return VM_FAULT_SIGBUS;
-	}
 	if (vma_locked) {
 		atomic64_inc(&sf->st.faults_vma_lock);
 		if (spf_check_vma(vma, vmf->address))
 			atomic64_inc(&sf->st.violations);
 	} else {
 		atomic64_inc(&sf->st.faults_mmap_lock);
+	}
+	if (vmf->pgoff >= sf->npages) {
+		atomic64_inc(&sf->st.sigbus);
+		return VM_FAULT_SIGBUS;
 	}
 
 	/* Widen race windows while the fault lock (VMA or mmap) is held. */

@@ -26,6 +26,7 @@
 #include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/sched/mm.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
@@ -219,21 +220,26 @@ static void spf_tp_kernel_probe(void *data, unsigned long address,
 /* handle_mm_fault() may sleep: many calls can be in flight at once. */
 #define SPF_MAXACTIVE	1024
 
-static struct fprobe spf_fp_lvur_fast = { .entry_handler = spf_lvur_entry };
-static struct fprobe spf_fp_hmf_fast = { .entry_handler = spf_hmf_entry };
-static struct fprobe spf_fp_lvur_exact = {
-	.entry_handler	= spf_lvur_entry,
-	.exit_handler	= spf_lvur_exit,
-	.entry_data_size = sizeof(struct spf_call),
-	.nr_maxactive	= SPF_MAXACTIVE,
-};
+/*
+ * A fresh fprobe per attach: ftrace_free_filter() in unregister_fprobe()
+ * frees the filter hashes without clearing the ops, so a struct fprobe
+ * must never be registered twice.
+ */
+static struct fprobe *spf_fprobe_new(u32 mode, fprobe_entry_cb entry,
+				     fprobe_exit_cb exit)
+{
+	struct fprobe *fp = kzalloc(sizeof(*fp), GFP_KERNEL);
 
-static struct fprobe spf_fp_hmf_exact = {
-	.entry_handler	= spf_hmf_entry,
-	.exit_handler	= spf_hmf_exit,
-	.entry_data_size = sizeof(struct spf_call),
-	.nr_maxactive	= SPF_MAXACTIVE,
-};
+	if (!fp)
+		return NULL;
+	fp->entry_handler = entry;
+	if (mode == SPF_OBS_EXACT) {
+		fp->exit_handler = exit;
+		fp->entry_data_size = sizeof(struct spf_call);
+		fp->nr_maxactive = SPF_MAXACTIVE;
+	}
+	return fp;
+}
 
 static struct fprobe *spf_fp_lvur;
 static struct fprobe *spf_fp_hmf;
@@ -265,10 +271,12 @@ static void spf_obs_detach(void)
 	}
 	if (spf_fp_hmf) {
 		unregister_fprobe(spf_fp_hmf);
+		kfree(spf_fp_hmf);
 		spf_fp_hmf = NULL;
 	}
 	if (spf_fp_lvur) {
 		unregister_fprobe(spf_fp_lvur);
+		kfree(spf_fp_lvur);
 		spf_fp_lvur = NULL;
 	}
 	/* Tracepoint probes may still run until a grace period passes. */
@@ -284,15 +292,17 @@ static int spf_obs_attach(u32 mode)
 	struct fprobe *lvur, *hmf;
 	int ret;
 
-	lvur = mode == SPF_OBS_EXACT ? &spf_fp_lvur_exact : &spf_fp_lvur_fast;
-	hmf = mode == SPF_OBS_EXACT ? &spf_fp_hmf_exact : &spf_fp_hmf_fast;
-	lvur->nmissed = 0;
-	hmf->nmissed = 0;
+	lvur = spf_fprobe_new(mode, spf_lvur_entry, spf_lvur_exit);
+	hmf = spf_fprobe_new(mode, spf_hmf_entry, spf_hmf_exit);
+	if (!lvur || !hmf) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
 
 	ret = register_fprobe_syms(lvur, &lvur_sym, 1);
 	if (ret) {
 		pr_err("cannot probe %s: %d\n", lvur_sym, ret);
-		return ret;
+		goto err_free;
 	}
 	spf_fp_lvur = lvur;
 	ret = register_fprobe_syms(hmf, &hmf_sym, 1);
@@ -312,6 +322,9 @@ static int spf_obs_attach(u32 mode)
 err_lvur:
 	unregister_fprobe(lvur);
 	spf_fp_lvur = NULL;
+err_free:
+	kfree(hmf);
+	kfree(lvur);
 	return ret;
 }
 
@@ -464,10 +477,11 @@ long spf_obs_ioctl(struct file *file, unsigned int cmd, void __user *argp)
 	struct spf_track t;
 	int i, ret = 0;
 
-	if (cmd == SPF_IOC_READ)
-		return spf_read(argp);
-
 	mutex_lock(&spf_obs_lock);
+	if (cmd == SPF_IOC_READ) {
+		ret = spf_read(argp);
+		goto out;
+	}
 	if (spf_obs_owner && spf_obs_owner != file) {
 		ret = -EBUSY;
 		goto out;
