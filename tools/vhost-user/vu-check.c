@@ -1507,10 +1507,11 @@ static void vc_run_malformed(struct vc *c)
 		bool closed, alive, touched = false;
 
 		if (vc_session(c, true, false)) {
-			vc_result(b->name, VC_FAIL, "setup before the bad message failed: %s",
+			vc_result(b->name, VC_FAIL,
+				  "setup on a second connection failed (%s): the back-end must serve concurrent connections for these checks",
 				  c->fail_why);
 			vc_close(c);
-			continue;
+			break;
 		}
 		/* a malformed ring must not change our memory outside it */
 		snap = malloc(VC_MEM_SIZE);

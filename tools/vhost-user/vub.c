@@ -1173,8 +1173,12 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 		vub_log(v, "conn %u: front-end closed the connection", c->id);
 		return -ECONNRESET;
 	}
-	if (ret < 0)
-		return vub_fail(c, err);
+	if (ret < 0) {
+		kml_err("close the front-end or fix the message it sends",
+			"conn %u: %s: closing the connection", c->id,
+			err ? err : strerror(-ret));
+		return vub_fail(c, err ? err : "receive failed");
+	}
 	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
 		vu_req_name(m.hdr.request), m.hdr.flags, m.hdr.size, m.nfds);
 	ret = vub_handle(v, c, &m);

@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Negative checks: each deliberate defect of vub must make vu-check fail,
+# and exactly at the checks that cover it.
+#   disable-on-set-features (rust-vmm vhost-user-backend < 0.12: rings
+#     disabled by SET_FEATURES) -> log-all-on, log-all-off
+#   no-dirty-log -> dirty-log
+. "$(dirname "$0")/vu_lib.sh"
+vu_setup
+vu_plan 4
+
+img=$VU_TMP/disk.img
+truncate -s 64M "$img"
+
+check_bug() {
+	local bug=$1 want=$2 rc failed
+
+	if ! vu_start_vub "$bug" --file "$img" "--bug=$bug"; then
+		vu_notok "vub --bug=$bug starts"
+		vu_notok "vu-check pins --bug=$bug on: $want"
+		return
+	fi
+	timeout 120 "$VU_CHECK" --socket "$VU_TMP/$bug.sock" --json \
+		>"$VU_TMP/$bug.json" 2>"$VU_TMP/$bug.err"
+	rc=$?
+	failed=$(vu_failed_checks "$VU_TMP/$bug.json")
+	echo "# --bug=$bug: exit $rc, failed checks: ${failed:-none}"
+	vu_result "vu-check fails against vub --bug=$bug (exit $rc)" $((rc != 1))
+	if [[ $failed == "$want" ]]; then
+		vu_ok "vu-check pins --bug=$bug on: $want"
+	else
+		vu_notok "vu-check pins --bug=$bug on: $want (got: ${failed:-none})"
+	fi
+}
+
+check_bug disable-on-set-features "log-all-off log-all-on"
+grep -q deviating "$VU_TMP/disable-on-set-features.json" ||
+	echo "# note: no 'deviating' diagnosis in the report"
+check_bug no-dirty-log "dirty-log"
+vu_finish

@@ -1,0 +1,80 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vu-check (the front-end conformance checker) against vub: read-write with
+# two queues, then read-only; the test area must be restored; vub's
+# command line must reject bad input with a hint.
+. "$(dirname "$0")/vu_lib.sh"
+vu_setup
+vu_plan 7
+
+img=$VU_TMP/disk.img
+truncate -s 64M "$img"
+# known, non-zero contents in the 128K test area
+dd if=/dev/urandom of="$img" bs=64K count=2 conv=notrunc status=none
+before=$(head -c 131072 "$img" | md5sum)
+
+if vu_start_vub rw --file "$img" --queues 2; then
+	vu_ok "vub serves a 64M image with 2 queues"
+else
+	vu_notok "vub serves a 64M image with 2 queues"
+	vu_diag <"$VU_TMP/rw.log"
+fi
+
+timeout 120 "$VU_CHECK" --socket "$VU_TMP/rw.sock" >"$VU_TMP/check.txt" 2>&1
+rc=$?
+vu_diag <"$VU_TMP/check.txt"
+vu_result "vu-check passes against vub (exit $rc)" $rc
+
+timeout 120 "$VU_CHECK" --socket "$VU_TMP/rw.sock" --json >"$VU_TMP/check.json" 2>"$VU_TMP/check.err"
+rc=$?
+failed=$(vu_failed_checks "$VU_TMP/check.json")
+n=$(grep -o '"result":"pass"' "$VU_TMP/check.json" | wc -l)
+if ((rc == 0)) && grep -q '"ok":true' "$VU_TMP/check.json" && [[ -z $failed ]] && ((n >= 20)); then
+	vu_ok "vu-check --json: ok, $n checks passed"
+else
+	vu_notok "vu-check --json: rc $rc, failed: ${failed:-none}, $n passed"
+	vu_diag <"$VU_TMP/check.err"
+fi
+
+after=$(head -c 131072 "$img" | md5sum)
+if [[ $before == "$after" ]]; then
+	vu_ok "vu-check restored the test area it wrote"
+else
+	vu_notok "vu-check restored the test area it wrote"
+fi
+
+if vu_start_vub ro --file "$img" --read-only &&
+   timeout 120 "$VU_CHECK" --socket "$VU_TMP/ro.sock" >"$VU_TMP/ro.txt" 2>&1 &&
+   grep -Eq '^read-only +pass' "$VU_TMP/ro.txt"; then
+	vu_ok "vu-check passes against vub --read-only (writes get IOERR)"
+else
+	vu_notok "vu-check passes against vub --read-only (writes get IOERR)"
+	vu_diag <"$VU_TMP/ro.txt"
+fi
+ro_after=$(head -c 131072 "$img" | md5sum)
+
+bad=0
+for args in "--socket $VU_TMP/x.sock" \
+	    "--socket $VU_TMP/x.sock --file $VU_TMP/missing" \
+	    "--socket $VU_TMP/x.sock --file $img --queues 0" \
+	    "--socket $VU_TMP/x.sock --file $img --queues 99" \
+	    "--socket $VU_TMP/x.sock --file $img --bug=nonsense" \
+	    "--socket $VU_TMP/rw.sock --file $img"; do
+	# shellcheck disable=SC2086
+	out=$(timeout 5 "$VUB" $args 2>&1)
+	rc=$?
+	if ((rc == 0 || rc == 124)) || ! grep -q 'hint:' <<<"$out"; then
+		echo "# vub $args: rc $rc, output: $out"
+		bad=1
+	fi
+done
+vu_result "vub rejects bad arguments with an error and a hint" $bad
+
+if kill -0 "${VU_PIDS[0]}" 2>/dev/null && kill -0 "${VU_PIDS[1]}" 2>/dev/null &&
+   [[ $ro_after == "$after" ]]; then
+	vu_ok "both vub instances still running; read-only run left the image unchanged"
+else
+	vu_notok "both vub instances still running; read-only run left the image unchanged"
+fi
+vu_finish

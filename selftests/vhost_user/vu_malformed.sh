@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Malformed messages and rings against vub: bad sizes, wrong fd counts,
+# regions past their fd / overflowing / overlapping, descriptor loops,
+# out-of-table addresses... each must get an error and a closed
+# connection, never a crash, while another connection keeps being served.
+. "$(dirname "$0")/vu_lib.sh"
+vu_setup
+vu_plan 4
+
+img=$VU_TMP/disk.img
+truncate -s 16M "$img"
+vu_start_vub mal --file "$img" --queues 2
+pid=$VU_LAST_PID
+
+timeout 180 "$VU_CHECK" --socket "$VU_TMP/mal.sock" --malformed \
+	>"$VU_TMP/mal.txt" 2>&1
+rc=$?
+vu_diag <"$VU_TMP/mal.txt"
+ncases=$(grep -c '^bad-' "$VU_TMP/mal.txt")
+vu_result "every malformed case: error + closed connection, bystander served ($ncases cases, exit $rc)" \
+	$((rc != 0 || ncases < 25))
+
+nerr=$(grep -c 'closing the connection' "$VU_TMP/mal.log")
+if ((nerr >= ncases)) && grep -q 'hint:' "$VU_TMP/mal.log"; then
+	vu_ok "vub named the cause of each rejection ($nerr errors logged)"
+else
+	vu_notok "vub named the cause of each rejection ($nerr errors for $ncases cases)"
+	vu_diag <"$VU_TMP/mal.log"
+fi
+
+if kill -0 "$pid" 2>/dev/null &&
+   timeout 60 "$VU_CHECK" --socket "$VU_TMP/mal.sock" >"$VU_TMP/after.txt" 2>&1; then
+	vu_ok "vub alive and fully conformant after the malformed run"
+else
+	vu_notok "vub alive and fully conformant after the malformed run"
+	vu_diag <"$VU_TMP/after.txt"
+fi
+
+vu_stop "$pid"
+rc=$?
+if ((rc == 0)) && grep -q 'exiting:' "$VU_TMP/mal.log" && [[ ! -e $VU_TMP/mal.sock ]]; then
+	vu_ok "vub exits cleanly on SIGTERM and removes its socket"
+else
+	vu_notok "vub exits cleanly on SIGTERM and removes its socket (rc $rc)"
+fi
+vu_finish
