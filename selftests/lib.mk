@@ -24,7 +24,19 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
 GEN      := $(addprefix $(OUTPUT)/,$(TEST_GEN_PROGS) $(TEST_GEN_FILES))
 COPIED   := $(addprefix $(OUTPUT)/,$(TEST_PROGS) $(TEST_FILES) settings)
 
-all: $(GEN) $(COPIED) $(OUTPUT)/tests.list
+# shared by all areas: the kernel's KTAP shell helpers and our own
+SHARED   := $(BUILD)/selftests/kselftest/ktap_helpers.sh \
+	    $(BUILD)/selftests/lib/kmemlab.sh
+
+all: $(GEN) $(COPIED) $(OUTPUT)/tests.list $(SHARED)
+
+$(BUILD)/selftests/kselftest/ktap_helpers.sh: $(KSRC)/tools/testing/selftests/kselftest/ktap_helpers.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/selftests/lib/%: $(TOPDIR)/selftests/lib/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(OUTPUT):
 	mkdir -p $@

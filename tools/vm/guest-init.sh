@@ -137,7 +137,7 @@ cmd)
 	;;
 check)
 	TAP=$(vport kmemlab.tap) || labfail "no kmemlab.tap port"
-	"$KMEMLAB_DIR/tools/vm/guest-tests.sh" "$KM_run/tests" >"$TAP" 2>&1
+	bash "$KMEMLAB_DIR/tools/vm/guest-tests.sh" "$KM_run/tests" >"$TAP" 2>&1
 	rc=$?
 	[[ -n $CTL ]] && echo "status $rc" >"$CTL"
 	;;

@@ -1,0 +1,74 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The lab's NVDIMM backend came up as promised: the right nd bus, region and
+# namespace, a /dev/pmem block device, DAX where the platform has it.
+
+. "$(dirname "$0")/../lib/kmemlab.sh"
+km_require_root
+
+B=${KMEMLAB_BACKEND:-}
+ND=/sys/bus/nd/devices
+
+providers() {
+	cat $ND/ndbus*/provider 2>/dev/null | sort | tr '\n' ' '
+}
+
+ktap_print_header
+case $B in
+none)
+	ktap_set_plan 2
+	km_check "none: no nd bus" test -z "$(providers)"
+	km_check "none: no pmem block device" \
+		bash -c '! compgen -G "/dev/pmem*"'
+	;;
+nfit)
+	ktap_set_plan 5
+	km_check "nfit: bus provider is ACPI.NFIT" \
+		test "$(providers)" = "ACPI.NFIT "
+	km_check "nfit: one pmem region of 512 MiB" \
+		test "$(cat $ND/region0/size 2>/dev/null)" = $((512 << 20))
+	km_check "nfit: namespace0.0 with /dev/pmem0" \
+		test -b /dev/pmem0 -a -d $ND/namespace0.0
+	# the label area makes the namespace reconfigurable (fsdax needs it)
+	km_check "nfit: DIMM has a label area" \
+		bash -c "ndctl read-labels -j nmem0 | grep -q '\"nmem\"'"
+	km_check "nfit: ndctl lists the namespace" \
+		bash -c "ndctl list -N | grep -q namespace0.0"
+	;;
+e820)
+	ktap_set_plan 4
+	km_check "e820: bus provider is e820" test "$(providers)" = "e820 "
+	km_check "e820: one pmem region of 512 MiB" \
+		test "$(cat $ND/region0/size 2>/dev/null)" = $((512 << 20))
+	km_check "e820: raw namespace with /dev/pmem0" \
+		test -b /dev/pmem0 -a "$(cat $ND/namespace0.0/mode 2>/dev/null)" = raw
+	km_check "e820: /dev/pmem0 is DAX capable" \
+		test "$(cat /sys/block/pmem0/queue/dax 2>/dev/null)" = 1
+	;;
+nfit_test)
+	ktap_set_plan 5
+	km_check "nfit_test: buses nfit_test.0 and nfit_test.1" \
+		test "$(providers)" = "nfit_test.0 nfit_test.1 "
+	km_check "nfit_test: replacement modules loaded from updates/" \
+		bash -c "modinfo -n libnvdimm | grep -q /updates/"
+	km_check "nfit_test: pmem namespaces with block devices" \
+		bash -c 'compgen -G "/dev/pmem*"'
+	# what makes nfit_test worth having: ARS, clear-error, injection
+	km_check "nfit_test: a bus with ars_cap, ars_start, clear_error" \
+		bash -c "grep -h 'ars_cap.*ars_start.*clear_error' $ND/ndbus*/commands"
+	inject_status() {
+		local ns
+
+		for ns in $(ndctl list -N | sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p'); do
+			ndctl inject-error --status "$ns" >/dev/null 2>&1 && { echo "$ns"; return 0; }
+		done
+		return 1
+	}
+	km_check "nfit_test: error injection available (inject-error --status)" inject_status
+	;;
+*)
+	km_skip_all "not in the lab (KMEMLAB_BACKEND='$B')"
+	;;
+esac
+km_finish
