@@ -1312,6 +1312,35 @@ static int bad_vring_addr_outside(struct vc *c)
 	       vc_raw(c, VU_SET_VRING_KICK, VU_VERSION, 8, &v, 8, &fd, 1);
 }
 
+static int bad_vring_addr_running(struct vc *c)
+{
+	struct vhost_vring_addr a = {
+		.index = 0,
+		.desc_user_addr = 0x7f0000000000ull,
+		.used_user_addr = 0x7f0000001000ull,
+		.avail_user_addr = 0x7f0000002000ull,
+	};
+
+	/* the ring is running: new addresses must be checked at once */
+	return vc_raw(c, VU_SET_VRING_ADDR, VU_VERSION, sizeof(a), &a,
+		      sizeof(a), NULL, 0);
+}
+
+static int bad_enable_without_protocol(struct vc *c)
+{
+	struct vhost_vring_state s = { 0, 1 };
+	uint64_t f = VU_BIT(VIRTIO_F_VERSION_1);
+	int fd = vc_connect(c->sock_path, 2000);
+
+	if (fd < 0)
+		return -1;
+	/* a new connection that never negotiates PROTOCOL_FEATURES */
+	close(c->sock);
+	c->sock = fd;
+	return vc_raw(c, VU_SET_FEATURES, VU_VERSION, 8, &f, 8, NULL, 0) ||
+	       vc_raw(c, VU_SET_VRING_ENABLE, VU_VERSION, 8, &s, 8, NULL, 0);
+}
+
 static int bad_desc_loop(struct vc *c)
 {
 	struct vring_desc d[2] = {
@@ -1473,6 +1502,8 @@ static const struct vc_bad vc_bads[] = {
 	{ "bad-vring-index", bad_vring_index, true },
 	{ "bad-vring-num", bad_vring_num, true },
 	{ "bad-vring-addr-outside", bad_vring_addr_outside, true },
+	{ "bad-vring-addr-running", bad_vring_addr_running, true },
+	{ "bad-enable-no-protocol", bad_enable_without_protocol, false },
 	{ "bad-desc-loop", bad_desc_loop, true },
 	{ "bad-desc-outside-table", bad_desc_outside, true },
 	{ "bad-desc-straddles-region", bad_desc_straddle, true },
