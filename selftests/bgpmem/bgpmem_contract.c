@@ -152,13 +152,20 @@ static bool module_loaded(const char *m)
 	return access(path, F_OK) == 0;
 }
 
+static bool mounted_tracefs;
+
 static int load_bgpmem(const char *params)
 {
+	int rc;
+
 	if (module_loaded("bgpmem"))
 		return 0;
-	if (!sh("modprobe bgpmem %s 2>/dev/null", params))
-		return 0;
-	return sh("insmod %s/drivers/pmem/bgpmem.ko %s", kdir, params);
+	rc = sh("modprobe bgpmem %s 2>/dev/null", params);
+	if (rc)
+		rc = sh("insmod %s/drivers/pmem/bgpmem.ko %s", kdir, params);
+	if (!rc)
+		write_file("/sys/kernel/tracing/events/bgpmem/enable", "1");
+	return rc;
 }
 
 static const char *driver_of(const char *dev)
@@ -371,9 +378,12 @@ static void cell(struct env *e, const char *name, const char *got,
 	record(e, name, got);
 	if (!e->bgp)
 		return;
-	if (strcmp(got, want))
+	if (strcmp(got, want)) {
 		diag("%s %s: got %s, contract says %s", e->fs ? e->fs : "blk",
 		     name, got, want);
+		/* the driver's view: its last trace events */
+		sh("tail -n 8 /sys/kernel/tracing/trace 2>/dev/null | sed 's/^/#   /'");
+	}
 	tap(!strcmp(got, want), "%s %s: %s", e->fs ? e->fs : "blk", name, got);
 }
 
@@ -920,7 +930,7 @@ static void dax_cases(struct env *e)
 		if (m != MAP_FAILED)
 			munmap(m, 16 * BLK);
 	}
-	cell(e, "dax_mmap_read", got, "SIGBUS(BUS_ADRERR)");
+	cell(e, "dax_mmap_read", got, "SIGBUS(BUS_MCEERR_AR)");
 	close(fd);
 
 	/* dax_zero_range_partial */
@@ -1185,6 +1195,11 @@ int main(int argc, char **argv)
 		skip_all("cannot load bgpmem");
 
 	printf("TAP version 13\n1..%d\n", N_PLAN);
+	/* trace events explain failures (enabled at each load) */
+	if (access("/sys/kernel/tracing/trace", F_OK) &&
+	    !sh("mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null"))
+		mounted_tracefs = true;
+	write_file("/sys/kernel/tracing/events/bgpmem/enable", "1");
 	diag("backend %s: platform %s clear; namespace %s", backend,
 	     can_clear ? "can" : "cannot", ns_name);
 
@@ -1270,7 +1285,9 @@ int main(int argc, char **argv)
 	}
 	print_diff();
 
-	/* leave it as found: nd_pmem bound, bgpmem unloaded */
+	/* leave it as found: nd_pmem bound, bgpmem unloaded, tracefs */
+	if (mounted_tracefs)
+		sh("umount /sys/kernel/tracing");
 	env_close(&e);
 	sh("rmmod bgpmem 2>/dev/null");
 	bind_to("nd_pmem");
