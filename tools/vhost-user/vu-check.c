@@ -553,6 +553,7 @@ static int vc_add_regions(struct vc *c, bool slots)
 		  VC_REG_SIZE },
 	};
 	int fds[2] = { c->memfd, c->memfd };
+	struct vu_mem_table t = { .nregions = 2 };
 
 	if (slots) {
 		for (int i = 0; i < 2; i++) {
@@ -563,12 +564,9 @@ static int vc_add_regions(struct vc *c, bool slots)
 				return -1;
 		}
 		return 0;
-	} else {
-		struct vu_mem_table t = { .nregions = 2 };
-
-		memcpy(t.regions, r, sizeof(r));
-		return vc_req(c, VU_SET_MEM_TABLE, &t, 8 + sizeof(r), fds, 2);
 	}
+	memcpy(t.regions, r, sizeof(r));
+	return vc_req(c, VU_SET_MEM_TABLE, &t, 8 + sizeof(r), fds, 2);
 }
 
 /*

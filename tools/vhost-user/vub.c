@@ -821,9 +821,8 @@ static int vub_add_mem_reg(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 
 	if (!(c->pfeatures & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS)))
 		return vub_fail(c, "ADD_MEM_REG without CONFIGURE_MEM_SLOTS");
-	if (c->nregions >= VUB_MAX_SLOTS) {
+	if (c->nregions >= VUB_MAX_SLOTS)
 		return vub_fail(c, "ADD_MEM_REG beyond GET_MAX_MEM_SLOTS");
-	}
 	err = vub_region_map(c->regions, c->nregions, &m->p.memreg.region,
 			     m->fds[0], &c->regions[c->nregions]);
 	m->fds[0] = -1;
@@ -965,9 +964,8 @@ static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	vub_close_fd(&vq->kick_fd);
 	vq->kick_fd = fd;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	if (!vq->num || !vq->have_addr) {
+	if (!vq->num || !vq->have_addr)
 		return vub_fail(c, "SET_VRING_KICK before SET_VRING_NUM/SET_VRING_ADDR");
-	}
 	if (vub_vq_map(c, vq))
 		return -EPROTO;
 	vq->started = true;
