@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * spf_race - faults racing VMA changes, checked by a shadow-map oracle.
+ *
+ * Reader threads read random pages of a region; a mutator (the main
+ * thread) changes the region with one kind of operation per scenario.
+ * Before an operation the mutator publishes, per page, the state the
+ * page will have (the shadow map); a reader accepts what it read (a
+ * value, zero, SIGSEGV, SIGBUS, a device tag generation) only if it
+ * matches the state before or after a transition that overlapped its
+ * read. Reads overlapping more than one transition are not judged.
+ *
+ * Each scenario also checks, through spf_harness (EXACT mode, this
+ * process tracked), that faults completed under the VMA lock, that
+ * fallbacks happened where churn forces them, and that no per-VMA lock
+ * invariant was violated. The last scenario runs the device in its
+ * deliberately broken mode (faults ignore the generation): the oracle
+ * must report violations there, or it is blind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "spf_test.h"
+
+#define PG		4096UL
+#define NPG		512UL		/* 2 MiB: one THP */
+#define LEN		(NPG * PG)
+#define NREADERS	2
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+enum { K_ZERO = 1, K_VAL, K_SEGV, K_BUS, K_FREE, K_DEV };
+
+#define ST(k, v)	(((uint64_t)(k) << 56) | ((v) & ((1ULL << 56) - 1)))
+#define ST_KIND(s)	((int)((s) >> 56))
+#define ST_PAY(s)	((s) & ((1ULL << 56) - 1))
+
+enum backing { B_ANON, B_SHMEM, B_DEV, B_DEV_NOMP, B_DEV_BROKEN };
+
+struct scenario {
+	const char *name;
+	enum backing backing;
+	void (*op)(void);
+	bool want_fallback;	/* churn must make some faults fall back */
+	bool want_violations;	/* the broken mode: the oracle must fire */
+};
+
+static char *reservation;	/* 4 * LEN: region, scratch, slack */
+static char *base;		/* NPG pages, 2 MiB aligned */
+static char *scratch;		/* NPG pages reserved for mremap targets */
+static int backing_fd = -1;
+static enum backing cur_backing;
+static uint64_t next_val = 1;
+static uint64_t rng_state = 88172645463325252ULL;
+
+static _Atomic uint64_t sh_seq[NPG], sh_cur[NPG], sh_nxt[NPG];
+static atomic_int stop;
+static atomic_ulong n_reads, n_checked, n_viol, n_unjudged, n_sig;
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* ---- shadow map ------------------------------------------------------ */
+
+static void sh_begin(size_t a, size_t b, uint64_t (*st)(size_t))
+{
+	size_t i;
+
+	for (i = a; i < b; i++) {
+		atomic_store(&sh_nxt[i], st(i));
+		atomic_fetch_add(&sh_seq[i], 1);	/* odd: in transition */
+	}
+}
+
+static void sh_end(size_t a, size_t b)
+{
+	size_t i;
+
+	for (i = a; i < b; i++) {
+		atomic_store(&sh_cur[i], atomic_load(&sh_nxt[i]));
+		atomic_fetch_add(&sh_seq[i], 1);
+	}
+}
+
+/* What an accessible page holds, kept by the mutator only. */
+static uint64_t content[NPG];
+static uint64_t dev_gen = 1;
+
+static uint64_t st_segv(size_t i) { return ST(K_SEGV, 0); }
+static uint64_t st_bus(size_t i) { return ST(K_BUS, 0); }
+static uint64_t st_content(size_t i) { return content[i]; }
+
+static void set_content(size_t a, size_t b, int kind)
+{
+	size_t i;
+
+	for (i = a; i < b; i++) {
+		uint64_t old = content[i];
+
+		switch (kind) {
+		case K_ZERO:
+			content[i] = ST(K_ZERO, 0);
+			break;
+		case K_FREE:
+			if (ST_KIND(old) == K_VAL)
+				content[i] = ST(K_FREE, ST_PAY(old));
+			break;
+		case K_DEV:
+			content[i] = ST(K_DEV, dev_gen);
+			break;
+		}
+	}
+}
+
+static bool matches(uint64_t st, int sig, uint64_t val)
+{
+	switch (ST_KIND(st)) {
+	case K_ZERO:
+		return !sig && val == 0;
+	case K_VAL:
+		return !sig && val == st;
+	case K_SEGV:
+		return sig == SIGSEGV;
+	case K_BUS:
+		return sig == SIGBUS;
+	case K_FREE:
+		return !sig && (val == 0 || val == ST(K_VAL, ST_PAY(st)));
+	case K_DEV:
+		return !sig && val == ST_PAY(st);
+	}
+	return false;
+}
+
+/* Write new values into [a, b): the mutator's own (COW, anon) faults. */
+static void write_vals(size_t a, size_t b)
+{
+	size_t i;
+
+	next_val++;
+	for (i = a; i < b; i++)
+		content[i] = ST(K_VAL, (next_val << 12) | i);
+	sh_begin(a, b, st_content);
+	for (i = a; i < b; i++)
+		*(volatile uint64_t *)(base + i * PG) = content[i];
+	sh_end(a, b);
+}
+
+/* ---- readers --------------------------------------------------------- */
+
+static void *reader(void *arg)
+{
+	uint64_t rs = (uintptr_t)arg * 0x9E3779B97F4A7C15ULL + 1;
+	size_t off = cur_backing >= B_DEV ? offsetof(struct spf_tag, gen) : 0;
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		size_t i = xorshift(&rs) % NPG;
+		uint64_t s1, s2, c1, n1, c2, n2, val = 0;
+		bool ok;
+		int sig;
+
+		s1 = atomic_load(&sh_seq[i]);
+		c1 = atomic_load(&sh_cur[i]);
+		n1 = atomic_load(&sh_nxt[i]);
+		sig = spf_read_u64(base + i * PG + off, &val);
+		atomic_thread_fence(memory_order_seq_cst);
+		s2 = atomic_load(&sh_seq[i]);
+		c2 = atomic_load(&sh_cur[i]);
+		n2 = atomic_load(&sh_nxt[i]);
+		atomic_fetch_add_explicit(&n_reads, 1, memory_order_relaxed);
+		if (sig)
+			atomic_fetch_add_explicit(&n_sig, 1,
+						  memory_order_relaxed);
+		if (s2 - s1 > 2) {
+			atomic_fetch_add_explicit(&n_unjudged, 1,
+						  memory_order_relaxed);
+			continue;
+		}
+		atomic_fetch_add_explicit(&n_checked, 1, memory_order_relaxed);
+		if (s1 == s2 && !(s1 & 1))
+			ok = matches(c1, sig, val);
+		else
+			ok = matches(c1, sig, val) || matches(n1, sig, val) ||
+			     matches(c2, sig, val) || matches(n2, sig, val);
+		if (ok)
+			continue;
+		if (atomic_fetch_add(&n_viol, 1) < 3)
+			ksft_print_msg("oracle: page %zu read %s 0x%llx, shadow 0x%llx/0x%llx seq %llu..%llu\n",
+				       i, sig == SIGSEGV ? "SIGSEGV" :
+				       sig == SIGBUS ? "SIGBUS" : "value",
+				       (unsigned long long)val,
+				       (unsigned long long)c2,
+				       (unsigned long long)n2,
+				       (unsigned long long)s1,
+				       (unsigned long long)s2);
+	}
+	return NULL;
+}
+
+/* ---- operations (one per scenario) ------------------------------------ */
+
+static void rand_range(size_t *a, size_t *b)
+{
+	size_t len = 1 + xorshift(&rng_state) % 32;
+
+	*a = 1 + xorshift(&rng_state) % (NPG - len - 1);
+	*b = *a + len;
+}
+
+static void die_errno(const char *what)
+{
+	ksft_exit_fail_msg("%s: %s\n", what, strerror(errno));
+}
+
+/* Drop [a, b) so readers fault it in again (zero pages), then refill. */
+static void refault(size_t a, size_t b)
+{
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	if (madvise(base + a * PG, (b - a) * PG, MADV_DONTNEED))
+		die_errno("madvise DONTNEED");
+	sh_end(a, b);
+	write_vals(a, b);
+}
+
+static void protect(size_t a, size_t b)
+{
+	sh_begin(a, b, st_segv);
+	if (mprotect(base + a * PG, (b - a) * PG, PROT_NONE))
+		die_errno("mprotect NONE");
+	sh_end(a, b);
+	sh_begin(a, b, st_content);
+	if (mprotect(base + a * PG, (b - a) * PG, PROT_READ | PROT_WRITE))
+		die_errno("mprotect RW");
+	sh_end(a, b);
+}
+
+static void op_mprotect_whole(void)
+{
+	protect(0, NPG);
+	refault(0, NPG);
+}
+
+static void op_mprotect_split(void)
+{
+	size_t a, b;
+
+	rand_range(&a, &b);
+	protect(a, b);		/* split, then merge back */
+	refault(a, b);
+}
+
+static void op_munmap_remap(void)
+{
+	size_t a, b;
+	void *p;
+
+	rand_range(&a, &b);
+	sh_begin(a, b, st_segv);
+	if (munmap(base + a * PG, (b - a) * PG))
+		die_errno("munmap");
+	sh_end(a, b);
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	p = mmap(base + a * PG, (b - a) * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != base + a * PG)
+		die_errno("mmap into the hole");
+	sh_end(a, b);
+	/* first faults of a new VMA: anon_vma creation racing the merge */
+	write_vals(a, b);
+}
+
+static void op_map_fixed(void)
+{
+	size_t a, b;
+
+	rand_range(&a, &b);
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	if (mmap(base + a * PG, (b - a) * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die_errno("mmap MAP_FIXED");
+	sh_end(a, b);
+	write_vals(a, b);
+}
+
+static void op_mremap_move(void)
+{
+	size_t a, b, len;
+
+	rand_range(&a, &b);
+	len = (b - a) * PG;
+	sh_begin(a, b, st_segv);
+	if (mremap(base + a * PG, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   scratch) == MAP_FAILED)
+		die_errno("mremap away");
+	sh_end(a, b);
+	sh_begin(a, b, st_content);
+	if (mremap(scratch, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   base + a * PG) == MAP_FAILED)
+		die_errno("mremap back");
+	sh_end(a, b);
+	/* keep the scratch area reserved */
+	if (mmap(scratch, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED)
+		die_errno("re-reserve scratch");
+	refault(a, b);
+}
+
+static void op_mremap_shrink_grow(void)
+{
+	size_t keep = NPG - 1 - xorshift(&rng_state) % 64;
+
+	sh_begin(keep, NPG, st_segv);
+	if (mremap(base, LEN, keep * PG, 0) == MAP_FAILED)
+		die_errno("mremap shrink");
+	sh_end(keep, NPG);
+	set_content(keep, NPG, K_ZERO);
+	sh_begin(keep, NPG, st_content);
+	if (mremap(base, keep * PG, LEN, 0) == MAP_FAILED)
+		die_errno("mremap grow");
+	sh_end(keep, NPG);
+	write_vals(keep, NPG);
+}
+
+static void op_mremap_dontunmap(void)
+{
+	size_t a, b, len;
+
+	rand_range(&a, &b);
+	len = (b - a) * PG;
+	set_content(a, b, K_ZERO);	/* the source stays, empty */
+	sh_begin(a, b, st_content);
+	if (mremap(base + a * PG, len, len, MREMAP_MAYMOVE | MREMAP_FIXED |
+		   MREMAP_DONTUNMAP, scratch) == MAP_FAILED)
+		die_errno("mremap DONTUNMAP");
+	sh_end(a, b);
+	if (mmap(scratch, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED, -1, 0) == MAP_FAILED)
+		die_errno("re-reserve scratch");
+	write_vals(a, b);
+}
+
+static void madv(int advice, int kind)
+{
+	size_t a, b;
+
+	rand_range(&a, &b);
+	set_content(a, b, kind);
+	sh_begin(a, b, st_content);
+	if (madvise(base + a * PG, (b - a) * PG, advice) && errno != EINVAL)
+		die_errno("madvise");
+	sh_end(a, b);
+	write_vals(a, b);
+}
+
+static void op_dontneed(void) { madv(MADV_DONTNEED, K_ZERO); }
+static void op_free(void) { madv(MADV_FREE, K_FREE); }
+static void op_pageout(void) { madv(MADV_PAGEOUT, K_VAL); }
+
+static void op_collapse(void)
+{
+	/* the region is 2 MiB aligned: a THP candidate */
+	sh_begin(0, NPG, st_content);
+	madvise(base, LEN, MADV_HUGEPAGE);
+	madvise(base, LEN, MADV_COLLAPSE);	/* may fail: no THP, memory */
+	madvise(base, LEN, MADV_NOHUGEPAGE);	/* split/merge the flags */
+	sh_end(0, NPG);
+	op_dontneed();
+}
+
+static void op_fork_cow(void)
+{
+	size_t a, b, i;
+	pid_t pid;
+	int status;
+
+	rand_range(&a, &b);
+	pid = fork();
+	if (pid < 0)
+		die_errno("fork");
+	if (!pid) {
+		/* the child sees the parent's values at fork time */
+		for (i = a; i < b; i++)
+			if (!matches(content[i], 0,
+				     *(volatile uint64_t *)(base + i * PG)))
+				_exit(1);
+		_exit(0);
+	}
+	write_vals(a, b);	/* COW faults racing the fork's copy */
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		atomic_fetch_add(&n_viol, 1);
+		ksft_print_msg("fork child saw wrong values\n");
+	}
+}
+
+static void op_mlock(void)
+{
+	size_t a, b;
+
+	rand_range(&a, &b);
+	sh_begin(a, b, st_content);
+	if (mlock(base + a * PG, (b - a) * PG))
+		die_errno("mlock");
+	if (munlock(base + a * PG, (b - a) * PG))
+		die_errno("munlock");
+	sh_end(a, b);
+	refault(a, b);
+}
+
+static void op_punch_hole(void)
+{
+	size_t a, b;
+
+	rand_range(&a, &b);
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	if (fallocate(backing_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(a * PG), (off_t)((b - a) * PG)))
+		die_errno("punch hole");
+	sh_end(a, b);
+	write_vals(a, b);
+}
+
+static void op_truncate(void)
+{
+	size_t keep = NPG - 1 - xorshift(&rng_state) % 64;
+
+	sh_begin(keep, NPG, st_bus);
+	if (ftruncate(backing_fd, (off_t)(keep * PG)))
+		die_errno("truncate");
+	sh_end(keep, NPG);
+	set_content(keep, NPG, K_ZERO);
+	sh_begin(keep, NPG, st_content);
+	if (ftruncate(backing_fd, (off_t)LEN))
+		die_errno("extend");
+	sh_end(keep, NPG);
+	write_vals(keep, NPG);
+}
+
+static void op_dev_bump(void)
+{
+	uint64_t gen;
+
+	dev_gen++;
+	set_content(0, NPG, K_DEV);
+	sh_begin(0, NPG, st_content);
+	if (ioctl(backing_fd, SPF_IOC_DEV_BUMP, &gen))
+		die_errno("DEV_BUMP");
+	sh_end(0, NPG);
+	if (gen != dev_gen)
+		ksft_exit_fail_msg("bump returned gen %llu, want %llu\n",
+				   (unsigned long long)gen,
+				   (unsigned long long)dev_gen);
+}
+
+static const struct scenario scenarios[] = {
+	{ "mprotect_whole", B_ANON, op_mprotect_whole, false, false },
+	{ "mprotect_split_merge", B_ANON, op_mprotect_split, true, false },
+	{ "munmap_remap", B_ANON, op_munmap_remap, true, false },
+	{ "map_fixed_over_live", B_ANON, op_map_fixed, true, false },
+	{ "mremap_move", B_ANON, op_mremap_move, true, false },
+	{ "mremap_shrink_grow", B_ANON, op_mremap_shrink_grow, true, false },
+	{ "mremap_dontunmap", B_ANON, op_mremap_dontunmap, false, false },
+	{ "madv_dontneed", B_ANON, op_dontneed, false, false },
+	{ "madv_free", B_ANON, op_free, false, false },
+	{ "madv_pageout", B_ANON, op_pageout, false, false },	/* no swap: no faults */
+	{ "madv_hugepage_collapse", B_ANON, op_collapse, false, false },
+	{ "fork_during_cow", B_ANON, op_fork_cow, false, false },
+	{ "mlock_munlock", B_ANON, op_mlock, false, false },
+	{ "shmem_punch_hole", B_SHMEM, op_punch_hole, false, false },
+	{ "shmem_truncate", B_SHMEM, op_truncate, false, false },
+	{ "dev_bump_map_pages", B_DEV, op_dev_bump, false, false },
+	{ "dev_bump_no_map_pages", B_DEV_NOMP, op_dev_bump, false, false },
+	{ "oracle_catches_broken_gen", B_DEV_BROKEN, op_dev_bump, false, true },
+};
+
+/* ---- setup and one scenario ------------------------------------------- */
+
+static void setup_region(enum backing bk)
+{
+	struct spf_dev_setup s = { .size = LEN };
+	char *res, *p;
+	size_t i;
+	int flags = MAP_FIXED | MAP_SHARED;
+
+	/* reserve 2 MiB-aligned space for the region and the scratch area */
+	res = mmap(NULL, 4 * LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (res == MAP_FAILED)
+		die_errno("reserve");
+	reservation = res;
+	base = (char *)(((uintptr_t)res + LEN - 1) & ~(LEN - 1));
+	scratch = base + 2 * LEN;
+	backing_fd = -1;
+	switch (bk) {
+	case B_ANON:
+		p = mmap(base, LEN, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		break;
+	case B_SHMEM:
+		backing_fd = memfd_create("spf_race", MFD_CLOEXEC);
+		if (backing_fd < 0 || ftruncate(backing_fd, (off_t)LEN))
+			die_errno("memfd");
+		p = mmap(base, LEN, PROT_READ | PROT_WRITE, flags, backing_fd,
+			 0);
+		break;
+	default:
+		backing_fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
+		s.flags = bk == B_DEV ? SPF_DEV_MAP_PAGES :
+			  bk == B_DEV_BROKEN ? SPF_DEV_MAP_PAGES |
+					       SPF_DEV_BROKEN_GEN : 0;
+		if (backing_fd < 0 || ioctl(backing_fd, SPF_IOC_DEV_SETUP, &s))
+			die_errno("device");
+		p = mmap(base, LEN, PROT_READ, flags, backing_fd, 0);
+		break;
+	}
+	if (p != base)
+		die_errno("map region");
+	cur_backing = bk;
+	dev_gen = 1;
+	for (i = 0; i < NPG; i++) {
+		atomic_store(&sh_seq[i], 0);
+		content[i] = bk >= B_DEV ? ST(K_DEV, 1) : ST(K_ZERO, 0);
+		atomic_store(&sh_cur[i], content[i]);
+		atomic_store(&sh_nxt[i], content[i]);
+	}
+	if (bk < B_DEV)
+		write_vals(0, NPG);
+}
+
+static void teardown_region(void)
+{
+	munmap(reservation, 4 * LEN);	/* region, scratch and slack */
+	if (backing_fd >= 0)
+		close(backing_fd);
+}
+
+static double secs(void)
+{
+	const char *e = getenv("SPF_RACE_SECS");
+	double d = e ? atof(e) : 1.5;
+
+	return d > 0.1 && d < 60 ? d : 1.5;
+}
+
+static void run(const struct scenario *sc, int obs_fd, int slot)
+{
+	struct spf_counters before, after;
+	struct spf_dev_stats st = { 0 };
+	pthread_t tid[NREADERS];
+	struct spf_summary sm;
+	struct timespec ts;
+	double t0, dur = secs();
+	unsigned long iters = 0;
+	bool ok = true;
+	int i;
+
+	atomic_store(&n_reads, 0);
+	atomic_store(&n_checked, 0);
+	atomic_store(&n_viol, 0);
+	atomic_store(&n_unjudged, 0);
+	atomic_store(&n_sig, 0);
+	atomic_store(&stop, 0);
+	setup_region(sc->backing);
+	spf_obs_read(obs_fd, (uint32_t)slot, &before);
+	for (i = 0; i < NREADERS; i++)
+		pthread_create(&tid[i], NULL, reader, (void *)(uintptr_t)(i + 1));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	do {
+		sc->op();
+		iters++;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	} while ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0 < dur);
+	atomic_store(&stop, 1);
+	for (i = 0; i < NREADERS; i++)
+		pthread_join(tid[i], NULL);
+	spf_obs_read(obs_fd, (uint32_t)slot, &after);
+	spf_delta(&after, &before);
+	spf_summarize(&after, &sm);
+	if (backing_fd >= 0 && sc->backing >= B_DEV)
+		ioctl(backing_fd, SPF_IOC_DEV_STATS, &st);
+	teardown_region();
+
+	ksft_print_msg("%s: %lu ops, %lu reads (%lu judged, %lu unjudged, %lu signals), %lu oracle violations; faults %llu: vma-lock %llu, aborts %llu, retries %llu, invariant violations %llu; device vma/mmap %llu/%llu\n",
+		       sc->name, iters, atomic_load(&n_reads),
+		       atomic_load(&n_checked), atomic_load(&n_unjudged),
+		       atomic_load(&n_sig), atomic_load(&n_viol),
+		       (unsigned long long)sm.user,
+		       (unsigned long long)sm.vma_done,
+		       (unsigned long long)sm.aborts,
+		       (unsigned long long)sm.retries,
+		       (unsigned long long)sm.violations,
+		       (unsigned long long)st.faults_vma_lock,
+		       (unsigned long long)st.faults_mmap_lock);
+	if (sc->want_violations) {
+		if (!atomic_load(&n_viol)) {
+			ksft_print_msg("the oracle missed the broken device\n");
+			ok = false;
+		}
+	} else if (atomic_load(&n_viol)) {
+		ok = false;
+	}
+	if (atomic_load(&n_checked) < 100 || sm.violations ||
+	    st.violations || after.missed)
+		ok = false;
+	if (sc->backing == B_DEV_NOMP) {
+		/* no ->map_pages: every device fault retries */
+		if (st.faults_vma_lock || !st.faults_mmap_lock || !sm.retries)
+			ok = false;
+	} else if (sc->backing >= B_DEV) {
+		if (!st.faults_vma_lock || !sm.vma_done)
+			ok = false;
+	} else if (!sm.vma_done && sc->op != op_pageout) {
+		ok = false;
+	}
+	if (sc->want_fallback && !(sm.aborts + sm.retries)) {
+		ksft_print_msg("%s: no fault fell back to mmap_lock\n",
+			       sc->name);
+		ok = false;
+	}
+	ksft_test_result(ok, "%s\n", sc->name);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long taint;
+	size_t i;
+	int fd, slot;
+
+	ksft_print_header();
+	spf_load_or_skip();
+	spf_catch_signals();
+	taint = spf_taint();
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd == -EBUSY)
+		ksft_exit_skip("the spf_harness observer is owned by another process\n");
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	slot = spf_obs_track_self(fd);
+	if (slot < 0)
+		ksft_exit_fail_msg("track: %s\n", strerror(-slot));
+	ksft_print_msg("%zu scenarios, %d readers, %.1fs each\n",
+		       ARRAY_SIZE(scenarios), NREADERS, secs());
+	ksft_set_plan(ARRAY_SIZE(scenarios));
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		if (argc < 2 || strstr(scenarios[i].name, argv[1]))
+			run(&scenarios[i], fd, slot);
+		else
+			ksft_test_result_skip("%s: not selected\n",
+					      scenarios[i].name);
+	close(fd);
+	spf_unload();
+	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))
+		ksft_exit_fail_msg("kernel WARN taint set during the test\n");
+	ksft_finished();
+}
