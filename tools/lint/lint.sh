@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make lint: the checks upstream maintainers run, on every module, tool and
+# selftest wired into the build (Kbuild, tools/Makefile, selftests/Makefile):
+#   - W=1 and sparse (C=2) over the modules, in a scratch copy of the tree so
+#     everything is recompiled; any warning fails
+#   - coccicheck MODE=report over the module sources
+#   - checkpatch.pl --strict on our kernel code; on userspace code too, minus
+#     the rules that only make sense inside the kernel (listed below)
+#   - bash -n on every shell script
+#
+# usage: lint.sh KVER KSRC
+set -uo pipefail
+
+KVER=${1:?usage: lint.sh KVER KSRC}
+KSRC=${2:?}
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+KDIR=/lib/modules/$KVER/build
+OUT=$TOP/build/lint
+failed=()
+
+step() {
+	echo "  LINT    $*"
+}
+
+# module dirs from the top-level Kbuild
+mapfile -t MODDIRS < <(sed -n 's/^obj-m *+= *\(.*\)\/ *$/\1/p' "$TOP/Kbuild")
+mapfile -t TOOLS < <(make -s -C "$TOP/tools" list | tr ' ' '\n')
+mapfile -t AREAS < <(make -s -C "$TOP/selftests" list | tr ' ' '\n')
+
+kfiles=()
+for d in "${MODDIRS[@]}"; do
+	while IFS= read -r f; do
+		kfiles+=("$f")
+	done < <(cd "$TOP" && find "$d" -maxdepth 1 -name '*.[ch]' ! -name '*.mod.c' | sort)
+done
+while IFS= read -r f; do
+	kfiles+=("$f")
+done < <(cd "$TOP" && find include -name '*.h' 2>/dev/null | sort)
+
+ufiles=()
+for d in "${TOOLS[@]/#/tools/}" "${AREAS[@]/#/selftests/}"; do
+	while IFS= read -r f; do
+		ufiles+=("$f")
+	done < <(cd "$TOP" && find "$d" -name '*.[ch]' ! -name '*.mod.c' \
+		 ! -path '*/module/*' | sort)
+done
+
+# ---- W=1 + sparse -------------------------------------------------------------
+step "W=1 C=2 (sparse) over ${MODDIRS[*]}"
+rm -rf "$OUT/tree"
+mkdir -p "$OUT/tree"
+(cd "$TOP" && cp -a --parents Kbuild include "${MODDIRS[@]}" "$OUT/tree/") 2>/dev/null
+find "$OUT/tree" \( -name '*.o' -o -name '*.ko' -o -name '*.cmd' -o -name '*.mod*' \) -delete
+make -C "$KDIR" M="$OUT/tree" KMEMLAB_KSRC="$KSRC" W=1 C=2 CHECK=sparse \
+	-j"$(nproc)" modules >"$OUT/build.log" 2>&1
+rc=$?
+if ((rc)) || grep -qE 'warning:|error:' "$OUT/build.log"; then
+	grep -E -A3 'warning:|error:' "$OUT/build.log" | sed "s|$OUT/tree/||" | head -60
+	failed+=("W=1/sparse (log: $OUT/build.log)")
+fi
+
+# ---- coccicheck ---------------------------------------------------------------
+step "coccicheck MODE=report"
+if command -v spatch >/dev/null; then
+	# the two OCaml-scripted rules need ocaml-nox; coccicheck skips what
+	# spatch cannot run and says so
+	(cd "$OUT/tree" && env srctree="$KSRC" KBUILD_EXTMOD="$OUT/tree" MODE=report V=0 \
+		LINUXINCLUDE="-I$KDIR/include -I$KDIR/arch/x86/include -I$KDIR/arch/x86/include/generated -I$OUT/tree/include -I$OUT/tree/include/uapi" \
+		bash "$KSRC/scripts/coccicheck") >"$OUT/cocci.log" 2>&1
+	# report lines: FILE:LINE:COL-COL: WARNING/ERROR/...: text
+	grep -E '^/[^ ]+:[0-9]+:[0-9-]+: ' "$OUT/cocci.log" >"$OUT/cocci.report"
+	if [[ -s $OUT/cocci.report ]]; then
+		sed "s|$OUT/tree/||" "$OUT/cocci.report" | head -40
+		failed+=("coccicheck (log: $OUT/cocci.log)")
+	fi
+else
+	failed+=("coccicheck: spatch not installed (make deps)")
+fi
+
+# ---- checkpatch ---------------------------------------------------------------
+CP=("$KSRC/scripts/checkpatch.pl" --no-tree --strict --terse --show-types --quiet -f)
+step "checkpatch --strict: ${#kfiles[@]} kernel files"
+if ((${#kfiles[@]})); then
+	out=$(cd "$TOP" && "${CP[@]}" "${kfiles[@]}" 2>&1 | grep -v '^total: 0 errors, 0 warnings, 0 checks')
+	if [[ -n $out ]]; then
+		echo "$out"
+		failed+=("checkpatch (kernel code)")
+	fi
+fi
+# Userspace: kernel style, but the kernel-only macros (__printf, u64, strscpy)
+# do not exist there, and <inttypes.h> names are not CamelCase of ours.
+USER_IGNORE=PREFER_DEFINED_ATTRIBUTE_MACRO,CAMELCASE,PREFER_KERNEL_TYPES,STRCPY,STRLCPY,STRNCPY,SSCANF_TO_KSTRTO,NEW_TYPEDEFS,SPLIT_STRING,VOLATILE,AVOID_EXTERNS,PREFER_PRINTF,PREFER_SCANF,PREFER_PACKED,PREFER_ALIGNED,MACRO_ARG_REUSE
+step "checkpatch --strict: ${#ufiles[@]} userspace files"
+if ((${#ufiles[@]})); then
+	out=$(cd "$TOP" && "${CP[@]}" --ignore "$USER_IGNORE" "${ufiles[@]}" 2>&1 | grep -v '^total: 0 errors, 0 warnings, 0 checks')
+	if [[ -n $out ]]; then
+		echo "$out"
+		failed+=("checkpatch (userspace)")
+	fi
+fi
+
+# ---- shell --------------------------------------------------------------------
+step "bash -n on shell scripts"
+while IFS= read -r f; do
+	bash -n "$f" 2>&1 || failed+=("bash -n $f")
+done < <(cd "$TOP" && grep -rlE '^#!/bin/(ba)?sh' tools/vm tools/lint \
+	"${AREAS[@]/#/selftests/}" selftests/lib .ci 2>/dev/null)
+
+if ((${#failed[@]})); then
+	echo "lint: FAILED: ${failed[*]}" >&2
+	exit 1
+fi
+echo "lint: clean"
