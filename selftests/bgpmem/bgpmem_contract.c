@@ -1140,11 +1140,20 @@ static void module_cases(struct env *e)
 	/* 50 load/unload cycles; slab must not grow */
 	sh("sync; echo 3 > /proc/sys/vm/drop_caches");
 	sh("grep -E '^Slab' /proc/meminfo > /tmp/bgp-slab0");
+	/*
+	 * Every 5th cycle probes the namespace (memmap init of the whole
+	 * namespace is slow under TCG); the others hold it on nd_pmem and
+	 * exercise module init/exit and driver (un)registration.
+	 */
 	for (i = 0; i < 50 && ok; i++) {
-		if (sh("rmmod bgpmem") || load_bgpmem("") ||
-		    bind_to("bgpmem"))
+		bool probe = i % 5 == 0;
+
+		if (sh("rmmod bgpmem") ||
+		    (!probe && bind_to("nd_pmem")) || load_bgpmem("") ||
+		    (probe && bind_to("bgpmem")))
 			ok = 0;
 	}
+	bind_to("bgpmem");
 	sh("sync; echo 3 > /proc/sys/vm/drop_caches");
 	sh("grep -E '^Slab' /proc/meminfo > /tmp/bgp-slab1");
 	read_file("/tmp/bgp-slab0", slab0, sizeof(slab0));
@@ -1154,7 +1163,8 @@ static void module_cases(struct env *e)
 		long b = strtol(slab1 + 5, NULL, 10);
 
 		diag("slab before %ld kB, after 50 cycles %ld kB", a, b);
-		tap(ok && b - a < 4096, "load_unload_50: %d cycles, slab %+ld kB",
+		tap(ok && b - a < 4096,
+		    "load_unload_50: %d cycles (10 probing), slab %+ld kB",
 		    i, b - a);
 	}
 	unlink("/tmp/bgp-slab0");
