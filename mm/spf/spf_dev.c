@@ -176,12 +176,14 @@ static const struct vm_operations_struct spf_vm_ops_map_pages = {
 int spf_dev_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct spf_file *sf = file->private_data;
+	u64 npages;
 	u32 flags;
 
 	mutex_lock(&sf->lock);
 	flags = sf->flags;
+	npages = sf->npages;
 	mutex_unlock(&sf->lock);
-	if (!sf->npages)
+	if (!npages)
 		return -ENODEV;
 	if (vma->vm_flags & VM_SHARED) {
 		if (vma->vm_flags & VM_WRITE)
