@@ -354,6 +354,7 @@ static const char *err_name(int err)
 struct result {
 	char name[64];
 	char got[64];
+	char want[64];		/* the contract (bgpmem cells only) */
 };
 
 static struct result results[2][MAX_RESULTS];	/* [bgp][i] */
@@ -371,6 +372,15 @@ static void record(struct env *e, const char *name, const char *got)
 	nresults[b]++;
 }
 
+static void record_want(struct env *e, const char *want)
+{
+	int b = e->bgp, i = nresults[b] - 1;
+
+	if (i >= 0)
+		snprintf(results[b][i].want, sizeof(results[b][i].want), "%s",
+			 want);
+}
+
 /* a bgpmem cell: compare with the table; nd_pmem cells are only recorded */
 static void cell(struct env *e, const char *name, const char *got,
 		 const char *want)
@@ -378,6 +388,7 @@ static void cell(struct env *e, const char *name, const char *got,
 	record(e, name, got);
 	if (!e->bgp)
 		return;
+	record_want(e, want);
 	if (strcmp(got, want)) {
 		diag("%s %s: got %s, contract says %s", e->fs ? e->fs : "blk",
 		     name, got, want);
@@ -999,9 +1010,11 @@ static void dax_cases(struct env *e)
 			if (m == MAP_FAILED) {
 				snprintf(got, sizeof(got), "mmap-failed");
 			} else {
+				const char *sig;
+
 				(void)*(volatile char *)(m + BLK);
-				snprintf(got, sizeof(got), "%s,%s",
-					 touch(m + BLK, true),
+				sig = touch(m + BLK, true);
+				snprintf(got, sizeof(got), "%s,%s", sig,
 					 state(e, phys, BLK));
 				munmap(m, 4 * BLK);
 			}
@@ -1055,7 +1068,7 @@ static void umount_fs(struct env *e)
 #define N_REC		4
 #define N_MISC		4	/* concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		9
-#define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX)
+#define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
 
 static void skip_all(const char *why)
 {
@@ -1100,6 +1113,34 @@ static int make_fsdax(void)
 		return -1;
 	snprintf(bind_dev, sizeof(bind_dev), "%s", holder);
 	return 0;
+}
+
+/*
+ * Negative control: nd_pmem's per-sector semantics, measured on the same
+ * cells, must violate the contract somewhere, or the cells cannot fail.
+ */
+static void negative_control(void)
+{
+	int i, j, bad = 0, compared = 0;
+
+	for (i = 0; i < nresults[1]; i++) {
+		for (j = 0; j < nresults[0]; j++) {
+			if (strcmp(results[0][j].name, results[1][i].name) ||
+			    !results[1][i].want[0] ||
+			    strstr(results[1][i].name, "madv") ||
+			    strstr(results[1][i].name, "ioc_"))
+				continue;
+			compared++;
+			if (strcmp(results[0][j].got, results[1][i].want)) {
+				diag("nd_pmem breaks %s: %s (contract %s)",
+				     results[1][i].name, results[0][j].got,
+				     results[1][i].want);
+				bad++;
+			}
+		}
+	}
+	tap(bad > 0, "negative_control: nd_pmem violates %d of %d contract cells",
+	    bad, compared);
 }
 
 static void print_diff(void)
@@ -1287,12 +1328,16 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* a fresh module: records that the platform cannot clear are gone */
+	sh("rmmod bgpmem");
+	load_bgpmem("");
 	if (env_open(&e, true, can_clear)) {
 		tap(false, "unload_busy: cannot bind");
 		tap(false, "load_unload_50: cannot bind");
 	} else {
 		module_cases(&e);
 	}
+	negative_control();
 	print_diff();
 
 	/* leave it as found: nd_pmem bound, bgpmem unloaded, tracefs */
