@@ -400,8 +400,12 @@ done
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
 "$CTL" clear "$A"
 log "background: $(mib "$peak") MiB when the writer was stopped, $(mib "$v") MiB after $(($(now_ms) - t0)) ms (deadline $deadline ms)"
-((peak > 8 * MiB && v <= 8 * MiB))
-check "background: with the writer stopped above L/2, A drains to <= L/2 without sync" $?
+if ((peak <= 8 * MiB)); then
+	ok "background # SKIP A never got above L/2 before the writer was stopped (host too slow)"
+else
+	((v <= 8 * MiB))
+	check "background: with the writer stopped above L/2, A drains to <= L/2 without sync" $?
+fi
 drop "$MNT/a"
 
 # 7: hierarchy: a limit on the parent bounds a writer in a child
