@@ -8,6 +8,8 @@
 #   make run      boot the test VM (CMD='...' runs one command, PMEM=backend)
 #   make check    run every selftest in the VM (T=area for one area)
 #   make lint     sparse, W=1, coccicheck, checkpatch
+#   make bench    benchmarks (B=name), tables in build/results/
+#   make install  modules to /lib/modules/$KVER/updates/kmemlab, tools to /usr/local/bin
 #
 # KVER selects the kernel (default: the newest installed 6.12 with headers).
 
@@ -59,6 +61,24 @@ nfit_test-if-needed:
 lint: ksrc
 	+$(TOP)/tools/lint/lint.sh $(KVER) $(KSRC)
 
+# Benchmarks: bench/<name>/run.sh each, B=name[,name] for some; they boot the
+# lab themselves where they need the VM and write tables to build/results/.
+BENCHES = $(if $(B),$(subst $(comma), ,$(B)),$(notdir $(wildcard bench/*)))
+
+bench: deps
+	+$(MAKE) all nfit_test
+	@for b in $(BENCHES); do \
+		test -x bench/$$b/run.sh || { echo "bench: no bench/$$b/run.sh" >&2; exit 2; }; \
+		echo "== bench $$b"; bench/$$b/run.sh || exit 1; \
+	done
+
+# Install the modules (updates/kmemlab) and tools (/usr/local/bin) on this
+# machine, for a kernel the running system boots.
+install: all
+	+$(KBUILD) INSTALL_MOD_DIR=updates/kmemlab modules_install
+	install -d $(DESTDIR)/usr/local/bin
+	install -m 755 $(wildcard $(BUILD)/bin/*) $(DESTDIR)/usr/local/bin/
+
 clean:
 	-+$(KBUILD) clean
 	+$(MAKE) -C tools clean
@@ -70,4 +90,4 @@ distclean: clean
 comma := ,
 
 .PHONY: all deps kver-check ksrc modules tools selftests nfit_test run check \
-	nfit_test-if-needed lint clean distclean
+	nfit_test-if-needed lint bench install clean distclean
