@@ -30,13 +30,19 @@
 #include "pcmig.h"
 #include "workload.h"
 
+/*
+ * relay --die-after BYTES: SIGKILL ourselves after relaying that many bytes
+ * from the destination back to the source (lands mid-handshake/bitmap)
+ */
+static uint64_t relay_die_after, relay_back_bytes;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: pcmig source --size SIZE --connect ADDR [options]\n"
 "       pcmig dest   --size SIZE --listen ADDR [options]\n"
 "       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover [--json]\n"
-"       pcmig relay  --listen ADDR --connect ADDR\n"
+"       pcmig relay  --listen ADDR --connect ADDR [--die-after BYTES]\n"
 "\n"
 "Migrates a running demo workload's memory from a source process to a\n"
 "destination process: precopy rounds with dirty tracking, then postcopy\n"
@@ -117,6 +123,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "pidfile", 1, 0, 'P' }, { "unsafe-drop-uffd", 0, 0, 'U' },
 		{ "session", 1, 0, 'I' }, { "help", 0, 0, 'h' },
 		{ "broken-no-bitmap", 0, 0, 'B' }, { "linger", 1, 0, 'L' },
+		{ "die-after", 1, 0, 'D' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -223,6 +230,10 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case 'B':
 			c->o.broken_no_bitmap = true;
+			break;
+		case 'D':
+			if (kml_parse_size(optarg, &relay_die_after))
+				kml_die(2, NULL, "bad --die-after '%s'", optarg);
 			break;
 		case 'L':
 			if (kml_parse_u64(optarg, &v) || v > 600000)
@@ -744,6 +755,7 @@ static int cmd_dest(struct cli *c)
 
 struct pump {
 	int from, to;
+	bool count;
 };
 
 static void *pump_thread(void *arg)
@@ -752,9 +764,15 @@ static void *pump_thread(void *arg)
 	char buf[65536];
 	ssize_t n;
 
-	while ((n = read(p->from, buf, sizeof(buf))) > 0)
+	while ((n = read(p->from, buf, p->count && relay_die_after ?
+				 16 : sizeof(buf))) > 0) {
+		if (p->count && relay_die_after &&
+		    __atomic_add_fetch(&relay_back_bytes, n,
+				       __ATOMIC_RELAXED) >= relay_die_after)
+			kill(getpid(), SIGKILL);
 		if (write(p->to, buf, n) != n)
 			break;
+	}
 	shutdown(p->to, SHUT_WR);
 	shutdown(p->from, SHUT_RD);
 	return NULL;
@@ -788,8 +806,10 @@ static int cmd_relay(struct cli *c)
 		b = malloc(sizeof(*b));
 		a->from = fd;
 		a->to = up;
+		a->count = false;
 		b->from = up;
 		b->to = fd;
+		b->count = true;
 		pthread_create(&t, NULL, pump_thread, a);
 		pthread_detach(t);
 		pthread_create(&t, NULL, pump_thread, b);

@@ -465,6 +465,9 @@ static int stream_pass(struct pcm_src *s, bool precopy)
 			return -PCM_E_IO;
 		if (!__atomic_load_n(&s->need[w], __ATOMIC_RELAXED))
 			continue;
+		/* a requested switchover does not wait for the pass to end */
+		if (precopy && __atomic_load_n(&s->switch_req, __ATOMIC_ACQUIRE))
+			return 1;
 		bits = __atomic_exchange_n(&s->need[w], 0, __ATOMIC_ACQ_REL);
 		if (precopy)
 			__atomic_fetch_or(&s->sent_ep[w], bits,
@@ -570,8 +573,13 @@ static void *bulk_thread(void *arg)
 		if (s->phase == PCM_PH_PRECOPY) {
 			bool sw;
 
-			if (stream_pass(s, true))
+			ret = stream_pass(s, true);
+			if (ret < 0)
 				break;
+			if (ret > 0) {
+				do_switchover(s);
+				continue;
+			}
 			ADD(s, rounds, 1);
 			n = dirty_collect(s);
 			if (n < 0) {
