@@ -33,6 +33,7 @@
 #define MNT		"/mnt/bgpmem-test"
 #define ND		"/sys/bus/nd"
 #define MAX_RESULTS	128
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #ifndef STATX_ATTR_DAX
 #define STATX_ATTR_DAX	0x00200000
@@ -207,12 +208,6 @@ static int disk_of(char *out, size_t len, const char *prefix)
 	int i;
 
 	for (i = 0; i < 16; i++) {
-		snprintf(path, sizeof(path), "/sys/block/%s%d/device", prefix, i);
-		if (readlink(path, buf, sizeof(buf)) > 0) {
-			buf[sizeof(buf) - 1] = 0;
-		} else {
-			continue;
-		}
 		/* the disk's parent is the nd device we bound */
 		snprintf(path, sizeof(path), "/sys/block/%s%d/device/", prefix, i);
 		if (!realpath(path, buf))
@@ -580,7 +575,7 @@ static void bad_input_cases(struct env *e)
 	bool ok = true;
 
 	ioctl(e->fd, BGPMEM_IOC_INFO, &before);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct bgpmem_range r = { .offset = bad[i].off, .len = bad[i].len,
 					  .flags = bad[i].flags };
 		int rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;

@@ -34,7 +34,9 @@ static void usage(FILE *f)
 "\n"
 "  list [DEV]              devices: namespace, mode, size, poison block size,\n"
 "                          platform clear support, poisoned ranges\n"
-"  inject DEV OFFSET LEN   add poison (rounded outward to poison blocks)\n"
+"  inject DEV OFFSET LEN [COUNT STRIDE]\n"
+"                          add poison (rounded outward to poison blocks);\n"
+"                          with COUNT STRIDE: COUNT ranges, STRIDE apart\n"
 "  clear DEV OFFSET LEN    zero and clear whole poison blocks (aligned)\n"
 "  scrub DEV               ask the bus to scrub (ARS, where it can), then\n"
 "                          re-read its poison list into the device\n"
@@ -334,6 +336,39 @@ static void report_op(const char *op, struct dev *d,
 		       (unsigned long long)d->info.records);
 }
 
+/* inject COUNT ranges STRIDE apart: many records in one process */
+static int inject_many(struct dev *d, struct bgpmem_range *r,
+		       const char *count_s, const char *stride_s)
+{
+	uint64_t count, stride, i, last;
+	struct kml_progress pr;
+
+	if (kml_parse_u64(count_s, &count) || !count)
+		kml_die(2, "COUNT is a positive number", "bad count '%s'",
+			count_s);
+	if (kml_parse_size(stride_s, &stride) || stride < r->len)
+		kml_die(2, "STRIDE is a size >= LEN, e.g. 8K",
+			"bad stride '%s'", stride_s);
+	if (__builtin_mul_overflow(count - 1, stride, &last) ||
+	    __builtin_add_overflow(last, r->offset + r->len, &last) ||
+	    last > d->info.size)
+		kml_die(2, NULL, "out of range: %llu ranges %s apart end beyond %s",
+			(unsigned long long)count, stride_s, d->name);
+	kml_progress_begin(&pr, "inject", count, opt_quiet);
+	for (i = 0; i < count; i++) {
+		struct bgpmem_range x = *r;
+
+		x.offset += i * stride;
+		if (ioctl(d->fd, BGPMEM_IOC_INJECT, &x))
+			kml_die(1, NULL, "%s: inject #%llu: %s", d->name,
+				(unsigned long long)i, strerror(errno));
+		kml_progress_update(&pr, i + 1, NULL);
+	}
+	kml_progress_end(&pr);
+	report_op("inject", d, r);
+	return 0;
+}
+
 static int cmd_inject_clear(int argc, char **argv, bool clear)
 {
 	const char *op = clear ? "clear" : "inject";
@@ -341,6 +376,11 @@ static int cmd_inject_clear(int argc, char **argv, bool clear)
 	struct bgpmem_range r;
 	struct dev d;
 
+	if (!clear && argc == 5) {
+		dev_open(argv[0], &d, true);
+		parse_range(argv[1], argv[2], &d, &r);
+		return inject_many(&d, &r, argv[3], argv[4]);
+	}
 	if (argc != 3)
 		kml_die(2, clear ? "usage: bgpmemctl clear DEV OFFSET LEN" :
 			"usage: bgpmemctl inject DEV OFFSET LEN",
