@@ -768,9 +768,18 @@ static long bgpmem_dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff,
 	if (pfn)
 		*pfn = phys_to_pfn_t(bgp_to_phys(bp, off), bp->pfn_flags);
 
+	nr_pages = min(nr_pages, avail);
+#ifdef BGPMEM_NFIT_TEST
+	/* nfit_test: vmalloc memory, one page at a time (as its pmem-dax.c) */
+	if (is_vmalloc_addr(bp->virt_addr)) {
+		if (pfn)
+			*pfn = page_to_pfn_t(vmalloc_to_page(bgp_to_virt(bp, off)));
+		nr_pages = 1;
+		avail = 1;
+	}
+#endif
 	if (!bgp_may_be_poisoned(bp))
 		return avail;
-	nr_pages = min(nr_pages, avail);
 	if (bgp_poisoned(bp, off, PFN_PHYS(nr_pages))) {
 		if (mode != DAX_RECOVERY_WRITE) {
 			trace_bgpmem_io_refused(bgp_name(bp), off,
