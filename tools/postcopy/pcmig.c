@@ -637,9 +637,13 @@ static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
 	if (c->unsafe_drop) {
 		/* CRIU-like: outlive the handler, then report what we saw */
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
+		char c2;
 
-		while (poll(&pfd, 1, 100) == 0 && getppid() == parent)
-			;
+		while (getppid() == parent) {
+			if (poll(&pfd, 1, 100) == 1 &&
+			    recv(sock, &c2, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+				break;
+		}
 		if (getppid() != parent) {
 			sleep(1);
 			wl_stop(&w);
