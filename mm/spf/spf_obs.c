@@ -66,6 +66,7 @@ static u32 spf_features;
 static struct spf_pcpu __percpu *spf_global;
 static struct spf_slot spf_slots[SPF_MAX_TRACK];
 static struct tracepoint *spf_tp_kernel;
+static struct tracepoint *spf_tp_user;
 
 static inline void spf_inc(int slot, int c)
 {
@@ -244,10 +245,26 @@ static struct fprobe *spf_fprobe_new(u32 mode, fprobe_entry_cb entry,
 static struct fprobe *spf_fp_lvur;
 static struct fprobe *spf_fp_hmf;
 
+/*
+ * trace_page_fault_user(address, regs, error_code): FAST mode counts user
+ * faults here rather than with an fprobe on lock_vma_under_rcu(): a
+ * tracepoint probe is a direct call, an fprobe saves a full pt_regs.
+ * do_user_addr_fault() calls lock_vma_under_rcu() for every user fault
+ * but those ending early (SMAP/reserved-bit/kprobe faults), so the two
+ * counts agree but for such faults.
+ */
+static void spf_tp_user_probe(void *data, unsigned long address,
+			      struct pt_regs *regs, unsigned long error_code)
+{
+	spf_inc(spf_slot_of(current->mm), SPF_C_USER_FAULTS);
+}
+
 static void spf_find_tp(struct tracepoint *tp, void *priv)
 {
 	if (!strcmp(tp->name, "page_fault_kernel"))
 		spf_tp_kernel = tp;
+	else if (!strcmp(tp->name, "page_fault_user"))
+		spf_tp_user = tp;
 }
 
 static u64 spf_missed(void)
@@ -268,6 +285,11 @@ static void spf_obs_detach(void)
 		tracepoint_probe_unregister(spf_tp_kernel,
 					    spf_tp_kernel_probe, NULL);
 		spf_features &= ~SPF_FEAT_KERNEL_TP;
+	}
+	if (spf_features & SPF_FEAT_USER_TP) {
+		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_probe,
+					    NULL);
+		spf_features &= ~SPF_FEAT_USER_TP;
 	}
 	if (spf_fp_hmf) {
 		unregister_fprobe(spf_fp_hmf);
@@ -299,12 +321,19 @@ static int spf_obs_attach(u32 mode)
 		goto err_free;
 	}
 
-	ret = register_fprobe_syms(lvur, &lvur_sym, 1);
-	if (ret) {
-		pr_err("cannot probe %s: %d\n", lvur_sym, ret);
-		goto err_free;
+	if (mode == SPF_OBS_FAST && spf_tp_user &&
+	    !tracepoint_probe_register(spf_tp_user, spf_tp_user_probe, NULL)) {
+		spf_features |= SPF_FEAT_USER_TP;
+		kfree(lvur);
+		lvur = NULL;
+	} else {
+		ret = register_fprobe_syms(lvur, &lvur_sym, 1);
+		if (ret) {
+			pr_err("cannot probe %s: %d\n", lvur_sym, ret);
+			goto err_free;
+		}
+		spf_fp_lvur = lvur;
 	}
-	spf_fp_lvur = lvur;
 	ret = register_fprobe_syms(hmf, &hmf_sym, 1);
 	if (ret) {
 		pr_err("cannot probe %s: %d\n", hmf_sym, ret);
@@ -320,8 +349,15 @@ static int spf_obs_attach(u32 mode)
 	return 0;
 
 err_lvur:
-	unregister_fprobe(lvur);
-	spf_fp_lvur = NULL;
+	if (lvur) {
+		unregister_fprobe(lvur);
+		spf_fp_lvur = NULL;
+	} else {
+		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_probe,
+					    NULL);
+		spf_features &= ~SPF_FEAT_USER_TP;
+		tracepoint_synchronize_unregister();
+	}
 err_free:
 	kfree(hmf);
 	kfree(lvur);

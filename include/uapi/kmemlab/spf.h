@@ -75,6 +75,7 @@ enum spf_counter {
 
 /* &struct spf_counters.features */
 #define SPF_FEAT_KERNEL_TP	(1u << 0)	/* SPF_C_KERNEL_PF is counted */
+#define SPF_FEAT_USER_TP	(1u << 1)	/* FAST: USER_FAULTS from page_fault_user */
 
 /**
  * struct spf_counters - argument of SPF_IOC_READ.
