@@ -54,24 +54,23 @@ struct knob {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: memcg-dirtyctl set CGROUP [--dirty-bytes SIZE | --dirty-ratio PCT]\n"
-"                                [--background-bytes SIZE | --background-ratio PCT]\n"
-"       memcg-dirtyctl show [CGROUP] [--json]\n"
-"       memcg-dirtyctl clear CGROUP | --all | --removed\n"
-"       memcg-dirtyctl watch CGROUP [--interval SEC] [--count N] [--json]\n"
-"\n"
-"Per-cgroup dirty page limits (module memcg_dirty). CGROUP is a cgroup v2\n"
-"path, absolute (/sys/fs/cgroup/a/b) or relative to the cgroup2 mount (a/b).\n"
-"SIZE takes K/M/G suffixes. Bytes win over ratios; a background limit needs\n"
-"a dirty limit and must be below it; without one it is half the dirty limit.\n"
-"The effective limit of a cgroup is the strictest of its own and its\n"
-"ancestors' limits.\n"
-"\n"
-"  --json            machine-readable output (show, watch)\n"
-"  --interval SEC    watch sampling period (default 1, minimum 0.1)\n"
-"  --count N         watch: stop after N samples (default: until interrupted)\n"
-"  -h, --help        this help\n");
+	fprintf(f, "usage: memcg-dirtyctl set CGROUP [--dirty-bytes SIZE | --dirty-ratio PCT]\n"
+		"                                [--background-bytes SIZE | --background-ratio PCT]\n"
+		"       memcg-dirtyctl show [CGROUP] [--json]\n"
+		"       memcg-dirtyctl clear CGROUP | --all | --removed\n"
+		"       memcg-dirtyctl watch CGROUP [--interval SEC] [--count N] [--json]\n"
+		"\n"
+		"Per-cgroup dirty page limits (module memcg_dirty). CGROUP is a cgroup v2\n"
+		"path, absolute (/sys/fs/cgroup/a/b) or relative to the cgroup2 mount (a/b).\n"
+		"SIZE takes K/M/G suffixes. Bytes win over ratios; a background limit needs\n"
+		"a dirty limit and must be below it; without one it is half the dirty limit.\n"
+		"The effective limit of a cgroup is the strictest of its own and its\n"
+		"ancestors' limits.\n"
+		"\n"
+		"  --json            machine-readable output (show, watch)\n"
+		"  --interval SEC    watch sampling period (default 1, minimum 0.1)\n"
+		"  --count N         watch: stop after N samples (default: until interrupted)\n"
+		"  -h, --help        this help\n");
 }
 
 /* ---- small file helpers ------------------------------------------------ */
@@ -301,7 +300,7 @@ static const char *errno_hint(int err)
 {
 	switch (err) {
 	case -ENOENT:
-		return "the cgroup was removed; 'memcg-dirtyctl clear --removed' drops stale entries";
+		return "the cgroup was removed; 'memcg-dirtyctl clear --removed' drops it";
 	case -EINVAL:
 		return "a background limit needs a dirty limit and must be below it";
 	case -ERANGE:
