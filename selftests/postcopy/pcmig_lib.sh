@@ -87,3 +87,10 @@ tap_exit() {
 	[ $tap_fail = 0 ] && exit $KSFT_PASS
 	exit $KSFT_FAIL
 }
+
+# In the lab VM (QEMU under TCG, several times slower) the default sizes
+# shrink; PCMIG_SIZE etc. still override.
+if [ -n "${KMEMLAB_BACKEND:-}" ]; then
+	: "${PCMIG_SIZE:=64M}"
+	: "${PCMIG_KILL_SIZE:=128M}"
+fi
