@@ -287,17 +287,17 @@ static void *fault_thread(void *arg)
 		ssize_t n;
 		int i;
 
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLHUP))
-			break;
 		n = read(d->uffd, msg, sizeof(msg));
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			break;
+			if (errno != EAGAIN && errno != EINTR)
+				break;
+			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+				break;
+			if (pfd[1].revents)
+				break;
+			if (pfd[0].revents & (POLLERR | POLLHUP))
+				break;
+			continue;
 		}
 		for (i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
 			uint64_t a = msg[i].arg.pagefault.address, idx;

@@ -385,20 +385,24 @@ static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 			continue;
 		}
 		c->rxpos = c->rxlen = 0;
-		now = kml_now_ns();
-		if (now >= deadline)
+		/* data already queued: no poll round trip */
+		r = recv(c->fd, c->rxbuf, c->rxcap, MSG_DONTWAIT);
+		if (r == 0)
 			return -PCM_E_IO;
-		ms = (deadline - now) / 1000000 + 1;
-		r = poll(&pfd, 1, ms);
-		if (r < 0 && errno == EINTR)
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -PCM_E_IO;
+			now = kml_now_ns();
+			if (now >= deadline)
+				return -PCM_E_IO;
+			ms = (deadline - now) / 1000000 + 1;
+			r = poll(&pfd, 1, ms);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return -PCM_E_IO;
 			continue;
-		if (r <= 0)
-			return -PCM_E_IO;
-		r = recv(c->fd, c->rxbuf, c->rxcap, 0);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			return -PCM_E_IO;
+		}
 		c->rxlen = r;
 		c->bytes_rx += r;
 	}
