@@ -30,7 +30,7 @@ BW=$((bytes / 10))
 bitmap_bytes=$((bytes / 4096 / 8 + 200))
 [ $BW -lt 16777216 ] && BW=16777216
 
-tap_header 15
+tap_header 12
 
 # run_case NAME TRANSPORT DEST_WORKLOAD EXTRA_SOURCE_ARGS
 # sets: rc_src rc_dst n_pre n_post n_rec
