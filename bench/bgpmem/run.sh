@@ -1,30 +1,37 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bgpmem vs nd_pmem on the same namespace, one VM boot, reported as ratios.
+# bgpmem vs nd_pmem, one VM boot, reported as ratios.
 #
-#   tools/vm/lab run -p e820 -c bench/bgpmem/run.sh     (or -p nfit)
+#   tools/vm/lab run -p nfit -c bench/bgpmem/run.sh
 #
-# Workloads (fio, O_DIRECT on the block device; psync on an ext4 -o dax
-# file): 4 KiB randread, 4 KiB randwrite, 128 KiB sequential read and
-# write, 4 KiB random read/write on a DAX file. Three configurations,
-# interleaved A/B/C per repetition to spread TCG noise, median of REPS:
-#   nd_pmem, bgpmem, bgpmem with 10,000 poison records outside the I/O area.
-# Goals: bgpmem >= 0.97x nd_pmem; poisoned >= 0.95x clean bgpmem.
+# The NFIT region (labels) is split into three equal fsdax namespaces:
+#   A on nd_pmem, B on bgpmem, C on bgpmem with 10,000 poison records
+#   outside the I/O area.
+# All three are bound at once, so every repetition runs each workload on A,
+# B and C back to back (seconds apart): under TCG on a shared host that is
+# the only way the ratios mean something.
 #
-# Env: REPS (default 3), RUNTIME seconds per fio run (default 3),
+# Workloads (fio): O_DIRECT psync on the block device over the first
+# IO_SIZE: 4 KiB randread, 4 KiB randwrite, 128 KiB sequential read and
+# write; and 4 KiB randrw on a file of an ext4 -o dax file system.
+# Goals: B >= 0.97x A; C >= 0.95x B. Median of REPS.
+#
+# Env: REPS (default 5), RUNTIME seconds per fio run (default 3),
 # KMEMLAB_RESULTS (results dir). Writes bgpmem-bench-<backend>.md there.
 
 set -u
 KDIR=${KMEMLAB_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 RES=${KMEMLAB_RESULTS:-/tmp}
 BACKEND=${KMEMLAB_BACKEND:-unknown}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 RUNTIME=${RUNTIME:-3}
 CTL=${KMEMLAB_BIN:-$KDIR/build/bin}/bgpmemctl
-MNT=/mnt/bgpmem-bench
+IO_SIZE=48M
+POISON_AT=64M
 OUT=$RES/bgpmem-bench-$BACKEND.md
 WORK=$(mktemp -d /tmp/bgpmem-bench.XXXXXX)
+MNT=$WORK/mnt
 
 die() {
 	echo "bgpmem-bench: error: $1" >&2
@@ -33,40 +40,61 @@ die() {
 }
 
 command -v fio >/dev/null || die "fio not found" "apt-get install fio on the host"
+command -v ndctl >/dev/null || die "ndctl not found" "apt-get install ndctl on the host"
 [[ -x $CTL ]] || die "$CTL not built" "make tools"
+[[ $BACKEND == nfit ]] ||
+	die "needs the nfit backend (a labelled region to split in three)" \
+	    "tools/vm/lab run -p nfit -c bench/bgpmem/run.sh"
 modprobe nd_pmem 2>/dev/null
-[[ -d /sys/module/bgpmem ]] || modprobe bgpmem 2>/dev/null ||
-	insmod "$KDIR/drivers/pmem/bgpmem.ko" || die "cannot load bgpmem"
-ns=$(cd /sys/bus/nd/devices && ls -d namespace*.* | head -1)
-[[ -n $ns ]] || die "no pmem namespace" "boot the lab with -p e820 or -p nfit"
-target=$ns
-if [[ $BACKEND == nfit ]]; then
-	# QEMU NFIT raw namespaces have no struct pages: fsdax for the DAX job
-	"$CTL" unbind "$ns" >/dev/null 2>&1
-	ndctl create-namespace -f -e "$ns" -m fsdax --map=mem >/dev/null ||
-		die "ndctl create-namespace -m fsdax failed"
-	target=$(cat /sys/bus/nd/devices/$ns/holder)
-fi
 
-# the block device of $target under driver $1
-use() {
-	local d
+# three fsdax namespaces, all on nd_pmem while bgpmem is not loaded
+rmmod bgpmem 2>/dev/null
+ndctl destroy-namespace -f all >/dev/null 2>&1
+avail=$(ndctl list -R | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["available_size"])')
+size=$(( avail / 3 / (16 << 20) * (16 << 20) ))
+[[ $size -ge $((128 << 20)) ]] || die "region too small: $avail bytes"
+ns=()
+for _ in 0 1 2; do
+	n=$(ndctl create-namespace -r region0 -m fsdax --map=mem -s "$size" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["dev"])') ||
+		die "ndctl create-namespace failed"
+	ns+=("$n")
+done
+modprobe bgpmem 2>/dev/null || insmod "$KDIR/drivers/pmem/bgpmem.ko" ||
+	die "cannot load bgpmem"
+"$CTL" bind "${ns[1]}" >/dev/null || die "bind ${ns[1]} failed"
+"$CTL" bind "${ns[2]}" >/dev/null || die "bind ${ns[2]} failed"
 
-	if [[ $1 == bgpmem ]]; then
-		"$CTL" bind "$target" >/dev/null || die "bind $target to bgpmem failed"
-	else
-		"$CTL" unbind "$target" >/dev/null || die "bind $target to nd_pmem failed"
-	fi
+blockdev_of() {
+	local holder d
+
+	holder=$(cat "/sys/bus/nd/devices/$1/holder")
 	for d in /sys/block/*; do
-		if [[ $(readlink -f "$d/device") == */$target ]]; then
+		if [[ $(readlink -f "$d/device") == */$holder ]]; then
 			echo "/dev/${d##*/}"
 			return
 		fi
 	done
-	die "no block device for $target"
 }
+A=$(blockdev_of "${ns[0]}")
+B=$(blockdev_of "${ns[1]}")
+C=$(blockdev_of "${ns[2]}")
+[[ $A == /dev/pmem* && $B == /dev/bgpmem* && $C == /dev/bgpmem* ]] ||
+	die "unexpected devices: A=$A B=$B C=$C"
 
-# fio NAME DEV-or-FILE ARGS... -> bytes/s
+declare -A fsdir
+for x in A B C; do
+	dev=${!x}
+	mkdir -p "$MNT/$x"
+	mkfs.ext4 -q -F -b 4096 -E nodiscard "$dev" || die "mkfs.ext4 $dev failed"
+	fsdir[$x]=$MNT/$x
+done
+# the poison goes in after mkfs, beyond anything the jobs touch
+"$CTL" -q inject "$C" "$POISON_AT" 4K 10000 8K >/dev/null || die "inject failed"
+recs=$(cat "/sys/block/${C##*/}/bgpmem/records")
+[[ $recs -ge 10000 ]] || die "only $recs records on $C"
+
+# fio NAME FILE ARGS... -> bytes/s
 fio_bw() {
 	local name=$1 file=$2
 
@@ -80,60 +108,45 @@ j = json.load(open(sys.argv[1]))["jobs"][0]
 print(j["read"]["bw_bytes"] + j["write"]["bw_bytes"])' "$WORK/fio.json"
 }
 
-BLK_JOBS=(
+JOBS=(
 	"randread4k|--rw=randread --bs=4k"
 	"randwrite4k|--rw=randwrite --bs=4k"
 	"seqread128k|--rw=read --bs=128k"
 	"seqwrite128k|--rw=write --bs=128k"
+	"daxfile|--rw=randrw --bs=4k"
 )
-COMMON="--direct=1 --ioengine=psync --size=256M --offset=0"
-
-# 10,000 records, every other 4 KiB block from 430 MiB (outside the I/O)
-poison_10k() {
-	local dev=$1 n
-
-	"$CTL" -q inject "$dev" 430M 4K 10000 8K >/dev/null || die "inject failed"
-	n=$(cat "/sys/block/${dev##*/}/bgpmem/records")
-	[[ $n -ge 10000 ]] || die "only $n records after injecting 10,000"
-}
-
 declare -A bw
-run_config() {
-	local cfg=$1 drv=$2 rep=$3 dev job name args
-
-	dev=$(use "$drv")
-	[[ -n $dev ]] || die "no block device for $target under $drv"
-	mkdir -p "$MNT"
-	# a fresh fs first; the poison goes in after mkfs, where the fs is empty
-	mkfs.ext4 -q -F -b 4096 "$dev" || die "mkfs.ext4 $dev failed"
-	mount -o dax "$dev" "$MNT" || die "mount -o dax $dev failed"
-	[[ $cfg == poisoned ]] && poison_10k "$dev"
-	bw[$cfg,daxfile,$rep]=$(fio_bw daxfile "$MNT/f" --rw=randrw --bs=4k \
-		--ioengine=psync --size=64M)
-	umount "$MNT"
-	for job in "${BLK_JOBS[@]}"; do
+for ((rep = 1; rep <= REPS; rep++)); do
+	echo "bgpmem-bench: repetition $rep/$REPS" >&2
+	for job in "${JOBS[@]}"; do
 		name=${job%%|*}
 		args=${job#*|}
-		# shellcheck disable=SC2086
-		bw[$cfg,$name,$rep]=$(fio_bw "$name" "$dev" $COMMON $args)
+		for x in A B C; do
+			dev=${!x}
+			if [[ $name == daxfile ]]; then
+				mount -o dax "$dev" "${fsdir[$x]}" ||
+					die "mount -o dax $dev failed"
+				# shellcheck disable=SC2086
+				v=$(fio_bw "$name" "${fsdir[$x]}/f" --ioengine=psync \
+					--size=32M $args)
+				umount "${fsdir[$x]}"
+			else
+				# shellcheck disable=SC2086
+				v=$(fio_bw "$name" "$dev" --direct=1 --ioengine=psync \
+					--size=$IO_SIZE --offset=0 $args)
+			fi
+			bw[$x,$name,$rep]=$v
+		done
 	done
-	if [[ $cfg == poisoned ]]; then
-		# unload drops the records and the injection store
-		"$CTL" unbind "$target" >/dev/null
-		rmmod bgpmem && { modprobe bgpmem 2>/dev/null ||
-			insmod "$KDIR/drivers/pmem/bgpmem.ko"; }
+	# the block jobs overwrite the start of the fs: make it again
+	if ((rep < REPS)); then
+		for x in A B C; do
+			mkfs.ext4 -q -F -b 4096 -E nodiscard "${!x}" ||
+				die "mkfs.ext4 ${!x} failed"
+		done
 	fi
-}
-
-CONFIGS=(nd_pmem bgpmem poisoned)
-drv_of() { [[ $1 == nd_pmem ]] && echo nd_pmem || echo bgpmem; }
-
-for ((rep = 1; rep <= REPS; rep++)); do
-	for cfg in "${CONFIGS[@]}"; do
-		echo "bgpmem-bench: rep $rep/$REPS: $cfg" >&2
-		run_config "$cfg" "$(drv_of "$cfg")" "$rep"
-	done
 done
+recs_after=$(cat "/sys/block/${C##*/}/bgpmem/records")
 
 median() {
 	printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
@@ -142,39 +155,58 @@ median() {
 {
 	echo "# bgpmem vs nd_pmem, backend $BACKEND, $(uname -r)"
 	echo
-	echo "fio, O_DIRECT psync on the block device (256 MiB at offset 0) and"
-	echo "4 KiB randrw on a 64 MiB ext4 -o dax file; ${RUNTIME}s per run,"
-	echo "median of $REPS interleaved repetitions; QEMU TCG, so only ratios"
-	echo "mean anything. poisoned = bgpmem with 10,000 poison records outside"
-	echo "the I/O area."
+	echo "Three ${size}-byte fsdax namespaces of one QEMU NFIT region: A on"
+	echo "nd_pmem, B on bgpmem, C on bgpmem with $recs_after poison records"
+	echo "(4 KiB every 8 KiB from $POISON_AT, outside the I/O). fio psync,"
+	echo "O_DIRECT on the block device over the first $IO_SIZE, and 4 KiB"
+	echo "randrw on a 32 MiB file of ext4 -o dax; ${RUNTIME}s per run; every"
+	echo "repetition runs each workload on A, B and C back to back; median of"
+	echo "$REPS. QEMU TCG on a shared host: only the ratios mean anything."
 	echo
-	echo "| workload | nd_pmem MiB/s | bgpmem MiB/s | poisoned MiB/s | bgpmem/nd_pmem (>= 0.97) | poisoned/bgpmem (>= 0.95) |"
+	echo "| workload | A nd_pmem MiB/s | B bgpmem MiB/s | C poisoned MiB/s | B/A (goal >= 0.97) | C/B (goal >= 0.95) |"
 	echo "|---|---|---|---|---|---|"
-	for name in randread4k randwrite4k seqread128k seqwrite128k daxfile; do
+	for job in "${JOBS[@]}"; do
+		name=${job%%|*}
 		declare -A m=()
-		for cfg in "${CONFIGS[@]}"; do
+		for x in A B C; do
 			vals=()
 			for ((rep = 1; rep <= REPS; rep++)); do
-				vals+=("${bw[$cfg,$name,$rep]:-0}")
+				vals+=("${bw[$x,$name,$rep]:-0}")
 			done
-			m[$cfg]=$(median "${vals[@]}")
+			m[$x]=$(median "${vals[@]}")
 		done
-		python3 - "$name" "${m[nd_pmem]}" "${m[bgpmem]}" "${m[poisoned]}" <<'EOF'
+		python3 - "$name" "${m[A]}" "${m[B]}" "${m[C]}" <<'EOF'
 import sys
-name, nd, bg, po = sys.argv[1], *map(float, sys.argv[2:])
+name, a, b, c = sys.argv[1], *map(float, sys.argv[2:])
 mib = lambda v: v / 2**20
-r1 = bg / nd if nd else 0
-r2 = po / bg if bg else 0
+r1 = b / a if a else 0
+r2 = c / b if b else 0
 ok = lambda r, t: f"{r:.3f} {'ok' if r >= t else 'BELOW'}"
-print(f"| {name} | {mib(nd):.1f} | {mib(bg):.1f} | {mib(po):.1f} | "
+print(f"| {name} | {mib(a):.1f} | {mib(b):.1f} | {mib(c):.1f} | "
       f"{ok(r1, 0.97)} | {ok(r2, 0.95)} |")
 EOF
 	done
+	echo
+	echo "Per-repetition MiB/s (A/B/C):"
+	echo
+	for job in "${JOBS[@]}"; do
+		name=${job%%|*}
+		line="- $name:"
+		for ((rep = 1; rep <= REPS; rep++)); do
+			line+=" $(python3 -c "import sys; print('/'.join(f'{float(v)/2**20:.0f}' for v in sys.argv[1:]))" \
+				"${bw[A,$name,$rep]}" "${bw[B,$name,$rep]}" "${bw[C,$name,$rep]}")"
+		done
+		echo "$line"
+	done
 } >"$OUT"
 
-"$CTL" unbind "$target" >/dev/null 2>&1
+# leave the lab as found: bgpmem unloaded, namespaces back to one raw
+for n in "${ns[@]}"; do
+	"$CTL" unbind "$n" >/dev/null 2>&1
+done
 rmmod bgpmem 2>/dev/null
+ndctl destroy-namespace -f all >/dev/null 2>&1
+ndctl create-namespace -r region0 -m raw >/dev/null 2>&1
 rm -rf "$WORK"
-rmdir "$MNT" 2>/dev/null
 cat "$OUT"
 echo "bgpmem-bench: results in $OUT" >&2

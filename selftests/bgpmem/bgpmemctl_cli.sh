@@ -43,17 +43,25 @@ expect_err() {
 [[ -x $CTL ]] || skip_all "bgpmemctl not built (make tools)"
 [[ $(id -u) == 0 ]] || skip_all "needs root"
 case ${KMEMLAB_BACKEND:-} in
-e820 | nfit) ;;
+e820 | nfit | nfit_test) ;;
 *) skip_all "needs an e820 or nfit NVDIMM backend (KMEMLAB_BACKEND=${KMEMLAB_BACKEND:-unset})" ;;
 esac
 
 modprobe nd_pmem 2>/dev/null
-ns=$(cd /sys/bus/nd/devices && ls -d namespace*.* 2>/dev/null | head -1)
+ns=
+for d in /sys/bus/nd/devices/namespace*.*; do
+	if [[ -e $d/size && $(cat "$d/size") -gt 0 ]]; then
+		ns=${d##*/}
+		break
+	fi
+done
 [[ -n $ns ]] || skip_all "no pmem namespace"
 loaded=0
 if [[ ! -d /sys/module/bgpmem ]]; then
-	modprobe bgpmem 2>/dev/null || insmod "$KDIR/drivers/pmem/bgpmem.ko" ||
-		skip_all "cannot load bgpmem"
+	ko=$KDIR/drivers/pmem/bgpmem.ko
+	[[ $KMEMLAB_BACKEND == nfit_test ]] && ko=$KDIR/build/bgpmem-nfit-test/bgpmem.ko
+	{ [[ $KMEMLAB_BACKEND != nfit_test ]] && modprobe bgpmem 2>/dev/null; } ||
+		insmod "$ko" || skip_all "cannot load bgpmem ($ko)"
 	loaded=1
 fi
 
@@ -69,9 +77,12 @@ expect_err "no such namespace" "no such namespace" "$CTL" bind namespace99.9
 
 out=$("$CTL" bind "$ns")
 ok $? "bind $ns: $out"
-dev=$(cd /sys/block && ls -d bgpmem* 2>/dev/null | head -1)
+dev=
+for d in /sys/block/bgpmem*; do
+	[[ -e $d ]] && dev=${d##*/} && break
+done
 [[ -n $dev ]] || { echo "Bail out! no bgpmem device after bind"; exit 1; }
-size=$(($(cat /sys/block/$dev/size) * 512))
+size=$(($(cat "/sys/block/$dev/size") * 512))
 
 "$CTL" inject "$dev" 1M 1 >/dev/null
 ok $? "inject 1M+1"
