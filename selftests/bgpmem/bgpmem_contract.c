@@ -1405,6 +1405,9 @@ int main(int argc, char **argv)
 	env_close(&e);
 	sh("rmmod bgpmem 2>/dev/null");
 	bind_to("nd_pmem");
+	if (strcmp(bind_dev, ns_name) &&
+	    sh("ndctl create-namespace -f -e %s -m raw >/dev/null 2>&1", ns_name))
+		diag("could not turn %s back into a raw namespace", ns_name);
 	rmdir(MNT);
 	free(buf_a);
 	free(buf_b);
