@@ -145,8 +145,7 @@ nomem:
 void pcm_dst_destroy(struct pcm_dst *d)
 {
 	if (d->fault_started) {
-		if (write(d->stop_pipe[1], "x", 1) != 1)
-			kml_warn("cannot stop the fault thread");
+		pthread_cancel(d->fault_thr);
 		pthread_join(d->fault_thr, NULL);
 	}
 	if (d->stop_pipe[0] >= 0) {
@@ -278,26 +277,20 @@ static void *fault_thread(void *arg)
 {
 	struct pcm_dst *d = arg;
 	struct uffd_msg msg[64];
-	struct pollfd pfd[2] = {
-		{ .fd = d->uffd, .events = POLLIN },
-		{ .fd = d->stop_pipe[0], .events = POLLIN },
-	};
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
 		ssize_t n;
 		int i;
 
+		/* blocking: one syscall per fault; stopped by cancellation */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		n = read(d->uffd, msg, sizeof(msg));
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				break;
-			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-				break;
-			if (pfd[1].revents)
-				break;
-			if (pfd[0].revents & (POLLERR | POLLHUP))
-				break;
-			continue;
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;
 		}
 		for (i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
 			uint64_t a = msg[i].arg.pagefault.address, idx;
@@ -449,7 +442,7 @@ static int enter_postcopy(struct pcm_dst *d)
 	if (!d->fault_started) {
 		int fl = fcntl(d->uffd, F_GETFL);
 
-		fcntl(d->uffd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(d->uffd, F_SETFL, fl & ~O_NONBLOCK);
 		if (pthread_create(&d->fault_thr, NULL, fault_thread, d))
 			return -PCM_E_STATE;
 		d->fault_started = true;

@@ -113,6 +113,7 @@ struct pcm_chan {
 	bool has_key;
 	uint64_t key[2];
 	int timeout_ms;		/* rx silence / tx stall limit */
+	int rcvtimeo_ms;	/* SO_RCVTIMEO currently set */
 	pthread_mutex_t tx_lock;
 	unsigned char *txbuf;
 	size_t txlen, txcap, tx_flush_at;

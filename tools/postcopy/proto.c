@@ -370,7 +370,6 @@ static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 {
 	while (n) {
 		size_t avail = c->rxlen - c->rxpos;
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		uint64_t now;
 		ssize_t r;
 		int ms;
@@ -385,21 +384,28 @@ static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 			continue;
 		}
 		c->rxpos = c->rxlen = 0;
-		/* data already queued: no poll round trip */
-		r = recv(c->fd, c->rxbuf, c->rxcap, MSG_DONTWAIT);
+		/*
+		 * Blocking recv with SO_RCVTIMEO as the tick: one syscall per
+		 * read on the latency path, no poll round trip.
+		 */
+		now = kml_now_ns();
+		if (now >= deadline)
+			return -PCM_E_IO;
+		ms = (deadline - now) / 1000000 + 1;
+		if (ms > 1000)
+			ms = 1000;
+		if (ms != c->rcvtimeo_ms) {
+			struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+			setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				   sizeof(tv));
+			c->rcvtimeo_ms = ms;
+		}
+		r = recv(c->fd, c->rxbuf, c->rxcap, 0);
 		if (r == 0)
 			return -PCM_E_IO;
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				return -PCM_E_IO;
-			now = kml_now_ns();
-			if (now >= deadline)
-				return -PCM_E_IO;
-			ms = (deadline - now) / 1000000 + 1;
-			r = poll(&pfd, 1, ms);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
 				return -PCM_E_IO;
 			continue;
 		}
