@@ -840,6 +840,9 @@ int main(int argc, char **argv)
 		parse(&c, argc - 1, argv + 1);
 		return cmd_relay(&c);
 	}
+	if (strcmp(c.mode, "source") && strcmp(c.mode, "dest"))
+		kml_die(2, "use source, dest, ctl or relay (see --help)",
+			"unknown command '%s'", c.mode);
 	parse(&c, argc - 1, argv + 1);
 	if (!strcmp(c.mode, "source"))
 		return cmd_source(&c);
