@@ -463,7 +463,7 @@ static int cmd_scrub(int argc, char **argv)
 					kml_warn("bus scrub still running after 120 s; using the current list");
 					break;
 				}
-				kml_progress_update(&pr, 0, "%s", buf);
+				kml_progress_update(&pr, 0, "ARS running, scrub count %s", buf);
 				usleep(100000);
 			}
 			kml_progress_end(&pr);
