@@ -383,6 +383,11 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 	if (idx >= d->npages)
 		return -PCM_E_RANGE;
 	if (urgent) {
+		/* an answer to a request the bulk stream beat to completion */
+		if (d->phase == PCM_PH_COMPLETED) {
+			ADD(d, pages_dup, 1);
+			return 0;
+		}
 		if (d->phase != PCM_PH_POSTCOPY)
 			return -PCM_E_STATE;
 		ADD(d, pages_urgent, 1);
