@@ -12,8 +12,8 @@
 # B and C back to back (seconds apart): under TCG on a shared host that is
 # the only way the ratios mean something.
 #
-# Workloads (fio): O_DIRECT psync on the block device over the first
-# IO_SIZE: 4 KiB randread, 4 KiB randwrite, 128 KiB sequential read and
+# Workloads (fio): O_DIRECT psync on the block device (48 MiB after the
+# file system): 4 KiB randread, 4 KiB randwrite, 128 KiB sequential read and
 # write; and 4 KiB randrw on a file of an ext4 -o dax file system.
 # Goals: B >= 0.97x A; C >= 0.95x B. Median of REPS.
 #
@@ -27,8 +27,12 @@ BACKEND=${KMEMLAB_BACKEND:-unknown}
 REPS=${REPS:-5}
 RUNTIME=${RUNTIME:-3}
 CTL=${KMEMLAB_BIN:-$KDIR/build/bin}/bgpmemctl
+# layout of each device: ext4 in [0, 24M), block I/O in [24M, 72M),
+# poison (C only) in [76M, 156M)
+FS_SIZE=24M
+IO_AT=24M
 IO_SIZE=48M
-POISON_AT=64M
+POISON_AT=76M
 OUT=$RES/bgpmem-bench-$BACKEND.md
 WORK=$(mktemp -d /tmp/bgpmem-bench.XXXXXX)
 MNT=$WORK/mnt
@@ -50,6 +54,14 @@ modprobe nd_pmem 2>/dev/null
 # three fsdax namespaces, all on nd_pmem while bgpmem is not loaded
 rmmod bgpmem 2>/dev/null
 ndctl destroy-namespace -f all >/dev/null 2>&1
+if [[ $(ndctl list -R | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["available_size"])') == 0 ]]; then
+	# a label-less region (the lab's default): give it labels
+	if ! { ndctl disable-region all >/dev/null &&
+	       ndctl init-labels -f all >/dev/null &&
+	       ndctl enable-region all >/dev/null; }; then
+		die "cannot initialise labels" "boot the lab with label-size set (default)"
+	fi
+fi
 avail=$(ndctl list -R | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["available_size"])')
 size=$(( avail / 3 / (16 << 20) * (16 << 20) ))
 [[ $size -ge $((128 << 20)) ]] || die "region too small: $avail bytes"
@@ -86,7 +98,8 @@ declare -A fsdir
 for x in A B C; do
 	dev=${!x}
 	mkdir -p "$MNT/$x"
-	mkfs.ext4 -q -F -b 4096 -E nodiscard "$dev" || die "mkfs.ext4 $dev failed"
+	mkfs.ext4 -q -F -b 4096 -E nodiscard "$dev" "$FS_SIZE" ||
+		die "mkfs.ext4 $dev failed"
 	fsdir[$x]=$MNT/$x
 done
 # the poison goes in after mkfs, beyond anything the jobs touch
@@ -128,23 +141,16 @@ for ((rep = 1; rep <= REPS; rep++)); do
 					die "mount -o dax $dev failed"
 				# shellcheck disable=SC2086
 				v=$(fio_bw "$name" "${fsdir[$x]}/f" --ioengine=psync \
-					--size=32M $args)
+					--size=16M $args)
 				umount "${fsdir[$x]}"
 			else
 				# shellcheck disable=SC2086
 				v=$(fio_bw "$name" "$dev" --direct=1 --ioengine=psync \
-					--size=$IO_SIZE --offset=0 $args)
+					--size=$IO_SIZE --offset=$IO_AT $args)
 			fi
 			bw[$x,$name,$rep]=$v
 		done
 	done
-	# the block jobs overwrite the start of the fs: make it again
-	if ((rep < REPS)); then
-		for x in A B C; do
-			mkfs.ext4 -q -F -b 4096 -E nodiscard "${!x}" ||
-				die "mkfs.ext4 ${!x} failed"
-		done
-	fi
 done
 recs_after=$(cat "/sys/block/${C##*/}/bgpmem/records")
 
@@ -158,8 +164,9 @@ median() {
 	echo "Three ${size}-byte fsdax namespaces of one QEMU NFIT region: A on"
 	echo "nd_pmem, B on bgpmem, C on bgpmem with $recs_after poison records"
 	echo "(4 KiB every 8 KiB from $POISON_AT, outside the I/O). fio psync,"
-	echo "O_DIRECT on the block device over the first $IO_SIZE, and 4 KiB"
-	echo "randrw on a 32 MiB file of ext4 -o dax; ${RUNTIME}s per run; every"
+	echo "O_DIRECT on the block device over $IO_SIZE at $IO_AT, and 4 KiB"
+	echo "randrw on a 16 MiB file of a $FS_SIZE ext4 -o dax at the start of"
+	echo "the device; ${RUNTIME}s per run; every"
 	echo "repetition runs each workload on A, B and C back to back; median of"
 	echo "$REPS. QEMU TCG on a shared host: only the ratios mean anything."
 	echo
