@@ -31,6 +31,7 @@ struct pcm_src {
 	char *key;
 	struct pcm_region_ops ops;
 	uint64_t *need, *sent_ep, *recv_bm;
+	uint64_t *dset;		/* the discard set sent at switchover */
 
 	int dmode, duffd, pmfd;
 
@@ -278,7 +279,8 @@ struct pcm_src *pcm_src_create(void *base, size_t len,
 	s->need = calloc(s->nwords, 8);
 	s->sent_ep = calloc(s->nwords, 8);
 	s->recv_bm = calloc(s->nwords, 8);
-	if (!s->need || !s->sent_ep || !s->recv_bm)
+	s->dset = calloc(s->nwords, 8);
+	if (!s->need || !s->sent_ep || !s->recv_bm || !s->dset)
 		goto nomem;
 	for (i = 0; i < s->npages; i++)
 		pcm_set_bit(s->need, i);
@@ -326,6 +328,7 @@ void pcm_src_destroy(struct pcm_src *s)
 	free(s->need);
 	free(s->sent_ep);
 	free(s->recv_bm);
+	free(s->dset);
 	free(s->key);
 	free(s);
 }
@@ -555,6 +558,12 @@ static void do_switchover(struct pcm_src *s)
 	n = dirty_collect(s);
 	if (n >= 0)
 		s->st.dirty_last = n;
+	/*
+	 * Keep the discard set: if RUN is lost with the link, the destination
+	 * may still hold stale copies of these pages (DISCARD not applied)
+	 * while the postcopy pass already cleared them from need.
+	 */
+	memcpy(s->dset, s->need, s->nwords * 8);
 	pthread_mutex_lock(&s->lock);
 	s->phase = PCM_PH_POSTCOPY;
 	s->switch_pending = true;
@@ -791,9 +800,11 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 
 				if (w == s->nwords - 1 && s->npages % 64)
 					miss &= (1ull << (s->npages % 64)) - 1;
-				if (s->phase == PCM_PH_PRECOPY ||
-				    dphase == PCM_PH_PRECOPY)
+				if (s->phase == PCM_PH_PRECOPY)
 					s->need[w] |= miss | s->sent_ep[w];
+				else if (dphase == PCM_PH_PRECOPY)
+					s->need[w] |= miss | s->sent_ep[w] |
+						      s->dset[w];
 				else
 					s->need[w] = miss;
 			}
