@@ -630,8 +630,11 @@ static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
 	slots[kind - 1].epoch = f.h.epoch;
 	return kind;
 bad:
-	set_error(d, "rejected connection: %s", pcm_err_name(ret));
-	ADD(d, rejected_frames, 1);
+	/* a connection cut before its HELLO arrived is a lost link */
+	if (ret != -PCM_E_IO) {
+		set_error(d, "rejected connection: %s", pcm_err_name(ret));
+		ADD(d, rejected_frames, 1);
+	}
 	pcm_chan_destroy(&c);
 	return ret;
 }
