@@ -43,9 +43,19 @@ tools:
 selftests: ksrc tools
 	+$(MAKE) -C selftests
 
-# tools/testing/nvdimm from the kernel source, for the nfit_test backend
-nfit_test: ksrc
+# tools/testing/nvdimm from the kernel source, for the nfit_test backend.
+# A module that must be built differently to bind nfit_test's namespaces
+# ships <dir>/nfit_test_flavor.sh KVER KSRC NFIT_TEST_BUILD OUTDIR; the lab
+# uses those builds instead of the normal ones on that backend.
+FLAVORS = $(wildcard $(TOP)/drivers/*/nfit_test_flavor.sh $(TOP)/mm/*/nfit_test_flavor.sh)
+
+nfit_test: ksrc modules
 	+$(TOP)/tools/vm/nfit_test.sh $(KVER) $(KSRC) $(BUILD)/nfit_test
+	+@for f in $(FLAVORS); do \
+		d=$$(basename $$(dirname $$f)); \
+		$$f $(KVER) $(KSRC) $(BUILD)/nfit_test $(BUILD)/nfit_test/flavors/$$d >$(BUILD)/nfit_test/flavor-$$d.log 2>&1 || \
+			{ tail -20 $(BUILD)/nfit_test/flavor-$$d.log; echo "nfit_test: error: $$f failed (log: $(BUILD)/nfit_test/flavor-$$d.log)" >&2; exit 1; }; \
+	done
 
 run: deps
 	+$(MAKE) all nfit_test-if-needed PMEM=$(PMEM)
