@@ -105,7 +105,7 @@ run_case() {
 		fi
 		# switch to postcopy for the last few breaks (postcopy with the
 		# workload faulting is short on a small region)
-		if [ $i -ge $((BREAKS - 4)) ] && [ "$phase" = precopy ]; then
+		if [ $i -ge $((BREAKS - 2)) ] && [ "$phase" = precopy ]; then
 			"$PCMIG" ctl "$d/src.ctl" switchover >/dev/null
 		fi
 		# keep breaking while the source runs, at least BREAKS times

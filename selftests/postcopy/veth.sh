@@ -63,7 +63,7 @@ while kill -0 "$src" 2>/dev/null && [ $SECONDS -lt $deadline ] &&
 	ip -n $NA link set vA up
 	n=$((n + 1))
 	[ "$phase" = precopy ] && n_pre=$((n_pre + 1)) || n_post=$((n_post + 1))
-	if [ $n -ge $((BREAKS - 3)) ] && [ "$phase" = precopy ]; then
+	if [ $n -ge $((BREAKS - 2)) ] && [ "$phase" = precopy ]; then
 		"$PCMIG" ctl "$d/src.ctl" switchover >/dev/null
 	fi
 done
