@@ -809,8 +809,13 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 					s->need[w] = miss;
 			}
 		}
-		if (s->phase == PCM_PH_POSTCOPY && dphase == PCM_PH_PRECOPY)
-			s->switch_pending = true;
+		/*
+		 * Whether DISCARD + RUN must be (re)sent depends only on what
+		 * the destination applied: a RUN that went out just before a
+		 * send error may well have arrived.
+		 */
+		s->switch_pending = s->phase == PCM_PH_POSTCOPY &&
+				    dphase == PCM_PH_PRECOPY;
 	}
 	memset(s->sent_ep, 0, s->nwords * 8);
 	s->complete_sent = false;
