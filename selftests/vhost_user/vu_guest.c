@@ -11,9 +11,9 @@
  *    table kept in guest memory;
  *  - dirty-log oracle: two 16 MiB regions with known patterns A and B are
  *    read with O_DIRECT, alternately, into one 16 MiB buffer, which is
- *    verified after a pause. Only the device writes the buffer, so if the
- *    back-end does not log its writes the destination of a migration sees
- *    stale pages.
+ *    verified right after the read and again before the next one. Only
+ *    the device writes the buffer, so if the back-end does not log its
+ *    writes the destination of a migration sees stale pages.
  *
  * Progress goes to the console ("VU-ITER n"); the host ends the run by
  * writing a stop marker into the image; the last line is "VU-RESULT ok" or
@@ -237,14 +237,20 @@ int main(int argc, char **argv)
 	for (iter = 0;; iter++) {
 		bool b = iter & 1;
 
-		/* device writes the whole buffer; the CPU only reads it */
+		/*
+		 * The device writes the whole buffer; the CPU only reads it.
+		 * It must hold the pattern from right after the read until
+		 * the next read, so a switchover anywhere in the loop finds
+		 * pages the back-end wrote but did not log.
+		 */
 		io(false, iobuf, REGION_SIZE, b ? REGION_B : REGION_A);
-		usleep(300000);
 		verify_buffer(b ? exp_b : exp_a, b ? 'B' : 'A', iter);
-		for (int i = 0; i < 32; i++)
+		for (int i = 0; i < 16; i++)
 			write_block(rnd() % NBLOCKS);
-		for (int i = 0; i < 32; i++)
+		for (int i = 0; i < 16; i++)
 			check_block(rnd() % NBLOCKS, "live");
+		usleep(200000);
+		verify_buffer(b ? exp_b : exp_a, b ? 'B' : 'A', iter);
 		t = now() - start;
 		say("VU-ITER %lu t=%.1f\n", iter, t);
 		if (stop_requested())

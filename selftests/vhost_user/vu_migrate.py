@@ -18,7 +18,12 @@ on the same image):
            continue on the source (liveness timeout), then verify.
 Run against vub, qemu-storage-daemon, and the vub --bug= modes, which must
 make their scenario fail (no-dirty-log: migrate; disable-on-set-features:
-cancel).
+cancel). A run whose guest kernel crashes is inconclusive and retried (QEMU
+7.2 under TCG sometimes corrupts guest memory across a migration, also with
+its own virtio-blk and without memfd: VU_PLAIN=1 VU_NOMEMFD=1 show it).
+
+Usage: vu_migrate.py [SCENARIO...]; VU_KEEP=1 keeps the logs, VU_VERBOSE=1
+runs vub --verbose, VU_CPU= sets the QEMU CPU model.
 """
 import glob
 import json
@@ -32,6 +37,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ATTEMPTS = 3
 TAP_N = 0
 RESULTS = {"pass": 0, "fail": 0, "skip": 0}
 
@@ -217,6 +223,8 @@ class Scenario:
             args = [self.env.vub, "--socket", sock, "--file", self.img]
             if self.bug:
                 args.append(f"--bug={self.bug}")
+            if os.environ.get("VU_VERBOSE"):
+                args.append("--verbose")
         else:
             args = ["qemu-storage-daemon", "--blockdev",
                     f"driver=file,node-name=f,filename={self.img},locking=off",
@@ -230,15 +238,20 @@ class Scenario:
 
     def start_qemu(self, tag, sock, incoming=None):
         args = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
-                "-accel", "tcg", "-cpu", "max", "-smp", "1", "-no-reboot",
+                "-accel", "tcg", "-cpu", os.environ.get("VU_CPU", "max"), "-smp", "1", "-no-reboot",
                 "-m", self.MEM,
-                "-object", f"memory-backend-memfd,id=mem,size={self.MEM},share=on",
-                "-machine", "pc,memory-backend=mem",
+                ] + (["-machine", "pc"] if os.environ.get("VU_NOMEMFD") else
+                     ["-object", f"memory-backend-memfd,id=mem,size={self.MEM},share=on",
+                      "-machine", "pc,memory-backend=mem"]) + [
+
                 "-kernel", self.env.kernel, "-initrd", self.env.initrd,
                 "-append", "console=ttyS0,115200 rdinit=/vu-init quiet panic=-1",
                 "-serial", f"file:{self.path(tag + '.serial')}",
-                "-chardev", f"socket,id=vu0,path={sock}",
-                "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1",
+                ] + (["-drive", f"file={self.img},if=virtio,format=raw,file.locking=off"]
+                     if os.environ.get("VU_PLAIN") else
+                     ["-chardev", f"socket,id=vu0,path={sock}",
+                      "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1"]) + [
+
                 "-qmp", f"unix:{self.path(tag + '.qmp')},server=on,wait=off"]
         if incoming:
             args += ["-incoming", incoming]
@@ -269,6 +282,8 @@ class Scenario:
         if not wait_for(lambda: count(src_ser, "VU-ITER") >= 2, 120):
             return False, "guest I/O did not start: " + str(last_line(src_ser, "VU-"))
         self.qmp = QMP(self.path("src.qmp"))
+        # slow enough that the first pass spans several guest iterations:
+        # pages sent early are device-written again before switchover
         bw = 64 << 20 if mode == "migrate" else 8 << 20
         self.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": bw, "downtime-limit": 1000})
         self.qmp.cmd("migrate", uri=mig)
@@ -309,7 +324,37 @@ class Scenario:
         res = last_line(serial, "VU-RESULT")
         return res.startswith("VU-RESULT ok"), res
 
+    CRASH_RE = re.compile(r"Oops|BUG:|kernel BUG|general protection fault|double fault|"
+                          r"Kernel panic|unable to handle|invalid opcode")
+
+    def guest_crash(self):
+        """The first guest kernel crash line on either console, or None."""
+        for n in ("dst.serial", "src.serial"):
+            try:
+                with open(self.path(n), errors="replace") as f:
+                    for line in f:
+                        if self.CRASH_RE.search(line):
+                            return f"{n}: {line.strip()[:120]}"
+            except (OSError, TypeError):
+                continue
+        return None
+
+    def dump(self):
+        """Diagnostics for a failed scenario: the end of every log."""
+        for n in ("src.serial", "dst.serial", "src-backend.log", "dst-backend.log",
+                  "src-qemu.log", "dst-qemu.log"):
+            try:
+                with open(self.path(n), errors="replace") as f:
+                    lines = f.read().splitlines()[-6:]
+            except OSError:
+                continue
+            for line in lines:
+                diag(f"  {n}: {line}")
+
     def cleanup(self):
+        if os.environ.get("VU_KEEP"):
+            diag(f"kept {self.dir}")
+            self.dir = None
         if self.qmp:
             self.qmp.close()
         for p in self.procs:
@@ -321,7 +366,8 @@ class Scenario:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main():
@@ -368,21 +414,39 @@ def main():
             if backend == "qsd" and not have_qsd:
                 tap(True, name, skip="qemu-storage-daemon not installed")
                 continue
-            sc = Scenario(env, name, backend, bug)
-            t0 = time.time()
-            try:
-                ok, detail = sc.run(mode)
-            except Exception as e:  # a broken run is a failed run, with the cause
-                ok, detail = False, f"error: {e}"
-            finally:
-                sc.cleanup()
-            diag(f"{name}: {detail} ({time.time() - t0:.0f} s)")
+            for attempt in range(1, ATTEMPTS + 1):
+                sc = Scenario(env, name, backend, bug)
+                t0 = time.time()
+                crashed = None
+                try:
+                    ok, detail = sc.run(mode)
+                except Exception as e:  # a broken run is a failed run, with the cause
+                    ok, detail = False, f"error: {e}"
+                finally:
+                    crashed = sc.guest_crash()
+                    if not ok:
+                        sc.dump()
+                    sc.cleanup()
+                diag(f"{name}: {detail} ({time.time() - t0:.0f} s)")
+                if not crashed:
+                    break
+                # QEMU 7.2 TCG sometimes corrupts guest memory across a
+                # migration, with any disk (also its own virtio-blk): a
+                # guest kernel crash proves nothing about the back-end
+                ok, detail = False, f"guest kernel crashed: {crashed}"
+                diag(f"{name}: attempt {attempt}: inconclusive, guest kernel crashed "
+                     f"({crashed}); " + ("retrying" if attempt < ATTEMPTS else "giving up"))
+            if crashed:
+                tap(True, name, skip=f"guest kernel crashed after migration in {ATTEMPTS} "
+                    "attempts (QEMU 7.2 TCG memory corruption, seen with plain virtio-blk too)")
+                continue
             if must_pass:
                 tap(ok, f"{name}: {mode} with {backend}")
             else:
                 tap(not ok, f"{name}: {mode} detects --bug={bug}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("VU_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
     print(f"# pass {RESULTS['pass']} fail {RESULTS['fail']} skip {RESULTS['skip']}")
     if RESULTS["fail"]:
         sys.exit(1)

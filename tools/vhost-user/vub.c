@@ -94,6 +94,7 @@ struct vub_conn {
 	bool log_warned;
 	struct vub_vq vqs[VUB_MAX_QUEUES];
 	const char *why;		/* first fatal error */
+	char whybuf[192];		/* ... when it carries details */
 	uint64_t requests;
 };
 
@@ -138,6 +139,23 @@ static int vub_fail(struct vub_conn *c, const char *why)
 {
 	if (!c->why)
 		c->why = why;
+	return -EPROTO;
+}
+
+static int vub_failf(struct vub_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* vub_fail() with details (addresses, sizes) in the message */
+static int vub_failf(struct vub_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->why)
+		return -EPROTO;
+	va_start(ap, fmt);
+	vsnprintf(c->whybuf, sizeof(c->whybuf), fmt, ap);
+	va_end(ap);
+	c->why = c->whybuf;
 	return -EPROTO;
 }
 
@@ -384,7 +402,8 @@ static int vub_add_buf(struct vub_conn *c, struct vub_seg *segs,
 			}
 		}
 		if (!host)
-			return vub_fail(c, "descriptor buffer outside the memory table");
+			return vub_failf(c, "descriptor buffer 0x%" PRIx64 "+%u outside the memory table (%u regions)",
+					 gpa, len, c->nregions);
 		if (*n >= VUB_MAX_SEGS)
 			return vub_fail(c, "request has too many segments");
 		if (chunk > len)
@@ -648,7 +667,11 @@ static int vub_vq_map(struct vub_conn *c, struct vub_vq *vq)
 	vq->used = vub_uva(c, vq->addr.used_user_addr,
 			   vu_used_size(vq->num, ev));
 	if (!vq->desc || !vq->avail || !vq->used)
-		return vub_fail(c, "vring address outside the memory table");
+		return vub_failf(c, "vring address outside the memory table (desc 0x%llx avail 0x%llx used 0x%llx, %u regions)",
+				 (unsigned long long)vq->addr.desc_user_addr,
+				 (unsigned long long)vq->addr.avail_user_addr,
+				 (unsigned long long)vq->addr.used_user_addr,
+				 c->nregions);
 	return 0;
 }
 
@@ -829,6 +852,9 @@ static int vub_add_mem_reg(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	m->nfds = 0;
 	if (err)
 		return vub_fail(c, err);
+	vub_log(v, "conn %u: region %u: guest 0x%" PRIx64 "+0x%" PRIx64 " at front-end 0x%" PRIx64,
+		c->id, c->nregions, c->regions[c->nregions].gpa,
+		c->regions[c->nregions].size, c->regions[c->nregions].uva);
 	c->nregions++;
 	return 0;
 }
