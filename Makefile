@@ -71,16 +71,22 @@ nfit_test-if-needed:
 lint: ksrc
 	+$(TOP)/tools/lint/lint.sh $(KVER) $(KSRC)
 
-# Benchmarks: bench/<name>/run.sh each, B=name[,name] for some; they boot the
-# lab themselves where they need the VM and write tables to build/results/.
+# Benchmarks: bench/<name>/run.sh each, B=name[,name] for some; tables go to
+# build/results/. A bench that runs inside the lab VM has its lab options
+# in BENCH_VM_<name>; the others run on the host (and boot VMs themselves).
 BENCHES = $(if $(B),$(subst $(comma), ,$(B)),$(notdir $(wildcard bench/*)))
+BENCH_VM_bgpmem      := -p nfit
+BENCH_VM_spf         := -p none
+BENCH_VM_memcg_dirty := -p none --disk 1G
 
 bench: deps
 	+$(MAKE) all nfit_test
-	@for b in $(BENCHES); do \
-		test -x bench/$$b/run.sh || { echo "bench: no bench/$$b/run.sh" >&2; exit 2; }; \
-		echo "== bench $$b"; bench/$$b/run.sh || exit 1; \
-	done
+	+$(MAKE) $(addprefix bench-,$(BENCHES))
+
+bench-%:
+	@test -x bench/$*/run.sh || { echo "bench: no bench/$*/run.sh" >&2; exit 2; }
+	@echo "== bench $*"
+	$(if $(BENCH_VM_$*),$(LAB) run $(BENCH_VM_$*) -c $(TOP)/bench/$*/run.sh,$(TOP)/bench/$*/run.sh)
 
 # Install the modules (updates/kmemlab) and tools (/usr/local/bin) on this
 # machine, for a kernel the running system boots.

@@ -12,7 +12,7 @@
 # Rounds alternate loaded/unloaded; medians are reported. The table goes to
 # stdout and $KMEMLAB_RESULTS/memcg_dirty_bench.txt.
 #
-#   make run CMD=/work/main/bench/memcg_dirty/bench.sh   (with --disk 1G)
+#   make run CMD=/work/main/bench/memcg_dirty/run.sh   (with --disk 1G)
 #   BENCH_MIB=256 BENCH_ROUNDS=5
 
 set -u
