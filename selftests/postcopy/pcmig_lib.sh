@@ -16,7 +16,9 @@ PIDS=()
 here=$(dirname "$(readlink -f "$0")")
 repo=${KMEMLAB_DIR:-$(readlink -f "$here/../..")}
 PCMIG=${PCMIG:-}
-for c in "${KMEMLAB_BIN:-}/pcmig" "$repo/build/bin/pcmig"; do
+# from selftests/postcopy (source tree) or build/selftests/postcopy
+for c in "${KMEMLAB_BIN:-}/pcmig" "$here/../../build/bin/pcmig" \
+	 "$here/../../bin/pcmig"; do
 	[ -z "$PCMIG" ] && [ -x "$c" ] && PCMIG=$c
 done
 
