@@ -10,7 +10,7 @@ RUNTIME=${1:-10}
 OUT=${KMEMLAB_RESULTS:?not in the lab guest}/vhost-user-bench
 mkdir -p "$OUT"
 
-dev_vub= dev_qsd=
+dev_vub='' dev_qsd=''
 for s in /sys/block/vd*/serial; do
 	d=/dev/$(basename "$(dirname "$s")")
 	case $(cat "$s" 2>/dev/null) in
@@ -27,6 +27,7 @@ echo "guest-fio: vub=$dev_vub qsd=$dev_qsd runtime=${RUNTIME}s"
 jobs=("randread 4k" "randwrite 4k" "read 128k" "write 128k")
 i=0
 for j in "${jobs[@]}"; do
+	# shellcheck disable=SC2086 # split "rw bs"
 	set -- $j
 	rw=$1 bs=$2
 	if ((i % 2)); then order="qsd vub"; else order="vub qsd"; fi

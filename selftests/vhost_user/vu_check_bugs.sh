@@ -6,6 +6,7 @@
 #   disable-on-set-features (rust-vmm vhost-user-backend < 0.12: rings
 #     disabled by SET_FEATURES) -> log-all-on, log-all-off
 #   no-dirty-log -> dirty-log
+# shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
 vu_plan 4

@@ -4,6 +4,7 @@
 # vu-check against the real peer: qemu-storage-daemon's vhost-user-blk
 # export (libvhost-user). Shows the checker accepts a correct back-end it
 # was not written with.
+# shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 command -v qemu-storage-daemon >/dev/null ||
 	vu_skip_all "qemu-storage-daemon not installed (apt-get install qemu-system-common)"

@@ -4,6 +4,7 @@
 # vu-check (the front-end conformance checker) against vub: read-write with
 # two queues, then read-only; the test area must be restored; vub's
 # command line must reject bad input with a hint.
+# shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
 vu_plan 7

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0
 #
 # Helpers for the vhost-user selftests: TAP 13 output, finding vub and
@@ -84,6 +85,7 @@ vu_setup() {
 	for d in "${KMEMLAB_BIN:-}" "$VU_DIR/../../bin" "$VU_DIR/../../build/bin"; do
 		if [[ -n $d && -x $d/vub && -x $d/vu-check ]]; then
 			VUB=$(cd "$d" && pwd)/vub
+			# shellcheck disable=SC2034 # used by the tests
 			VU_CHECK=$(cd "$d" && pwd)/vu-check
 			break
 		fi

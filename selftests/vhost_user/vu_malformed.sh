@@ -5,6 +5,7 @@
 # regions past their fd / overflowing / overlapping, descriptor loops,
 # out-of-table addresses... each must get an error and a closed
 # connection, never a crash, while another connection keeps being served.
+# shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
 vu_plan 4

@@ -424,7 +424,7 @@ def main():
                     ok, detail = False, f"error: {e}"
                 finally:
                     crashed = sc.guest_crash()
-                    if not ok:
+                    if ok != must_pass or crashed:
                         sc.dump()
                     sc.cleanup()
                 diag(f"{name}: {detail} ({time.time() - t0:.0f} s)")
