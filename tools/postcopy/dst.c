@@ -475,19 +475,26 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	dig = pcm_digest(d->ph, d->npages);
 	a.ok = htole32(dig == src);
 	a.digest = htole64(dig);
+	/*
+	 * The verdict is recorded before the ACK goes out: the source's BYE
+	 * may arrive on the main channel before this thread runs again.
+	 */
 	pthread_mutex_lock(&d->lock);
 	d->st.digest_src = src;
 	d->st.digest_dst = dig;
+	if (dig == src)
+		d->phase = PCM_PH_COMPLETED;
+	else
+		snprintf(d->st.last_error, sizeof(d->st.last_error),
+			 "digest mismatch: source %016llx destination %016llx",
+			 (unsigned long long)src, (unsigned long long)dig);
 	pthread_mutex_unlock(&d->lock);
 	if (pcm_send(&d->main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
 		     true))
 		return -PCM_E_IO;
 	pthread_mutex_lock(&d->lock);
-	d->phase = dig == src ? PCM_PH_COMPLETED : PCM_PH_FAILED;
 	if (dig != src)
-		snprintf(d->st.last_error, sizeof(d->st.last_error),
-			 "digest mismatch: source %016llx destination %016llx",
-			 (unsigned long long)src, (unsigned long long)dig);
+		d->phase = PCM_PH_FAILED;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
