@@ -19,6 +19,10 @@ BREAKS=${PCMIG_BREAKS:-20}
 bytes=$(numfmt --from=iec "$SIZE")
 BW=$((bytes / 15))
 [ $BW -lt 4194304 ] && BW=4194304
+# heartbeat timeout; the link stays down 1.4-2x as long. Under TCG (lab VM)
+# everything is slower, so both grow.
+TMO=${PCMIG_LINK_TIMEOUT:-500}
+[ -n "${KMEMLAB_BACKEND:-}" ] && TMO=${PCMIG_LINK_TIMEOUT:-2000}
 NA=pcmigA$$
 NB=pcmigB$$
 CLEANUP_EXTRA="ip netns del $NA 2>/dev/null; ip netns del $NB 2>/dev/null"
@@ -38,17 +42,17 @@ tap_header 5
 d=$WORK/veth
 mkdir -p "$d"
 start_bg dst ip netns exec $NB "$PCMIG" dest --size "$SIZE" \
-	--listen 10.213.0.2:7400 --threads 1 --timeout 500 --linger 5000 \
+	--listen 10.213.0.2:7400 --threads 1 --timeout $TMO --linger 5000 \
 	--run-after 0.5 --ctl "$d/dst.ctl" --json --quiet \
 	>"$d/dst.json" 2>"$d/dst.err"
 wait_sock "$d/dst.ctl" 10
 start_bg src ip netns exec $NA "$PCMIG" source --size "$SIZE" \
-	--connect 10.213.0.2:7400 --threads 1 --timeout 500 --bandwidth $BW \
+	--connect 10.213.0.2:7400 --threads 1 --timeout $TMO --bandwidth $BW \
 	--manual-switch --ctl "$d/src.ctl" --json --quiet \
 	>"$d/src.json" 2>"$d/src.err"
 wait_sock "$d/src.ctl" 10
 n=0 n_pre=0 n_post=0
-deadline=$((SECONDS + 200))
+deadline=$((SECONDS + 200 + 20 * TMO / 100))
 while kill -0 "$src" 2>/dev/null && [ $SECONDS -lt $deadline ] &&
       [ $n -lt $BREAKS ]; do
 	if [ "${phase:-precopy}" = precopy ]; then
@@ -59,7 +63,8 @@ while kill -0 "$src" 2>/dev/null && [ $SECONDS -lt $deadline ] &&
 	phase=$(ctl_field "$d/dst.ctl" phase)
 	[ "$phase" = precopy ] || [ "$phase" = postcopy-active ] || continue
 	ip -n $NA link set vA down
-	sleep "0.$((RANDOM % 4 + 7))"	# > the 500 ms link timeout
+	dn=$((TMO * 14 / 10 + RANDOM % (TMO * 6 / 10)))	# ms, > timeout
+	sleep "$((dn / 1000)).$(printf %03d $((dn % 1000)))"
 	ip -n $NA link set vA up
 	n=$((n + 1))
 	[ "$phase" = precopy ] && n_pre=$((n_pre + 1)) || n_post=$((n_post + 1))
