@@ -107,18 +107,60 @@ done
 recs=$(cat "/sys/block/${C##*/}/bgpmem/records")
 [[ $recs -ge 10000 ]] || die "only $recs records on $C"
 
-# fio NAME FILE ARGS... -> bytes/s
-fio_bw() {
-	local name=$1 file=$2
+# One fio process per repetition and phase (process start-up under TCG
+# over 9p costs more than a run): every job stonewalled, so they run one
+# after the other, in the order written. The A/B/C order rotates per
+# repetition so that no device always runs first.
+# jobfile PHASE REP -> job file on stdout
+jobfile() {
+	local phase=$1 rep=$2 job name args x i order
 
-	shift 2
-	fio --name="$name" --filename="$file" --runtime="$RUNTIME" --time_based \
-		--output-format=json "$@" >"$WORK/fio.json" 2>"$WORK/fio.err" ||
-		{ cat "$WORK/fio.err" >&2; echo 0; return; }
-	python3 -c '
+	echo "[global]"
+	echo "ioengine=psync"
+	echo "runtime=$RUNTIME"
+	echo "time_based"
+	order=(A B C)
+	order=("${order[@]:$((rep % 3))}" "${order[@]:0:$((rep % 3))}")
+	for job in "${JOBS[@]}"; do
+		name=${job%%|*}
+		args=${job#*|}
+		[[ $phase == dax && $name != daxfile ]] && continue
+		[[ $phase == blk && $name == daxfile ]] && continue
+		for x in "${order[@]}"; do
+			echo "[$name-$x]"
+			echo "stonewall"
+			if [[ $phase == dax ]]; then
+				echo "filename=${fsdir[$x]}/f"
+				echo "size=16M"
+			else
+				echo "filename=${!x}"
+				echo "direct=1"
+				echo "offset=$IO_AT"
+				echo "size=$IO_SIZE"
+			fi
+			for i in $args; do
+				echo "${i#--}"
+			done
+		done
+	done
+}
+
+# run a job file, record bytes/s per job into bw[X,name,rep]
+run_phase() {
+	local phase=$1 rep=$2 line
+
+	jobfile "$phase" "$rep" >"$WORK/$phase.fio"
+	fio --output-format=json "$WORK/$phase.fio" >"$WORK/fio.json" \
+		2>"$WORK/fio.err" || { cat "$WORK/fio.err" >&2; die "fio failed"; }
+	while read -r line; do
+		bw[${line% *},$rep]=${line##* }
+	done < <(python3 -c '
 import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-print(j["read"]["bw_bytes"] + j["write"]["bw_bytes"])' "$WORK/fio.json"
+for j in json.load(open(sys.argv[1]))["jobs"]:
+    name, dev = j["jobname"].rsplit("-", 1)
+    bw = j["read"]["bw_bytes"] + j["write"]["bw_bytes"]
+    print("%s,%s %d" % (dev, name, bw))' \
+		"$WORK/fio.json")
 }
 
 JOBS=(
@@ -131,25 +173,13 @@ JOBS=(
 declare -A bw
 for ((rep = 1; rep <= REPS; rep++)); do
 	echo "bgpmem-bench: repetition $rep/$REPS" >&2
-	for job in "${JOBS[@]}"; do
-		name=${job%%|*}
-		args=${job#*|}
-		for x in A B C; do
-			dev=${!x}
-			if [[ $name == daxfile ]]; then
-				mount -o dax "$dev" "${fsdir[$x]}" ||
-					die "mount -o dax $dev failed"
-				# shellcheck disable=SC2086
-				v=$(fio_bw "$name" "${fsdir[$x]}/f" --ioengine=psync \
-					--size=16M $args)
-				umount "${fsdir[$x]}"
-			else
-				# shellcheck disable=SC2086
-				v=$(fio_bw "$name" "$dev" --direct=1 --ioengine=psync \
-					--size=$IO_SIZE --offset=$IO_AT $args)
-			fi
-			bw[$x,$name,$rep]=$v
-		done
+	run_phase blk "$rep"
+	for x in A B C; do
+		mount -o dax "${!x}" "${fsdir[$x]}" || die "mount -o dax ${!x} failed"
+	done
+	run_phase dax "$rep"
+	for x in A B C; do
+		umount "${fsdir[$x]}"
 	done
 done
 recs_after=$(cat "/sys/block/${C##*/}/bgpmem/records")
@@ -166,9 +196,10 @@ median() {
 	echo "(4 KiB every 8 KiB from $POISON_AT, outside the I/O). fio psync,"
 	echo "O_DIRECT on the block device over $IO_SIZE at $IO_AT, and 4 KiB"
 	echo "randrw on a 16 MiB file of a $FS_SIZE ext4 -o dax at the start of"
-	echo "the device; ${RUNTIME}s per run; every"
-	echo "repetition runs each workload on A, B and C back to back; median of"
-	echo "$REPS. QEMU TCG on a shared host: only the ratios mean anything."
+	echo "the device; ${RUNTIME}s per run; every repetition runs each"
+	echo "workload on A, B and C back to back in one fio process (order"
+	echo "rotated per repetition); median of $REPS. QEMU TCG on a shared host:"
+	echo "only the ratios mean anything."
 	echo
 	echo "| workload | A nd_pmem MiB/s | B bgpmem MiB/s | C poisoned MiB/s | B/A (goal >= 0.97) | C/B (goal >= 0.95) |"
 	echo "|---|---|---|---|---|---|"
