@@ -16,25 +16,31 @@ FIX=$KMEMLAB_DIR/selftests/lab/fixtures
 OUT=$(mktemp -d)
 km_cleanup "rm -rf $OUT"
 
-# expect NAME RC-WANTED PATTERN... -- CMD...: CMD exits with RC-WANTED
-# ("nz" = any non-zero) and its output matches every PATTERN.
-expect() {
-	local name=$1 want=$2 pats=() rc f=$OUT/$1.log
+# The cases boot their VMs concurrently (each is a separate QEMU); they are
+# judged in order once all have finished.
+#   launch ID CMD...              start CMD in the background
+#   judge ID NAME RC-WANTED PATTERN...
+#       CMD exited with RC-WANTED ("nz" = any non-zero) and its output
+#       matches every PATTERN
+launch() {
+	local id=$1
 
-	shift 2
-	while [[ $1 != -- ]]; do
-		pats+=("$1")
-		shift
-	done
 	shift
-	"$@" >"$f" 2>&1
-	rc=$?
+	("$@" >"$OUT/$id.log" 2>&1; echo $? >"$OUT/$id.rc") &
+}
+
+judge() {
+	local id=$1 name=$2 want=$3 rc p f=$OUT/$1.log
+
+	shift 3
+	rc=$(cat "$OUT/$id.rc" 2>/dev/null || echo none)
 	sed 's/^/# /' "$f"
-	if [[ $want == nz && $rc == 0 ]] || [[ $want != nz && $rc != "$want" ]]; then
+	if [[ $want == nz && ($rc == 0 || $rc == none) ]] ||
+	   [[ $want != nz && $rc != "$want" ]]; then
 		ktap_test_fail "$name (exit $rc, want $want)"
 		return
 	fi
-	for p in "${pats[@]}"; do
+	for p in "$@"; do
 		if ! grep -qE -- "$p" "$f"; then
 			ktap_test_fail "$name (output lacks /$p/)"
 			return
@@ -46,42 +52,37 @@ expect() {
 ktap_print_header
 ktap_set_plan 8
 
-expect "failing and hanging tests are reported" nz \
+launch fail "$LAB" check --area-dir "$FIX/fixture_fail"
+launch warn "$LAB" check --area-dir "$FIX/fixture_warn"
+launch oops "$LAB" check --area-dir "$FIX/fixture_oops"
+launch hang "$LAB" run -p none -t 40 -c 'sleep 600'
+launch status "$LAB" run -p none -c 'exit 7'
+launch badpmem "$LAB" run -p bogus -c true
+launch badarea "$LAB" check -a nosuch
+launch nokernel env KVER=9.9.9 "$LAB" kver
+wait
+
+judge fail "failing and hanging tests are reported" nz \
 	'FAIL +fixture_fail: fails.sh' \
 	'FAIL +fixture_fail: hangs.sh .*TIMEOUT 3 seconds' \
 	'PASS +fixture_fail: passes.sh' 'SKIP +fixture_fail: skips.sh' \
-	'^1 passed, 2 failed, 1 skipped$' \
-	-- "$LAB" check --area-dir "$FIX/fixture_fail"
-
-expect "a kernel WARNING fails the running test" nz \
+	'^1 passed, 2 failed, 1 skipped$'
+judge warn "a kernel WARNING fails the running test" nz \
 	'FAIL +fixture_warn: trigger.sh .*kernel WARNING' \
 	'fixture_warn: after.sh .*not run' 'WARNING: .*kmemlab_labtest' \
-	'^0 passed, 2 failed, 0 skipped$' \
-	-- "$LAB" check --area-dir "$FIX/fixture_warn"
-
-expect "a kernel oops fails the running test" nz \
+	'^0 passed, 2 failed, 0 skipped$'
+judge oops "a kernel oops fails the running test" nz \
 	'FAIL +fixture_oops: trigger.sh .*kernel (Oops|BUG)' \
 	'fixture_oops: after.sh .*not run' 'BUG: kernel NULL pointer dereference' \
-	'^0 passed, 2 failed, 0 skipped$' \
-	-- "$LAB" check --area-dir "$FIX/fixture_oops"
-
-expect "a VM that does not finish is killed by the host timeout" 125 \
-	'did not finish within 25s' \
-	-- "$LAB" run -p none -t 25 -c 'sleep 600'
-
-expect "a command's exit status comes back" 7 \
-	-- "$LAB" run -p none -c 'exit 7'
-
-expect "unknown backend: clear error, no VM" 2 \
-	"unknown NVDIMM backend 'bogus'" 'hint: PMEM= one of' \
-	-- "$LAB" run -p bogus -c true
-
-expect "unknown area: clear error, no VM" 2 \
-	"unknown selftest area 'nosuch'" 'hint: areas:' \
-	-- "$LAB" check -a nosuch
-
-expect "missing kernel: clear error" 2 \
-	'KVER=9.9.9: /boot/vmlinuz-9.9.9 not found' 'hint: install linux-image' \
-	-- env KVER=9.9.9 "$LAB" kver
+	'^0 passed, 2 failed, 0 skipped$'
+judge hang "a VM that does not finish is killed by the host timeout" 125 \
+	'did not finish within 40s'
+judge status "a command's exit status comes back" 7
+judge badpmem "unknown backend: clear error, no VM" 2 \
+	"unknown NVDIMM backend 'bogus'" 'hint: PMEM= one of'
+judge badarea "unknown area: clear error, no VM" 2 \
+	"unknown selftest area 'nosuch'" 'hint: areas:'
+judge nokernel "missing kernel: clear error" 2 \
+	'KVER=9.9.9: /boot/vmlinuz-9.9.9 not found' 'hint: install linux-image'
 
 km_finish
