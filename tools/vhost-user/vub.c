@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@
 #define VUB_MAX_INDIRECT	1024
 #define VUB_SEG_MAX		254
 #define VUB_BATCH		256
+#define VUB_MAX_JOBS		64	/* in-flight requests per connection */
+#define VUB_WORKERS		4
 #define VUB_SECTOR		((uint64_t)512)
 
 enum vub_bug {
@@ -73,7 +76,9 @@ struct vub_vq {
 	int kick_fd;
 	int call_fd;
 	int err_fd;
-	/* valid during vub_vq_process() only */
+	uint16_t notify_old;		/* used_idx before this completion batch */
+	bool completed;			/* completions since the last notify check */
+	/* valid while the memory table is unchanged */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
@@ -95,6 +100,10 @@ struct vub_conn {
 	struct vub_vq vqs[VUB_MAX_QUEUES];
 	const char *why;		/* first fatal error */
 	char whybuf[192];		/* ... when it carries details */
+	unsigned int inflight;		/* jobs submitted, not completed */
+	unsigned int njobs;		/* jobs allocated */
+	struct vub_job *free_jobs;
+	bool dead;			/* drop at the next loop iteration */
 	uint64_t requests;
 };
 
@@ -114,6 +123,13 @@ struct vub {
 	uint64_t total_requests;
 	uint64_t total_conns;
 	uint64_t total_errors;
+	/* worker pool: jobs go todo -> (worker) -> done -> main thread */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct vub_job *todo_head, *todo_tail, *done_head;
+	int done_fd;
+	bool pool_stop;
+	pthread_t workers[VUB_WORKERS];
 };
 
 static volatile sig_atomic_t vub_stop;
@@ -383,6 +399,17 @@ struct vub_req {
 	struct iovec iov[VUB_MAX_SEGS];
 };
 
+/* one request on its way through the worker pool */
+struct vub_job {
+	struct vub_job *next;
+	struct vub_conn *c;
+	unsigned int q;
+	uint16_t head;
+	struct virtio_blk_outhdr hdr;	/* validated snapshot */
+	int64_t written;
+	struct vub_req rq;
+};
+
 /* split [gpa, gpa+len) at region boundaries and append it */
 static int vub_add_buf(struct vub_conn *c, struct vub_seg *segs,
 		       unsigned int *n, uint64_t gpa, uint32_t len)
@@ -575,25 +602,31 @@ static ssize_t vub_rw_full(int fd, struct iovec *iov, int cnt, uint64_t pos,
 	return done;
 }
 
+static int vub_blk_check(struct vub_conn *c, struct vub_job *job)
+{
+	struct vub_req *rq = &job->rq;
+
+	if (rq->rd_len < sizeof(job->hdr))
+		return vub_fail(c, "virtio-blk request shorter than its header");
+	if (rq->wr_len < 1)
+		return vub_fail(c, "virtio-blk request without a status byte");
+	vub_segs_read(rq->rd, rq->nrd, 0, &job->hdr, sizeof(job->hdr));
+	return 0;
+}
+
 /*
- * Execute one virtio-blk request. Returns the number of bytes written into
- * device-writable buffers (for the used ring), or -EPROTO for a chain that
- * cannot carry a request at all.
+ * Execute one checked virtio-blk request (in a worker thread). Returns the
+ * number of bytes written into device-writable buffers, for the used ring.
  */
 static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
-			       struct vub_req *rq)
+			       struct vub_job *job)
 {
-	struct virtio_blk_outhdr hdr;
+	struct virtio_blk_outhdr hdr = job->hdr;
+	struct vub_req *rq = &job->rq;
 	uint64_t data_len, pos, end;
 	uint64_t written = 1;
 	uint8_t status = VIRTIO_BLK_S_OK;
 	int cnt;
-
-	if (rq->rd_len < sizeof(hdr))
-		return vub_fail(c, "virtio-blk request shorter than its header");
-	if (rq->wr_len < 1)
-		return vub_fail(c, "virtio-blk request without a status byte");
-	vub_segs_read(rq->rd, rq->nrd, 0, &hdr, sizeof(hdr));
 
 	switch (hdr.type & ~VIRTIO_BLK_T_BARRIER) {
 	case VIRTIO_BLK_T_IN:
@@ -684,24 +717,90 @@ static void vub_notify(struct vub_vq *vq)
 		kml_warn("call eventfd write failed: %s", strerror(errno));
 }
 
-/* Process everything available on a started and enabled ring. */
+static struct vub_job *vub_job_get(struct vub_conn *c)
+{
+	struct vub_job *job = c->free_jobs;
+
+	if (job) {
+		c->free_jobs = job->next;
+		return job;
+	}
+	if (c->njobs >= VUB_MAX_JOBS)
+		return NULL;
+	job = malloc(sizeof(*job));
+	if (job)
+		c->njobs++;
+	return job;
+}
+
+static void vub_job_put(struct vub_conn *c, struct vub_job *job)
+{
+	job->next = c->free_jobs;
+	c->free_jobs = job;
+}
+
+static void vub_submit(struct vub *v, struct vub_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&v->lock);
+	if (v->todo_tail)
+		v->todo_tail->next = job;
+	else
+		v->todo_head = job;
+	v->todo_tail = job;
+	pthread_cond_signal(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void *vub_worker(void *arg)
+{
+	struct vub *v = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		struct vub_job *job;
+
+		while (!v->todo_head && !v->pool_stop)
+			pthread_cond_wait(&v->cond, &v->lock);
+		if (v->pool_stop)
+			break;
+		job = v->todo_head;
+		v->todo_head = job->next;
+		if (!v->todo_head)
+			v->todo_tail = NULL;
+		pthread_mutex_unlock(&v->lock);
+
+		job->written = vub_blk_request(v, job->c, job);
+
+		pthread_mutex_lock(&v->lock);
+		job->next = v->done_head;
+		v->done_head = job;
+		if (write(v->done_fd, &one, sizeof(one)) < 0)
+			kml_warn("done eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&v->lock);
+	return NULL;
+}
+
+/*
+ * Take everything available on a started and enabled ring, check each
+ * chain and hand it to the workers. Completions are written to the used
+ * ring by vub_complete(), in the main thread.
+ */
 static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 {
-	static struct vub_req rq;
 	bool ev = vub_has(c, VIRTIO_RING_F_EVENT_IDX);
-	uint16_t old_used = vq->used_idx;
-	unsigned int done = 0;
 	int ret;
 
-	if (!vq->started || !vq->enabled)
+	if (!vq->started || !vq->enabled || c->dead)
 		return 0;
 	ret = vub_vq_map(c, vq);
 	if (ret)
 		return ret;
 	for (;;) {
 		uint16_t avail_idx, head;
-		struct vring_used_elem *ue;
-		int64_t written;
+		struct vub_job *job;
 
 		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
@@ -718,46 +817,114 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 				break;
 			continue;
 		}
-		if (done >= VUB_BATCH * 64)
-			break;	/* let other rings and connections in */
+		job = vub_job_get(c);
+		if (!job)
+			break;	/* resumed by vub_complete() */
 		head = vq->avail->ring[vq->last_avail % vq->num];
-		ret = vub_walk_chain(c, vq, head, &rq);
-		if (ret)
+		ret = vub_walk_chain(c, vq, head, &job->rq);
+		if (!ret)
+			ret = vub_blk_check(c, job);
+		if (ret) {
+			vub_job_put(c, job);
 			return ret;
-		written = vub_blk_request(v, c, &rq);
-		if (written < 0)
-			return written;
-		ue = &vq->used->ring[vq->used_idx % vq->num];
-		ue->id = head;
-		ue->len = written;
-		vub_log_used(v, c, vq, 4 + 8ull * (vq->used_idx % vq->num), 8);
-		vq->used_idx++;
-		vq->last_avail++;
-		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
-		vub_log_used(v, c, vq, 2, 2);
-		done++;
-		c->requests++;
-		v->total_requests++;
-		if (done % VUB_BATCH == 0) {
-			/* notify mid-way so long bursts do not stall the guest */
-			vub_notify(vq);
-			old_used = vq->used_idx;
 		}
+		job->c = c;
+		job->q = vq - c->vqs;
+		job->head = head;
+		vq->last_avail++;
+		c->inflight++;
+		vub_submit(v, job);
 	}
-	if (vq->used_idx == old_used)
-		return 0;
+	return 0;
+}
+
+static void vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+{
+	uint16_t old = vq->notify_old;
+
+	vq->completed = false;
+	if (vq->used_idx == old)
+		return;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (ev) {
+	if (vub_has(c, VIRTIO_RING_F_EVENT_IDX)) {
 		uint16_t event = vq->avail->ring[vq->num];
 
-		if (!vring_need_event(event, vq->used_idx, old_used))
-			return 0;
+		if (!vring_need_event(event, vq->used_idx, old))
+			return;
 	} else if (__atomic_load_n(&vq->avail->flags, __ATOMIC_ACQUIRE) &
 		   VRING_AVAIL_F_NO_INTERRUPT) {
-		return 0;
+		return;
 	}
 	vub_notify(vq);
-	return 0;
+}
+
+/*
+ * Put finished jobs into their used rings (main thread only), notify, and
+ * take more from rings that were waiting for a free job. @busy: a
+ * connection being drained, which gets no new submissions.
+ */
+static void vub_complete(struct vub *v, struct vub_conn *busy)
+{
+	struct vub_job *job, *list;
+	uint64_t cnt;
+	unsigned int s, q;
+
+	if (read(v->done_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		kml_warn("done eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&v->lock);
+	list = v->done_head;
+	v->done_head = NULL;
+	pthread_mutex_unlock(&v->lock);
+
+	while ((job = list)) {
+		struct vub_conn *c = job->c;
+		struct vub_vq *vq = &c->vqs[job->q];
+		struct vring_used_elem *ue;
+
+		list = job->next;
+		if (!vq->completed) {
+			vq->completed = true;
+			vq->notify_old = vq->used_idx;
+		}
+		ue = &vq->used->ring[vq->used_idx % vq->num];
+		ue->id = job->head;
+		ue->len = job->written;
+		vub_log_used(v, c, vq, 4 + 8ull * (vq->used_idx % vq->num), 8);
+		vq->used_idx++;
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+		vub_log_used(v, c, vq, 2, 2);
+		c->inflight--;
+		c->requests++;
+		v->total_requests++;
+		vub_job_put(c, job);
+	}
+	for (s = 0; s < VUB_MAX_CONNS; s++) {
+		struct vub_conn *c = v->conns[s];
+
+		if (!c)
+			continue;
+		for (q = 0; q < v->nqueues; q++) {
+			struct vub_vq *vq = &c->vqs[q];
+
+			if (!vq->completed)
+				continue;
+			vub_notify_check(c, vq);
+			if (c != busy && !c->dead && vub_vq_process(v, c, vq))
+				c->dead = true;
+		}
+	}
+}
+
+/* wait until nothing of @c is in flight: before messages and teardown */
+static void vub_drain(struct vub *v, struct vub_conn *c)
+{
+	while (c->inflight) {
+		struct pollfd p = { v->done_fd, POLLIN, 0 };
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			kml_die(1, NULL, "poll: %s", strerror(errno));
+		vub_complete(v, c);
+	}
 }
 
 /* ---- connection state --------------------------------------------------- */
@@ -780,8 +947,14 @@ static void vub_vq_reset(struct vub_vq *vq)
 
 static void vub_conn_free(struct vub *v, struct vub_conn *c)
 {
+	struct vub_job *job;
 	unsigned int i;
 
+	vub_drain(v, c);
+	while ((job = c->free_jobs)) {
+		c->free_jobs = job->next;
+		free(job);
+	}
 	for (i = 0; i < VUB_MAX_QUEUES; i++)
 		vub_vq_reset(&c->vqs[i]);
 	vub_unmap_all(c);
@@ -1205,6 +1378,8 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 	}
 	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
 		vu_req_name(m.hdr.request), m.hdr.flags, m.hdr.size, m.nfds);
+	/* every message sees a quiescent device: nothing in flight */
+	vub_drain(v, c);
 	ret = vub_handle(v, c, &m);
 	if (ret && c->why)
 		kml_err("close the front-end or fix the message it sends",
@@ -1345,7 +1520,7 @@ static void vub_drop(struct vub *v, unsigned int slot)
 
 static void vub_loop(struct vub *v)
 {
-	struct pollfd pfd[1 + VUB_MAX_CONNS * (1 + VUB_MAX_QUEUES)];
+	struct pollfd pfd[2 + VUB_MAX_CONNS * (1 + VUB_MAX_QUEUES)];
 	struct {
 		unsigned int slot;
 		int q;		/* -1: the socket */
@@ -1355,7 +1530,20 @@ static void vub_loop(struct vub *v)
 		unsigned int n = 0, i, s;
 		int q, ret;
 
+		/* rings that failed while being refilled after a completion */
+		for (s = 0; s < VUB_MAX_CONNS; s++) {
+			struct vub_conn *c = v->conns[s];
+
+			if (c && c->dead) {
+				kml_err("fix the front-end's ring",
+					"conn %u: %s: closing the connection",
+					c->id, c->why ? c->why : "ring error");
+				vub_drop(v, s);
+			}
+		}
 		pfd[n].fd = v->listen_fd;
+		pfd[n++].events = POLLIN;
+		pfd[n].fd = v->done_fd;
 		pfd[n++].events = POLLIN;
 		for (s = 0; s < VUB_MAX_CONNS; s++) {
 			struct vub_conn *c = v->conns[s];
@@ -1383,7 +1571,9 @@ static void vub_loop(struct vub *v)
 		}
 		if (pfd[0].revents & POLLIN)
 			vub_accept(v);
-		for (i = 1; i < n; i++) {
+		if (pfd[1].revents & POLLIN)
+			vub_complete(v, NULL);
+		for (i = 2; i < n; i++) {
 			struct vub_conn *c = v->conns[who[i].slot];
 
 			if (!pfd[i].revents || !c)
@@ -1552,11 +1742,26 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	vub_open_image(&v);
 	v.listen_fd = vub_listen(&v);
+	pthread_mutex_init(&v.lock, NULL);
+	pthread_cond_init(&v.cond, NULL);
+	v.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v.done_fd < 0)
+		kml_die(1, NULL, "eventfd: %s", strerror(errno));
+	for (unsigned int i = 0; i < VUB_WORKERS; i++)
+		if (pthread_create(&v.workers[i], NULL, vub_worker, &v))
+			kml_die(1, "check ulimit -u", "cannot start worker threads");
 	vub_print_state(&v, "ready");
 	vub_loop(&v);
 	for (unsigned int i = 0; i < VUB_MAX_CONNS; i++)
 		if (v.conns[i])
 			vub_drop(&v, i);
+	pthread_mutex_lock(&v.lock);
+	v.pool_stop = true;
+	pthread_cond_broadcast(&v.cond);
+	pthread_mutex_unlock(&v.lock);
+	for (unsigned int i = 0; i < VUB_WORKERS; i++)
+		pthread_join(v.workers[i], NULL);
+	close(v.done_fd);
 	close(v.listen_fd);
 	unlink(v.sock_path);
 	close(v.img_fd);
