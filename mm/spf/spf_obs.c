@@ -440,13 +440,9 @@ static int spf_read(struct spf_counters __user *argp)
 	struct spf_pcpu __percpu *cnt;
 	int cpu, i, ret = 0;
 
-	out = kzalloc(sizeof(*out), GFP_KERNEL);
-	if (!out)
-		return -ENOMEM;
-	if (copy_from_user(out, argp, sizeof(*out))) {
-		ret = -EFAULT;
-		goto out;
-	}
+	out = memdup_user(argp, sizeof(*out));
+	if (IS_ERR(out))
+		return PTR_ERR(out);
 	if (out->reserved) {
 		ret = -EINVAL;
 		goto out;

@@ -105,7 +105,7 @@ fi
 # Userspace: kernel style, but the kernel-only macros (__printf, u64, strscpy)
 # do not exist there, <inttypes.h> names are not CamelCase of ours, and
 # usage texts and hints are long user-visible strings, never split.
-USER_IGNORE=LONG_LINE_STRING,EMBEDDED_FUNCTION_NAME,PREFER_DEFINED_ATTRIBUTE_MACRO,CAMELCASE,PREFER_KERNEL_TYPES,STRCPY,STRLCPY,STRNCPY,SSCANF_TO_KSTRTO,NEW_TYPEDEFS,SPLIT_STRING,VOLATILE,AVOID_EXTERNS,PREFER_PRINTF,PREFER_SCANF,PREFER_PACKED,PREFER_ALIGNED,MACRO_ARG_REUSE
+USER_IGNORE=BIT_MACRO,LONG_LINE_STRING,EMBEDDED_FUNCTION_NAME,PREFER_DEFINED_ATTRIBUTE_MACRO,CAMELCASE,PREFER_KERNEL_TYPES,STRCPY,STRLCPY,STRNCPY,SSCANF_TO_KSTRTO,NEW_TYPEDEFS,SPLIT_STRING,VOLATILE,AVOID_EXTERNS,PREFER_PRINTF,PREFER_SCANF,PREFER_PACKED,PREFER_ALIGNED,MACRO_ARG_REUSE
 step "checkpatch --strict: ${#ufiles[@]} userspace files"
 if ((${#ufiles[@]})); then
 	out=$(cd "$TOP" && "${CP[@]}" --ignore "$USER_IGNORE" "${ufiles[@]}" 2>&1 | grep -v '^total: 0 errors, 0 warnings, 0 checks')

@@ -102,8 +102,10 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	d->uffd_base = uffd_base;
 	d->o = *o;
 	d->lfd = -1;
-	d->main.fd = d->bulk.fd = -1;
-	d->stop_pipe[0] = d->stop_pipe[1] = -1;
+	d->main.fd = -1;
+	d->bulk.fd = -1;
+	d->stop_pipe[0] = -1;
+	d->stop_pipe[1] = -1;
 	if (o->key) {
 		d->key = strdup(o->key);
 		d->o.key = d->key;
@@ -686,9 +688,9 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 			if (!bytes)
 				return -PCM_E_IO;
 			for (k = 0; k < (nbits + 63) / 64; k++) {
-				w = htole64(__atomic_load_n(
-					&d->recv[first / 64 + k],
-					__ATOMIC_ACQUIRE));
+				w = __atomic_load_n(&d->recv[first / 64 + k],
+						    __ATOMIC_ACQUIRE);
+				w = htole64(w);
 				memcpy(bytes + k * 8, &w, 8);
 			}
 			bh.first = htole64(first);
@@ -807,7 +809,8 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		}
 		d->main = slots[0].c;
 		d->bulk = slots[1].c;
-		slots[0].have = slots[1].have = false;
+		slots[0].have = false;
+		slots[1].have = false;
 		pthread_mutex_lock(&d->lock);
 		d->last_epoch = d->main.epoch;
 		if (!d->session)

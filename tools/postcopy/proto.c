@@ -46,7 +46,7 @@ const char *pcm_err_name(int err)
 
 /* ---- SipHash-2-4 (Aumasson, Bernstein), over two concatenated buffers */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define ROTL(x, b) ((uint64_t)(((x) << (b)) | ((x) >> (64 - (b)))))
 #define SIPROUND do {						\
 	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
 	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;			\
@@ -383,7 +383,8 @@ static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 			n -= avail;
 			continue;
 		}
-		c->rxpos = c->rxlen = 0;
+		c->rxpos = 0;
+		c->rxlen = 0;
 		/*
 		 * Blocking recv with SO_RCVTIMEO as the tick: one syscall per
 		 * read on the latency path, no poll round trip.

@@ -284,8 +284,10 @@ struct pcm_src *pcm_src_create(void *base, size_t len,
 		goto nomem;
 	for (i = 0; i < s->npages; i++)
 		pcm_set_bit(s->need, i);
-	s->duffd = s->pmfd = -1;
-	s->main.fd = s->bulk.fd = -1;
+	s->duffd = -1;
+	s->pmfd = -1;
+	s->main.fd = -1;
+	s->bulk.fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->session = o->session;

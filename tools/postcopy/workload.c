@@ -165,7 +165,8 @@ static void *wl_thread(void *arg)
 					   __ATOMIC_RELAXED);
 			__atomic_fetch_add(&w->st.writes, writes,
 					   __ATOMIC_RELAXED);
-			checks = writes = 0;
+			checks = 0;
+			writes = 0;
 		}
 	}
 	__atomic_fetch_add(&w->st.checks, checks, __ATOMIC_RELAXED);

@@ -399,28 +399,27 @@ static double median(const double *v, int n)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: spf-bench [options]\n"
-"Page-fault throughput and per-VMA lock behaviour (needs spf_harness for\n"
-"the VMA-lock columns; runs without it).\n\n"
-"  -w, --workload LIST   anon,private-tmpfs,shared-tmpfs,private-ext4,\n"
-"                        shared-ext4,dev,dev-mp or all (default anon)\n"
-"  -t, --threads LIST    worker thread counts, e.g. 1,2 (default 1)\n"
-"  -s, --size SIZE       region per thread and iteration (default 16M)\n"
-"  -d, --duration SEC    seconds per run (default 1)\n"
-"  -r, --reps N          interleaved repetitions, medians reported (default 3)\n"
-"      --thp on|off|keep THP for anon regions via madvise (default keep)\n"
-"  -W, --writer LIST     none,munmap,mprotect,mremap,dontneed (default none)\n"
-"      --writer-size SIZE region the writer churns (default 1M)\n"
-"  -o, --observer MODE   off|fast|exact (default fast when loaded)\n"
-"      --tmpdir DIR      tmpfs directory (default /dev/shm)\n"
-"      --ext4-dir DIR    ext4 directory for the *-ext4 workloads\n"
-"      --json            JSON on stdout instead of a table\n"
-"  -q, --quiet           no progress on stderr\n"
-"  -h, --help            this text\n\n"
-"Columns: faults/s (all threads), vma%% = faults completed under the VMA\n"
-"lock / user faults, abort/k and retry/k per 1000 user faults, writer\n"
-"operation latency p50/p99 in microseconds.\n");
+	fprintf(f, "usage: spf-bench [options]\n"
+		"Page-fault throughput and per-VMA lock behaviour (needs spf_harness for\n"
+		"the VMA-lock columns; runs without it).\n\n"
+		"  -w, --workload LIST   anon,private-tmpfs,shared-tmpfs,private-ext4,\n"
+		"                        shared-ext4,dev,dev-mp or all (default anon)\n"
+		"  -t, --threads LIST    worker thread counts, e.g. 1,2 (default 1)\n"
+		"  -s, --size SIZE       region per thread and iteration (default 16M)\n"
+		"  -d, --duration SEC    seconds per run (default 1)\n"
+		"  -r, --reps N          interleaved repetitions, medians reported (default 3)\n"
+		"      --thp on|off|keep THP for anon regions via madvise (default keep)\n"
+		"  -W, --writer LIST     none,munmap,mprotect,mremap,dontneed (default none)\n"
+		"      --writer-size SIZE region the writer churns (default 1M)\n"
+		"  -o, --observer MODE   off|fast|exact (default fast when loaded)\n"
+		"      --tmpdir DIR      tmpfs directory (default /dev/shm)\n"
+		"      --ext4-dir DIR    ext4 directory for the *-ext4 workloads\n"
+		"      --json            JSON on stdout instead of a table\n"
+		"  -q, --quiet           no progress on stderr\n"
+		"  -h, --help            this text\n\n"
+		"Columns: faults/s (all threads), vma%% = faults completed under the VMA\n"
+		"lock / user faults, abort/k and retry/k per 1000 user faults, writer\n"
+		"operation latency p50/p99 in microseconds.\n");
 }
 
 static unsigned int parse_list(const char *arg, const char *const *names,
