@@ -92,6 +92,8 @@ static DEFINE_IDA(bgpmem_ida);
  * @lock: protects @poison against the I/O path
  * @mutex: serialises every change of @poison, @bb and platform clears
  * @poison: the records, device byte offsets, poison-block aligned
+ * @chunks: one bit per 2 MiB of the device: set while a record touches it,
+ *	so I/O far from any poison skips the lock and the tree
  * @bb: standard badblocks, a mirror for /sys/block/X/badblocks
  * @bb_state: sysfs dirent of badblocks for notifications
  * @bb_overflow: @bb could not hold every record
@@ -121,6 +123,7 @@ struct bgpmem_device {
 	rwlock_t lock;
 	struct mutex mutex;	/* see kernel-doc above: serialises poison changes */
 	struct bgp_set poison;
+	unsigned long *chunks;
 	struct badblocks bb;
 	struct kernfs_node *bb_state;
 	bool bb_overflow;
@@ -150,6 +153,48 @@ static void *bgp_to_virt(struct bgpmem_device *bp, u64 off)
 }
 
 /* ---- records -------------------------------------------------------- */
+
+#define BGP_CHUNK_SHIFT	21
+
+static u64 bgp_nchunks(u64 capacity)
+{
+	return DIV_ROUND_UP_ULL(capacity, 1ULL << BGP_CHUNK_SHIFT);
+}
+
+/* under the write lock, after adding [start, end) */
+static void bgp_chunks_set(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	u64 c;
+
+	for (c = start >> BGP_CHUNK_SHIFT; c <= (end - 1) >> BGP_CHUNK_SHIFT; c++)
+		set_bit(c, bp->chunks);
+}
+
+/* under the write lock, after removing [start, end) */
+static void bgp_chunks_update(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	u64 c;
+
+	for (c = start >> BGP_CHUNK_SHIFT; c <= (end - 1) >> BGP_CHUNK_SHIFT;
+	     c++) {
+		if (!bgp_set_first(&bp->poison, c << BGP_CHUNK_SHIFT,
+				   (c + 1) << BGP_CHUNK_SHIFT))
+			clear_bit(c, bp->chunks);
+	}
+}
+
+/* may a record touch [off, off + len)? O(chunks), no lock */
+static bool bgp_chunks_hit(struct bgpmem_device *bp, u64 off, u64 len)
+{
+	u64 first = off >> BGP_CHUNK_SHIFT;
+	u64 last = (off + len - 1) >> BGP_CHUNK_SHIFT;
+	u64 n = bgp_nchunks(bp->capacity);
+
+	if (!len || first >= n)
+		return false;
+	last = min(last, n - 1);
+	return find_next_bit(bp->chunks, last + 1, first) <= last;
+}
 
 /* the standard badblocks list takes int sector counts */
 #define BGP_BB_CHUNK	BIT_ULL(30)
@@ -234,6 +279,7 @@ static int bgp_add_record(struct bgpmem_device *bp, u64 off, u64 len, int src)
 		return -ENOMEM;
 	write_lock(&bp->lock);
 	bgp_set_add(&bp->poison, start, end, &spare);
+	bgp_chunks_set(bp, start, end);
 	write_unlock(&bp->lock);
 	kfree(spare);
 	bgp_bb_set(bp, start, end);
@@ -249,6 +295,7 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 	lockdep_assert_held(&bp->mutex);
 	write_lock(&bp->lock);
 	bgp_set_remove(&bp->poison, start, end, &spare);
+	bgp_chunks_update(bp, start, end);
 	write_unlock(&bp->lock);
 	kfree(spare);
 	bgp_bb_clear(bp, start, end);
@@ -329,7 +376,7 @@ static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
 	if (likely(!bgp_may_be_poisoned(bp)))
 		return false;
 	bgp_sync_sysfs(bp);
-	if (!READ_ONCE(bp->poison.nr))
+	if (!READ_ONCE(bp->poison.nr) || !bgp_chunks_hit(bp, off, len))
 		return false;
 	read_lock(&bp->lock);
 	bad = bgp_set_first(&bp->poison, off, off + len);
@@ -1137,6 +1184,10 @@ static int bgpmem_attach_disk(struct device *dev,
 		return PTR_ERR(addr);
 	bp->virt_addr = addr;
 	bp->capacity = bp->size - bp->pfn_pad - bp->data_offset;
+	bp->chunks = devm_bitmap_zalloc(dev, bgp_nchunks(bp->capacity),
+					GFP_KERNEL);
+	if (!bp->chunks)
+		return -ENOMEM;
 
 	rc = devm_init_badblocks(dev, &bp->bb);
 	if (rc)
