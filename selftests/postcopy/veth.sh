@@ -26,6 +26,9 @@ TMO=${PCMIG_LINK_TIMEOUT:-500}
 NA=pcmigA$$
 NB=pcmigB$$
 CLEANUP_EXTRA="ip netns del $NA 2>/dev/null; ip netns del $NB 2>/dev/null"
+# the first "ip netns add" on a system mounts /run/netns; undo that too
+mountpoint -q /run/netns ||
+	CLEANUP_EXTRA="$CLEANUP_EXTRA; umount /run/netns 2>/dev/null"
 
 ip netns add $NA || skip_all "cannot create network namespaces"
 ip netns add $NB
