@@ -580,7 +580,8 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 	unsigned int q;
 
 	c->fail_why = NULL;
-	c->acked = c->packed = 0;
+	c->acked = 0;
+	c->packed = 0;
 	c->sock = vc_connect(c->sock_path, report ? 5000 : 2000);
 	if (c->sock < 0) {
 		if (report)
@@ -598,11 +599,14 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 		return -1;
 	}
 	if (report) {
-		const char *miss =
-			!(c->features & VU_BIT(VIRTIO_F_VERSION_1)) ? "VERSION_1" :
-			!(c->features & VU_BIT(VU_F_PROTOCOL_FEATURES)) ? "PROTOCOL_FEATURES" :
-			!(c->features & VU_BIT(VHOST_F_LOG_ALL)) ? "LOG_ALL (QEMU: \"Migration disabled\")" :
-			NULL;
+		const char *miss = NULL;
+
+		if (!(c->features & VU_BIT(VIRTIO_F_VERSION_1)))
+			miss = "VERSION_1";
+		else if (!(c->features & VU_BIT(VU_F_PROTOCOL_FEATURES)))
+			miss = "PROTOCOL_FEATURES";
+		else if (!(c->features & VU_BIT(VHOST_F_LOG_ALL)))
+			miss = "LOG_ALL (QEMU: \"Migration disabled\")";
 
 		if (miss)
 			vc_result("features", VC_FAIL,
@@ -613,7 +617,8 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 				  "0x%" PRIx64 ": VERSION_1 PROTOCOL_FEATURES LOG_ALL%s%s",
 				  c->features,
 				  c->features & VU_BIT(VIRTIO_RING_F_EVENT_IDX) ? " EVENT_IDX" : "",
-				  c->features & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC) ? " INDIRECT_DESC" : "");
+				  c->features & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC) ?
+				  " INDIRECT_DESC" : "");
 		if (miss)
 			return -1;
 	}
@@ -636,7 +641,8 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 				  want & VU_BIT(VU_PF_REPLY_ACK) ? " REPLY_ACK" : "",
 				  want & VU_BIT(VU_PF_CONFIG) ? " CONFIG" : "",
 				  want & VU_BIT(VU_PF_MQ) ? " MQ" : "",
-				  want & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) ? " CONFIGURE_MEM_SLOTS" : "");
+				  want & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) ?
+				  " CONFIGURE_MEM_SLOTS" : "");
 		c->queue_num = 1;
 		if ((want & VU_BIT(VU_PF_MQ)) &&
 		    vc_get_u64(c, VU_GET_QUEUE_NUM, &c->queue_num))
@@ -690,7 +696,9 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 			if (mq && bc->num_queues != c->queue_num)
 				ok = false;
 			vc_result("get-config", ok ? VC_PASS : VC_FAIL,
-				  "capacity %" PRIu64 " sectors, blk_size %u, num_queues %u (GET_QUEUE_NUM %" PRIu64 ")",
+				  "capacity %" PRIu64
+				  " sectors, blk_size %u, num_queues %u (GET_QUEUE_NUM %"
+				  PRIu64 ")",
 				  (uint64_t)bc->capacity, bc->blk_size,
 				  mq ? bc->num_queues : 1, c->queue_num);
 		}
@@ -748,7 +756,8 @@ static void vc_close(struct vc *c)
 			close(c->vq[q].kick);
 		if (c->vq[q].call >= 0)
 			close(c->vq[q].call);
-		c->vq[q].kick = c->vq[q].call = -1;
+		c->vq[q].kick = -1;
+		c->vq[q].call = -1;
 	}
 }
 
@@ -771,12 +780,14 @@ static bool vc_rw_check(struct vc *c, unsigned int q, uint64_t sector,
 	vc_pattern(expect, len, sector, seed);
 	if (write && !vc_ro(c)) {
 		memcpy(vc_data(c, q), expect, len);
-		io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = sector, .len = len, .indirect = indirect };
+		io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = sector,
+				     .len = len, .indirect = indirect };
 		if (!vc_io_ok(c, q, &io, why, wl))
 			goto out;
 	}
 	memset(vc_data(c, q), 0xa5, len);
-	io = (struct vc_io){ .type = VIRTIO_BLK_T_IN, .sector = sector, .len = len, .indirect = indirect };
+	io = (struct vc_io){ .type = VIRTIO_BLK_T_IN, .sector = sector,
+			     .len = len, .indirect = indirect };
 	if (!vc_io_ok(c, q, &io, why, wl))
 		goto out;
 	if (!vc_ro(c) && memcmp(vc_data(c, q), expect, len)) {
@@ -1520,8 +1531,10 @@ static void vc_run_malformed(struct vc *c)
 	unsigned int i;
 
 	vc_setup_mem(&by);
-	for (i = 0; i < VC_MAX_Q; i++)
-		by.vq[i].kick = by.vq[i].call = -1;
+	for (i = 0; i < VC_MAX_Q; i++) {
+		by.vq[i].kick = -1;
+		by.vq[i].call = -1;
+	}
 	if (vc_session(&by, true, false) ||
 	    !vc_rw_check(&by, 0, by.sector, 4096, 7, false, true, why,
 			 sizeof(why))) {
@@ -1597,21 +1610,21 @@ static void vc_run_malformed(struct vc *c)
 static void vc_usage(FILE *f)
 {
 	fprintf(f,
-"usage: vu-check --socket PATH [options]\n"
-"\n"
-"Front-end conformance checker for vhost-user-blk back-ends (no VM).\n"
-"Writes to the device: sectors [SECTOR, SECTOR+256) are saved and restored.\n"
-"\n"
-"  -s, --socket PATH     back-end socket (waits up to 5 s for it)\n"
-"  -S, --sector N        first sector of the 128K test area (default 0)\n"
-"  -t, --timeout TIME    per-I/O completion timeout in ms (default 2000)\n"
-"  -m, --malformed       run the malformed-message checks instead\n"
-"  -j, --json            JSON instead of the table\n"
-"  -v, --verbose         log every message sent\n"
-"  -h, --help            this text\n"
-"\n"
-"Exit status: 0 if every check passed (skips allowed), 1 if any failed,\n"
-"2 on usage errors.\n");
+		"usage: vu-check --socket PATH [options]\n"
+		"\n"
+		"Front-end conformance checker for vhost-user-blk back-ends (no VM).\n"
+		"Writes to the device: sectors [SECTOR, SECTOR+256) are saved and restored.\n"
+		"\n"
+		"  -s, --socket PATH     back-end socket (waits up to 5 s for it)\n"
+		"  -S, --sector N        first sector of the 128K test area (default 0)\n"
+		"  -t, --timeout TIME    per-I/O completion timeout in ms (default 2000)\n"
+		"  -m, --malformed       run the malformed-message checks instead\n"
+		"  -j, --json            JSON instead of the table\n"
+		"  -v, --verbose         log every message sent\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 if every check passed (skips allowed), 1 if any failed,\n"
+		"2 on usage errors.\n");
 }
 
 int main(int argc, char **argv)
@@ -1675,13 +1688,16 @@ int main(int argc, char **argv)
 			"--socket is required");
 	signal(SIGPIPE, SIG_IGN);
 	vc_setup_mem(&c);
-	for (i = 0; i < VC_MAX_Q; i++)
-		c.vq[i].kick = c.vq[i].call = -1;
+	for (i = 0; i < VC_MAX_Q; i++) {
+		c.vq[i].kick = -1;
+		c.vq[i].call = -1;
+	}
 
 	if (malformed) {
 		vc_run_malformed(&c);
 	} else if (!vc_session(&c, true, true)) {
-		struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c.sector, .len = VC_TEST_SECTORS * 512 };
+		struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c.sector,
+				    .len = VC_TEST_SECTORS * 512 };
 		char why[160];
 
 		if (!c.capacity)
@@ -1701,7 +1717,9 @@ int main(int argc, char **argv)
 		vc_check_reconnect(&c);
 		if (saved && !vc_ro(&c)) {
 			memcpy(vc_data(&c, 0), saved, io.len);
-			io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT, .sector = c.sector, .len = VC_TEST_SECTORS * 512 };
+			io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT,
+					     .sector = c.sector,
+					     .len = VC_TEST_SECTORS * 512 };
 			if (!vc_io_ok(&c, 0, &io, why, sizeof(why)))
 				kml_warn("restoring the test area failed: %s", why);
 		}

@@ -232,10 +232,11 @@ const char *vu_msg_validate(const struct vu_msg *msg)
 	    msg->hdr.request == VU_SET_VRING_CALL ||
 	    msg->hdr.request == VU_SET_VRING_ERR) {
 		uint64_t v = msg->p.u64;
+		bool one_fd = msg->nfds == 1;
 
 		if (v & ~(VU_VRING_IDX_MASK | VU_VRING_NOFD))
 			return "reserved bits set in vring fd payload";
-		if (!!(v & VU_VRING_NOFD) == (msg->nfds == 1))
+		if (!!(v & VU_VRING_NOFD) == one_fd)
 			return "vring fd count does not match the NOFD bit";
 	}
 	return NULL;

@@ -456,8 +456,10 @@ static int vub_walk_chain(struct vub_conn *c, struct vub_vq *vq,
 	struct vring_desc d;
 	int ret;
 
-	rq->nrd = rq->nwr = 0;
-	rq->rd_len = rq->wr_len = 0;
+	rq->nrd = 0;
+	rq->nwr = 0;
+	rq->rd_len = 0;
+	rq->wr_len = 0;
 	for (;;) {
 		if (idx >= tsize)
 			return vub_fail(c, "descriptor index outside the descriptor table");
@@ -942,7 +944,9 @@ static void vub_vq_reset(struct vub_vq *vq)
 	vub_close_fd(&vq->call_fd);
 	vub_close_fd(&vq->err_fd);
 	memset(vq, 0, sizeof(*vq));
-	vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+	vq->kick_fd = -1;
+	vq->call_fd = -1;
+	vq->err_fd = -1;
 }
 
 static void vub_conn_free(struct vub *v, struct vub_conn *c)
@@ -1499,8 +1503,11 @@ static void vub_accept(struct vub *v)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	c->sock = fd;
 	c->id = ++v->next_id;
-	for (i = 0; i < VUB_MAX_QUEUES; i++)
-		c->vqs[i].kick_fd = c->vqs[i].call_fd = c->vqs[i].err_fd = -1;
+	for (i = 0; i < VUB_MAX_QUEUES; i++) {
+		c->vqs[i].kick_fd = -1;
+		c->vqs[i].call_fd = -1;
+		c->vqs[i].err_fd = -1;
+	}
 	v->conns[slot] = c;
 	v->total_conns++;
 	vub_log(v, "conn %u: connected", c->id);
@@ -1604,23 +1611,23 @@ static const char *const vub_bug_names[] = {
 static void vub_usage(FILE *f)
 {
 	fprintf(f,
-"usage: vub --socket PATH --file IMAGE [options]\n"
-"\n"
-"A vhost-user-blk back-end serving a raw image file or block device.\n"
-"\n"
-"  -s, --socket PATH   UNIX socket to listen on (created; stale one replaced)\n"
-"  -f, --file IMAGE    raw image file or block device to serve\n"
-"  -q, --queues N      number of virtqueues, 1..%d (default 1)\n"
-"  -r, --read-only     serve read-only (VIRTIO_BLK_F_RO, writes fail)\n"
-"  -b, --bug=NAME      recreate a known defect, for testing checkers:\n"
-"                        disable-on-set-features  SET_FEATURES disables all\n"
-"                          rings once PROTOCOL_FEATURES is negotiated\n"
-"                        no-dirty-log  never mark pages in the dirty log\n"
-"  -v, --verbose       log every message on stderr\n"
-"  -j, --json          print the ready and exit records as JSON lines\n"
-"  -h, --help          this text\n"
-"\n"
-"Runs until SIGINT/SIGTERM; serves up to %d front-ends at once.\n",
+		"usage: vub --socket PATH --file IMAGE [options]\n"
+		"\n"
+		"A vhost-user-blk back-end serving a raw image file or block device.\n"
+		"\n"
+		"  -s, --socket PATH   UNIX socket to listen on (created; stale one replaced)\n"
+		"  -f, --file IMAGE    raw image file or block device to serve\n"
+		"  -q, --queues N      number of virtqueues, 1..%d (default 1)\n"
+		"  -r, --read-only     serve read-only (VIRTIO_BLK_F_RO, writes fail)\n"
+		"  -b, --bug=NAME      recreate a known defect, for testing checkers:\n"
+		"                        disable-on-set-features  SET_FEATURES disables all\n"
+		"                          rings once PROTOCOL_FEATURES is negotiated\n"
+		"                        no-dirty-log  never mark pages in the dirty log\n"
+		"  -v, --verbose       log every message on stderr\n"
+		"  -j, --json          print the ready and exit records as JSON lines\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Runs until SIGINT/SIGTERM; serves up to %d front-ends at once.\n",
 		VUB_MAX_QUEUES, VUB_MAX_CONNS);
 }
 
