@@ -974,18 +974,31 @@ static ssize_t poisoned_bytes_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(poisoned_bytes);
 
-#define BGP_COUNTER_ATTR(_name)						\
-static ssize_t _name##_show(struct device *dev,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	return sysfs_emit(buf, "%lld\n",				\
-			  atomic64_read(&dev_to_bgp(dev)->_name));	\
-}									\
-static DEVICE_ATTR_RO(_name)
+static ssize_t bgp_counter_show(char *buf, atomic64_t *counter)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(counter));
+}
 
-BGP_COUNTER_ATTR(clear_failures);
-BGP_COUNTER_ATTR(clear_unsupported);
-BGP_COUNTER_ATTR(refused_io);
+static ssize_t clear_failures_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return bgp_counter_show(buf, &dev_to_bgp(dev)->clear_failures);
+}
+static DEVICE_ATTR_RO(clear_failures);
+
+static ssize_t clear_unsupported_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	return bgp_counter_show(buf, &dev_to_bgp(dev)->clear_unsupported);
+}
+static DEVICE_ATTR_RO(clear_unsupported);
+
+static ssize_t refused_io_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return bgp_counter_show(buf, &dev_to_bgp(dev)->refused_io);
+}
+static DEVICE_ATTR_RO(refused_io);
 
 static ssize_t badblocks_overflow_show(struct device *dev,
 				       struct device_attribute *attr,

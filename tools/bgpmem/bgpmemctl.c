@@ -27,27 +27,29 @@ static bool opt_json;
 static bool opt_all;
 static bool opt_quiet;
 
+#define HINT_NO_DEVICE \
+	"run `bgpmemctl list` for bgpmem devices; bind a namespace with `bgpmemctl bind namespaceX.Y`"
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: bgpmemctl [--json] [--all] COMMAND [ARGS]\n"
-"\n"
-"  list [DEV]              devices: namespace, mode, size, poison block size,\n"
-"                          platform clear support, poisoned ranges\n"
-"  inject DEV OFFSET LEN [COUNT STRIDE]\n"
-"                          add poison (rounded outward to poison blocks);\n"
-"                          with COUNT STRIDE: COUNT ranges, STRIDE apart\n"
-"  clear DEV OFFSET LEN    zero and clear whole poison blocks (aligned)\n"
-"  scrub DEV               ask the bus to scrub (ARS, where it can), then\n"
-"                          re-read its poison list into the device\n"
-"  bind NAMESPACE          move a namespace (or its pfn device) from nd_pmem\n"
-"                          to bgpmem\n"
-"  unbind NAMESPACE        move it back to nd_pmem\n"
-"\n"
-"  DEV: bgpmemN, /dev/bgpmemN or a partition; OFFSET, LEN: bytes with\n"
-"  optional K/M/G/T suffix, relative to DEV.\n"
-"  --json   machine-readable output      --all   list every range\n"
-"  --quiet  no progress lines            -h, --help\n");
+	fprintf(f, "usage: bgpmemctl [--json] [--all] COMMAND [ARGS]\n"
+		"\n"
+		"  list [DEV]              devices: namespace, mode, size, poison block size,\n"
+		"                          platform clear support, poisoned ranges\n"
+		"  inject DEV OFFSET LEN [COUNT STRIDE]\n"
+		"                          add poison (rounded outward to poison blocks);\n"
+		"                          with COUNT STRIDE: COUNT ranges, STRIDE apart\n"
+		"  clear DEV OFFSET LEN    zero and clear whole poison blocks (aligned)\n"
+		"  scrub DEV               ask the bus to scrub (ARS, where it can), then\n"
+		"                          re-read its poison list into the device\n"
+		"  bind NAMESPACE          move a namespace (or its pfn device) from nd_pmem\n"
+		"                          to bgpmem\n"
+		"  unbind NAMESPACE        move it back to nd_pmem\n"
+		"\n"
+		"  DEV: bgpmemN, /dev/bgpmemN or a partition; OFFSET, LEN: bytes with\n"
+		"  optional K/M/G/T suffix, relative to DEV.\n"
+		"  --json   machine-readable output      --all   list every range\n"
+		"  --quiet  no progress lines            -h, --help\n");
 }
 
 /* ---- sysfs helpers ---------------------------------------------------- */
@@ -112,9 +114,7 @@ static int dev_open(const char *arg, struct dev *d, bool must)
 		int err = errno;
 
 		if (must)
-			kml_die(1, err == ENOENT ?
-				"run `bgpmemctl list` for bgpmem devices; bind a namespace with `bgpmemctl bind namespaceX.Y`" :
-				"run as root",
+			kml_die(1, err == ENOENT ? HINT_NO_DEVICE : "run as root",
 				"%s: %s", d->path, strerror(err));
 		return -err;
 	}
