@@ -163,7 +163,7 @@ static int load_bgpmem(const char *params)
 	if (module_loaded("bgpmem"))
 		return 0;
 	if (nfit_test_flavor)
-		rc = sh("insmod %s/build/bgpmem-nfit-test/bgpmem.ko %s", kdir,
+		rc = sh("insmod %s/build/nfit_test/flavors/pmem/bgpmem.ko %s", kdir,
 			params);
 	else
 		rc = sh("modprobe bgpmem %s 2>/dev/null", params);
@@ -1281,7 +1281,7 @@ int main(int argc, char **argv)
 		char ko[512];
 
 		nfit_test_flavor = true;
-		snprintf(ko, sizeof(ko), "%s/build/bgpmem-nfit-test/bgpmem.ko",
+		snprintf(ko, sizeof(ko), "%s/build/nfit_test/flavors/pmem/bgpmem.ko",
 			 kdir);
 		if (access(ko, R_OK))
 			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
