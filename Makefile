@@ -5,7 +5,9 @@
 #
 #   make deps     install the Debian packages the project needs (root)
 #   make          build modules, tools and selftests
-#   make run      boot the test VM (CMD='...' runs one command, PMEM=backend)
+#   make run      boot the test VM (CMD='...' runs one command, PMEM=backend;
+#                 make exits 2 when CMD fails, tools/vm/lab run -c gives the
+#                 exact status)
 #   make check    run every selftest in the VM (T=area for one area)
 #   make lint     sparse, W=1, coccicheck, checkpatch
 #   make bench    benchmarks (B=name), tables in build/results/
@@ -59,7 +61,7 @@ nfit_test: ksrc modules
 
 run: deps
 	+$(MAKE) all nfit_test-if-needed PMEM=$(PMEM)
-	$(LAB) run $(if $(PMEM),-p $(PMEM)) $(if $(CMD),-c '$(subst ','\'',$(CMD))')
+	$(LAB) run $(if $(PMEM),-p $(PMEM)) $(if $(CMD),-c '$(subst ','\'',$(value CMD))')
 
 check: deps
 	+$(MAKE) all nfit_test
