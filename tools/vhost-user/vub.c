@@ -213,38 +213,36 @@ static uint64_t vub_protocol_features(void)
 
 /* ---- guest memory ------------------------------------------------------- */
 
-/* host pointer for [gpa, gpa+len) if it lies inside one region */
-static void *vub_gpa(struct vub_conn *c, uint64_t gpa, uint64_t len)
+/*
+ * Host pointer for [addr, addr+len) if it lies inside one region; @addr is
+ * a guest physical address, or a front-end virtual address when @uva.
+ */
+static void *vub_translate(struct vub_conn *c, uint64_t addr, uint64_t len,
+			   bool uva)
 {
 	unsigned int i;
 	uint64_t end;
 
-	if (!vu_add_ok(gpa, len, &end))
+	if (!vu_add_ok(addr, len, &end))
 		return NULL;
 	for (i = 0; i < c->nregions; i++) {
 		struct vub_region *r = &c->regions[i];
+		uint64_t base = uva ? r->uva : r->gpa;
 
-		if (gpa >= r->gpa && end <= r->gpa + r->size)
-			return r->host + (gpa - r->gpa);
+		if (addr >= base && end <= base + r->size)
+			return r->host + (addr - base);
 	}
 	return NULL;
 }
 
-/* host pointer for front-end virtual address range [uva, uva+len) */
+static void *vub_gpa(struct vub_conn *c, uint64_t gpa, uint64_t len)
+{
+	return vub_translate(c, gpa, len, false);
+}
+
 static void *vub_uva(struct vub_conn *c, uint64_t uva, uint64_t len)
 {
-	unsigned int i;
-	uint64_t end;
-
-	if (!vu_add_ok(uva, len, &end))
-		return NULL;
-	for (i = 0; i < c->nregions; i++) {
-		struct vub_region *r = &c->regions[i];
-
-		if (uva >= r->uva && end <= r->uva + r->size)
-			return r->host + (uva - r->uva);
-	}
-	return NULL;
+	return vub_translate(c, uva, len, true);
 }
 
 static void vub_region_unmap(struct vub_region *r)
