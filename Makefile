@@ -36,8 +36,11 @@ kver-check:
 ksrc: kver-check
 	@$(TOP)/tools/vm/ksrc.sh $(KVER) $(KSRC)
 
+# The lab stages modules from build/ under build/vm/.lock: never rebuild them
+# under a staging in progress (a half-written .ko would boot).
 modules: ksrc
-	+$(KBUILD) modules
+	@mkdir -p $(BUILD)/vm
+	+flock $(BUILD)/vm/.lock $(KBUILD) modules
 
 tools:
 	+$(MAKE) -C tools
