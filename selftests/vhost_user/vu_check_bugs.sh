@@ -6,10 +6,14 @@
 #   disable-on-set-features (rust-vmm vhost-user-backend < 0.12: rings
 #     disabled by SET_FEATURES) -> log-all-on, log-all-off
 #   no-dirty-log -> dirty-log
+#   reset-owner-discards (RESET_OWNER resets the rings, the interpretation
+#     the spec warns "would lead to bugs") -> reset-owner
+#   reset-device-ignored (RESET_DEVICE leaves the rings running)
+#     -> reset-device
 # shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
-vu_plan 4
+vu_plan 8
 
 img=$VU_TMP/disk.img
 truncate -s 64M "$img"
@@ -39,4 +43,6 @@ check_bug disable-on-set-features "log-all-off log-all-on"
 grep -q deviating "$VU_TMP/disable-on-set-features.json" ||
 	echo "# note: no 'deviating' diagnosis in the report"
 check_bug no-dirty-log "dirty-log"
+check_bug reset-owner-discards "reset-owner"
+check_bug reset-device-ignored "reset-device"
 vu_finish

@@ -629,7 +629,8 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 				       VU_BIT(VU_PF_LOG_SHMFD) |
 				       VU_BIT(VU_PF_REPLY_ACK) |
 				       VU_BIT(VU_PF_CONFIG) |
-				       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS));
+				       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
+				       VU_BIT(VU_PF_RESET_DEVICE));
 		if (vc_u64(c, VU_SET_PROTOCOL_FEATURES, want))
 			goto proto_fail;
 		c->packed = want;
@@ -799,6 +800,9 @@ out:
 	free(expect);
 	return ok;
 }
+
+static void vc_drain_calls(struct vc *c);
+static bool vc_any_call(struct vc *c);
 
 static void vc_check_io(struct vc *c)
 {
@@ -994,6 +998,81 @@ static void vc_check_migration(struct vc *c)
 				 c->sector + 208);
 }
 
+/*
+ * SET_VRING_ENABLE 0 on started rings: a request made available and kicked
+ * must not be executed (no guest-memory write, no call) and must complete
+ * after SET_VRING_ENABLE 1. A back-end that executes it anyway is reported
+ * as a skip: libvhost-user does that, and the spec only asks a disabled
+ * ring to be processed "without causing any side effects".
+ */
+static void vc_check_disabled(struct vc *c)
+{
+	struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c->sector,
+			    .len = 4096 };
+	const char *how;
+	uint8_t *snap;
+	unsigned int q;
+	uint32_t len;
+	uint16_t head, id;
+	bool touched;
+
+	for (q = 0; q < c->nq; q++)
+		if (vc_state(c, VU_SET_VRING_ENABLE, q, 0)) {
+			vc_result("disabled-ring", VC_FAIL,
+				  "SET_VRING_ENABLE 0: %s", c->fail_why);
+			return;
+		}
+	vc_drain_calls(c);
+	memset(vc_data(c, 0), 0x5a, 4096);
+	head = vc_submit(c, 0, &io);
+	snap = malloc(VC_MEM_SIZE);
+	memcpy(snap, c->mem, VC_MEM_SIZE);
+	vc_kick(&c->vq[0]);
+	if (!vc_wait_used(c, 0, 1000, &len, &id)) {
+		free(snap);
+		for (q = 0; q < c->nq; q++)
+			if (vc_state(c, VU_SET_VRING_ENABLE, q, 1))
+				break;
+		vc_result("disabled-ring", q == c->nq ? VC_SKIP : VC_FAIL,
+			  "a request kicked on a disabled ring was executed (libvhost-user does this; the spec asks for no side effects)%s",
+			  q == c->nq ? "" : "; SET_VRING_ENABLE 1 failed");
+		return;
+	}
+	touched = memcmp(snap, c->mem, VC_MEM_SIZE) || vc_any_call(c);
+	free(snap);
+	if (touched) {
+		vc_result("disabled-ring", VC_FAIL,
+			  "a request kicked on a disabled ring did not complete, but guest memory changed or a call was signalled");
+		return;
+	}
+	for (q = 0; q < c->nq; q++)
+		if (vc_state(c, VU_SET_VRING_ENABLE, q, 1)) {
+			vc_result("disabled-ring", VC_FAIL,
+				  "SET_VRING_ENABLE 1: %s", c->fail_why);
+			return;
+		}
+	if (!vc_wait_used(c, 0, 500, &len, &id)) {
+		how = "resumed by SET_VRING_ENABLE 1 alone";
+	} else {
+		vc_kick(&c->vq[0]);
+		if (vc_wait_used(c, 0, c->timeout_ms, &len, &id)) {
+			vc_result("disabled-ring", VC_FAIL,
+				  "the request kept pending on a disabled ring never completed after SET_VRING_ENABLE 1 and a kick");
+			return;
+		}
+		how = "resumed by SET_VRING_ENABLE 1 and a kick";
+	}
+	if (id != head ||
+	    *(uint8_t *)vc_gpa(c, vc_buf_gpa(0) + VC_STATUS_OFF) !=
+	    VIRTIO_BLK_S_OK)
+		vc_result("disabled-ring", VC_FAIL,
+			  "pending request %s: wrong used id or status", how);
+	else
+		vc_result("disabled-ring", VC_PASS,
+			  "kicked request untouched for 1 s (no write, no call); %s",
+			  how);
+}
+
 /* GET_VRING_BASE: index, then no writes; then restart from that index */
 static void vc_check_stop_restart(struct vc *c)
 {
@@ -1069,6 +1148,199 @@ static void vc_check_stop_restart(struct vc *c)
 			vc_result("restart", VC_PASS,
 				  "restarted at the returned index; pending request completed");
 	}
+}
+
+static void vc_drain_calls(struct vc *c)
+{
+	uint64_t cnt;
+	unsigned int q;
+
+	for (q = 0; q < c->nq; q++)
+		while (read(c->vq[q].call, &cnt, 8) > 0)
+			;
+}
+
+static bool vc_any_call(struct vc *c)
+{
+	uint64_t cnt;
+	unsigned int q;
+	bool called = false;
+
+	for (q = 0; q < c->nq; q++)
+		if (read(c->vq[q].call, &cnt, 8) > 0)
+			called = true;
+	return called;
+}
+
+/*
+ * Send @req (no payload), then a GET_FEATURES round trip so that it has
+ * been handled (also without REPLY_ACK). 0, or -1 with c->fail_why.
+ */
+static int vc_req_sync(struct vc *c, uint32_t req)
+{
+	uint64_t v;
+
+	c->fail_why = NULL;
+	if (vc_req(c, req, NULL, 0, NULL, 0) ||
+	    vc_get_u64(c, VU_GET_FEATURES, &v))
+		return -1;
+	return 0;
+}
+
+/* sectors [c->sector + 224, +32): 4 KiB per queue for the reset checks */
+#define VC_RESET_SECTOR	224
+
+/*
+ * RESET_OWNER is deprecated: "It is recommended that back-ends either
+ * ignore this message, or use it to disable all rings"; discarding the
+ * connection state "would lead to bugs". So after it, a request made
+ * available and kicked either completes (ignored), or waits untouched
+ * (disabled) and completes after SET_VRING_ENABLE 1 alone, with the same
+ * memory table, ring addresses, indexes and fds. A back-end that reset
+ * its rings never completes it.
+ */
+static void vc_check_reset_owner(struct vc *c)
+{
+	uint64_t sector = c->sector + VC_RESET_SECTOR;
+	struct vc_io io = { .type = VIRTIO_BLK_T_OUT, .sector = sector,
+			    .len = 4096 };
+	const char *how = NULL;
+	uint8_t *snap = NULL;
+	unsigned int q;
+	uint32_t len;
+	uint16_t head, id;
+	char why[160];
+
+	if (vc_req_sync(c, VU_RESET_OWNER)) {
+		vc_result("reset-owner", VC_FAIL,
+			  "RESET_OWNER: %s (spec: ignore it or disable the rings; the connection stays)",
+			  c->fail_why);
+		return;
+	}
+	vc_drain_calls(c);
+	vc_pattern(vc_data(c, 0), 4096, sector, 20);
+	if (vc_ro(c))
+		io.type = VIRTIO_BLK_T_IN;	/* a write would get IOERR */
+	head = vc_submit(c, 0, &io);
+	snap = malloc(VC_MEM_SIZE);
+	memcpy(snap, c->mem, VC_MEM_SIZE);
+	vc_kick(&c->vq[0]);
+	if (!vc_wait_used(c, 0, 1000, &len, &id)) {
+		how = "ignored: the rings kept running";
+		goto done;
+	}
+	/* disabled: nothing may be touched until SET_VRING_ENABLE 1 */
+	if (memcmp(snap, c->mem, VC_MEM_SIZE) || vc_any_call(c)) {
+		vc_result("reset-owner", VC_FAIL,
+			  "after RESET_OWNER a kicked request did not complete, but guest memory changed or a call was signalled");
+		goto out;
+	}
+	for (q = 0; q < c->nq; q++)
+		if (vc_state(c, VU_SET_VRING_ENABLE, q, 1)) {
+			vc_result("reset-owner", VC_FAIL,
+				  "SET_VRING_ENABLE 1 after RESET_OWNER: %s",
+				  c->fail_why);
+			goto out;
+		}
+	if (!vc_wait_used(c, 0, 500, &len, &id)) {
+		how = "rings disabled, pending request resumed by SET_VRING_ENABLE 1 alone (state kept)";
+		goto done;
+	}
+	vc_kick(&c->vq[0]);
+	if (!vc_wait_used(c, 0, c->timeout_ms, &len, &id)) {
+		how = "rings disabled, pending request resumed by SET_VRING_ENABLE 1 and a kick (state kept)";
+		goto done;
+	}
+	vc_result("reset-owner", VC_FAIL,
+		  "RESET_OWNER discarded the ring state: a pending request never completed, not even after SET_VRING_ENABLE 1 and a kick (spec: ignore it or only disable the rings)");
+	goto out;
+done:
+	if (id != head ||
+	    *(uint8_t *)vc_gpa(c, vc_buf_gpa(0) + VC_STATUS_OFF) !=
+	    VIRTIO_BLK_S_OK) {
+		vc_result("reset-owner", VC_FAIL,
+			  "after RESET_OWNER (%s): wrong used id or status", how);
+		goto out;
+	}
+	/* the write landed, and every ring still works without any setup */
+	for (q = 0; q < c->nq; q++)
+		if (!vc_rw_check(c, q, sector + q * 8, 4096, 20 + q, false,
+				 q > 0, why, sizeof(why))) {
+			vc_result("reset-owner", VC_FAIL,
+				  "after RESET_OWNER (%s): queue %u: %s", how, q,
+				  why);
+			goto out;
+		}
+	vc_result("reset-owner", VC_PASS, "%s; I/O on every queue", how);
+out:
+	free(snap);
+}
+
+/*
+ * RESET_DEVICE (protocol feature RESET_DEVICE): "disable all rings and
+ * reset all internal device state to the initial state, ready to be
+ * reinitialized"; the back-end keeps the connection and its ownership.
+ * After it a kick on the old rings must touch nothing, and the rings must
+ * take a full setup again (SET_VRING_NUM is refused on a started ring)
+ * from index 0. The memory table belongs to the connection and is kept.
+ */
+static void vc_check_reset_device(struct vc *c)
+{
+	uint64_t sector = c->sector + VC_RESET_SECTOR;
+	struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = sector,
+			    .len = 4096 };
+	uint8_t *snap;
+	unsigned int q;
+	char why[160];
+	bool touched;
+
+	if (!(c->packed & VU_BIT(VU_PF_RESET_DEVICE))) {
+		vc_result("reset-device", VC_SKIP,
+			  "protocol feature RESET_DEVICE not offered");
+		return;
+	}
+	if (vc_req_sync(c, VU_RESET_DEVICE)) {
+		vc_result("reset-device", VC_FAIL, "RESET_DEVICE: %s",
+			  c->fail_why);
+		return;
+	}
+	vc_drain_calls(c);
+	vc_submit(c, 0, &io);
+	snap = malloc(VC_MEM_SIZE);
+	memcpy(snap, c->mem, VC_MEM_SIZE);
+	vc_kick(&c->vq[0]);
+	usleep(500000);
+	touched = memcmp(snap, c->mem, VC_MEM_SIZE) || vc_any_call(c);
+	free(snap);
+	if (touched) {
+		vc_result("reset-device", VC_FAIL,
+			  "a kick after RESET_DEVICE was processed (guest memory written or call signalled): the rings were not reset");
+		return;
+	}
+	if (vc_u64(c, VU_SET_FEATURES, c->acked)) {
+		vc_result("reset-device", VC_FAIL,
+			  "SET_FEATURES after RESET_DEVICE: %s", c->fail_why);
+		return;
+	}
+	for (q = 0; q < c->nq; q++) {
+		vc_vq_init_mem(c, q);
+		if (vc_vq_start(c, q, 0, true)) {
+			vc_result("reset-device", VC_FAIL,
+				  "setting queue %u up again after RESET_DEVICE: %s",
+				  q, c->fail_why);
+			return;
+		}
+	}
+	for (q = 0; q < c->nq; q++)
+		if (!vc_rw_check(c, q, sector + q * 8, 4096, 30 + q, false,
+				 true, why, sizeof(why))) {
+			vc_result("reset-device", VC_FAIL,
+				  "after RESET_DEVICE and a new ring setup: queue %u: %s",
+				  q, why);
+			return;
+		}
+	vc_result("reset-device", VC_PASS,
+		  "old rings untouched after a kick; set up again from index 0, I/O on every queue");
 }
 
 static void vc_check_reconnect(struct vc *c)
@@ -1302,6 +1574,21 @@ static int bad_vring_num(struct vc *c)
 	       vc_raw(c, VU_SET_VRING_NUM, VU_VERSION, 8, &s, 8, NULL, 0);
 }
 
+/* the ring is running: its size and index may not change under it */
+static int bad_vring_num_running(struct vc *c)
+{
+	struct vhost_vring_state s = { 0, VC_QSIZE / 2 };
+
+	return vc_raw(c, VU_SET_VRING_NUM, VU_VERSION, 8, &s, 8, NULL, 0);
+}
+
+static int bad_vring_base_running(struct vc *c)
+{
+	struct vhost_vring_state s = { 0, 7 };
+
+	return vc_raw(c, VU_SET_VRING_BASE, VU_VERSION, 8, &s, 8, NULL, 0);
+}
+
 static int bad_vring_addr_outside(struct vc *c)
 {
 	struct vhost_vring_addr a = {
@@ -1510,6 +1797,8 @@ static const struct vc_bad vc_bads[] = {
 	{ "bad-config-range", bad_config_range, true },
 	{ "bad-vring-index", bad_vring_index, true },
 	{ "bad-vring-num", bad_vring_num, true },
+	{ "bad-vring-num-running", bad_vring_num_running, true },
+	{ "bad-vring-base-running", bad_vring_base_running, true },
 	{ "bad-vring-addr-outside", bad_vring_addr_outside, true },
 	{ "bad-vring-addr-running", bad_vring_addr_running, true },
 	{ "bad-enable-no-protocol", bad_enable_without_protocol, false },
@@ -1713,7 +2002,10 @@ int main(int argc, char **argv)
 		}
 		vc_check_io(&c);
 		vc_check_migration(&c);
+		vc_check_disabled(&c);
 		vc_check_stop_restart(&c);
+		vc_check_reset_owner(&c);
+		vc_check_reset_device(&c);
 		vc_check_reconnect(&c);
 		if (saved && !vc_ro(&c)) {
 			memcpy(vc_data(&c, 0), saved, io.len);

@@ -54,6 +54,8 @@
 enum vub_bug {
 	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
 	BUG_NO_DIRTY_LOG = 1 << 1,
+	BUG_RESET_OWNER_DISCARDS = 1 << 2,
+	BUG_RESET_DEVICE_IGNORED = 1 << 3,
 };
 
 struct vub_region {
@@ -1213,7 +1215,23 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	case VU_SET_OWNER:
 		break;
 	case VU_RESET_OWNER:
+		/*
+		 * Deprecated; the spec recommends ignoring it or disabling
+		 * all rings, and warns that discarding connection state leads
+		 * to bugs. Like libvhost-user: disable the rings, keep the
+		 * rest (SET_VRING_ENABLE 1 resumes them).
+		 */
+		if (!(v->bugs & BUG_RESET_OWNER_DISCARDS)) {
+			for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
+				c->vqs[i].enabled = false;
+			break;
+		}
+		/* fall through */
 	case VU_RESET_DEVICE:
+		/* disable and stop every ring, back to the initial state */
+		if (m->hdr.request == VU_RESET_DEVICE &&
+		    (v->bugs & BUG_RESET_DEVICE_IGNORED))
+			break;
 		for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
 			vub_vq_reset(&c->vqs[i]);
 		c->features = 0;
@@ -1604,6 +1622,8 @@ static void vub_loop(struct vub *v)
 static const char *const vub_bug_names[] = {
 	"disable-on-set-features",
 	"no-dirty-log",
+	"reset-owner-discards",
+	"reset-device-ignored",
 };
 
 static void vub_usage(FILE *f)
@@ -1621,6 +1641,10 @@ static void vub_usage(FILE *f)
 		"                        disable-on-set-features  SET_FEATURES disables all\n"
 		"                          rings once PROTOCOL_FEATURES is negotiated\n"
 		"                        no-dirty-log  never mark pages in the dirty log\n"
+		"                        reset-owner-discards  RESET_OWNER resets the\n"
+		"                          rings like RESET_DEVICE (spec: ignore it or\n"
+		"                          only disable the rings)\n"
+		"                        reset-device-ignored  RESET_DEVICE does nothing\n"
 		"  -v, --verbose       log every message on stderr\n"
 		"  -j, --json          print the ready and exit records as JSON lines\n"
 		"  -h, --help          this text\n"
@@ -1664,9 +1688,7 @@ static void vub_print_state(struct vub *v, const char *event)
 		       sz, v->nqueues, v->nqueues > 1 ? "s" : "",
 		       v->read_only ? ", read-only" : "", v->sock_path,
 		       v->bugs ? " with deliberate bug " : "",
-		       v->bugs & BUG_DISABLE_ON_SET_FEATURES ?
-		       "disable-on-set-features" :
-		       v->bugs & BUG_NO_DIRTY_LOG ? "no-dirty-log" : "");
+		       v->bugs ? vub_bug_names[__builtin_ctz(v->bugs)] : "");
 	else
 		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64 " protocol errors\n",
 		       v->total_conns, v->total_requests, v->total_errors);
@@ -1717,7 +1739,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, vub_bug_names[i]))
 					break;
 			if (i == KML_ARRAY_SIZE(vub_bug_names))
-				kml_die(2, "use disable-on-set-features or no-dirty-log",
+				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored",
 					"unknown --bug '%s'", optarg);
 			v.bugs |= 1u << i;
 			break;
