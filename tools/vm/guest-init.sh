@@ -61,62 +61,49 @@ CTL=$(vport kmemlab.ctl) || CTL=
 [[ $MODE == cmd ]] && CONSOLE=/dev/hvc0
 
 echo "kmemlab: stage2 start $(</proc/uptime)" >/dev/kmsg
-hostname kmemlab
-ip link set lo up 2>/dev/null
 
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tracefs tracefs /sys/kernel/tracing
-mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
-modprobe -q configfs && mount -t configfs configfs /sys/kernel/config
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+# Stage 1 mounted the pseudo filesystems and loaded the modules the host
+# resolved (coldplug and the NVDIMM backend). A virtio device still without
+# a driver (an extra --qemu-arg device) gets one here, the small part of
+# what udev would do.
+coldplug() {
+	local d aliases=()
 
-echo "kmemlab: mounts done $(</proc/uptime)" >/dev/kmsg
-# Coldplug, the small part of what udev would do: virtio drivers for the
-# devices present (virtio_blk for scratch disks...) and pvpanic, so a guest
-# panic ends QEMU at once. The NVDIMM drivers are loaded per backend below;
-# anything else is loaded on demand through the kernel's modprobe helper.
-{
-	echo pvpanic-mmio
-	cat /sys/bus/virtio/devices/*/modalias 2>/dev/null
-} | sort -u | xargs -r modprobe -q -a -b 2>/dev/null
-echo "kmemlab: coldplug done $(</proc/uptime)" >/dev/kmsg
-# The NVDIMM backend: load what coldplug cannot know about and wait for the
-# namespaces to appear (nd probing is asynchronous).
+	for d in /sys/bus/virtio/devices/*; do
+		[[ -e $d/driver || ! -f $d/modalias ]] || aliases+=("$(<"$d/modalias")")
+	done
+	((${#aliases[@]} == 0)) || modprobe -q -a -b "${aliases[@]}" 2>/dev/null
+	return 0
+}
+
+# sleep without an exec: a read that times out on a pipe nobody writes
+nap() {
+	read -r -t "$1" <> <(:) || :
+}
+
+# nd probing is asynchronous: wait for the backend's namespaces.
 setup_backend() {
 	local i
 
 	case $BACKEND in
-	none)
-		return 0
-		;;
-	nfit)
-		modprobe -a nfit nd_pmem || return 1
-		;;
-	e820)
-		modprobe -a nd_e820 nd_pmem || return 1
-		;;
-	nfit_test)
-		# the replacement modules in updates/ win over the stock ones
-		modprobe nfit_test || return 1
-		modprobe -a nd_pmem nd_btt || return 1
-		;;
-	*)
-		return 1
-		;;
+	none) return 0 ;;
+	nfit | e820 | nfit_test) ;;
+	*) return 1 ;;
 	esac
 	for ((i = 0; i < 100; i++)); do
-		compgen -G '/sys/bus/nd/devices/namespace*' >/dev/null && break
-		sleep 0.1
+		compgen -G '/sys/bus/nd/devices/namespace*' >/dev/null && return 0
+		nap 0.1
 	done
-	udevadm settle 2>/dev/null
-	compgen -G '/sys/bus/nd/devices/namespace*' >/dev/null
+	return 1
 }
 
+coldplug
 setup_backend || labfail "NVDIMM backend '$BACKEND' did not come up (no namespace in /sys/bus/nd/devices)"
 
 export KMEMLAB_DIR KMEMLAB_BUILD KMEMLAB_BIN KMEMLAB_RESULTS KMEMLAB_BACKEND=$BACKEND
 export KMEMLAB_KVER=$KM_kver PATH=$KMEMLAB_BIN:$PATH
-log "ready: backend=$BACKEND mode=$MODE uptime=$(cut -d' ' -f1 /proc/uptime)s"
+read -r up _ </proc/uptime
+log "ready: backend=$BACKEND mode=$MODE uptime=${up}s"
 
 case $MODE in
 shell)
