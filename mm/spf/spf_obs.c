@@ -20,6 +20,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fprobe.h>
+#include <linux/ftrace.h>
+#include <linux/kallsyms.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/module.h>
@@ -44,9 +46,13 @@ struct spf_pcpu {
 	u64 c[SPF_C_NR];
 };
 
-/* A tracked process. @mm is compared only, never dereferenced in probes. */
+/*
+ * A tracked process. @mm is compared only, never dereferenced in probes.
+ * @by is the file that tracked it: closing that file frees the slot.
+ */
 struct spf_slot {
 	struct mm_struct *mm;
+	struct file *by;
 	pid_t pid;
 	struct spf_pcpu __percpu *cnt;
 };
@@ -159,35 +165,43 @@ static void spf_lvur_exit(struct fprobe *fp, unsigned long ip,
 }
 
 /*
- * handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
- *		   unsigned int flags, struct pt_regs *regs)
+ * Classify one handle_mm_fault(vma, address, flags, regs) call and run the
+ * invariant checks of a VMA-lock fault. Returns the slot through @slotp.
  */
+static __always_inline int spf_hmf_count(struct vm_area_struct *vma,
+					 unsigned long address,
+					 unsigned int flags, int *slotp)
+{
+	int slot = spf_slot_of(vma->vm_mm);
+	u32 viol;
+
+	*slotp = slot;
+	if (!(flags & FAULT_FLAG_USER)) {
+		spf_inc(slot, SPF_C_KERNEL_FAULTS);
+		return SPF_K_OTHER;
+	}
+	if (flags & FAULT_FLAG_VMA_LOCK) {
+		spf_inc(slot, SPF_C_VMA_FAULTS);
+		viol = spf_check_vma(vma, address);
+		if (unlikely(viol))
+			spf_count_viol(slot, viol);
+		return SPF_K_VMA;
+	}
+	spf_inc(slot, (flags & FAULT_FLAG_TRIED) ?
+		      SPF_C_MMAP_TRIED : SPF_C_MMAP_FAULTS);
+	return SPF_K_MMAP;
+}
+
+/* EXACT: fprobe entry, hands slot and kind to spf_hmf_exit(). */
 static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 			 unsigned long ret_ip, struct pt_regs *regs,
 			 void *data)
 {
-	struct vm_area_struct *vma = (struct vm_area_struct *)regs->di;
-	unsigned long address = regs->si;
-	unsigned int flags = regs->dx;
 	struct spf_call *call = data;
-	int slot = spf_slot_of(vma->vm_mm);
-	int kind;
-	u32 viol;
+	int slot, kind;
 
-	if (!(flags & FAULT_FLAG_USER)) {
-		spf_inc(slot, SPF_C_KERNEL_FAULTS);
-		kind = SPF_K_OTHER;
-	} else if (flags & FAULT_FLAG_VMA_LOCK) {
-		spf_inc(slot, SPF_C_VMA_FAULTS);
-		kind = SPF_K_VMA;
-		viol = spf_check_vma(vma, address);
-		if (unlikely(viol))
-			spf_count_viol(slot, viol);
-	} else {
-		spf_inc(slot, (flags & FAULT_FLAG_TRIED) ?
-			      SPF_C_MMAP_TRIED : SPF_C_MMAP_FAULTS);
-		kind = SPF_K_MMAP;
-	}
+	kind = spf_hmf_count((struct vm_area_struct *)regs->di, regs->si,
+			     regs->dx, &slot);
 	if (!call)
 		return 0;
 	if (kind == SPF_K_OTHER)
@@ -195,6 +209,22 @@ static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 	call->slot = slot;
 	call->kind = kind;
 	return 0;
+}
+
+/*
+ * FAST: a plain ftrace_ops callback. Its trampoline saves only the
+ * argument registers (no SAVE_REGS, no pt_regs) and calls this directly:
+ * no fprobe layer, no recursion lock (nothing here is traceable by this
+ * ops: the filter holds handle_mm_fault only).
+ */
+static void spf_hmf_ftrace(unsigned long ip, unsigned long parent_ip,
+			   struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	int slot;
+
+	spf_hmf_count((struct vm_area_struct *)ftrace_regs_get_argument(fregs, 0),
+		      ftrace_regs_get_argument(fregs, 1),
+		      ftrace_regs_get_argument(fregs, 2), &slot);
 }
 
 static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
@@ -278,6 +308,33 @@ static u64 spf_missed(void)
 	return n;
 }
 
+static struct ftrace_ops *spf_fops;
+
+/* A fresh ftrace_ops per attach, filtered on @sym only. */
+static int spf_fops_attach(const char *sym, ftrace_func_t func)
+{
+	char buf[KSYM_NAME_LEN];
+	struct ftrace_ops *ops;
+	int ret;
+
+	ops = kzalloc(sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	ops->func = func;
+	strscpy(buf, sym, sizeof(buf));
+	ret = ftrace_set_filter(ops, buf, strlen(buf), 1);
+	if (!ret)
+		ret = register_ftrace_function(ops);
+	if (ret) {
+		pr_err("cannot trace %s: %d\n", sym, ret);
+		ftrace_free_filter(ops);
+		kfree(ops);
+		return ret;
+	}
+	spf_fops = ops;
+	return 0;
+}
+
 /* Detach every probe. Called with spf_obs_lock held. */
 static void spf_obs_detach(void)
 {
@@ -290,6 +347,13 @@ static void spf_obs_detach(void)
 		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_probe,
 					    NULL);
 		spf_features &= ~SPF_FEAT_USER_TP;
+	}
+	if (spf_fops) {
+		/* Waits for running callbacks (RCU tasks) before returning. */
+		unregister_ftrace_function(spf_fops);
+		ftrace_free_filter(spf_fops);
+		kfree(spf_fops);
+		spf_fops = NULL;
 	}
 	if (spf_fp_hmf) {
 		unregister_fprobe(spf_fp_hmf);
@@ -306,40 +370,57 @@ static void spf_obs_detach(void)
 	spf_obs_mode = SPF_OBS_OFF;
 }
 
+static int spf_fprobe_attach(struct fprobe **slot, u32 mode, const char *sym,
+			     fprobe_entry_cb entry, fprobe_exit_cb exit)
+{
+	struct fprobe *fp = spf_fprobe_new(mode, entry, exit);
+	int ret;
+
+	if (!fp)
+		return -ENOMEM;
+	ret = register_fprobe_syms(fp, &sym, 1);
+	if (ret) {
+		pr_err("cannot probe %s: %d\n", sym, ret);
+		kfree(fp);
+		return ret;
+	}
+	*slot = fp;
+	return 0;
+}
+
+static int spf_tp_user_attach(void)
+{
+	if (!spf_tp_user ||
+	    tracepoint_probe_register(spf_tp_user, spf_tp_user_probe, NULL))
+		return -ENOENT;
+	spf_features |= SPF_FEAT_USER_TP;
+	return 0;
+}
+
 /* Attach the probes of @mode. Called with spf_obs_lock held, all off. */
 static int spf_obs_attach(u32 mode)
 {
-	static const char *lvur_sym = "lock_vma_under_rcu";
-	static const char *hmf_sym = "handle_mm_fault";
-	struct fprobe *lvur, *hmf;
-	int ret;
+	int ret = 0;
 
-	lvur = spf_fprobe_new(mode, spf_lvur_entry, spf_lvur_exit);
-	hmf = spf_fprobe_new(mode, spf_hmf_entry, spf_hmf_exit);
-	if (!lvur || !hmf) {
-		ret = -ENOMEM;
-		goto err_free;
-	}
-
-	if (mode == SPF_OBS_FAST && spf_tp_user &&
-	    !tracepoint_probe_register(spf_tp_user, spf_tp_user_probe, NULL)) {
-		spf_features |= SPF_FEAT_USER_TP;
-		kfree(lvur);
-		lvur = NULL;
+	if (mode == SPF_OBS_EXACT) {
+		ret = spf_fprobe_attach(&spf_fp_lvur, mode, "lock_vma_under_rcu",
+					spf_lvur_entry, spf_lvur_exit);
+		if (!ret)
+			ret = spf_fprobe_attach(&spf_fp_hmf, mode,
+						"handle_mm_fault",
+						spf_hmf_entry, spf_hmf_exit);
 	} else {
-		ret = register_fprobe_syms(lvur, &lvur_sym, 1);
-		if (ret) {
-			pr_err("cannot probe %s: %d\n", lvur_sym, ret);
-			goto err_free;
-		}
-		spf_fp_lvur = lvur;
+		/* FAST: the tracepoint, or an fprobe if it is missing */
+		if (spf_tp_user_attach())
+			ret = spf_fprobe_attach(&spf_fp_lvur, mode,
+						"lock_vma_under_rcu",
+						spf_lvur_entry, NULL);
+		if (!ret)
+			ret = spf_fops_attach("handle_mm_fault",
+					      spf_hmf_ftrace);
 	}
-	ret = register_fprobe_syms(hmf, &hmf_sym, 1);
-	if (ret) {
-		pr_err("cannot probe %s: %d\n", hmf_sym, ret);
-		goto err_lvur;
-	}
-	spf_fp_hmf = hmf;
+	if (ret)
+		goto err;
 	/* Optional: kernel-mode #PF count; the lab works without it. */
 	if (spf_tp_kernel &&
 	    !tracepoint_probe_register(spf_tp_kernel, spf_tp_kernel_probe,
@@ -347,20 +428,8 @@ static int spf_obs_attach(u32 mode)
 		spf_features |= SPF_FEAT_KERNEL_TP;
 	spf_obs_mode = mode;
 	return 0;
-
-err_lvur:
-	if (lvur) {
-		unregister_fprobe(lvur);
-		spf_fp_lvur = NULL;
-	} else {
-		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_probe,
-					    NULL);
-		spf_features &= ~SPF_FEAT_USER_TP;
-		tracepoint_synchronize_unregister();
-	}
-err_free:
-	kfree(hmf);
-	kfree(lvur);
+err:
+	spf_obs_detach();
 	return ret;
 }
 
@@ -381,10 +450,11 @@ static void spf_untrack(int i)
 	/* Probes only compare the pointer: no grace period needed. */
 	WRITE_ONCE(spf_slots[i].mm, NULL);
 	spf_slots[i].pid = 0;
+	spf_slots[i].by = NULL;
 	mmdrop(mm);
 }
 
-static int spf_track(struct spf_track __user *argp)
+static int spf_track(struct file *file, struct spf_track __user *argp)
 {
 	struct spf_track t;
 	struct task_struct *task;
@@ -428,6 +498,7 @@ static int spf_track(struct spf_track __user *argp)
 	}
 	spf_zero(spf_slots[free].cnt);
 	spf_slots[free].pid = t.pid;
+	spf_slots[free].by = file;
 	mmgrab(mm);
 	mmput(mm);
 	WRITE_ONCE(spf_slots[free].mm, mm);
@@ -523,7 +594,7 @@ long spf_obs_ioctl(struct file *file, unsigned int cmd, void __user *argp)
 		ret = spf_obs_set(file, argp);
 		break;
 	case SPF_IOC_TRACK:
-		ret = spf_track(argp);
+		ret = spf_track(file, argp);
 		break;
 	case SPF_IOC_UNTRACK:
 		if (copy_from_user(&t, argp, sizeof(t))) {
@@ -551,8 +622,8 @@ out:
 }
 
 /**
- * spf_obs_release() - a file is closed; if it owns the observer, turn
- * the observer off and stop tracking. Counters stay readable.
+ * spf_obs_release() - a file is closed: free the slots it tracked; if it
+ * owns the observer, turn the observer off. Counters stay readable.
  * @file: the file being released
  */
 void spf_obs_release(struct file *file)
@@ -562,10 +633,11 @@ void spf_obs_release(struct file *file)
 	mutex_lock(&spf_obs_lock);
 	if (spf_obs_owner == file) {
 		spf_obs_detach();
-		for (i = 0; i < SPF_MAX_TRACK; i++)
-			spf_untrack(i);
 		spf_obs_owner = NULL;
 	}
+	for (i = 0; i < SPF_MAX_TRACK; i++)
+		if (spf_slots[i].by == file)
+			spf_untrack(i);
 	mutex_unlock(&spf_obs_lock);
 }
 

@@ -57,7 +57,7 @@ struct opts {
 	unsigned int wr_mask;
 	uint64_t wsize;
 	int reps;
-	int obs;		/* -1 none (module absent), else SPF_OBS_* */
+	unsigned int obs_mask;	/* SPF_OBS_* modes to compare */
 	bool obs_set;
 	const char *tmpdir;
 	const char *ext4dir;
@@ -69,6 +69,7 @@ struct cfg {
 	enum wl wl;
 	unsigned int threads;
 	enum wr wr;
+	int obs;		/* SPF_OBS_* of this configuration */
 	/* per repetition */
 	double *fps;
 	double *vma_share, *aborts_k, *retries_k, *viol;
@@ -411,7 +412,9 @@ static void usage(FILE *f)
 		"      --thp on|off|keep THP for anon regions via madvise (default keep)\n"
 		"  -W, --writer LIST     none,munmap,mprotect,mremap,dontneed (default none)\n"
 		"      --writer-size SIZE region the writer churns (default 1M)\n"
-		"  -o, --observer MODE   off|fast|exact (default fast when loaded)\n"
+		"  -o, --observer LIST   off,fast,exact: modes compared in one run, interleaved\n"
+		"                        (default fast when loaded); vs_off = median of\n"
+		"                        per-repetition ratios to off\n"
 		"      --tmpdir DIR      tmpfs directory (default /dev/shm)\n"
 		"      --ext4-dir DIR    ext4 directory for the *-ext4 workloads\n"
 		"      --json            JSON on stdout instead of a table\n"
@@ -505,12 +508,13 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	};
 	uint64_t v;
 	char *end;
-	int c, i;
+	int c;
 
 	*o = (struct opts){ .wl_mask = 1u << WL_ANON, .threads = { 1 },
 			    .nthreads = 1, .size = 16 << 20, .duration = 1,
 			    .thp = -1, .wr_mask = 1u << WR_NONE,
-			    .wsize = 1 << 20, .reps = 3, .obs = SPF_OBS_FAST,
+			    .wsize = 1 << 20, .reps = 3,
+			    .obs_mask = 1u << SPF_OBS_FAST,
 			    .tmpdir = "/dev/shm" };
 	while ((c = getopt_long(argc, argv, "w:t:s:d:r:W:o:qh", lo,
 				NULL)) != -1) {
@@ -563,13 +567,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 						"writer");
 			break;
 		case 'o':
-			for (i = 0; i < 3; i++)
-				if (!strcmp(optarg, obs_names[i]))
-					break;
-			if (i == 3)
-				kml_die(2, "use off, fast or exact",
-					"bad --observer '%s'", optarg);
-			o->obs = i;
+			o->obs_mask = parse_list(optarg, obs_names, 3,
+						 "observer mode");
 			o->obs_set = true;
 			break;
 		case 'M':
@@ -605,25 +604,69 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	}
 }
 
-static void print_table(const struct opts *o, struct cfg *cfgs, int n,
-			bool obs)
+/* Median over reps of this configuration's rate / the same one without
+ * the observer in the same repetition (paired: host noise cancels).
+ */
+static double ratio_vs_off(const struct opts *o, struct cfg *cfgs, int n,
+			   const struct cfg *c, double *reps)
 {
-	char sz[KML_SIZE_BUF];
+	const struct cfg *off = NULL;
 	int i;
 
-	printf("# spf-bench: size %s/thread, %.2fs x %d reps (medians), thp %s, observer %s\n",
+	for (i = 0; i < n; i++)
+		if (cfgs[i].wl == c->wl && cfgs[i].threads == c->threads &&
+		    cfgs[i].wr == c->wr && cfgs[i].obs == SPF_OBS_OFF)
+			off = &cfgs[i];
+	if (!off || c->obs <= SPF_OBS_OFF)
+		return 0;
+	for (i = 0; i < o->reps; i++)
+		reps[i] = off->fps[i] > 0 ? c->fps[i] / off->fps[i] : 0;
+	return median(reps, o->reps);
+}
+
+static const char *obs_name(int obs)
+{
+	return obs < 0 ? "absent" : obs_names[obs];
+}
+
+static void obs_list(const struct opts *o, char *buf, size_t len)
+{
+	int i;
+
+	buf[0] = 0;
+	for (i = 0; i < 3; i++)
+		if (o->obs_mask & (1u << i))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+				 buf[0] ? "," : "", obs_names[i]);
+}
+
+static void print_table(const struct opts *o, struct cfg *cfgs, int n)
+{
+	double tmp[256];
+	char sz[KML_SIZE_BUF], ol[32];
+	int i;
+
+	obs_list(o, ol, sizeof(ol));
+	printf("# spf-bench: size %s/thread, %.2fs x %d reps (interleaved, medians), thp %s, observer %s\n",
 	       kml_format_size(o->size, sz, sizeof(sz)), o->duration, o->reps,
 	       o->thp < 0 ? "keep" : o->thp ? "on" : "off",
-	       obs ? obs_names[o->obs] : "absent");
-	printf("%-14s %3s %-9s %12s %6s %8s %8s %5s %10s %10s %9s\n",
-	       "workload", "thr", "writer", "faults/s", "vma%", "abort/k",
-	       "retry/k", "viol", "w_p50_us", "w_p99_us", "w_ops/s");
+	       cfgs[0].obs < 0 ? "absent" : ol);
+	printf("%-14s %3s %-9s %-6s %12s %7s %6s %8s %8s %5s %10s %10s %9s\n",
+	       "workload", "thr", "writer", "obs", "faults/s", "vs_off",
+	       "vma%", "abort/k", "retry/k", "viol", "w_p50_us", "w_p99_us",
+	       "w_ops/s");
 	for (i = 0; i < n; i++) {
 		struct cfg *c = &cfgs[i];
+		double r = ratio_vs_off(o, cfgs, n, c, tmp);
 
-		printf("%-14s %3u %-9s %12.0f ", wl_names[c->wl], c->threads,
-		       wr_names[c->wr], median(c->fps, o->reps));
-		if (obs)
+		printf("%-14s %3u %-9s %-6s %12.0f ", wl_names[c->wl],
+		       c->threads, wr_names[c->wr], obs_name(c->obs),
+		       median(c->fps, o->reps));
+		if (r > 0)
+			printf("%7.3f ", r);
+		else
+			printf("%7s ", "-");
+		if (c->obs > SPF_OBS_OFF)
 			printf("%6.1f %8.1f %8.1f %5.0f ",
 			       median(c->vma_share, o->reps),
 			       median(c->aborts_k, o->reps),
@@ -652,10 +695,11 @@ static void json_arr(struct kml_json *j, const char *key, const double *v,
 	kml_json_arr_end(j);
 }
 
-static void print_json(const struct opts *o, struct cfg *cfgs, int n,
-		       bool obs)
+static void print_json(const struct opts *o, struct cfg *cfgs, int n)
 {
+	double tmp[256];
 	struct kml_json j;
+	char ol[32];
 	int i;
 
 	kml_json_init(&j, stdout);
@@ -664,7 +708,8 @@ static void print_json(const struct opts *o, struct cfg *cfgs, int n,
 	kml_json_double(&j, "duration_s", o->duration);
 	kml_json_u64(&j, "reps", (uint64_t)o->reps);
 	kml_json_str(&j, "thp", o->thp < 0 ? "keep" : o->thp ? "on" : "off");
-	kml_json_str(&j, "observer", obs ? obs_names[o->obs] : "absent");
+	obs_list(o, ol, sizeof(ol));
+	kml_json_str(&j, "observer", cfgs[0].obs < 0 ? "absent" : ol);
 	kml_json_arr_begin(&j, "results");
 	for (i = 0; i < n; i++) {
 		struct cfg *c = &cfgs[i];
@@ -673,9 +718,15 @@ static void print_json(const struct opts *o, struct cfg *cfgs, int n,
 		kml_json_str(&j, "workload", wl_names[c->wl]);
 		kml_json_u64(&j, "threads", c->threads);
 		kml_json_str(&j, "writer", wr_names[c->wr]);
+		kml_json_str(&j, "observer", obs_name(c->obs));
 		kml_json_double(&j, "faults_per_s", median(c->fps, o->reps));
 		json_arr(&j, "faults_per_s_reps", c->fps, o->reps);
-		if (obs) {
+		if (ratio_vs_off(o, cfgs, n, c, tmp) > 0) {
+			kml_json_double(&j, "ratio_vs_off",
+					median(tmp, o->reps));
+			json_arr(&j, "ratio_vs_off_reps", tmp, o->reps);
+		}
+		if (c->obs > SPF_OBS_OFF) {
 			kml_json_double(&j, "vma_lock_pct",
 					median(c->vma_share, o->reps));
 			json_arr(&j, "vma_lock_pct_reps", c->vma_share,
@@ -708,8 +759,12 @@ int main(int argc, char **argv)
 	struct run_result r;
 	struct cfg *cfgs;
 	struct opts o;
-	int obs_fd = -1, slot = -1, n = 0, i, rep, ret;
-	unsigned int wl, wr, t;
+	int obs_fd = -1, slot = -1, n = 0, i, k, rep, ret;
+	static const char busy[] =
+		"another process took the observer; run one user at a time";
+	int cur_obs = SPF_OBS_OFF;
+	unsigned int wl, wr, t, m;
+	bool absent = false;
 
 	kml_init(argv[0]);
 	parse_opts(&o, argc, argv);
@@ -719,8 +774,8 @@ int main(int argc, char **argv)
 		kml_die(1, "modprobe spf_harness (and run as root)",
 			"the dev workloads need %s: %s", SPF_DEV_PATH,
 			strerror(errno));
-	if (o.obs != SPF_OBS_OFF) {
-		obs_fd = spf_obs_open((uint32_t)o.obs);
+	if (o.obs_mask & ~(1u << SPF_OBS_OFF)) {
+		obs_fd = spf_obs_open(SPF_OBS_OFF);
 		if (obs_fd == -EBUSY)
 			kml_die(1, "wait for the other user (one observer owner at a time)",
 				"the spf_harness observer is in use");
@@ -734,48 +789,69 @@ int main(int argc, char **argv)
 				kml_die(1, "untrack a process or reload spf_harness",
 					"cannot track this process: %s",
 					strerror(-slot));
-		} else if (!o.quiet) {
-			kml_warn("spf_harness not loaded: no VMA-lock columns (modprobe spf_harness)");
+		} else {
+			if (!o.quiet)
+				kml_warn("spf_harness not loaded: no VMA-lock columns (modprobe spf_harness)");
+			absent = true;
+			o.obs_mask = 1u << SPF_OBS_OFF;
 		}
 	}
 
-	cfgs = calloc(WL_NR * WR_NR * 8, sizeof(*cfgs));
+	cfgs = calloc(WL_NR * WR_NR * 8 * 3, sizeof(*cfgs));
 	if (!cfgs)
 		kml_die(1, NULL, "out of memory");
 	for (wl = 0; wl < WL_NR; wl++)
 		for (t = 0; t < (unsigned int)o.nthreads; t++)
-			for (wr = 0; wr < WR_NR; wr++) {
-				struct cfg *c = &cfgs[n];
+			for (wr = 0; wr < WR_NR; wr++)
+				for (m = 0; m < 3; m++) {
+					struct cfg *c = &cfgs[n];
 
-				if (!(o.wl_mask & (1u << wl)) ||
-				    !(o.wr_mask & (1u << wr)))
-					continue;
-				c->wl = wl;
-				c->threads = o.threads[t];
-				c->wr = wr;
-				c->fps = calloc((size_t)o.reps * 8, sizeof(double));
-				if (!c->fps)
-					kml_die(1, NULL, "out of memory");
-				c->vma_share = c->fps + o.reps;
-				c->aborts_k = c->fps + 2 * o.reps;
-				c->retries_k = c->fps + 3 * o.reps;
-				c->viol = c->fps + 4 * o.reps;
-				c->w_p50 = c->fps + 5 * o.reps;
-				c->w_p99 = c->fps + 6 * o.reps;
-				c->w_ops = c->fps + 7 * o.reps;
-				n++;
-			}
+					if (!(o.wl_mask & (1u << wl)) ||
+					    !(o.wr_mask & (1u << wr)) ||
+					    !(o.obs_mask & (1u << m)))
+						continue;
+					c->wl = wl;
+					c->threads = o.threads[t];
+					c->wr = wr;
+					c->obs = absent ? -1 : (int)m;
+					c->fps = calloc((size_t)o.reps * 8,
+							sizeof(double));
+					if (!c->fps)
+						kml_die(1, NULL, "out of memory");
+					c->vma_share = c->fps + o.reps;
+					c->aborts_k = c->fps + 2 * o.reps;
+					c->retries_k = c->fps + 3 * o.reps;
+					c->viol = c->fps + 4 * o.reps;
+					c->w_p50 = c->fps + 5 * o.reps;
+					c->w_p99 = c->fps + 6 * o.reps;
+					c->w_ops = c->fps + 7 * o.reps;
+					n++;
+				}
 
 	kml_progress_begin(&prog, "spf-bench", (uint64_t)n * o.reps, o.quiet);
 	for (rep = 0; rep < o.reps; rep++)
-		for (i = 0; i < n; i++) {
-			struct cfg *c = &cfgs[i];
+		for (k = 0; k < n; k++) {
+			/* rotate the order: no configuration always first */
+			struct cfg *c = &cfgs[(k + rep) % n];
 
-			kml_progress_update(&prog, (uint64_t)rep * n + i,
-					    "%s x%u writer=%s",
+			kml_progress_update(&prog, (uint64_t)rep * n + k,
+					    "%s x%u writer=%s observer=%s",
 					    wl_names[c->wl], c->threads,
-					    wr_names[c->wr]);
-			ret = run_one(&o, obs_fd, (uint32_t)slot, c, &r);
+					    wr_names[c->wr], obs_name(c->obs));
+			if (obs_fd >= 0 && c->obs != cur_obs) {
+				struct spf_obs_config oc = {
+					.mode = (uint32_t)c->obs,
+				};
+
+				if (ioctl(obs_fd, SPF_IOC_OBS_SET, &oc))
+					kml_die(1, errno == EBUSY ? busy : NULL,
+						"cannot set observer %s: %s",
+						obs_name(c->obs),
+						strerror(errno));
+				cur_obs = c->obs;
+			}
+			ret = run_one(&o, c->obs > SPF_OBS_OFF ? obs_fd : -1,
+				      (uint32_t)slot, c, &r);
 			if (ret)
 				kml_die(1, ret == -ENOMEM ?
 					"use a smaller --size or fewer threads" :
@@ -799,9 +875,9 @@ int main(int argc, char **argv)
 	kml_progress_end(&prog);
 
 	if (o.json)
-		print_json(&o, cfgs, n, obs_fd >= 0);
+		print_json(&o, cfgs, n);
 	else
-		print_table(&o, cfgs, n, obs_fd >= 0);
+		print_table(&o, cfgs, n);
 	for (i = 0; i < n; i++)
 		free(cfgs[i].fps);
 	free(cfgs);
