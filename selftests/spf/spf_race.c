@@ -16,14 +16,21 @@
  * invariant was violated. The last scenario runs the device in its
  * deliberately broken mode (faults ignore the generation): the oracle
  * must report violations there, or it is blind.
+ *
+ * userfaultfd faults and stack growth always end under mmap_lock (the
+ * VMA-lock path releases the lock and retries, or finds no VMA): those
+ * scenarios require fallbacks, and that uffd faults really happened.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -47,7 +54,7 @@ enum { K_ZERO = 1, K_VAL, K_SEGV, K_BUS, K_FREE, K_DEV };
 #define ST_KIND(s)	((int)((s) >> 56))
 #define ST_PAY(s)	((s) & ((1ULL << 56) - 1))
 
-enum backing { B_ANON, B_SHMEM, B_DEV, B_DEV_NOMP, B_DEV_BROKEN };
+enum backing { B_ANON, B_SHMEM, B_STACK, B_DEV, B_DEV_NOMP, B_DEV_BROKEN };
 
 struct scenario {
 	const char *name;
@@ -55,6 +62,7 @@ struct scenario {
 	void (*op)(void);
 	bool want_fallback;	/* churn must make some faults fall back */
 	bool want_violations;	/* the broken mode: the oracle must fire */
+	bool uffd;		/* needs userfaultfd; must see uffd faults */
 };
 
 static char *reservation;	/* 4 * LEN: region, scratch, slack */
@@ -472,25 +480,179 @@ static void op_dev_bump(void)
 				   (unsigned long long)dev_gen);
 }
 
+/* ---- userfaultfd ------------------------------------------------------ */
+
+static atomic_ulong n_uffd;	/* uffd faults handled / pending at close */
+static char uffd_buf[PG] __attribute__((aligned(4096)));
+
+static int uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static void uffd_register(int fd, size_t a, size_t b)
+{
+	struct uffdio_register r = {
+		.range = { .start = (uintptr_t)(base + a * PG),
+			   .len = (b - a) * PG },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(fd, UFFDIO_REGISTER, &r))
+		die_errno("UFFDIO_REGISTER");
+}
+
+/* A range big enough for readers to fault in it while it is registered. */
+static void uffd_range(size_t *a, size_t *b)
+{
+	size_t len = 64 + xorshift(&rng_state) % 64;
+
+	*a = xorshift(&rng_state) % (NPG - len);
+	*b = *a + len;
+}
+
+/*
+ * Drop [a, b) and register it (missing mode); for a few milliseconds
+ * resolve the readers' faults with UFFDIO_COPY of a new value (the shadow
+ * accepts zero, for pages read before the registration, or that value);
+ * unregister (waking waiters), drain the queue, write new values.
+ */
+static void op_uffd_register(void)
+{
+	struct uffdio_range r;
+	struct uffd_msg msg;
+	struct timespec t0, t;
+	size_t a, b, i;
+	int fd;
+
+	fd = uffd_open();
+	if (fd < 0)
+		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-fd));
+	uffd_range(&a, &b);
+	r.start = (uintptr_t)(base + a * PG);
+	r.len = (b - a) * PG;
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	if (madvise(base + a * PG, (b - a) * PG, MADV_DONTNEED))
+		die_errno("madvise DONTNEED");
+	sh_end(a, b);
+	next_val++;
+	for (i = a; i < b; i++)
+		content[i] = ST(K_FREE, (next_val << 12) | i);
+	sh_begin(a, b, st_content);
+	uffd_register(fd, a, b);
+	sh_end(a, b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct uffdio_copy cp = { .len = PG };
+
+		if (poll(&pfd, 1, 1) <= 0 || read(fd, &msg, sizeof(msg)) !=
+		    sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
+			goto next;
+		cp.dst = msg.arg.pagefault.address & ~(PG - 1);
+		i = (cp.dst - (uintptr_t)base) / PG;
+		if (i < a || i >= b)
+			ksft_exit_fail_msg("uffd fault outside the range\n");
+		*(uint64_t *)uffd_buf = ST(K_VAL, ST_PAY(content[i]));
+		cp.src = (uintptr_t)uffd_buf;
+		if (ioctl(fd, UFFDIO_COPY, &cp) && errno != EEXIST &&
+		    errno != EAGAIN)
+			die_errno("UFFDIO_COPY");
+		atomic_fetch_add(&n_uffd, 1);
+next:
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000L +
+		 (t.tv_nsec - t0.tv_nsec) < 5000000L);
+	/* wakes the waiters: they retry and fault normally */
+	if (ioctl(fd, UFFDIO_UNREGISTER, &r))
+		die_errno("UFFDIO_UNREGISTER");
+	while (read(fd, &msg, sizeof(msg)) == sizeof(msg))
+		;	/* stale events of the unregistered range */
+	close(fd);
+	write_vals(a, b);
+}
+
+/*
+ * Register a dropped range and close the uffd while readers wait in
+ * handle_userfault() (no one resolves their faults): they must wake up,
+ * retry and read zero pages.
+ */
+static void op_uffd_close(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	size_t a, b;
+
+	pfd.fd = uffd_open();
+	if (pfd.fd < 0)
+		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-pfd.fd));
+	uffd_range(&a, &b);
+	set_content(a, b, K_ZERO);
+	sh_begin(a, b, st_content);
+	if (madvise(base + a * PG, (b - a) * PG, MADV_DONTNEED))
+		die_errno("madvise DONTNEED");
+	uffd_register(pfd.fd, a, b);
+	sh_end(a, b);
+	if (poll(&pfd, 1, 20) > 0)
+		atomic_fetch_add(&n_uffd, 1);	/* a fault is waiting */
+	close(pfd.fd);
+	write_vals(a, b);
+}
+
+/* ---- stack growth ----------------------------------------------------- */
+
+/*
+ * B_STACK: [NPG/2, NPG) starts as a MAP_GROWSDOWN mapping with a hole
+ * below it; any access in the hole expands the stack (under mmap_lock:
+ * lock_vma_under_rcu() finds no VMA there) and reads zero. The mutator
+ * unmaps the part below NPG/2 again, then writes a random range of the
+ * hole, growing the stack down to it, while readers grow it too.
+ */
+static void op_stack_grow(void)
+{
+	size_t len = 1 + xorshift(&rng_state) % 32;
+	size_t a = xorshift(&rng_state) % (NPG / 2 - len);
+
+	set_content(0, NPG / 2, K_ZERO);
+	sh_begin(0, NPG / 2, st_content);
+	if (munmap(base, LEN / 2))
+		die_errno("munmap below the stack");
+	sh_end(0, NPG / 2);
+	write_vals(a, a + len);
+}
+
 static const struct scenario scenarios[] = {
-	{ "mprotect_whole", B_ANON, op_mprotect_whole, false, false },
-	{ "mprotect_split_merge", B_ANON, op_mprotect_split, true, false },
-	{ "munmap_remap", B_ANON, op_munmap_remap, true, false },
-	{ "map_fixed_over_live", B_ANON, op_map_fixed, true, false },
-	{ "mremap_move", B_ANON, op_mremap_move, true, false },
-	{ "mremap_shrink_grow", B_ANON, op_mremap_shrink_grow, true, false },
-	{ "mremap_dontunmap", B_ANON, op_mremap_dontunmap, false, false },
-	{ "madv_dontneed", B_ANON, op_dontneed, false, false },
-	{ "madv_free", B_ANON, op_free, false, false },
-	{ "madv_pageout", B_ANON, op_pageout, false, false },	/* no swap: no faults */
-	{ "madv_hugepage_collapse", B_ANON, op_collapse, false, false },
-	{ "fork_during_cow", B_ANON, op_fork_cow, false, false },
-	{ "mlock_munlock", B_ANON, op_mlock, false, false },
-	{ "shmem_punch_hole", B_SHMEM, op_punch_hole, false, false },
-	{ "shmem_truncate", B_SHMEM, op_truncate, false, false },
-	{ "dev_bump_map_pages", B_DEV, op_dev_bump, false, false },
-	{ "dev_bump_no_map_pages", B_DEV_NOMP, op_dev_bump, false, false },
-	{ "oracle_catches_broken_gen", B_DEV_BROKEN, op_dev_bump, false, true },
+	{ "mprotect_whole", B_ANON, op_mprotect_whole, false, false, false },
+	{ "mprotect_split_merge", B_ANON, op_mprotect_split, true, false, false },
+	{ "munmap_remap", B_ANON, op_munmap_remap, true, false, false },
+	{ "map_fixed_over_live", B_ANON, op_map_fixed, true, false, false },
+	{ "mremap_move", B_ANON, op_mremap_move, true, false, false },
+	{ "mremap_shrink_grow", B_ANON, op_mremap_shrink_grow, true, false, false },
+	{ "mremap_dontunmap", B_ANON, op_mremap_dontunmap, false, false, false },
+	{ "madv_dontneed", B_ANON, op_dontneed, false, false, false },
+	{ "madv_free", B_ANON, op_free, false, false, false },
+	{ "madv_pageout", B_ANON, op_pageout, false, false, false },	/* no swap: no faults */
+	{ "madv_hugepage_collapse", B_ANON, op_collapse, false, false, false },
+	{ "fork_during_cow", B_ANON, op_fork_cow, false, false, false },
+	{ "mlock_munlock", B_ANON, op_mlock, false, false, false },
+	{ "shmem_punch_hole", B_SHMEM, op_punch_hole, false, false, false },
+	{ "shmem_truncate", B_SHMEM, op_truncate, false, false, false },
+	{ "uffd_register_unregister", B_ANON, op_uffd_register, true, false,
+	  true },
+	{ "uffd_close_mid_fault", B_ANON, op_uffd_close, true, false, true },
+	{ "stack_growth", B_STACK, op_stack_grow, true, false, false },
+	{ "dev_bump_map_pages", B_DEV, op_dev_bump, false, false, false },
+	{ "dev_bump_no_map_pages", B_DEV_NOMP, op_dev_bump, false, false, false },
+	{ "oracle_catches_broken_gen", B_DEV_BROKEN, op_dev_bump, false, true, false },
 };
 
 /* ---- setup and one scenario ------------------------------------------- */
@@ -515,6 +677,16 @@ static void setup_region(enum backing bk)
 	case B_ANON:
 		p = mmap(base, LEN, PROT_READ | PROT_WRITE,
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		break;
+	case B_STACK:
+		/* a hole below a stack: only the stack can grow into it */
+		if (munmap(base, LEN / 2))
+			die_errno("hole");
+		p = mmap(base + LEN / 2, LEN / 2, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+			 MAP_GROWSDOWN, -1, 0);
+		if (p == base + LEN / 2)
+			p = base;
 		break;
 	case B_SHMEM:
 		backing_fd = memfd_create("spf_race", MFD_CLOEXEC);
@@ -579,6 +751,7 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	atomic_store(&n_viol, 0);
 	atomic_store(&n_unjudged, 0);
 	atomic_store(&n_sig, 0);
+	atomic_store(&n_uffd, 0);
 	atomic_store(&stop, 0);
 	setup_region(sc->backing);
 	spf_obs_read(obs_fd, (uint32_t)slot, &before);
@@ -633,6 +806,12 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	} else if (!sm.vma_done && sc->op != op_pageout) {
 		ok = false;
 	}
+	if (sc->uffd) {
+		ksft_print_msg("%s: %lu userfaultfd faults seen\n", sc->name,
+			       atomic_load(&n_uffd));
+		if (!atomic_load(&n_uffd))
+			ok = false;
+	}
 	if (sc->want_fallback && !(sm.aborts + sm.retries)) {
 		ksft_print_msg("%s: no fault fell back to mmap_lock\n",
 			       sc->name);
@@ -645,7 +824,7 @@ int main(int argc, char **argv)
 {
 	unsigned long taint;
 	size_t i;
-	int fd, slot;
+	int fd, slot, uffd_err;
 
 	ksft_print_header();
 	spf_load_or_skip();
@@ -662,12 +841,21 @@ int main(int argc, char **argv)
 	ksft_print_msg("%zu scenarios, %d readers, %.1fs each\n",
 		       ARRAY_SIZE(scenarios), NREADERS, secs());
 	ksft_set_plan(ARRAY_SIZE(scenarios));
+	uffd_err = uffd_open();
+	if (uffd_err >= 0) {
+		close(uffd_err);
+		uffd_err = 0;
+	}
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
-		if (argc < 2 || strstr(scenarios[i].name, argv[1]))
-			run(&scenarios[i], fd, slot);
-		else
+		if (argc >= 2 && !strstr(scenarios[i].name, argv[1]))
 			ksft_test_result_skip("%s: not selected\n",
 					      scenarios[i].name);
+		else if (scenarios[i].uffd && uffd_err)
+			ksft_test_result_skip("%s: userfaultfd: %s\n",
+					      scenarios[i].name,
+					      strerror(-uffd_err));
+		else
+			run(&scenarios[i], fd, slot);
 	close(fd);
 	spf_unload();
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))
