@@ -2,95 +2,124 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # bench/spf/run.sh - spf_harness benchmarks, ratios in one boot:
-#  1. observer overhead on anonymous-fault throughput: off vs fast vs exact,
-#     interleaved, REPS repetitions, medians (target: fast <= 5%)
+#  1. observer overhead on anonymous-fault throughput: off vs fast vs exact
+#     in one spf-bench process, interleaved (order rotated per repetition),
+#     REPS repetitions; overhead = 1 - median of the per-repetition ratios
+#     to "off" (paired, so slow drifts of a shared host cancel). Target:
+#     fast <= 5%.
 #  2. harness device with vs without ->map_pages: throughput ratio and
 #     VMA-lock share
-#  3. writer latency (munmap, mprotect) p50/p99 under fault load
-#  4. 1 vs 2 thread scaling (anon, shared tmpfs)
-# Run in the lab:  make run CMD=/work/main/bench/spf/run.sh
+#  3. writer latency (munmap, mprotect, mremap, madvise DONTNEED) p50/p99
+#     under fault load
+#  4. every workload (anon, private/shared tmpfs, private/shared ext4 on a
+#     loop device, THP off and on), 1 vs 2 threads
+# Run in the lab:  make bench B=spf  (under flock /tmp/kmemlab-bench.lock)
 # Output: a table on stdout and in $KMEMLAB_RESULTS/spf/bench-<time>.txt
 set -euo pipefail
 
 TOP=${KMEMLAB_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${KMEMLAB_BIN:-$TOP/build/bin}
 OUTDIR=${KMEMLAB_RESULTS:-$TOP/build/results}/spf
-REPS=${REPS:-10}
-DUR=${DUR:-1}
+REPS=${REPS:-15}
+DUR=${DUR:-0.5}
 SIZE=${SIZE:-16M}
 BENCH=$BIN/spf-bench
-loaded=
+loaded= loopdev= mnt=
 
 die() { echo "spf bench: error: $1" >&2; [[ -n ${2:-} ]] && echo "spf bench: hint: $2" >&2; exit 1; }
 
 [[ -x $BENCH ]] || die "$BENCH not built" "make -C $TOP/tools/spf"
 command -v python3 >/dev/null || die "python3 not found" "install python3 (Debian: apt-get install python3)"
+tmp=$(mktemp -d)
+cleanup() {
+	[[ -n $mnt ]] && umount "$mnt" && rmdir "$mnt"
+	[[ -n $loopdev ]] && losetup -d "$loopdev"
+	[[ -n $loaded ]] && rmmod spf_harness
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 if [[ ! -e /dev/spf_harness ]]; then
 	modprobe spf_harness 2>/dev/null || insmod "$TOP/mm/spf/spf_harness.ko" ||
 		die "cannot load spf_harness" "build it: make modules"
 	loaded=1
 fi
-cleanup() { [[ -n $loaded ]] && rmmod spf_harness; rm -rf "$tmp"; }
-tmp=$(mktemp -d)
-trap cleanup EXIT
 mkdir -p "$OUTDIR"
 out=$OUTDIR/bench-$(date +%Y%m%d-%H%M%S).txt
+load_before=$(cat /proc/loadavg)
 
-# 1. observer overhead: one spf-bench per (rep, mode), modes interleaved
-for ((r = 0; r < REPS; r++)); do
-	echo "spf bench: observer overhead rep $((r + 1))/$REPS" >&2
-	for m in off fast exact; do
-		"$BENCH" -q --json -w anon --thp off -s "$SIZE" -d "$DUR" -r 1 \
-			-o "$m" >>"$tmp/obs-$m.json"
-	done
-done
-echo "spf bench: map_pages, writers, scaling ($REPS reps each)" >&2
-"$BENCH" -q --json -w dev,dev-mp -s "$SIZE" -d "$DUR" -r "$REPS" -o exact >"$tmp/dev.json"
-"$BENCH" -q --json -w anon --thp off -s "$SIZE" -d "$DUR" -r "$REPS" \
-	-W none,munmap,mprotect -o fast >"$tmp/writer.json"
-"$BENCH" -q --json -w anon,shared-tmpfs --tmpdir /tmp --thp off -s "$SIZE" \
-	-d "$DUR" -r "$REPS" -t 1,2 -o fast >"$tmp/scale.json"
+# ext4 on a loop block device (not 9p, not tmpfs) for the *-ext4 workloads
+modprobe loop 2>/dev/null || true
+truncate -s 320M "$tmp/ext4.img"
+loopdev=$(losetup -f --show "$tmp/ext4.img") || die "losetup failed" "the loop driver is needed (modprobe loop)"
+mkfs.ext4 -q -F "$loopdev" || die "mkfs.ext4 $loopdev failed" "install e2fsprogs"
+mnt=$(mktemp -d /mnt/spf-ext4.XXXXXX)
+mount -t ext4 "$loopdev" "$mnt" || { rmdir "$mnt"; mnt=; die "cannot mount ext4 on $loopdev"; }
 
-python3 - "$tmp" "$REPS" "$DUR" "$SIZE" "$(uname -r)" "$(nproc)" <<'PY' | tee "$out"
+common=(-q --json -s "$SIZE" -d "$DUR" -r "$REPS")
+echo "spf bench: 1/4 observer overhead ($REPS reps)" >&2
+"$BENCH" "${common[@]}" -w anon --thp off -o off,fast,exact >"$tmp/obs.json"
+echo "spf bench: 2/4 device map_pages vs none" >&2
+"$BENCH" "${common[@]}" -w dev,dev-mp -o exact >"$tmp/dev.json"
+echo "spf bench: 3/4 writers" >&2
+"$BENCH" "${common[@]}" -w anon --thp off -W none,munmap,mprotect,mremap,dontneed \
+	-o fast >"$tmp/writer.json"
+echo "spf bench: 4/4 workloads x threads, THP off and on" >&2
+"$BENCH" "${common[@]}" -w anon,private-tmpfs,shared-tmpfs,private-ext4,shared-ext4 \
+	--tmpdir /dev/shm --ext4-dir "$mnt" --thp off -t 1,2 -o fast >"$tmp/wl-thpoff.json"
+"$BENCH" "${common[@]}" -w anon --thp on -t 1,2 -o fast >"$tmp/wl-thpon.json"
+load_after=$(cat /proc/loadavg)
+
+python3 - "$tmp" "$REPS" "$DUR" "$SIZE" "$(uname -r)" "$(nproc)" "$load_before" "$load_after" "${HOST_UPTIME:-}" <<'PY' | tee "$out"
 import json, statistics, sys
-tmp, reps, dur, size, kver, ncpu = sys.argv[1:]
+tmp, reps, dur, size, kver, ncpu, lb, la, hu = sys.argv[1:]
 def load(p):
-    return [json.loads(l) for l in open(p) if l.strip()]
+    return json.load(open(p))
 def res(doc):
-    return {(r["workload"], r["threads"], r["writer"]): r for r in doc["results"]}
-print(f"# spf_harness benchmarks: kernel {kver}, {ncpu} CPUs, {reps} interleaved reps x {dur}s, {size}/thread, medians")
+    return {(r["workload"], r["threads"], r["writer"], r["observer"]): r for r in doc["results"]}
+print(f"# spf_harness benchmarks: kernel {kver}, {ncpu} vCPUs (TCG), {reps} interleaved reps x {dur}s, {size}/thread, medians")
+print(f"# guest loadavg before: {lb}; after: {la}")
+if hu:
+    print(f"# host uptime at start: {hu}")
 print()
-print("## 1. observer overhead (anon faults/s, THP off, 1 thread)")
-med = {}
+print("## 1. observer overhead (anon faults/s, THP off, 1 thread; one process, modes interleaved)")
+o = res(load(f"{tmp}/obs.json"))
+off = o[("anon", 1, "none", "off")]
+print(f"{'mode':<8} {'faults/s':>10} {'paired_ratio':>13} {'overhead':>9} {'ratio_p25..p75':>16} {'vma%':>6} {'viol':>5}")
 for m in ("off", "fast", "exact"):
-    v = [d["results"][0]["faults_per_s"] for d in load(f"{tmp}/obs-{m}.json")]
-    med[m] = statistics.median(v)
-print(f"{'mode':<8} {'faults/s':>12} {'ratio_vs_off':>13} {'overhead':>9}")
-for m in ("off", "fast", "exact"):
-    r = med[m] / med["off"]
-    print(f"{m:<8} {med[m]:>12.0f} {r:>13.3f} {100 * (1 - r):>8.1f}%")
+    r = o[("anon", 1, "none", m)]
+    if m == "off":
+        print(f"{m:<8} {r['faults_per_s']:>10.0f} {1:>13.3f} {0:>8.1f}% {'-':>16} {'-':>6} {'-':>5}")
+        continue
+    q = statistics.quantiles(r["ratio_vs_off_reps"], n=4)
+    print(f"{m:<8} {r['faults_per_s']:>10.0f} {r['ratio_vs_off']:>13.3f} {100 * (1 - r['ratio_vs_off']):>8.1f}% "
+          f"{q[0]:>7.3f}..{q[2]:<7.3f} {r['vma_lock_pct']:>6.1f} {r['violations']:>5.0f}")
 print()
 print("## 2. harness device: ->map_pages vs none (observer exact)")
-d = res(load(f"{tmp}/dev.json")[0])
-mp, no = d[("dev-mp", 1, "none")], d[("dev", 1, "none")]
-print(f"{'device':<14} {'faults/s':>12} {'vma_lock%':>10} {'retry/1000':>11}")
+d = res(load(f"{tmp}/dev.json"))
+mp, no = d[("dev-mp", 1, "none", "exact")], d[("dev", 1, "none", "exact")]
+print(f"{'device':<14} {'faults/s':>10} {'vma_lock%':>10} {'retry/1000':>11}")
 for n, r in (("map_pages", mp), ("no map_pages", no)):
-    print(f"{n:<14} {r['faults_per_s']:>12.0f} {r['vma_lock_pct']:>10.1f} {r['retries_per_1000']:>11.1f}")
-print(f"throughput ratio map_pages/none: {mp['faults_per_s'] / no['faults_per_s']:.3f}")
+    print(f"{n:<14} {r['faults_per_s']:>10.0f} {r['vma_lock_pct']:>10.1f} {r['retries_per_1000']:>11.1f}")
+pr = statistics.median(a / b for a, b in zip(mp["faults_per_s_reps"], no["faults_per_s_reps"]) if b)
+print(f"throughput ratio map_pages/none (median of paired reps): {pr:.3f}")
 print()
-print("## 3. writer latency under anon fault load (1 fault thread)")
-w = res(load(f"{tmp}/writer.json")[0])
-base = w[("anon", 1, "none")]["faults_per_s"]
-print(f"{'writer':<9} {'p50_us':>9} {'p99_us':>9} {'ops/s':>8} {'fault_ratio':>12} {'vma_lock%':>10}")
-for wr in ("munmap", "mprotect"):
-    r = w[("anon", 1, wr)]
-    print(f"{wr:<9} {r['writer_p50_us']:>9.1f} {r['writer_p99_us']:>9.1f} {r['writer_ops_per_s']:>8.0f} {r['faults_per_s'] / base:>12.3f} {r['vma_lock_pct']:>10.1f}")
+print("## 3. writer latency under anon fault load (1 fault thread, observer fast)")
+w = res(load(f"{tmp}/writer.json"))
+base = w[("anon", 1, "none", "fast")]
+print(f"{'writer':<9} {'p50_us':>9} {'p99_us':>9} {'ops/s':>8} {'fault_ratio':>12} {'vma_lock%':>10} {'abort/k':>8}")
+for wr in ("munmap", "mprotect", "mremap", "dontneed"):
+    r = w[("anon", 1, wr, "fast")]
+    fr = statistics.median(a / b for a, b in zip(r["faults_per_s_reps"], base["faults_per_s_reps"]) if b)
+    print(f"{wr:<9} {r['writer_p50_us']:>9.1f} {r['writer_p99_us']:>9.1f} {r['writer_ops_per_s']:>8.0f} {fr:>12.3f} {r['vma_lock_pct']:>10.1f} {r['aborts_per_1000']:>8.1f}")
 print()
-print("## 4. scaling 1 -> 2 threads (faults/s)")
-s = res(load(f"{tmp}/scale.json")[0])
-print(f"{'workload':<14} {'1 thread':>10} {'2 threads':>10} {'ratio':>6} {'vma_lock%(2)':>13}")
-for wl in ("anon", "shared-tmpfs"):
-    a, b = s[(wl, 1, "none")], s[(wl, 2, "none")]
-    print(f"{wl:<14} {a['faults_per_s']:>10.0f} {b['faults_per_s']:>10.0f} {b['faults_per_s'] / a['faults_per_s']:>6.2f} {b['vma_lock_pct']:>13.1f}")
+print("## 4. workloads, 1 -> 2 threads (faults/s, observer fast; ext4 on a loop device)")
+s = res(load(f"{tmp}/wl-thpoff.json"))
+s.update({(k[0] + "+thp", *k[1:]): v for k, v in res(load(f"{tmp}/wl-thpon.json")).items()})
+print(f"{'workload':<14} {'thp':<4} {'1 thread':>10} {'2 threads':>10} {'ratio':>6} {'vma%(1)':>8} {'vma%(2)':>8} {'retry/k(2)':>11}")
+for wl in ("anon", "anon+thp", "private-tmpfs", "shared-tmpfs", "private-ext4", "shared-ext4"):
+    a, b = s[(wl, 1, "none", "fast")], s[(wl, 2, "none", "fast")]
+    name, thp = (wl[:-4], "on") if wl.endswith("+thp") else (wl, "off")
+    ratio = statistics.median(y / x for x, y in zip(a["faults_per_s_reps"], b["faults_per_s_reps"]) if x)
+    print(f"{name:<14} {thp:<4} {a['faults_per_s']:>10.0f} {b['faults_per_s']:>10.0f} {ratio:>6.2f} {a['vma_lock_pct']:>8.1f} {b['vma_lock_pct']:>8.1f} {b['retries_per_1000']:>11.1f}")
 PY
 echo "spf bench: results in $out" >&2
