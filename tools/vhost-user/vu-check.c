@@ -1243,12 +1243,12 @@ static void vc_check_reset_owner(struct vc *c)
 			goto out;
 		}
 	if (!vc_wait_used(c, 0, 500, &len, &id)) {
-		how = "rings disabled, pending request resumed by SET_VRING_ENABLE 1 alone (state kept)";
+		how = "disabled; pending request resumed by SET_VRING_ENABLE 1 alone";
 		goto done;
 	}
 	vc_kick(&c->vq[0]);
 	if (!vc_wait_used(c, 0, c->timeout_ms, &len, &id)) {
-		how = "rings disabled, pending request resumed by SET_VRING_ENABLE 1 and a kick (state kept)";
+		how = "disabled; pending request resumed by SET_VRING_ENABLE 1 + a kick";
 		goto done;
 	}
 	vc_result("reset-owner", VC_FAIL,
@@ -1271,7 +1271,8 @@ done:
 				  why);
 			goto out;
 		}
-	vc_result("reset-owner", VC_PASS, "%s; I/O on every queue", how);
+	vc_result("reset-owner", VC_PASS, "%s; state kept, I/O on every queue",
+		  how);
 out:
 	free(snap);
 }

@@ -967,6 +967,15 @@ static void vub_conn_free(struct vub *v, struct vub_conn *c)
 	free(c);
 }
 
+/* RESET_DEVICE: every ring stopped, disabled, fds closed; features, log */
+static void vub_reset_device(struct vub_conn *c)
+{
+	for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
+		vub_vq_reset(&c->vqs[i]);
+	c->features = 0;
+	vub_log_unmap(c);
+}
+
 static struct vub_vq *vub_vq_get(struct vub *v, struct vub_conn *c,
 				 uint32_t index)
 {
@@ -1221,21 +1230,16 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 		 * to bugs. Like libvhost-user: disable the rings, keep the
 		 * rest (SET_VRING_ENABLE 1 resumes them).
 		 */
-		if (!(v->bugs & BUG_RESET_OWNER_DISCARDS)) {
-			for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
-				c->vqs[i].enabled = false;
+		if (v->bugs & BUG_RESET_OWNER_DISCARDS) {
+			vub_reset_device(c);
 			break;
 		}
-		/* fall through */
-	case VU_RESET_DEVICE:
-		/* disable and stop every ring, back to the initial state */
-		if (m->hdr.request == VU_RESET_DEVICE &&
-		    (v->bugs & BUG_RESET_DEVICE_IGNORED))
-			break;
 		for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
-			vub_vq_reset(&c->vqs[i]);
-		c->features = 0;
-		vub_log_unmap(c);
+			c->vqs[i].enabled = false;
+		break;
+	case VU_RESET_DEVICE:
+		if (!(v->bugs & BUG_RESET_DEVICE_IGNORED))
+			vub_reset_device(c);
 		break;
 	case VU_GET_QUEUE_NUM:
 		m->p.u64 = v->nqueues;
