@@ -40,6 +40,7 @@
 #include <linux/mutex.h>
 #include <linux/radix-tree.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
@@ -65,6 +66,7 @@ enum mdirty_fault {
 	MDIRTY_FAULT_NODOMRESET,	/* no wb_domain_size_changed() */
 	MDIRTY_FAULT_LAYOUT,		/* pretend the layout differs */
 	MDIRTY_FAULT_PASSTHROUGH,	/* never redirect */
+	MDIRTY_FAULT_EVERYONE,		/* apply a limit to every memcg */
 };
 
 static const char * const mdirty_fault_names[] = {
@@ -73,13 +75,24 @@ static const char * const mdirty_fault_names[] = {
 	[MDIRTY_FAULT_NODOMRESET] = "nodomreset",
 	[MDIRTY_FAULT_LAYOUT] = "layout",
 	[MDIRTY_FAULT_PASSTHROUGH] = "passthrough",
+	[MDIRTY_FAULT_EVERYONE] = "everyone",
 };
 
 static char *fault = "none";
 module_param(fault, charp, 0444);
-MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough");
+MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough, everyone");
 
 static enum mdirty_fault mdirty_fault;
+
+/* benchmark-only: time every call of the ftrace handler */
+static bool timing;
+module_param(timing, bool, 0444);
+MODULE_PARM_DESC(timing, "benchmark: count hooked calls and the handler's time (configfs timing)");
+
+static DEFINE_STATIC_KEY_FALSE(mdirty_timing);
+static atomic64_t mdirty_hook_calls;
+static atomic64_t mdirty_hook_redirected;
+static atomic64_t mdirty_hook_ns;
 
 /**
  * struct mdirty_knob - the settings and accounting of one cgroup
@@ -217,6 +230,30 @@ static void notrace mdirty_subtree_counts(struct bdi_writeback *self,
 }
 
 /*
+ * Test-only fault "everyone": a memcg domain without a limit on its path
+ * gets the first configured limit anyway (the bug the isolation test must
+ * catch: one cgroup's limit throttling every other cgroup).
+ */
+static struct mdirty_knob * notrace
+mdirty_fault_everyone(struct dirty_throttle_control *dtc,
+		      unsigned long *thresh, unsigned long *bg,
+		      unsigned long *dirty)
+{
+	unsigned long idx, d, w;
+	struct mdirty_knob *k;
+
+	xa_for_each(&mdirty_knobs, idx, k) {
+		if (!mdirty_knob_limits(k, dtc->avail, thresh, bg))
+			continue;
+		mdirty_subtree_counts(dtc->wb, dtc->wb->memcg_css, *thresh,
+				      &d, &w);
+		*dirty = d + w;
+		return k;
+	}
+	return NULL;
+}
+
+/*
  * Apply the knobs of @dtc's cgroup and its ancestors. Of all cgroups on the
  * path with a dirty limit, the one whose subtree is closest to (or furthest
  * over) its threshold is used, so every limit on the path holds. Returns
@@ -261,6 +298,8 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 			b_dirty = dirty + writeback;
 		}
 	}
+	if (unlikely(mdirty_fault == MDIRTY_FAULT_EVERYONE) && !b_knob)
+		b_knob = mdirty_fault_everyone(dtc, &b_thresh, &b_bg, &b_dirty);
 	if (b_knob) {
 		atomic64_inc(&b_knob->binding);
 		/*
@@ -296,25 +335,39 @@ static void notrace mdirty_ftrace_handler(unsigned long ip,
 {
 	const unsigned long mdirty_done_ip = (unsigned long)mdirty_limits_done;
 	struct dirty_throttle_control *dtc;
+	bool redirected = false;
+	u64 t0 = 0;
 	int bit;
+
+	if (static_branch_unlikely(&mdirty_timing))
+		t0 = local_clock();
 
 	/* cheap exit for every call while no cgroup has a limit */
 	if (!static_branch_unlikely(&mdirty_active))
-		return;
+		goto out;
 
 	bit = ftrace_test_recursion_trylock(ip, parent_ip);
 	if (bit < 0)
-		return;
+		goto out;
 
 	dtc = (struct dirty_throttle_control *)
 		ftrace_regs_get_argument(fregs, 0);
 	/* gdtc is set only for memcg domains; the global one stays upstream */
 	if (dtc && dtc->gdtc && dtc->wb &&
 	    likely(mdirty_fault != MDIRTY_FAULT_PASSTHROUGH) &&
-	    mdirty_apply(dtc))
+	    mdirty_apply(dtc)) {
 		ftrace_regs_set_instruction_pointer(fregs, mdirty_done_ip);
+		redirected = true;
+	}
 
 	ftrace_test_recursion_unlock(bit);
+out:
+	if (static_branch_unlikely(&mdirty_timing)) {
+		atomic64_add(local_clock() - t0, &mdirty_hook_ns);
+		atomic64_inc(&mdirty_hook_calls);
+		if (redirected)
+			atomic64_inc(&mdirty_hook_redirected);
+	}
 }
 
 static struct ftrace_ops mdirty_ftrace_ops = {
@@ -742,10 +795,32 @@ static ssize_t mdirty_root_fault_show(struct config_item *item, char *page)
 }
 CONFIGFS_ATTR_RO(mdirty_root_, fault);
 
+/* with timing=1: calls of the handler, of those redirected, total time */
+static ssize_t mdirty_root_timing_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "enabled %d\ncalls %lld\nredirected %lld\nns %lld\n",
+			  static_key_enabled(&mdirty_timing),
+			  atomic64_read(&mdirty_hook_calls),
+			  atomic64_read(&mdirty_hook_redirected),
+			  atomic64_read(&mdirty_hook_ns));
+}
+
+/* any write resets the counters */
+static ssize_t mdirty_root_timing_store(struct config_item *item,
+					const char *page, size_t count)
+{
+	atomic64_set(&mdirty_hook_calls, 0);
+	atomic64_set(&mdirty_hook_redirected, 0);
+	atomic64_set(&mdirty_hook_ns, 0);
+	return count;
+}
+CONFIGFS_ATTR(mdirty_root_, timing);
+
 static struct configfs_attribute *mdirty_root_attrs[] = {
 	&mdirty_root_attr_features,
 	&mdirty_root_attr_version,
 	&mdirty_root_attr_fault,
+	&mdirty_root_attr_timing,
 	NULL,
 };
 
@@ -776,7 +851,7 @@ static int __init mdirty_parse_fault(void)
 	int i = sysfs_match_string(mdirty_fault_names, fault);
 
 	if (i < 0) {
-		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough)\n",
+		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough, everyone)\n",
 		       fault);
 		return -EINVAL;
 	}
@@ -794,6 +869,8 @@ static int __init mdirty_init(void)
 	ret = mdirty_parse_fault();
 	if (ret)
 		return ret;
+	if (timing)
+		static_branch_enable(&mdirty_timing);
 
 	/* cgroup writeback needs memory and io on the v2 hierarchy */
 	if (mem_cgroup_disabled() || !cgroup_subsys_on_dfl(memory_cgrp_subsys) ||
