@@ -6,12 +6,17 @@
  * fault, then handle_mm_fault(..., FAULT_FLAG_VMA_LOCK) if it got a VMA;
  * a NULL VMA or VM_FAULT_RETRY sends the fault to lock_mm_and_find_vma()
  * and handle_mm_fault() without FAULT_FLAG_VMA_LOCK. Both functions are
- * fentry-traceable, so fprobes see every step without kretprobe int3s.
+ * fentry-traceable, so ftrace sees every step without kprobe int3s.
  * PER_VMA_LOCK_STATS is off in Debian's kernel, hence this module.
  *
- * FAST mode attaches entry handlers only; EXACT mode adds exit handlers
- * to count NULL returns and VM_FAULT_RETRY directly. Counters are per-cpu,
- * globally and for up to SPF_MAX_TRACK tracked processes (by mm).
+ * FAST mode (the cheap default) counts user faults with the
+ * exceptions:page_fault_user tracepoint (a direct call) and classifies
+ * handle_mm_fault() by its flags with a plain ftrace_ops: its trampoline
+ * saves the argument registers only and calls spf_hmf_ftrace() directly
+ * (no pt_regs, no fprobe/rethook layer). EXACT mode uses fprobes with
+ * exit handlers on both functions to count NULL returns and
+ * VM_FAULT_RETRY directly. Counters are per-cpu, globally and for up to
+ * SPF_MAX_TRACK tracked processes (by mm).
  *
  * Each handle_mm_fault() under the VMA lock is checked: the VMA must be
  * attached, its rwsem held, not write-locked in the current mmap_lock

@@ -119,7 +119,23 @@ static void test_obs_second_owner(void)
 	EXPECT_ERR(ok, ioctl(b, SPF_IOC_OBS_SET, &cfg), 0);
 	cfg.mode = SPF_OBS_OFF;
 	EXPECT_ERR(ok, ioctl(b, SPF_IOC_OBS_SET, &cfg), 0);
-	close(b);
+	/*
+	 * OFF gives up ownership; a slot belongs to the file that tracked
+	 * it even then, and closing that file (not the owner) frees it.
+	 */
+	a = open(SPF_DEV_PATH, O_RDWR);
+	EXPECT_ERR(ok, ioctl(b, SPF_IOC_TRACK, &t), 0);
+	EXPECT_ERR(ok, ioctl(a, SPF_IOC_TRACK, &t), EEXIST);
+	cfg.mode = SPF_OBS_FAST;
+	EXPECT_ERR(ok, ioctl(a, SPF_IOC_OBS_SET, &cfg), 0);
+	close(b);	/* not the owner: the observer stays on */
+	c = (struct spf_counters){ .scope = t.slot };
+	EXPECT_ERR(ok, ioctl(a, SPF_IOC_READ, &c), ENOENT);
+	c.scope = SPF_SCOPE_GLOBAL;
+	EXPECT_ERR(ok, ioctl(a, SPF_IOC_READ, &c), 0);
+	if (c.mode != SPF_OBS_FAST)
+		ok = false;
+	close(a);
 	ksft_test_result(ok, "obs_one_owner\n");
 }
 

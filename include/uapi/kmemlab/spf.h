@@ -5,7 +5,9 @@
  *
  * One misc device, /dev/spf_harness. Every open file is independent:
  *  - it may own the fault observer (one owner at a time, -EBUSY otherwise;
- *    closing the owner turns the observer off, counters stay readable);
+ *    closing the owner or setting OFF turns the observer off and gives up
+ *    ownership, counters stay readable); the processes it tracks stay
+ *    tracked until it is closed;
  *  - after SPF_IOC_DEV_SETUP it is a test device whose mmap() gives pages
  *    tagged with (mapping id, generation, page index).
  */
@@ -23,11 +25,13 @@
 /**
  * enum spf_obs_mode - how the observer probes the fault path.
  * @SPF_OBS_OFF: no probes attached.
- * @SPF_OBS_FAST: entry-only fprobes on lock_vma_under_rcu() and
- *	handle_mm_fault() plus the exceptions:page_fault_kernel tracepoint.
- *	Aborts, retries and completions are derived (see Documentation/spf.rst).
- * @SPF_OBS_EXACT: as FAST plus exit handlers: aborts (NULL from
- *	lock_vma_under_rcu) and VM_FAULT_RETRY are counted directly.
+ * @SPF_OBS_FAST: the exceptions:page_fault_user/kernel tracepoints and a
+ *	plain ftrace_ops (entry only, no pt_regs) on handle_mm_fault(), with
+ *	the invariant checks. Aborts, retries and completions are derived
+ *	(see Documentation/spf.rst). The cheap default.
+ * @SPF_OBS_EXACT: fprobes with exit handlers on lock_vma_under_rcu() and
+ *	handle_mm_fault(): aborts (NULL from lock_vma_under_rcu) and
+ *	VM_FAULT_RETRY are counted directly; costlier.
  */
 enum spf_obs_mode {
 	SPF_OBS_OFF	= 0,
@@ -49,7 +53,7 @@ struct spf_obs_config {
 
 /* Counter indices in &struct spf_counters.c. */
 enum spf_counter {
-	SPF_C_USER_FAULTS,	/* lock_vma_under_rcu() calls: user faults */
+	SPF_C_USER_FAULTS,	/* user faults (page_fault_user / lock_vma_under_rcu) */
 	SPF_C_VMA_FAULTS,	/* handle_mm_fault() with FAULT_FLAG_VMA_LOCK */
 	SPF_C_MMAP_FAULTS,	/* user handle_mm_fault() under mmap_lock */
 	SPF_C_MMAP_TRIED,	/* ... of which with FAULT_FLAG_TRIED */
