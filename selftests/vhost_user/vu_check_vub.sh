@@ -46,7 +46,7 @@ fi
 # rings (as libvhost-user) and keeps the rest. vu-check accepts other
 # behaviours the spec allows, so pin vub's own here.
 pinned=1
-for want in '"name":"disabled-ring","result":"pass","detail":"kicked request untouched for 1 s (no write, no call); resumed by SET_VRING_ENABLE 1 alone"' \
+for want in '"name":"disabled-ring","result":"pass","detail":"kicked request untouched for 0.5 s (no write, no call); resumed by SET_VRING_ENABLE 1 alone"' \
 	    '"name":"reset-owner","result":"pass","detail":"disabled; pending request resumed by SET_VRING_ENABLE 1 alone'; do
 	grep -qF "$want" "$VU_TMP/check.json" || pinned=0
 done
