@@ -223,6 +223,7 @@ static void trace_restore(void)
 	if (mounted_tracefs)
 		sh("umount /sys/kernel/tracing");
 }
+
 static bool nfit_test_flavor;	/* nfit_test: the --wrap build */
 
 static int load_bgpmem(const char *params)
