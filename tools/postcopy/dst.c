@@ -12,7 +12,6 @@
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +23,10 @@
 
 #include "kml.h"
 #include "pcmig.h"
+#include "pcmig_sess.h"
 
 struct pcm_dst {
+	struct pcm_sess ss;	/* link state, channels, stats */
 	int memfd;
 	unsigned char *map;
 	size_t len;
@@ -40,43 +41,20 @@ struct pcm_dst {
 	uint64_t lat_n;
 	uint64_t zero_hash;
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_rwlock_t conn_lock;
-	bool conn_up;
-	int phase, link;
 	uint32_t last_epoch;
 	uint64_t session;
-	char addr[256];
-	bool addr_changed, pause_req, bye;
+	bool bye;
 	int lfd;
 
-	struct pcm_chan main, bulk;
-	int failed;
-	pthread_t rx_main_thr, rx_bulk_thr, fault_thr;
+	pthread_t thr[2];	/* rx main, rx bulk */
+	pthread_t fault_thr;
 	bool fault_started;
 	int stop_pipe[2];
-
-	struct pcm_stats st;
 };
 
-#define ADD(d, f, v) __atomic_fetch_add(&(d)->st.f, (v), __ATOMIC_RELAXED)
+#define ADD(d, f, v) PCM_ADD(&(d)->ss, f, v)
 
 static const uint64_t zero_page[PCM_PAGE_SIZE / 8];
-
-static void set_error(struct pcm_dst *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_error(struct pcm_dst *d, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&d->lock);
-	va_start(ap, fmt);
-	vsnprintf(d->st.last_error, sizeof(d->st.last_error), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&d->lock);
-}
 
 struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 			       uint64_t uffd_base, const struct pcm_opts *o,
@@ -102,8 +80,6 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	d->uffd_base = uffd_base;
 	d->o = *o;
 	d->lfd = -1;
-	d->main.fd = -1;
-	d->bulk.fd = -1;
 	d->stop_pipe[0] = -1;
 	d->stop_pipe[1] = -1;
 	if (o->key) {
@@ -131,11 +107,8 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	if (pipe2(d->stop_pipe, O_CLOEXEC))
 		goto nomem;
 	d->zero_hash = pcm_page_hash(zero_page);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->cond, NULL);
-	pthread_rwlock_init(&d->conn_lock, NULL);
-	d->phase = PCM_PH_NEW;
-	d->link = PCM_LINK_PAUSED;
+	pcm_sess_init(&d->ss, o->link_timeout_ms);
+	d->ss.phase = PCM_PH_NEW;
 	return d;
 nomem:
 	snprintf(err, errlen, "out of memory for %zu-byte region state", len);
@@ -164,6 +137,7 @@ void pcm_dst_destroy(struct pcm_dst *d)
 	free(d->req_ts);
 	free(d->lat);
 	free(d->key);
+	pcm_sess_destroy(&d->ss);
 	free(d);
 }
 
@@ -171,14 +145,14 @@ void pcm_dst_status(struct pcm_dst *d, struct pcm_stats *st)
 {
 	uint64_t n = __atomic_load_n(&d->lat_n, __ATOMIC_ACQUIRE), *v;
 
-	pthread_mutex_lock(&d->lock);
-	*st = d->st;
-	st->phase = d->phase;
-	st->link = d->link;
+	pthread_mutex_lock(&d->ss.lock);
+	*st = d->ss.st;
+	st->phase = d->ss.phase;
+	st->link = d->ss.link;
 	st->epoch = d->last_epoch;
 	st->session = d->session;
 	st->npages = d->npages;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->ss.lock);
 	st->received = pcm_bitmap_weight(d->recv, d->npages);
 	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "-");
 	if (n > PCM_LAT_MAX)
@@ -208,45 +182,14 @@ uint64_t pcm_dst_memory_digest(struct pcm_dst *d)
 	return r;
 }
 
-static void dst_fail(struct pcm_dst *d, int err, const char *where)
-{
-	if (__atomic_exchange_n(&d->failed, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (err)
-		set_error(d, "%s: %s", where, pcm_err_name(err));
-	if (err && err != -PCM_E_IO)
-		ADD(d, rejected_frames, 1);
-	if (d->main.fd >= 0)
-		shutdown(d->main.fd, SHUT_RDWR);
-	if (d->bulk.fd >= 0)
-		shutdown(d->bulk.fd, SHUT_RDWR);
-	pthread_mutex_lock(&d->lock);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-}
-
 void pcm_dst_pause(struct pcm_dst *d)
 {
-	pthread_mutex_lock(&d->lock);
-	d->pause_req = true;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	dst_fail(d, 0, "pause");
+	pcm_sess_pause(&d->ss);
 }
 
 int pcm_dst_recover(struct pcm_dst *d, const char *addr)
 {
-	if (addr && strlen(addr) >= sizeof(d->addr))
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&d->lock);
-	if (addr && strcmp(addr, d->addr)) {
-		strcpy(d->addr, addr);
-		d->addr_changed = true;
-	}
-	d->pause_req = false;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	return 0;
+	return pcm_sess_recover(&d->ss, addr);
 }
 
 /* ---- the fault handler ---- */
@@ -256,12 +199,12 @@ static int send_req(struct pcm_dst *d, uint64_t idx)
 	uint64_t le = htole64(idx);
 	int ret = 0;
 
-	pthread_rwlock_rdlock(&d->conn_lock);
-	if (d->conn_up)
-		ret = pcm_send(&d->main, PCM_T_REQ, &le, 8, NULL, 0, true);
-	pthread_rwlock_unlock(&d->conn_lock);
+	pthread_rwlock_rdlock(&d->ss.conn_lock);
+	if (d->ss.conn_up)
+		ret = pcm_send(&d->ss.main, PCM_T_REQ, &le, 8, NULL, 0, true);
+	pthread_rwlock_unlock(&d->ss.conn_lock);
 	if (ret)
-		dst_fail(d, -PCM_E_IO, "page request");
+		pcm_sess_fail(&d->ss, -PCM_E_IO, "page request");
 	return ret;
 }
 
@@ -327,7 +270,7 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data)
 	const void *src = data ? data : zero_page;
 	uint64_t h = data ? pcm_page_hash(data) : d->zero_hash;
 
-	if (d->phase == PCM_PH_PRECOPY) {
+	if (d->ss.phase == PCM_PH_PRECOPY) {
 		memcpy(d->map + idx * PCM_PAGE_SIZE, src, PCM_PAGE_SIZE);
 		d->ph[idx] = h;
 		if (!pcm_test_and_set(d->recv, idx))
@@ -353,7 +296,7 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data)
 			wake(d, idx);
 			break;
 		}
-		set_error(d, "UFFDIO_COPY of page %llu: %s (workload gone?)",
+		pcm_sess_error(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
 			  (unsigned long long)idx, strerror(errno));
 		return -1;
 	}
@@ -386,18 +329,18 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 		return -PCM_E_RANGE;
 	if (urgent) {
 		/* an answer to a request the bulk stream beat to completion */
-		if (d->phase == PCM_PH_COMPLETED) {
+		if (d->ss.phase == PCM_PH_COMPLETED) {
 			ADD(d, pages_dup, 1);
 			return 0;
 		}
-		if (d->phase != PCM_PH_POSTCOPY)
+		if (d->ss.phase != PCM_PH_POSTCOPY)
 			return -PCM_E_STATE;
 		ADD(d, pages_urgent, 1);
 	}
 	if (place(d, idx, f->h.type == PCM_T_PAGE ? f->p + 8 : NULL)) {
-		pthread_mutex_lock(&d->lock);
-		d->phase = PCM_PH_FAILED;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_lock(&d->ss.lock);
+		d->ss.phase = PCM_PH_FAILED;
+		pthread_mutex_unlock(&d->ss.lock);
 		return -PCM_E_STATE;
 	}
 	return 0;
@@ -411,7 +354,7 @@ static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 
 	if (ret)
 		return ret;
-	if (d->phase != PCM_PH_PRECOPY)
+	if (d->ss.phase != PCM_PH_PRECOPY)
 		return -PCM_E_STATE;
 	memcpy(&bh, f->p, sizeof(bh));
 	bh.first = le64toh(bh.first);
@@ -431,7 +374,7 @@ static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 				     FALLOC_FL_KEEP_SIZE,
 				     start * PCM_PAGE_SIZE,
 				     run * PCM_PAGE_SIZE)) {
-			set_error(d, "discard: fallocate: %s", strerror(errno));
+			pcm_sess_error(&d->ss, "discard: fallocate: %s", strerror(errno));
 			return -PCM_E_STATE;
 		}
 		run = 0;
@@ -441,11 +384,11 @@ static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 
 static int enter_postcopy(struct pcm_dst *d)
 {
-	if (d->phase != PCM_PH_PRECOPY)
+	if (d->ss.phase != PCM_PH_PRECOPY)
 		return -PCM_E_STATE;
-	pthread_mutex_lock(&d->lock);
-	d->phase = PCM_PH_POSTCOPY;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&d->ss.lock);
+	d->ss.phase = PCM_PH_POSTCOPY;
+	pthread_mutex_unlock(&d->ss.lock);
 	if (!d->fault_started) {
 		int fl = fcntl(d->uffd, F_GETFL);
 
@@ -464,10 +407,10 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	struct pcm_complete_ack a = { 0 };
 	uint64_t src, dig;
 
-	if (d->phase != PCM_PH_POSTCOPY)
+	if (d->ss.phase != PCM_PH_POSTCOPY)
 		return -PCM_E_STATE;
 	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
-		set_error(d, "COMPLETE with %llu pages missing",
+		pcm_sess_error(&d->ss, "COMPLETE with %llu pages missing",
 			  (unsigned long long)(d->npages -
 			  pcm_bitmap_weight(d->recv, d->npages)));
 		return -PCM_E_STATE;
@@ -481,24 +424,24 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	 * The verdict is recorded before the ACK goes out: the source's BYE
 	 * may arrive on the main channel before this thread runs again.
 	 */
-	pthread_mutex_lock(&d->lock);
-	d->st.digest_src = src;
-	d->st.digest_dst = dig;
+	pthread_mutex_lock(&d->ss.lock);
+	d->ss.st.digest_src = src;
+	d->ss.st.digest_dst = dig;
 	if (dig == src)
-		d->phase = PCM_PH_COMPLETED;
+		d->ss.phase = PCM_PH_COMPLETED;
 	else
-		snprintf(d->st.last_error, sizeof(d->st.last_error),
+		snprintf(d->ss.st.last_error, sizeof(d->ss.st.last_error),
 			 "digest mismatch: source %016llx destination %016llx",
 			 (unsigned long long)src, (unsigned long long)dig);
-	pthread_mutex_unlock(&d->lock);
-	if (pcm_send(&d->main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
+	pthread_mutex_unlock(&d->ss.lock);
+	if (pcm_send(&d->ss.main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
 		     true))
 		return -PCM_E_IO;
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->ss.lock);
 	if (dig != src)
-		d->phase = PCM_PH_FAILED;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
+		d->ss.phase = PCM_PH_FAILED;
+	pthread_cond_broadcast(&d->ss.cond);
+	pthread_mutex_unlock(&d->ss.lock);
 	return 0;
 }
 
@@ -509,11 +452,11 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 	struct pcm_frame f;
 	int ret;
 
-	while (buf && !__atomic_load_n(&d->failed, __ATOMIC_ACQUIRE)) {
+	while (buf && !__atomic_load_n(&d->ss.failed, __ATOMIC_ACQUIRE)) {
 		/* the bulk channel may be idle for long; main has heartbeats */
 		ret = pcm_recv(c, &f, buf, bulk ? 24 * 3600 * 1000 : -1);
 		if (ret) {
-			dst_fail(d, ret, bulk ? "bulk channel" : "main channel");
+			pcm_sess_fail(&d->ss, ret, bulk ? "bulk channel" : "main channel");
 			break;
 		}
 		switch (f.h.type) {
@@ -534,24 +477,24 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 			ret = bulk ? complete(d, &f) : -PCM_E_STATE;
 			break;
 		case PCM_T_BYE:
-			if (bulk || d->phase != PCM_PH_COMPLETED) {
+			if (bulk || d->ss.phase != PCM_PH_COMPLETED) {
 				ret = -PCM_E_STATE;
 				break;
 			}
-			pthread_mutex_lock(&d->lock);
+			pthread_mutex_lock(&d->ss.lock);
 			d->bye = true;
-			pthread_cond_broadcast(&d->cond);
-			pthread_mutex_unlock(&d->lock);
+			pthread_cond_broadcast(&d->ss.cond);
+			pthread_mutex_unlock(&d->ss.lock);
 			break;
 		default:
 			ret = -PCM_E_STATE;
 		}
 		if (ret) {
-			dst_fail(d, ret, bulk ? "bulk channel" : "main channel");
+			pcm_sess_fail(&d->ss, ret, bulk ? "bulk channel" : "main channel");
 			break;
 		}
-		if (d->phase == PCM_PH_FAILED || d->bye ||
-		    (bulk && d->phase == PCM_PH_COMPLETED))
+		if (d->ss.phase == PCM_PH_FAILED || d->bye ||
+		    (bulk && d->ss.phase == PCM_PH_COMPLETED))
 			break;
 	}
 	free(buf);
@@ -562,14 +505,14 @@ static void *rx_main(void *arg)
 {
 	struct pcm_dst *d = arg;
 
-	return rx_thread(d, &d->main);
+	return rx_thread(d, &d->ss.main);
 }
 
 static void *rx_bulk(void *arg)
 {
 	struct pcm_dst *d = arg;
 
-	return rx_thread(d, &d->bulk);
+	return rx_thread(d, &d->ss.bulk);
 }
 
 /* ---- accepting a link ---- */
@@ -616,7 +559,7 @@ static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
 		goto bad;
 	}
 	if (le64toh(h.npages) != d->npages) {
-		set_error(d, "source region has %llu pages, destination %llu",
+		pcm_sess_error(&d->ss, "source region has %llu pages, destination %llu",
 			  (unsigned long long)le64toh(h.npages),
 			  (unsigned long long)d->npages);
 		ret = -PCM_E_RANGE;
@@ -641,7 +584,7 @@ static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
 bad:
 	/* a connection cut before its HELLO arrived is a lost link */
 	if (ret != -PCM_E_IO) {
-		set_error(d, "rejected connection: %s", pcm_err_name(ret));
+		pcm_sess_error(&d->ss, "rejected connection: %s", pcm_err_name(ret));
 		ADD(d, rejected_frames, 1);
 	}
 	pcm_chan_destroy(&c);
@@ -655,25 +598,25 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 	uint64_t w, le;
 	int ret;
 
-	ack.phase = htole32(d->phase);
+	ack.phase = htole32(d->ss.phase);
 	ack.received = htole64(pcm_bitmap_weight(d->recv, d->npages));
-	ret = pcm_send(&d->main, PCM_T_HELLO_ACK, &ack, sizeof(ack), NULL, 0,
-		       d->phase == PCM_PH_NEW || d->phase == PCM_PH_COMPLETED);
+	ret = pcm_send(&d->ss.main, PCM_T_HELLO_ACK, &ack, sizeof(ack), NULL, 0,
+		       d->ss.phase == PCM_PH_NEW || d->ss.phase == PCM_PH_COMPLETED);
 	if (ret)
 		return -PCM_E_IO;
-	if (d->phase == PCM_PH_COMPLETED) {
+	if (d->ss.phase == PCM_PH_COMPLETED) {
 		/* the source lost our COMPLETE_ACK; it now says goodbye */
-		ret = pcm_recv(&d->main, &f, buf, -1);
+		ret = pcm_recv(&d->ss.main, &f, buf, -1);
 		if (ret)
 			return ret;
 		if (f.h.type != PCM_T_BYE)
 			return -PCM_E_STATE;
-		pthread_mutex_lock(&d->lock);
+		pthread_mutex_lock(&d->ss.lock);
 		d->bye = true;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->ss.lock);
 		return 0;
 	}
-	if (d->phase != PCM_PH_NEW) {
+	if (d->ss.phase != PCM_PH_NEW) {
 		uint64_t first, k;
 
 		for (first = 0; first < d->npages;
@@ -695,7 +638,7 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 			}
 			bh.first = htole64(first);
 			bh.nbits = htole32(nbits);
-			ret = pcm_send(&d->main, PCM_T_RBITMAP, &bh,
+			ret = pcm_send(&d->ss.main, PCM_T_RBITMAP, &bh,
 				       sizeof(bh), bytes, (nbits + 7) / 8,
 				       false);
 			free(bytes);
@@ -703,12 +646,12 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 				return -PCM_E_IO;
 		}
 		le = htole64(pcm_bitmap_weight(d->recv, d->npages));
-		if (pcm_send(&d->main, PCM_T_RBITMAP_END, &le, 8, NULL, 0,
+		if (pcm_send(&d->ss.main, PCM_T_RBITMAP_END, &le, 8, NULL, 0,
 			     true))
 			return -PCM_E_IO;
 	}
 	for (;;) {
-		ret = pcm_recv(&d->main, &f, buf, -1);
+		ret = pcm_recv(&d->ss.main, &f, buf, -1);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME)
@@ -716,40 +659,32 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 		if (f.h.type != PCM_T_PING)
 			return -PCM_E_STATE;
 	}
-	pthread_mutex_lock(&d->lock);
-	if (d->phase == PCM_PH_NEW)
-		d->phase = PCM_PH_PRECOPY;
-	pthread_mutex_unlock(&d->lock);
-	pthread_rwlock_wrlock(&d->conn_lock);
-	d->conn_up = true;
-	pthread_rwlock_unlock(&d->conn_lock);
+	pthread_mutex_lock(&d->ss.lock);
+	if (d->ss.phase == PCM_PH_NEW)
+		d->ss.phase = PCM_PH_PRECOPY;
+	pthread_mutex_unlock(&d->ss.lock);
+	pthread_rwlock_wrlock(&d->ss.conn_lock);
+	d->ss.conn_up = true;
+	pthread_rwlock_unlock(&d->ss.conn_lock);
 	/* re-send the requests that may have been lost with the old link */
 	for (w = 0; w < d->npages; w++)
 		if (pcm_test_bit(d->reqd, w) && !pcm_test_bit(d->recv, w)) {
 			le = htole64(w);
-			if (pcm_send(&d->main, PCM_T_REQ, &le, 8, NULL, 0,
+			if (pcm_send(&d->ss.main, PCM_T_REQ, &le, 8, NULL, 0,
 				     false))
 				return -PCM_E_IO;
 		}
-	if (pcm_send(&d->main, PCM_T_RESUME_ACK, NULL, 0, NULL, 0, true))
+	if (pcm_send(&d->ss.main, PCM_T_RESUME_ACK, NULL, 0, NULL, 0, true))
 		return -PCM_E_IO;
 	return 0;
 }
 
-static void teardown(struct pcm_dst *d, bool threads)
+/* with ss.lock held: the link must come down (or stay down) */
+static bool dst_done(void *arg)
 {
-	dst_fail(d, 0, "stop");
-	if (threads) {
-		pthread_join(d->rx_main_thr, NULL);
-		pthread_join(d->rx_bulk_thr, NULL);
-	}
-	pthread_rwlock_wrlock(&d->conn_lock);
-	d->conn_up = false;
-	ADD(d, bytes_sent, d->main.bytes_tx + d->bulk.bytes_tx);
-	ADD(d, bytes_recv, d->main.bytes_rx + d->bulk.bytes_rx);
-	pcm_chan_destroy(&d->main);
-	pcm_chan_destroy(&d->bulk);
-	pthread_rwlock_unlock(&d->conn_lock);
+	struct pcm_dst *d = arg;
+
+	return d->bye || d->ss.phase == PCM_PH_FAILED;
 }
 
 int pcm_dst_run(struct pcm_dst *d, const char *addr)
@@ -760,37 +695,36 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 	int ret;
 	uint64_t t0, linger = 0;
 
-	if (!buf || strlen(addr) >= sizeof(d->addr)) {
+	if (!buf || strlen(addr) >= sizeof(d->ss.addr)) {
 		free(buf);
 		return -1;
 	}
-	strcpy(d->addr, addr);
+	strcpy(d->ss.addr, addr);
 	d->lfd = pcm_listen(addr, err, sizeof(err));
 	if (d->lfd < 0) {
-		set_error(d, "%s", err);
+		pcm_sess_error(&d->ss, "%s", err);
 		free(buf);
 		return -1;
 	}
-	while (!d->bye && d->phase != PCM_PH_FAILED &&
-	       !(d->phase == PCM_PH_COMPLETED && kml_now_ns() > linger)) {
+	while (!d->bye && d->ss.phase != PCM_PH_FAILED &&
+	       !(d->ss.phase == PCM_PH_COMPLETED && kml_now_ns() > linger)) {
 		int fd;
 
-		pthread_mutex_lock(&d->lock);
-		while (d->pause_req)
-			pthread_cond_wait(&d->cond, &d->lock);
-		if (d->addr_changed) {
-			int nfd = pcm_listen(d->addr, err, sizeof(err));
+		pthread_mutex_lock(&d->ss.lock);
+		pcm_sess_wait_unpaused(&d->ss);
+		if (d->ss.addr_changed) {
+			int nfd = pcm_listen(d->ss.addr, err, sizeof(err));
 
-			d->addr_changed = false;
+			d->ss.addr_changed = false;
 			if (nfd < 0) {
-				snprintf(d->st.last_error,
-					 sizeof(d->st.last_error), "%.150s", err);
+				snprintf(d->ss.st.last_error,
+					 sizeof(d->ss.st.last_error), "%.150s", err);
 			} else {
 				close(d->lfd);
 				d->lfd = nfd;
 			}
 		}
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->ss.lock);
 		fd = pcm_accept(d->lfd, 200);
 		if (fd < 0)
 			continue;
@@ -807,82 +741,44 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 			}
 			continue;
 		}
-		d->main = slots[0].c;
-		d->bulk = slots[1].c;
+		d->ss.main = slots[0].c;
+		d->ss.bulk = slots[1].c;
 		slots[0].have = false;
 		slots[1].have = false;
-		pthread_mutex_lock(&d->lock);
-		d->last_epoch = d->main.epoch;
+		pthread_mutex_lock(&d->ss.lock);
+		d->last_epoch = d->ss.main.epoch;
 		if (!d->session)
-			d->session = d->main.session;
-		d->link = PCM_LINK_RECOVERING;
-		pthread_mutex_unlock(&d->lock);
-		__atomic_store_n(&d->failed, 0, __ATOMIC_RELEASE);
+			d->session = d->ss.main.session;
+		d->ss.link = PCM_LINK_RECOVERING;
+		pthread_mutex_unlock(&d->ss.lock);
+		__atomic_store_n(&d->ss.failed, 0, __ATOMIC_RELEASE);
 		ret = dst_handshake(d, buf);
 		if (ret) {
-			set_error(d, "recovery handshake: %s",
-				  pcm_err_name(ret));
-			if (ret != -PCM_E_IO)
-				ADD(d, rejected_frames, 1);
-			teardown(d, false);
-			pthread_mutex_lock(&d->lock);
-			d->link = PCM_LINK_PAUSED;
-			d->st.failures++;
-			pthread_mutex_unlock(&d->lock);
+			pcm_sess_handshake_failed(&d->ss, ret);
+			pcm_sess_down(&d->ss, NULL, 0);
+			pcm_sess_paused(&d->ss, true);
 			continue;
 		}
 		if (d->bye) {
-			teardown(d, false);
+			pcm_sess_down(&d->ss, NULL, 0);
 			break;
 		}
-		pthread_mutex_lock(&d->lock);
-		d->link = PCM_LINK_ACTIVE;
-		if (d->st.failures) {
-			d->st.recoveries++;
-			d->st.recover_ns_last = kml_now_ns() - t0;
-			if (d->st.recover_ns_last > d->st.recover_ns_max)
-				d->st.recover_ns_max = d->st.recover_ns_last;
-		}
-		pthread_mutex_unlock(&d->lock);
-		pthread_create(&d->rx_main_thr, NULL, rx_main, d);
-		pthread_create(&d->rx_bulk_thr, NULL, rx_bulk, d);
-		pthread_mutex_lock(&d->lock);
-		while (!d->failed && !d->bye && d->phase != PCM_PH_FAILED) {
-			struct timespec ts;
-			uint64_t since;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&d->cond, &d->lock, &ts);
-			since = kml_now_ns() - d->main.last_tx_ns;
-			if (since > (uint64_t)d->o.link_timeout_ms * 250000) {
-				pthread_mutex_unlock(&d->lock);
-				if (pcm_send(&d->main, PCM_T_PING, NULL, 0,
-					     NULL, 0, true))
-					dst_fail(d, -PCM_E_IO, "heartbeat");
-				pthread_mutex_lock(&d->lock);
-			}
-		}
-		ret = d->phase == PCM_PH_COMPLETED || d->phase == PCM_PH_FAILED;
-		if (d->phase == PCM_PH_COMPLETED && !linger)
+		pcm_sess_active(&d->ss, t0);
+		pthread_create(&d->thr[0], NULL, rx_main, d);
+		pthread_create(&d->thr[1], NULL, rx_bulk, d);
+		pcm_sess_heartbeat(&d->ss, dst_done, d);
+		ret = d->ss.phase == PCM_PH_COMPLETED || d->ss.phase == PCM_PH_FAILED;
+		if (d->ss.phase == PCM_PH_COMPLETED && !linger)
 			linger = kml_now_ns() +
 				 (uint64_t)d->o.linger_ms * 1000000;
-		pthread_mutex_unlock(&d->lock);
-		teardown(d, true);
-		pthread_mutex_lock(&d->lock);
-		d->link = PCM_LINK_PAUSED;
-		if (!ret)
-			d->st.failures++;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->ss.lock);
+		pcm_sess_down(&d->ss, d->thr, 2);
+		pcm_sess_paused(&d->ss, !ret);
 	}
 	pending_drop(&slots[0]);
 	pending_drop(&slots[1]);
 	free(buf);
-	return d->phase == PCM_PH_COMPLETED ? 0 : -1;
+	return d->ss.phase == PCM_PH_COMPLETED ? 0 : -1;
 }
 
 /* ---- shared helpers ---- */

@@ -7,7 +7,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
@@ -21,9 +20,11 @@
 
 #include "kml.h"
 #include "pcmig.h"
+#include "pcmig_sess.h"
 #include "uffd_compat.h"
 
 struct pcm_src {
+	struct pcm_sess ss;	/* link state, channels, stats */
 	unsigned char *base;
 	size_t len;
 	uint64_t npages, nwords;
@@ -35,39 +36,17 @@ struct pcm_src {
 
 	int dmode, duffd, pmfd;
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int phase, link;
 	uint32_t epoch;
 	uint64_t session;
-	char addr[256];
-	bool pause_req, switch_req, switch_pending, frozen, connected_once;
+	bool switch_req, switch_pending, frozen, connected_once;
 	bool digest_valid, complete_sent;
 	uint64_t digest;
 
-	struct pcm_chan main, bulk;
-	int failed;
-	pthread_t rx_thr, bulk_thr;
-
-	struct pcm_stats st;
+	pthread_t thr[2];	/* rx (main channel), bulk stream */
 	uint64_t bulk_bytes, bulk_t0;
 };
 
-#define ADD(s, f, v) __atomic_fetch_add(&(s)->st.f, (v), __ATOMIC_RELAXED)
-
-static void set_error(struct pcm_src *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_error(struct pcm_src *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&s->lock);
-	va_start(ap, fmt);
-	vsnprintf(s->st.last_error, sizeof(s->st.last_error), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&s->lock);
-}
+#define ADD(s, f, v) PCM_ADD(&(s)->ss, f, v)
 
 void pcm_opts_default(struct pcm_opts *o)
 {
@@ -286,10 +265,7 @@ struct pcm_src *pcm_src_create(void *base, size_t len,
 		pcm_set_bit(s->need, i);
 	s->duffd = -1;
 	s->pmfd = -1;
-	s->main.fd = -1;
-	s->bulk.fd = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	pcm_sess_init(&s->ss, o->link_timeout_ms);
 	s->session = o->session;
 	while (!s->session) {
 		if (getrandom_u64(&s->session))
@@ -311,8 +287,8 @@ struct pcm_src *pcm_src_create(void *base, size_t len,
 	dirty_collect(s);
 	for (i = 0; i < s->npages; i++)
 		pcm_set_bit(s->need, i);
-	s->phase = PCM_PH_PRECOPY;
-	s->link = PCM_LINK_PAUSED;
+	s->ss.phase = PCM_PH_PRECOPY;
+	s->ss.link = PCM_LINK_PAUSED;
 	return s;
 nomem:
 	snprintf(err, errlen, "out of memory for %zu-byte region state", len);
@@ -332,69 +308,41 @@ void pcm_src_destroy(struct pcm_src *s)
 	free(s->recv_bm);
 	free(s->dset);
 	free(s->key);
+	pcm_sess_destroy(&s->ss);
 	free(s);
 }
 
 void pcm_src_status(struct pcm_src *s, struct pcm_stats *st)
 {
-	pthread_mutex_lock(&s->lock);
-	*st = s->st;
-	st->phase = s->phase;
-	st->link = s->link;
+	pthread_mutex_lock(&s->ss.lock);
+	*st = s->ss.st;
+	st->phase = s->ss.phase;
+	st->link = s->ss.link;
 	st->epoch = s->epoch;
 	st->session = s->session;
 	st->npages = s->npages;
 	st->digest_src = s->digest_valid ? s->digest : 0;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->ss.lock);
 	st->received = s->npages - pcm_bitmap_weight(s->need, s->npages);
 	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s",
 		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty");
 }
 
-static void src_fail(struct pcm_src *s, int err, const char *where)
-{
-	if (__atomic_exchange_n(&s->failed, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (err)
-		set_error(s, "%s: %s", where, pcm_err_name(err));
-	if (err && err != -PCM_E_IO)
-		ADD(s, rejected_frames, 1);
-	if (s->main.fd >= 0)
-		shutdown(s->main.fd, SHUT_RDWR);
-	if (s->bulk.fd >= 0)
-		shutdown(s->bulk.fd, SHUT_RDWR);
-	pthread_mutex_lock(&s->lock);
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
 void pcm_src_pause(struct pcm_src *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->pause_req = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	src_fail(s, 0, "pause");
+	pcm_sess_pause(&s->ss);
 }
 
 int pcm_src_recover(struct pcm_src *s, const char *addr)
 {
-	if (addr && strlen(addr) >= sizeof(s->addr))
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&s->lock);
-	if (addr)
-		strcpy(s->addr, addr);
-	s->pause_req = false;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return pcm_sess_recover(&s->ss, addr);
 }
 
 void pcm_src_switchover(struct pcm_src *s)
 {
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->ss.lock);
 	s->switch_req = true;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->ss.lock);
 }
 
 /* ---- sending ---- */
@@ -435,12 +383,12 @@ static int handle_req(struct pcm_src *s, const struct pcm_frame *f)
 	idx = le64toh(idx);
 	if (idx >= s->npages)
 		return -PCM_E_RANGE;
-	if (s->phase != PCM_PH_POSTCOPY)
+	if (s->ss.phase != PCM_PH_POSTCOPY)
 		return -PCM_E_STATE;
 	ADD(s, pages_req, 1);
 	pcm_test_and_clear(s->need, idx);
 	ADD(s, pages_urgent, 1);
-	return send_page(s, &s->main, idx, true) ? -PCM_E_IO : 0;
+	return send_page(s, &s->ss.main, idx, true) ? -PCM_E_IO : 0;
 }
 
 static void rate_limit(struct pcm_src *s, uint64_t bytes)
@@ -466,7 +414,7 @@ static int stream_pass(struct pcm_src *s, bool precopy)
 	uint64_t w, bits, i;
 
 	for (w = 0; w < s->nwords; w++) {
-		if (__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&s->ss.failed, __ATOMIC_ACQUIRE))
 			return -PCM_E_IO;
 		if (!__atomic_load_n(&s->need[w], __ATOMIC_RELAXED))
 			continue;
@@ -480,7 +428,7 @@ static int stream_pass(struct pcm_src *s, bool precopy)
 		while (bits) {
 			i = w * 64 + __builtin_ctzll(bits);
 			bits &= bits - 1;
-			if (send_page(s, &s->bulk, i, false)) {
+			if (send_page(s, &s->ss.bulk, i, false)) {
 				/* put back what was not sent */
 				pcm_set_bit(s->need, i);
 				__atomic_fetch_or(&s->need[w], bits,
@@ -490,7 +438,7 @@ static int stream_pass(struct pcm_src *s, bool precopy)
 			rate_limit(s, PCM_HDR_SIZE + 8 + PCM_PAGE_SIZE);
 		}
 	}
-	return pcm_flush(&s->bulk) ? -PCM_E_IO : 0;
+	return pcm_flush(&s->ss.bulk) ? -PCM_E_IO : 0;
 }
 
 static int send_bitmap(struct pcm_chan *c, int type, const uint64_t *bm,
@@ -554,22 +502,22 @@ static void do_switchover(struct pcm_src *s)
 
 	if (s->ops.freeze)
 		s->ops.freeze(s->ops.arg);
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->ss.lock);
 	s->frozen = true;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->ss.lock);
 	n = dirty_collect(s);
 	if (n >= 0)
-		s->st.dirty_last = n;
+		s->ss.st.dirty_last = n;
 	/*
 	 * Keep the discard set: if RUN is lost with the link, the destination
 	 * may still hold stale copies of these pages (DISCARD not applied)
 	 * while the postcopy pass already cleared them from need.
 	 */
 	memcpy(s->dset, s->need, s->nwords * 8);
-	pthread_mutex_lock(&s->lock);
-	s->phase = PCM_PH_POSTCOPY;
+	pthread_mutex_lock(&s->ss.lock);
+	s->ss.phase = PCM_PH_POSTCOPY;
 	s->switch_pending = true;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->ss.lock);
 }
 
 static void *bulk_thread(void *arg)
@@ -580,8 +528,8 @@ static void *bulk_thread(void *arg)
 
 	s->bulk_t0 = kml_now_ns();
 	s->bulk_bytes = 0;
-	while (!__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE)) {
-		if (s->phase == PCM_PH_PRECOPY) {
+	while (!__atomic_load_n(&s->ss.failed, __ATOMIC_ACQUIRE)) {
+		if (s->ss.phase == PCM_PH_PRECOPY) {
 			bool sw;
 
 			ret = stream_pass(s, true);
@@ -594,31 +542,31 @@ static void *bulk_thread(void *arg)
 			ADD(s, rounds, 1);
 			n = dirty_collect(s);
 			if (n < 0) {
-				set_error(s, "dirty tracking scan failed: %s",
+				pcm_sess_error(&s->ss, "dirty tracking scan failed: %s",
 					  strerror((int)-n));
 				n = s->npages;
 			}
-			s->st.dirty_last = n;
-			pthread_mutex_lock(&s->lock);
+			s->ss.st.dirty_last = n;
+			pthread_mutex_lock(&s->ss.lock);
 			sw = s->switch_req ||
 			     (!s->o.manual_switch &&
-			      (s->st.rounds >= (uint64_t)s->o.max_rounds ||
+			      (s->ss.st.rounds >= (uint64_t)s->o.max_rounds ||
 			       (uint64_t)n <= s->o.switch_pages));
-			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_unlock(&s->ss.lock);
 			if (sw)
 				do_switchover(s);
 			continue;
 		}
-		if (s->phase != PCM_PH_POSTCOPY)
+		if (s->ss.phase != PCM_PH_POSTCOPY)
 			break;
 		if (s->switch_pending) {
-			ret = send_bitmap(&s->bulk, PCM_T_DISCARD, s->need,
+			ret = send_bitmap(&s->ss.bulk, PCM_T_DISCARD, s->need,
 					  s->npages, true);
 			if (!ret)
-				ret = pcm_send(&s->bulk, PCM_T_RUN, NULL, 0,
+				ret = pcm_send(&s->ss.bulk, PCM_T_RUN, NULL, 0,
 					       NULL, 0, true);
 			if (ret) {
-				src_fail(s, -PCM_E_IO, "switchover");
+				pcm_sess_fail(&s->ss, -PCM_E_IO, "switchover");
 				break;
 			}
 			s->switch_pending = false;
@@ -631,22 +579,22 @@ static void *bulk_thread(void *arg)
 			if (!s->digest_valid) {
 				uint64_t d = region_digest(s);
 
-				pthread_mutex_lock(&s->lock);
+				pthread_mutex_lock(&s->ss.lock);
 				s->digest = d;
 				s->digest_valid = true;
-				pthread_mutex_unlock(&s->lock);
+				pthread_mutex_unlock(&s->ss.lock);
 			}
 			le = htole64(s->digest);
 			s->complete_sent = true;
-			if (pcm_send(&s->bulk, PCM_T_COMPLETE, &le, 8, NULL, 0,
+			if (pcm_send(&s->ss.bulk, PCM_T_COMPLETE, &le, 8, NULL, 0,
 				     true))
 				break;
 		}
 		break;
 	}
-	if (__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE) == 0 &&
-	    s->phase != PCM_PH_POSTCOPY && s->phase != PCM_PH_COMPLETED)
-		src_fail(s, -PCM_E_IO, "bulk stream");
+	if (__atomic_load_n(&s->ss.failed, __ATOMIC_ACQUIRE) == 0 &&
+	    s->ss.phase != PCM_PH_POSTCOPY && s->ss.phase != PCM_PH_COMPLETED)
+		pcm_sess_fail(&s->ss, -PCM_E_IO, "bulk stream");
 	return NULL;
 }
 
@@ -657,10 +605,10 @@ static void *rx_thread(void *arg)
 	struct pcm_frame f;
 	int ret;
 
-	while (buf && !__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE)) {
-		ret = pcm_recv(&s->main, &f, buf, -1);
+	while (buf && !__atomic_load_n(&s->ss.failed, __ATOMIC_ACQUIRE)) {
+		ret = pcm_recv(&s->ss.main, &f, buf, -1);
 		if (ret) {
-			src_fail(s, ret, "main channel");
+			pcm_sess_fail(&s->ss, ret, "main channel");
 			break;
 		}
 		switch (f.h.type) {
@@ -673,34 +621,34 @@ static void *rx_thread(void *arg)
 			struct pcm_complete_ack a;
 
 			memcpy(&a, f.p, sizeof(a));
-			pthread_mutex_lock(&s->lock);
-			s->st.digest_dst = le64toh(a.digest);
+			pthread_mutex_lock(&s->ss.lock);
+			s->ss.st.digest_dst = le64toh(a.digest);
 			if (!s->complete_sent || a.pad || a.ok > 1) {
 				ret = -PCM_E_STATE;
-			} else if (a.ok && s->st.digest_dst == s->digest) {
-				s->phase = PCM_PH_COMPLETED;
-				pcm_send(&s->main, PCM_T_BYE, NULL, 0, NULL,
+			} else if (a.ok && s->ss.st.digest_dst == s->digest) {
+				s->ss.phase = PCM_PH_COMPLETED;
+				pcm_send(&s->ss.main, PCM_T_BYE, NULL, 0, NULL,
 					 0, true);
 			} else {
-				s->phase = PCM_PH_FAILED;
-				snprintf(s->st.last_error,
-					 sizeof(s->st.last_error),
+				s->ss.phase = PCM_PH_FAILED;
+				snprintf(s->ss.st.last_error,
+					 sizeof(s->ss.st.last_error),
 					 "digest mismatch: source %016llx destination %016llx",
 					 (unsigned long long)s->digest,
-					 (unsigned long long)s->st.digest_dst);
+					 (unsigned long long)s->ss.st.digest_dst);
 			}
-			pthread_cond_broadcast(&s->cond);
-			pthread_mutex_unlock(&s->lock);
+			pthread_cond_broadcast(&s->ss.cond);
+			pthread_mutex_unlock(&s->ss.lock);
 			break;
 		}
 		default:
 			ret = -PCM_E_STATE;
 		}
 		if (ret) {
-			src_fail(s, ret, "main channel");
+			pcm_sess_fail(&s->ss, ret, "main channel");
 			break;
 		}
-		if (s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED)
+		if (s->ss.phase == PCM_PH_COMPLETED || s->ss.phase == PCM_PH_FAILED)
 			break;
 	}
 	free(buf);
@@ -729,14 +677,14 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 			nonce = kml_now_ns();
 		h.nonce = nonce;
 	}
-	ret = pcm_send(&s->main, PCM_T_HELLO, &h, sizeof(h), NULL, 0, true);
+	ret = pcm_send(&s->ss.main, PCM_T_HELLO, &h, sizeof(h), NULL, 0, true);
 	h.channel = htole32(PCM_CH_BULK);
 	if (!ret)
-		ret = pcm_send(&s->bulk, PCM_T_HELLO, &h, sizeof(h), NULL, 0,
+		ret = pcm_send(&s->ss.bulk, PCM_T_HELLO, &h, sizeof(h), NULL, 0,
 			       true);
 	if (ret)
 		return -PCM_E_IO;
-	ret = pcm_recv(&s->main, &f, buf, -1);
+	ret = pcm_recv(&s->ss.main, &f, buf, -1);
 	if (ret)
 		return ret;
 	if (f.h.type != PCM_T_HELLO_ACK)
@@ -746,19 +694,19 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	if (dphase > PCM_PH_COMPLETED || ack.pad)
 		return -PCM_E_STATE;
 	if (dphase == PCM_PH_COMPLETED) {
-		pthread_mutex_lock(&s->lock);
-		s->phase = s->digest_valid ? PCM_PH_COMPLETED : s->phase;
-		pthread_mutex_unlock(&s->lock);
-		if (s->phase != PCM_PH_COMPLETED)
+		pthread_mutex_lock(&s->ss.lock);
+		s->ss.phase = s->digest_valid ? PCM_PH_COMPLETED : s->ss.phase;
+		pthread_mutex_unlock(&s->ss.lock);
+		if (s->ss.phase != PCM_PH_COMPLETED)
 			return -PCM_E_STATE;
-		pcm_send(&s->main, PCM_T_BYE, NULL, 0, NULL, 0, true);
+		pcm_send(&s->ss.main, PCM_T_BYE, NULL, 0, NULL, 0, true);
 		return 0;
 	}
 	if (dphase == PCM_PH_NEW && s->connected_once) {
-		set_error(s, "destination lost its state (restarted?); cannot resume");
+		pcm_sess_error(&s->ss, "destination lost its state (restarted?); cannot resume");
 		return -PCM_E_STATE - 1000;
 	}
-	if (dphase == PCM_PH_POSTCOPY && s->phase == PCM_PH_PRECOPY)
+	if (dphase == PCM_PH_POSTCOPY && s->ss.phase == PCM_PH_PRECOPY)
 		return -PCM_E_STATE;
 	if (dphase != PCM_PH_NEW) {
 		memset(s->recv_bm, 0, s->nwords * 8);
@@ -766,7 +714,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 			struct pcm_bitmap_hdr bh;
 			uint64_t k;
 
-			ret = pcm_recv(&s->main, &f, buf, -1);
+			ret = pcm_recv(&s->ss.main, &f, buf, -1);
 			if (ret)
 				return ret;
 			if (f.h.type == PCM_T_RBITMAP_END) {
@@ -802,7 +750,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 
 				if (w == s->nwords - 1 && s->npages % 64)
 					miss &= (1ull << (s->npages % 64)) - 1;
-				if (s->phase == PCM_PH_PRECOPY)
+				if (s->ss.phase == PCM_PH_PRECOPY)
 					s->need[w] |= miss | s->sent_ep[w];
 				else if (dphase == PCM_PH_PRECOPY)
 					s->need[w] |= miss | s->sent_ep[w] |
@@ -816,16 +764,16 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 		 * the destination applied: a RUN that went out just before a
 		 * send error may well have arrived.
 		 */
-		s->switch_pending = s->phase == PCM_PH_POSTCOPY &&
+		s->switch_pending = s->ss.phase == PCM_PH_POSTCOPY &&
 				    dphase == PCM_PH_PRECOPY;
 	}
 	memset(s->sent_ep, 0, s->nwords * 8);
 	s->complete_sent = false;
-	ret = pcm_send(&s->main, PCM_T_RESUME, NULL, 0, NULL, 0, true);
+	ret = pcm_send(&s->ss.main, PCM_T_RESUME, NULL, 0, NULL, 0, true);
 	if (ret)
 		return -PCM_E_IO;
 	for (;;) {
-		ret = pcm_recv(&s->main, &f, buf, -1);
+		ret = pcm_recv(&s->ss.main, &f, buf, -1);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME_ACK)
@@ -846,9 +794,9 @@ static int connect_both(struct pcm_src *s, char *err, size_t errlen)
 	char addr[256];
 	int fm, fb, tmo = s->o.link_timeout_ms;
 
-	pthread_mutex_lock(&s->lock);
-	strcpy(addr, s->addr);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->ss.lock);
+	strcpy(addr, s->ss.addr);
+	pthread_mutex_unlock(&s->ss.lock);
 	fm = pcm_connect(addr, tmo, err, errlen);
 	if (fm < 0)
 		return -1;
@@ -860,19 +808,27 @@ static int connect_both(struct pcm_src *s, char *err, size_t errlen)
 	pcm_sock_tune(fm, tmo, false);
 	pcm_sock_tune(fb, tmo, true);
 	s->epoch++;
-	if (pcm_chan_init(&s->main, fm, PCM_CH_MAIN, s->session, s->epoch,
+	if (pcm_chan_init(&s->ss.main, fm, PCM_CH_MAIN, s->session, s->epoch,
 			  s->o.key, tmo)) {
 		close(fm);
 		close(fb);
 		return -1;
 	}
-	if (pcm_chan_init(&s->bulk, fb, PCM_CH_BULK, s->session, s->epoch,
+	if (pcm_chan_init(&s->ss.bulk, fb, PCM_CH_BULK, s->session, s->epoch,
 			  s->o.key, tmo)) {
-		pcm_chan_destroy(&s->main);
+		pcm_chan_destroy(&s->ss.main);
 		close(fb);
 		return -1;
 	}
 	return 0;
+}
+
+/* with ss.lock held: the migration is over, no link needed */
+static bool src_done(void *arg)
+{
+	struct pcm_src *s = arg;
+
+	return s->ss.phase == PCM_PH_COMPLETED || s->ss.phase == PCM_PH_FAILED;
 }
 
 int pcm_src_run(struct pcm_src *s, const char *addr)
@@ -882,111 +838,63 @@ int pcm_src_run(struct pcm_src *s, const char *addr)
 	uint64_t t0, last_warn = 0;
 	int ret, result = -1;
 
-	if (!buf || strlen(addr) >= sizeof(s->addr)) {
+	if (!buf || strlen(addr) >= sizeof(s->ss.addr)) {
 		free(buf);
 		return -1;
 	}
-	pthread_mutex_lock(&s->lock);
-	strcpy(s->addr, addr);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->ss.lock);
+	strcpy(s->ss.addr, addr);
+	pthread_mutex_unlock(&s->ss.lock);
 	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		while (s->pause_req)
-			pthread_cond_wait(&s->cond, &s->lock);
-		if (s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED) {
-			pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->ss.lock);
+		pcm_sess_wait_unpaused(&s->ss);
+		if (s->ss.phase == PCM_PH_COMPLETED || s->ss.phase == PCM_PH_FAILED) {
+			pthread_mutex_unlock(&s->ss.lock);
 			break;
 		}
-		s->link = PCM_LINK_RECOVERING;
-		pthread_mutex_unlock(&s->lock);
+		s->ss.link = PCM_LINK_RECOVERING;
+		pthread_mutex_unlock(&s->ss.lock);
 		t0 = kml_now_ns();
 		if (connect_both(s, err, sizeof(err))) {
-			set_error(s, "%s", err);
+			pcm_sess_error(&s->ss, "%s", err);
 			if (!s->o.quiet && kml_now_ns() - last_warn > 5000000000ull) {
 				kml_warn("%s (retrying every %d ms)", err,
 					 s->o.retry_ms);
 				last_warn = kml_now_ns();
 			}
-			pthread_mutex_lock(&s->lock);
-			s->link = PCM_LINK_PAUSED;
-			pthread_mutex_unlock(&s->lock);
+			pcm_sess_paused(&s->ss, false);
 			usleep(s->o.retry_ms * 1000);
 			continue;
 		}
-		__atomic_store_n(&s->failed, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->ss.failed, 0, __ATOMIC_RELEASE);
 		ret = handshake(s, buf);
 		if (ret < -1000) {
-			pthread_mutex_lock(&s->lock);
-			s->phase = PCM_PH_FAILED;
-			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&s->ss.lock);
+			s->ss.phase = PCM_PH_FAILED;
+			pthread_mutex_unlock(&s->ss.lock);
 		} else if (ret) {
-			set_error(s, "recovery handshake: %s",
-				  pcm_err_name(ret));
-			if (ret != -PCM_E_IO)
-				ADD(s, rejected_frames, 1);
+			pcm_sess_handshake_failed(&s->ss, ret);
 		}
-		if (ret || s->phase == PCM_PH_COMPLETED) {
-			pcm_chan_destroy(&s->main);
-			pcm_chan_destroy(&s->bulk);
-			pthread_mutex_lock(&s->lock);
-			s->link = PCM_LINK_PAUSED;
-			pthread_mutex_unlock(&s->lock);
-			if (ret && ret > -1000) {
-				ADD(s, failures, 1);
+		if (ret || s->ss.phase == PCM_PH_COMPLETED) {
+			/* nothing ran on this link yet: just drop it */
+			pcm_chan_destroy(&s->ss.main);
+			pcm_chan_destroy(&s->ss.bulk);
+			pcm_sess_paused(&s->ss, ret && ret > -1000);
+			if (ret && ret > -1000)
 				usleep(s->o.retry_ms * 1000);
-			}
 			continue;
 		}
-		pthread_mutex_lock(&s->lock);
-		s->link = PCM_LINK_ACTIVE;
-		if (s->st.failures) {
-			s->st.recoveries++;
-			s->st.recover_ns_last = kml_now_ns() - t0;
-			if (s->st.recover_ns_last > s->st.recover_ns_max)
-				s->st.recover_ns_max = s->st.recover_ns_last;
-		}
-		pthread_mutex_unlock(&s->lock);
-		pthread_create(&s->rx_thr, NULL, rx_thread, s);
-		pthread_create(&s->bulk_thr, NULL, bulk_thread, s);
-		pthread_mutex_lock(&s->lock);
-		while (!s->failed && s->phase != PCM_PH_COMPLETED &&
-		       s->phase != PCM_PH_FAILED) {
-			struct timespec ts;
-			uint64_t since;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-			since = kml_now_ns() - s->main.last_tx_ns;
-			if (since > (uint64_t)s->o.link_timeout_ms * 250000) {
-				pthread_mutex_unlock(&s->lock);
-				if (pcm_send(&s->main, PCM_T_PING, NULL, 0,
-					     NULL, 0, true))
-					src_fail(s, -PCM_E_IO, "heartbeat");
-				pthread_mutex_lock(&s->lock);
-			}
-		}
-		ret = s->phase == PCM_PH_COMPLETED || s->phase == PCM_PH_FAILED;
-		pthread_mutex_unlock(&s->lock);
+		pcm_sess_active(&s->ss, t0);
+		pthread_create(&s->thr[0], NULL, rx_thread, s);
+		pthread_create(&s->thr[1], NULL, bulk_thread, s);
+		pcm_sess_heartbeat(&s->ss, src_done, s);
+		ret = src_done(s);
+		pthread_mutex_unlock(&s->ss.lock);
 		/* done or failed: stop both threads and drop the connection */
-		src_fail(s, 0, "stop");
-		pthread_join(s->rx_thr, NULL);
-		pthread_join(s->bulk_thr, NULL);
-		ADD(s, bytes_sent, s->main.bytes_tx + s->bulk.bytes_tx);
-		ADD(s, bytes_recv, s->main.bytes_rx + s->bulk.bytes_rx);
-		pcm_chan_destroy(&s->main);
-		pcm_chan_destroy(&s->bulk);
-		pthread_mutex_lock(&s->lock);
-		s->link = PCM_LINK_PAUSED;
-		if (!ret)
-			s->st.failures++;
-		pthread_mutex_unlock(&s->lock);
+		pcm_sess_down(&s->ss, s->thr, 2);
+		pcm_sess_paused(&s->ss, !ret);
 	}
-	result = s->phase == PCM_PH_COMPLETED ? 0 : -1;
+	result = s->ss.phase == PCM_PH_COMPLETED ? 0 : -1;
 	free(buf);
 	return result;
 }

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libpcmig internal: the link state both sides share (sess.c).
+ *
+ * The source and the destination handle a lost transport the same way:
+ * the first thread that sees an I/O error, a heartbeat timeout or a
+ * rejected frame marks the link failed and shuts both channels down, the
+ * other threads notice and exit, the run loop tears the link down and
+ * goes PAUSED, and a pause request holds it there until a recover request
+ * (optionally with a new address) releases it. This is that logic, once.
+ */
+#ifndef PCMIG_SESS_H
+#define PCMIG_SESS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pcmig.h"
+
+struct pcm_sess {
+	pthread_mutex_t lock;		/* phase, link, st, addr, pause_req */
+	pthread_cond_t cond;
+	int phase, link;
+	int failed;			/* the current link is going down */
+	bool pause_req;			/* held PAUSED by pcm_sess_pause() */
+	char addr[256];
+	bool addr_changed;		/* set by pcm_sess_recover() */
+	pthread_rwlock_t conn_lock;	/* writers: channels set up / freed */
+	bool conn_up;
+	struct pcm_chan main, bulk;
+	int link_timeout_ms;
+	struct pcm_stats st;
+};
+
+/* counters in st, updated without the lock */
+#define PCM_ADD(ss, f, v) __atomic_fetch_add(&(ss)->st.f, (v), __ATOMIC_RELAXED)
+
+void pcm_sess_init(struct pcm_sess *ss, int link_timeout_ms);
+void pcm_sess_destroy(struct pcm_sess *ss);
+
+void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * The transport failed (@err = -PCM_E_*, 0 for a local stop): record the
+ * cause as "@where: ..." (a non-I/O error is a rejected frame), shut both
+ * channels down so every thread blocked on them returns, wake the run
+ * loop. Only the first call per link acts.
+ */
+void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where);
+/* the link handshake failed with @err: record it ("recovery handshake") */
+void pcm_sess_handshake_failed(struct pcm_sess *ss, int err);
+
+/* control: hold PAUSED (dropping the link) / release, maybe to @addr */
+void pcm_sess_pause(struct pcm_sess *ss);
+int pcm_sess_recover(struct pcm_sess *ss, const char *addr);
+/* with ss->lock held: wait while a pause request holds the link */
+void pcm_sess_wait_unpaused(struct pcm_sess *ss);
+
+/* the handshake succeeded (@t0: when the connection began): ACTIVE */
+void pcm_sess_active(struct pcm_sess *ss, uint64_t t0);
+/*
+ * While the link is up and @done(@arg) is false (called with ss->lock
+ * held): send a PING on the main channel whenever it was silent for a
+ * quarter of the link timeout. Returns with ss->lock held.
+ */
+void pcm_sess_heartbeat(struct pcm_sess *ss, bool (*done)(void *arg),
+			void *arg);
+/*
+ * Tear the link down: stop it, join the @n threads that served it, count
+ * its bytes and free both channels (then pcm_sess_paused()).
+ */
+void pcm_sess_down(struct pcm_sess *ss, const pthread_t *thr, int n);
+/* go PAUSED (the channels are already gone); @failure counts one */
+void pcm_sess_paused(struct pcm_sess *ss, bool failure);
+
+#endif /* PCMIG_SESS_H */

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libpcmig: transport failure, PAUSED and heartbeat handling shared by the
+ * source (src.c) and the destination (dst.c). See pcmig_sess.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "kml.h"
+#include "pcmig_sess.h"
+
+void pcm_sess_init(struct pcm_sess *ss, int link_timeout_ms)
+{
+	ss->main.fd = -1;
+	ss->bulk.fd = -1;
+	ss->link_timeout_ms = link_timeout_ms;
+	pthread_mutex_init(&ss->lock, NULL);
+	pthread_cond_init(&ss->cond, NULL);
+	pthread_rwlock_init(&ss->conn_lock, NULL);
+	ss->link = PCM_LINK_PAUSED;
+}
+
+void pcm_sess_destroy(struct pcm_sess *ss)
+{
+	pthread_rwlock_destroy(&ss->conn_lock);
+	pthread_cond_destroy(&ss->cond);
+	pthread_mutex_destroy(&ss->lock);
+}
+
+void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ss->lock);
+	va_start(ap, fmt);
+	vsnprintf(ss->st.last_error, sizeof(ss->st.last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&ss->lock);
+}
+
+void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
+{
+	if (__atomic_exchange_n(&ss->failed, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (err)
+		pcm_sess_error(ss, "%s: %s", where, pcm_err_name(err));
+	if (err && err != -PCM_E_IO)
+		PCM_ADD(ss, rejected_frames, 1);
+	if (ss->main.fd >= 0)
+		shutdown(ss->main.fd, SHUT_RDWR);
+	if (ss->bulk.fd >= 0)
+		shutdown(ss->bulk.fd, SHUT_RDWR);
+	pthread_mutex_lock(&ss->lock);
+	pthread_cond_broadcast(&ss->cond);
+	pthread_mutex_unlock(&ss->lock);
+}
+
+void pcm_sess_handshake_failed(struct pcm_sess *ss, int err)
+{
+	pcm_sess_error(ss, "recovery handshake: %s", pcm_err_name(err));
+	if (err != -PCM_E_IO)
+		PCM_ADD(ss, rejected_frames, 1);
+}
+
+void pcm_sess_pause(struct pcm_sess *ss)
+{
+	pthread_mutex_lock(&ss->lock);
+	ss->pause_req = true;
+	pthread_cond_broadcast(&ss->cond);
+	pthread_mutex_unlock(&ss->lock);
+	pcm_sess_fail(ss, 0, "pause");
+}
+
+int pcm_sess_recover(struct pcm_sess *ss, const char *addr)
+{
+	if (addr && strlen(addr) >= sizeof(ss->addr))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&ss->lock);
+	if (addr && strcmp(addr, ss->addr)) {
+		strcpy(ss->addr, addr);
+		ss->addr_changed = true;
+	}
+	ss->pause_req = false;
+	pthread_cond_broadcast(&ss->cond);
+	pthread_mutex_unlock(&ss->lock);
+	return 0;
+}
+
+void pcm_sess_wait_unpaused(struct pcm_sess *ss)
+{
+	while (ss->pause_req)
+		pthread_cond_wait(&ss->cond, &ss->lock);
+}
+
+void pcm_sess_active(struct pcm_sess *ss, uint64_t t0)
+{
+	pthread_mutex_lock(&ss->lock);
+	ss->link = PCM_LINK_ACTIVE;
+	if (ss->st.failures) {
+		ss->st.recoveries++;
+		ss->st.recover_ns_last = kml_now_ns() - t0;
+		if (ss->st.recover_ns_last > ss->st.recover_ns_max)
+			ss->st.recover_ns_max = ss->st.recover_ns_last;
+	}
+	pthread_mutex_unlock(&ss->lock);
+}
+
+void pcm_sess_heartbeat(struct pcm_sess *ss, bool (*done)(void *arg),
+			void *arg)
+{
+	pthread_mutex_lock(&ss->lock);
+	while (!ss->failed && !done(arg)) {
+		struct timespec ts;
+		uint64_t since;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ss->cond, &ss->lock, &ts);
+		since = kml_now_ns() - ss->main.last_tx_ns;
+		if (since > (uint64_t)ss->link_timeout_ms * 250000) {
+			pthread_mutex_unlock(&ss->lock);
+			if (pcm_send(&ss->main, PCM_T_PING, NULL, 0, NULL, 0,
+				     true))
+				pcm_sess_fail(ss, -PCM_E_IO, "heartbeat");
+			pthread_mutex_lock(&ss->lock);
+		}
+	}
+}
+
+void pcm_sess_down(struct pcm_sess *ss, const pthread_t *thr, int n)
+{
+	int i;
+
+	pcm_sess_fail(ss, 0, "stop");
+	for (i = 0; i < n; i++)
+		pthread_join(thr[i], NULL);
+	pthread_rwlock_wrlock(&ss->conn_lock);
+	ss->conn_up = false;
+	PCM_ADD(ss, bytes_sent, ss->main.bytes_tx + ss->bulk.bytes_tx);
+	PCM_ADD(ss, bytes_recv, ss->main.bytes_rx + ss->bulk.bytes_rx);
+	pcm_chan_destroy(&ss->main);
+	pcm_chan_destroy(&ss->bulk);
+	pthread_rwlock_unlock(&ss->conn_lock);
+}
+
+void pcm_sess_paused(struct pcm_sess *ss, bool failure)
+{
+	pthread_mutex_lock(&ss->lock);
+	ss->link = PCM_LINK_PAUSED;
+	if (failure)
+		ss->st.failures++;
+	pthread_mutex_unlock(&ss->lock);
+}
