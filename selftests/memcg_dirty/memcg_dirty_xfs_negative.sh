@@ -1,0 +1,7 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# memcg_dirty on xfs: the negative cells (fault=passthrough must fail the
+# bound, fault=everyone the isolation check). They run on ext4 by default;
+# on xfs they are slow_tests (make check T=memcg_dirty SLOW=1).
+MDT_FS=xfs MDT_CELLS=negative exec "$(dirname "$0")/memcg_dirty.sh"
