@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs in the lab guest (see run.sh): fio on the vub and the
-# qemu-storage-daemon vhost-user-blk disks, found by their serial, one job
-# at a time, in ABBA order. JSON results go to
-# $KMEMLAB_RESULTS/vhost-user-bench/.
+# qemu-storage-daemon vhost-user-blk disks, found by their serial. Per
+# workload one fio invocation (fio's start-up under TCG takes seconds) with
+# 2 * REPS runs, one at a time (stonewall), interleaved in ABBA order: vub
+# qsd qsd vub vub qsd ..., so neither back-end always inherits the other's
+# page cache and writeback state or a quieter moment of the host. JSON
+# results go to $KMEMLAB_RESULTS/vhost-user-bench/<rw>-<bs>.json, one job
+# per run, named <n>-<backend>.
 set -u
-RUNTIME=${1:-10}
+RUNTIME=${1:-4}
+REPS=${2:-8}
 OUT=${KMEMLAB_RESULTS:?not in the lab guest}/vhost-user-bench
 mkdir -p "$OUT"
 
@@ -22,25 +27,30 @@ if [[ -z $dev_vub || -z $dev_qsd ]]; then
 	echo "guest-fio: need two vhost-user disks (vub: '$dev_vub', qsd: '$dev_qsd')" >&2
 	exit 1
 fi
-echo "guest-fio: vub=$dev_vub qsd=$dev_qsd runtime=${RUNTIME}s"
+echo "guest-fio: vub=$dev_vub qsd=$dev_qsd runtime=${RUNTIME}s reps=$REPS"
 
-# each job runs in the order vub qsd qsd vub (ABBA), so neither back-end
-# always inherits the other's page cache and writeback state
-jobs=("randread 4k" "randwrite 4k" "read 128k" "write 128k")
-for j in "${jobs[@]}"; do
+order=()
+for ((i = 0; i < REPS; i++)); do
+	if ((i % 2)); then order+=(qsd vub); else order+=(vub qsd); fi
+done
+for j in "randread 4k" "randwrite 4k" "read 128k" "write 128k"; do
 	# shellcheck disable=SC2086 # split "rw bs"
 	set -- $j
 	rw=$1 bs=$2
-	n=0
-	for who in vub qsd qsd vub; do
-		dev=dev_$who
-		n=$((n + 1))
-		fio --name="$rw-$bs" --filename="${!dev}" --rw="$rw" --bs="$bs" \
-		    --direct=1 --ioengine=libaio --iodepth=16 --numjobs=1 \
-		    --time_based --runtime="$RUNTIME" --ramp_time=1 \
-		    --size=192M --output-format=json --eta=never \
-		    --output="$OUT/$who-$rw-$bs-$n.json" || exit 1
-		echo "guest-fio: $who $rw $bs done"
-	done
+	jobfile=/tmp/vu-$rw-$bs.fio
+	{
+		printf '[global]\nrw=%s\nbs=%s\ndirect=1\nioengine=libaio\n' "$rw" "$bs"
+		printf 'iodepth=16\nnumjobs=1\ntime_based=1\nruntime=%s\n' "$RUNTIME"
+		printf 'ramp_time=1\nsize=192M\nstonewall=1\n'
+		n=0
+		for who in "${order[@]}"; do
+			n=$((n + 1))
+			dev=dev_$who
+			printf '[%d-%s]\nfilename=%s\n' "$n" "$who" "${!dev}"
+		done
+	} >"$jobfile"
+	fio --output-format=json --eta=never --output="$OUT/$rw-$bs.json" \
+	    "$jobfile" || exit 1
+	echo "guest-fio: $rw $bs: ${#order[@]} runs done"
 done
 sync

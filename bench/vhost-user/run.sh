@@ -6,15 +6,22 @@
 # randread/randwrite IOPS and 128K sequential read/write bandwidth on the
 # same raw image, reported as vub/qsd ratios (target >= 1.0x).
 #
-#   bench/vhost-user/run.sh [--size 256M] [--runtime 10] [--out FILE]
+#   bench/vhost-user/run.sh [--size 256M] [--runtime 4] [--reps 8] [--out FILE]
 #
+# Each workload runs --reps times per back-end, interleaved (ABBA blocks);
+# the ratio is the median of the ratios of adjacent vub/qsd runs (robust to
+# the drift of a shared host's load); the table also gives the median
+# values, the host load (uptime) before and after and each back-end's CPU
+# time per request. Run it under the team's bench lock:
+#   flock /tmp/kmemlab-bench.lock bench/vhost-user/run.sh
 # Needs the lab (tools/vm/lab) and fio on the host root (the guest uses it).
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KMEMLAB_BIN:-$TOP/build/bin}
 RESULTS=$TOP/build/results
 SIZE=256M
-RUNTIME=10
+RUNTIME=4
+REPS=8
 OUT=$RESULTS/vhost-user-bench.txt
 
 die() {
@@ -27,8 +34,9 @@ while (($#)); do
 	case $1 in
 	--size) SIZE=${2:?}; shift ;;
 	--runtime) RUNTIME=${2:?}; shift ;;
+	--reps) REPS=${2:?}; shift ;;
 	--out) OUT=${2:?}; shift ;;
-	-h | --help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1'" "see $0 --help" ;;
 	esac
 	shift
@@ -51,7 +59,12 @@ cleanup() {
 trap cleanup EXIT
 
 img=$TMP/disk.img
-truncate -s "$SIZE" "$img" || die "cannot create a $SIZE image in $TMP"
+# fully written (no holes: no first-write allocation cost for whichever
+# back-end runs first) and in the host page cache for both
+head -c "$(numfmt --from=iec "$SIZE")" /dev/urandom >"$img" ||
+	die "cannot create a $SIZE image in $TMP"
+# both back-ends use the host page cache (vub: buffered I/O; qsd: the file
+# driver's default cache.direct=off, aio=threads), 2 queues each
 "$BIN/vub" --socket "$TMP/vub.sock" --file "$img" --queues 2 >"$TMP/vub.log" 2>&1 &
 PIDS+=($!)
 qemu-storage-daemon --blockdev driver=file,node-name=f,filename="$img" \
@@ -68,9 +81,10 @@ done
 
 rm -rf "$RESULTS/vhost-user-bench"
 mem=1G
-echo "vhost-user bench: booting the lab VM (TCG, slow); fio ${RUNTIME}s per job, 16 jobs" >&2
-"$TOP/tools/vm/lab" run -p none -m "$mem" -t $((600 + 20 * RUNTIME)) \
-	-c "$TOP/bench/vhost-user/guest-fio.sh $RUNTIME" \
+load_before=$(uptime)
+echo "vhost-user bench: booting the lab VM (TCG, slow); fio ${RUNTIME}s per run, $((8 * REPS)) runs" >&2
+"$TOP/tools/vm/lab" run -p none -m "$mem" -t $((600 + 8 * REPS * (RUNTIME + 3))) \
+	-c "$TOP/bench/vhost-user/guest-fio.sh $RUNTIME $REPS" \
 	--qemu-arg -object --qemu-arg "memory-backend-memfd,id=mem,size=$mem,share=on" \
 	--qemu-arg -machine --qemu-arg memory-backend=mem \
 	--qemu-arg -chardev --qemu-arg "socket,id=vu0,path=$TMP/vub.sock" \
@@ -78,34 +92,72 @@ echo "vhost-user bench: booting the lab VM (TCG, slow); fio ${RUNTIME}s per job,
 	--qemu-arg -chardev --qemu-arg "socket,id=vu1,path=$TMP/qsd.sock" \
 	--qemu-arg -device --qemu-arg "vhost-user-blk-pci,chardev=vu1,num-queues=2" ||
 	die "the lab run failed" "see build/vm/last/serial.log"
+load_after=$(uptime)
+# CPU time (user + system, all threads, clock ticks) each back-end used
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_vub=$(cpu "${PIDS[0]}") cpu_qsd=$(cpu "${PIDS[1]}")
+kill -TERM "${PIDS[0]}" && wait "${PIDS[0]}"
+vubstats=$(grep -h 'vub: exiting' "$TMP/vub.log")
 
-python3 - "$RESULTS/vhost-user-bench" "$OUT" "$SIZE" "$RUNTIME" <<'PY'
-import json, sys, os
-d, out, size, runtime = sys.argv[1:5]
+python3 - "$RESULTS/vhost-user-bench" "$OUT" "$SIZE" "$RUNTIME" "$REPS" \
+	"$load_before" "$load_after" "$(nproc)" "$vubstats" "$cpu_vub" "$cpu_qsd" \
+	"$(getconf CLK_TCK)" <<'PY'
+import json, sys, os, statistics
+d, out, size, runtime, reps, lb, la, ncpu, vubstats = sys.argv[1:10]
+cpu = {"vub": int(sys.argv[10]), "qsd": int(sys.argv[11])}
+hz = int(sys.argv[12])
+ios = {"vub": 0, "qsd": 0}
+reps = int(reps)
 rows = [("randread", "4k", "read", "iops", "4K randread IOPS"),
         ("randwrite", "4k", "write", "iops", "4K randwrite IOPS"),
         ("read", "128k", "read", "bw", "128K seq read KiB/s"),
         ("write", "128k", "write", "bw", "128K seq write KiB/s")]
 lines = ["vhost-user-blk back-ends, fio in a lab guest (QEMU 7.2 TCG, 2 vCPUs),",
-         f"same {size} raw image, iodepth 16, O_DIRECT, {runtime}s per job, ABBA order, mean of 2",
+         f"same {size} raw image (fully written, in the host page cache; both",
+         "back-ends buffered), 2 queues each, libaio iodepth 16, O_DIRECT in the",
+         f"guest, {runtime}s per run (+1s ramp), {reps} runs per back-end interleaved",
+         "(ABBA); vub/qsd = median of the ratios of adjacent runs",
+         f"host: {ncpu} CPUs; load before: {lb.strip()}",
+         f"                 load after:  {la.strip()}",
+         f"{vubstats.strip()}",
          "",
-         f"{'metric':<22} {'vub':>12} {'qsd':>12} {'vub/qsd':>8}  target"]
+         f"{'metric':<22} {'vub':>10} {'qsd':>10} {'vub/qsd':>8} {'pairs<1':>8}  target"]
+detail = ["", "runs in order (n-backend: value); pair ratios"]
 ok = True
 for rw, bs, kind, field, label in rows:
-    v = {}
-    for who in ("vub", "qsd"):
-        runs = []
-        for n in (1, 2, 3, 4):
-            p = os.path.join(d, f"{who}-{rw}-{bs}-{n}.json")
-            if os.path.exists(p):
-                with open(p) as f:
-                    runs.append(json.load(f)["jobs"][0][kind][field])
-        v[who] = sum(runs) / len(runs)  # mean of the two (ABBA) runs
-    r = v["vub"] / v["qsd"] if v["qsd"] else float("inf")
+    p = os.path.join(d, f"{rw}-{bs}.json")
+    runs = []
+    if os.path.exists(p):
+        with open(p) as f:
+            for job in json.load(f)["jobs"]:
+                n, who = job["jobname"].split("-")
+                runs.append((int(n), who, job[kind][field]))
+                ios[who] += job["read"]["total_ios"] + job["write"]["total_ios"]
+    runs.sort()
+    v = {w: statistics.median([x for _, who, x in runs if who == w] or [0])
+         for w in ("vub", "qsd")}
+    pairs = []
+    for i in range(0, len(runs) - 1, 2):
+        a, b = runs[i], runs[i + 1]
+        pv = a[2] if a[1] == "vub" else b[2]
+        pq = a[2] if a[1] == "qsd" else b[2]
+        if pq:
+            pairs.append(pv / pq)
+    r = statistics.median(pairs) if pairs else 0
+    below = sum(1 for x in pairs if x < 1.0)
     ok &= r >= 1.0
-    lines.append(f"{label:<22} {v['vub']:>12.0f} {v['qsd']:>12.0f} {r:>7.2f}x  >= 1.0x {'ok' if r >= 1.0 else 'MISSED'}")
+    lines.append(f"{label:<22} {v['vub']:>10.0f} {v['qsd']:>10.0f} {r:>7.2f}x {below:>4}/{len(pairs):<3}  >= 1.0x {'ok' if r >= 1.0 else 'MISSED'}")
+    detail.append(f"{label}: " + " ".join(f"{n}-{who}:{x:.0f}" for n, who, x in runs))
+    detail.append(f"  pairs: " + " ".join(f"{x:.2f}" for x in pairs))
 lines.append("")
 lines.append("all targets met" if ok else "some targets missed")
+lines.append("")
+lines.append("back-end CPU time per request (user + system, all threads, whole run")
+lines.append("incl. boot; requests = fio total_ios without ramp time):")
+for who in ("vub", "qsd"):
+    us = cpu[who] / hz * 1e6 / ios[who] if ios[who] else 0
+    lines.append(f"  {who}: {cpu[who] / hz:.1f} s for {ios[who]} requests = {us:.1f} us/request")
+lines += detail
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

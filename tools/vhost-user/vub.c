@@ -10,9 +10,11 @@
  * ring. A ring is processed only while started and enabled, so nothing is
  * written to guest memory while rings are stopped.
  *
- * One thread, poll(): several front-ends may be connected at once (each
- * has its own memory table and rings; they share the image), which is what
- * a migration between two QEMUs on one host needs. Every message is
+ * One protocol thread, poll(): several front-ends may be connected at once
+ * (each has its own memory table and rings; they share the image), which is
+ * what a migration between two QEMUs on one host needs. It serves a request
+ * itself when the page cache can take it without blocking (RWF_NOWAIT) and
+ * hands the rest to a worker pool. Every message is
  * validated; a malformed one gets a NACK (if REPLY_ACK was asked for) and
  * the connection is closed. Guest memory is only ever accessed through
  * vub_gpa()/vub_uva(), which check the whole range against the table.
@@ -50,6 +52,12 @@
 #define VUB_MAX_JOBS		64	/* in-flight requests per connection */
 #define VUB_WORKERS		4
 #define VUB_SECTOR		((uint64_t)512)
+/*
+ * Largest read the main thread does itself: below this the hand-off to a
+ * worker (wake-up, context switches) costs more than the copy; above it
+ * the copies are better spread over the workers.
+ */
+#define VUB_INLINE_MAX		(32u << 10)
 
 enum vub_bug {
 	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
@@ -123,12 +131,15 @@ struct vub {
 	struct vub_conn *conns[VUB_MAX_CONNS];
 	unsigned int next_id;
 	uint64_t total_requests;
+	uint64_t total_inline;		/* of which done without the pool */
 	uint64_t total_conns;
+	bool nowait[2];			/* RWF_NOWAIT reads, writes work */
 	uint64_t total_errors;
 	/* worker pool: jobs go todo -> (worker) -> done -> main thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct vub_job *todo_head, *todo_tail, *done_head;
+	unsigned int idle;		/* workers waiting for a job */
 	int done_fd;
 	bool pool_stop;
 	pthread_t workers[VUB_WORKERS];
@@ -604,6 +615,25 @@ static ssize_t vub_rw_full(int fd, struct iovec *iov, int cnt, uint64_t pos,
 	return done;
 }
 
+/*
+ * The main thread's attempt at a read or write: one preadv2/pwritev2 with
+ * RWF_NOWAIT, which succeeds only when the page cache can take it without
+ * blocking. 1: done; 0: would block (or short), leave it to a worker.
+ */
+static int vub_rw_nowait(struct vub *v, struct iovec *iov, int cnt,
+			 uint64_t pos, uint64_t len, bool write)
+{
+	ssize_t n;
+
+	n = write ? pwritev2(v->img_fd, iov, cnt, pos, RWF_NOWAIT) :
+		    preadv2(v->img_fd, iov, cnt, pos, RWF_NOWAIT);
+	if (n == (ssize_t)len)
+		return 1;
+	if (n < 0 && errno == EOPNOTSUPP)
+		v->nowait[write] = false;	/* not on this file: stop trying */
+	return 0;
+}
+
 static int vub_blk_check(struct vub_conn *c, struct vub_job *job)
 {
 	struct vub_req *rq = &job->rq;
@@ -617,11 +647,15 @@ static int vub_blk_check(struct vub_conn *c, struct vub_job *job)
 }
 
 /*
- * Execute one checked virtio-blk request (in a worker thread). Returns the
- * number of bytes written into device-writable buffers, for the used ring.
+ * Execute one checked virtio-blk request. Returns the number of bytes
+ * written into device-writable buffers, for the used ring. A worker calls
+ * it with @nowait false. The main thread calls it with @nowait true: then
+ * a read or write that would block, and a flush, return -EAGAIN before
+ * the status byte, the dirty log or the used ring was written (a short
+ * read may have filled part of the data buffers: the worker redoes it).
  */
 static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
-			       struct vub_job *job)
+			       struct vub_job *job, bool nowait)
 {
 	struct virtio_blk_outhdr hdr = job->hdr;
 	struct vub_req *rq = &job->rq;
@@ -641,8 +675,13 @@ static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
 			break;
 		}
 		cnt = vub_segs_iov(rq->wr, rq->nwr, 0, data_len, rq->iov);
-		if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, false) !=
-		    (ssize_t)data_len) {
+		if (nowait) {
+			if (!v->nowait[0] || data_len > VUB_INLINE_MAX ||
+			    !vub_rw_nowait(v, rq->iov, cnt, pos, data_len,
+					   false))
+				return -EAGAIN;
+		} else if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, false) !=
+			   (ssize_t)data_len) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
@@ -660,11 +699,19 @@ static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
 		}
 		cnt = vub_segs_iov(rq->rd, rq->nrd, sizeof(hdr), data_len,
 				   rq->iov);
-		if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, true) !=
-		    (ssize_t)data_len)
+		if (nowait) {
+			if (!v->nowait[1] || data_len > VUB_INLINE_MAX ||
+			    !vub_rw_nowait(v, rq->iov, cnt, pos, data_len,
+					   true))
+				return -EAGAIN;
+		} else if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, true) !=
+			   (ssize_t)data_len) {
 			status = VIRTIO_BLK_S_IOERR;
+		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
+		if (nowait && !v->read_only)
+			return -EAGAIN;
 		if (!v->read_only && fdatasync(v->img_fd) < 0)
 			status = VIRTIO_BLK_S_IOERR;
 		break;
@@ -750,7 +797,8 @@ static void vub_submit(struct vub *v, struct vub_job *job)
 	else
 		v->todo_head = job;
 	v->todo_tail = job;
-	pthread_cond_signal(&v->cond);
+	if (v->idle)
+		pthread_cond_signal(&v->cond);
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -763,8 +811,11 @@ static void *vub_worker(void *arg)
 	for (;;) {
 		struct vub_job *job;
 
-		while (!v->todo_head && !v->pool_stop)
+		while (!v->todo_head && !v->pool_stop) {
+			v->idle++;
 			pthread_cond_wait(&v->cond, &v->lock);
+			v->idle--;
+		}
 		if (v->pool_stop)
 			break;
 		job = v->todo_head;
@@ -773,22 +824,53 @@ static void *vub_worker(void *arg)
 			v->todo_tail = NULL;
 		pthread_mutex_unlock(&v->lock);
 
-		job->written = vub_blk_request(v, job->c, job);
+		job->written = vub_blk_request(v, job->c, job, false);
 
 		pthread_mutex_lock(&v->lock);
 		job->next = v->done_head;
 		v->done_head = job;
-		if (write(v->done_fd, &one, sizeof(one)) < 0)
+		/*
+		 * The main thread reads done_fd before it takes the whole
+		 * list, so only the first job on an empty list has to wake it.
+		 */
+		if (!job->next && write(v->done_fd, &one, sizeof(one)) < 0)
 			kml_warn("done eventfd: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
 }
 
+/* put one completed chain into the used ring (main thread only) */
+static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
+			  uint16_t head, uint32_t written)
+{
+	struct vring_used_elem *ue;
+
+	if (!vq->completed) {
+		vq->completed = true;
+		vq->notify_old = vq->used_idx;
+	}
+	ue = &vq->used->ring[vq->used_idx % vq->num];
+	ue->id = head;
+	ue->len = written;
+	vub_log_used(v, c, vq, 4 + 8ull * (vq->used_idx % vq->num), 8);
+	vq->used_idx++;
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	vub_log_used(v, c, vq, 2, 2);
+	c->requests++;
+	v->total_requests++;
+}
+
+static void vub_notify_check(struct vub_conn *c, struct vub_vq *vq);
+
 /*
- * Take everything available on a started and enabled ring, check each
- * chain and hand it to the workers. Completions are written to the used
- * ring by vub_complete(), in the main thread.
+ * Take everything available on a started and enabled ring and check each
+ * chain. A request the page cache can serve without blocking is done here
+ * (preadv2/pwritev2 RWF_NOWAIT: no thread hand-off, no wake-ups) and goes
+ * straight to the used ring, with its own notification check (EVENT_IDX
+ * suppresses all but the one the guest waits for); the rest go to the
+ * workers, whose completions vub_complete() writes to the used ring, also
+ * in the main thread, with one notification check per batch.
  */
 static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 {
@@ -803,6 +885,7 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 	for (;;) {
 		uint16_t avail_idx, head;
 		struct vub_job *job;
+		int64_t written;
 
 		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
@@ -834,9 +917,24 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 		job->q = vq - c->vqs;
 		job->head = head;
 		vq->last_avail++;
+		written = vub_blk_request(v, c, job, true);
+		if (written >= 0) {
+			/*
+			 * Signal it now if the guest waits for it
+			 * (used_event), not at the end of the batch: the
+			 * guest refills its queue while we go on.
+			 */
+			vub_used_push(v, c, vq, head, written);
+			vub_notify_check(c, vq);
+			v->total_inline++;
+			vub_job_put(c, job);
+			continue;
+		}
 		c->inflight++;
 		vub_submit(v, job);
 	}
+	if (vq->completed)
+		vub_notify_check(c, vq);
 	return 0;
 }
 
@@ -880,24 +978,10 @@ static void vub_complete(struct vub *v, struct vub_conn *busy)
 
 	while ((job = list)) {
 		struct vub_conn *c = job->c;
-		struct vub_vq *vq = &c->vqs[job->q];
-		struct vring_used_elem *ue;
 
 		list = job->next;
-		if (!vq->completed) {
-			vq->completed = true;
-			vq->notify_old = vq->used_idx;
-		}
-		ue = &vq->used->ring[vq->used_idx % vq->num];
-		ue->id = job->head;
-		ue->len = job->written;
-		vub_log_used(v, c, vq, 4 + 8ull * (vq->used_idx % vq->num), 8);
-		vq->used_idx++;
-		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
-		vub_log_used(v, c, vq, 2, 2);
+		vub_used_push(v, c, &c->vqs[job->q], job->head, job->written);
 		c->inflight--;
-		c->requests++;
-		v->total_requests++;
 		vub_job_put(c, job);
 	}
 	for (s = 0; s < VUB_MAX_CONNS; s++) {
@@ -1682,6 +1766,7 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_arr_end(&j);
 		kml_json_u64(&j, "connections", v->total_conns);
 		kml_json_u64(&j, "requests", v->total_requests);
+		kml_json_u64(&j, "requests_inline", v->total_inline);
 		kml_json_u64(&j, "protocol_errors", v->total_errors);
 		kml_json_obj_end(&j);
 		kml_json_finish(&j);
@@ -1694,8 +1779,10 @@ static void vub_print_state(struct vub *v, const char *event)
 		       v->bugs ? " with deliberate bug " : "",
 		       v->bugs ? vub_bug_names[__builtin_ctz(v->bugs)] : "");
 	else
-		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64 " protocol errors\n",
-		       v->total_conns, v->total_requests, v->total_errors);
+		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
+		       " requests (%" PRIu64 " without the worker pool), %"
+		       PRIu64 " protocol errors\n", v->total_conns,
+		       v->total_requests, v->total_inline, v->total_errors);
 	fflush(stdout);
 }
 
@@ -1712,7 +1799,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct vub v = { .nqueues = 1, .img_fd = -1 };
+	struct vub v = { .nqueues = 1, .img_fd = -1,
+			 .nowait = { true, true } };
 	struct sigaction sa = { .sa_handler = vub_on_signal };
 	uint64_t val;
 	int opt;
