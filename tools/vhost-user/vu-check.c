@@ -49,6 +49,10 @@
 #define VC_SLOTS	(VC_QSIZE / 4)
 #define VC_IO_MAX	(128u << 10)
 #define VC_TEST_SECTORS	256			/* 128 KiB test area */
+/* short log: bits for GPA < 256 MiB only, at offset 4 KiB of the fd */
+#define VC_SHORT_LOG	(VC_R1_GPA / 4096 / 8)
+#define VC_SHORT_OFF	4096ull
+#define VC_LOGFD_SIZE	(VC_SHORT_OFF + VC_SHORT_LOG + 8192)
 
 struct vc_vq {
 	uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -76,6 +80,7 @@ struct vc {
 	int timeout_ms;
 	uint64_t sector;
 	bool verbose;
+	bool short_log;			/* also check a log shorter than RAM */
 	const char *fail_why;		/* last protocol failure */
 };
 
@@ -156,11 +161,12 @@ static void vc_setup_mem(struct vc *c)
 	if (c->mem == MAP_FAILED)
 		kml_die(1, NULL, "mmap guest RAM: %s", strerror(errno));
 	c->log_size = vu_log_bytes(VC_R1_GPA + VC_REG_SIZE);
+	/* the fd has room for the short-log check (offset + guard) */
 	c->logfd = memfd_create("vu-check-log", MFD_CLOEXEC);
-	if (c->logfd < 0 || ftruncate(c->logfd, c->log_size) < 0)
+	if (c->logfd < 0 || ftruncate(c->logfd, VC_LOGFD_SIZE) < 0)
 		kml_die(1, NULL, "memfd for the dirty log: %s",
 			strerror(errno));
-	c->log = mmap(NULL, c->log_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	c->log = mmap(NULL, VC_LOGFD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      c->logfd, 0);
 	if (c->log == MAP_FAILED)
 		kml_die(1, NULL, "mmap dirty log: %s", strerror(errno));
@@ -913,6 +919,70 @@ static bool vc_logged(struct vc *c, uint64_t gpa, uint64_t len)
 	return true;
 }
 
+/*
+ * A log shorter than guest memory (vu-check --short-log; QEMU never sends
+ * one): {8 KiB, offset 4 KiB} covers GPA < 256 MiB, the rings, not the
+ * buffers. Device writes beyond it are not logged and must not write past
+ * the log (the fd around it is a guard), the used ring is still logged,
+ * and I/O goes on. Not for libvhost-user: it asserts the page is inside.
+ */
+static void vc_check_short_log(struct vc *c)
+{
+	struct vu_log lb = { VC_SHORT_LOG, VC_SHORT_OFF };
+	uint8_t *bits = c->log + VC_SHORT_OFF;
+	struct vc_vq *vq = &c->vq[0];
+	struct vu_msg m;
+	const char *bad = NULL;
+	char why[160];
+	uint64_t i;
+	int ret;
+
+	memset(c->log, 0xa5, VC_LOGFD_SIZE);
+	memset(bits, 0, VC_SHORT_LOG);
+	c->fail_why = NULL;
+	ret = vc_send(c, VU_SET_LOG_BASE, 0, &lb, sizeof(lb), &c->logfd, 1);
+	if (!ret)
+		ret = vc_recv_reply(c, VU_SET_LOG_BASE, &m);
+	if (ret < 0) {
+		vc_result("short-log", VC_FAIL, "SET_LOG_BASE {8K, 4K}: %s",
+			  c->fail_why);
+		return;
+	}
+	for (unsigned int k = 0; k < 2 && !bad; k++) {
+		uint32_t sz = k ? 4096 : 64 << 10;
+		struct vc_io io = { .type = VIRTIO_BLK_T_IN,
+				    .sector = c->sector, .len = sz };
+		uint16_t slot;
+
+		if (!vc_io_ok(c, 0, &io, why, sizeof(why))) {
+			bad = why;
+			break;
+		}
+		slot = (vq->used_seen - 1) % VC_QSIZE;
+		if (!vu_log_test(bits, VC_SHORT_LOG, vq->used_gpa + 4 + 8 * slot))
+			bad = "used ring element (inside the log) not marked";
+	}
+	for (i = 0; i < VC_SHORT_OFF && !bad; i++)
+		if (c->log[i] != 0xa5)
+			bad = "bytes before mmap_offset written";
+	for (i = VC_SHORT_OFF + VC_SHORT_LOG; i < VC_LOGFD_SIZE && !bad; i++)
+		if (c->log[i] != 0xa5)
+			bad = "bytes past the log written";
+	if (bad) {
+		vc_result("short-log", VC_FAIL, "%s", bad);
+		return;
+	}
+	/* the full log again */
+	lb = (struct vu_log){ c->log_size, 0 };
+	memset(c->log, 0, VC_LOGFD_SIZE);
+	ret = vc_send(c, VU_SET_LOG_BASE, 0, &lb, sizeof(lb), &c->logfd, 1);
+	if (!ret)
+		ret = vc_recv_reply(c, VU_SET_LOG_BASE, &m);
+	vc_result("short-log", ret < 0 ? VC_FAIL : VC_PASS, "%s",
+		  ret < 0 ? c->fail_why :
+		  "log for GPA < 256 MiB at offset 4K: buffers beyond it not logged, nothing written outside it, used ring logged, I/O goes on");
+}
+
 static void vc_check_migration(struct vc *c)
 {
 	struct vu_log lb = { c->log_size, 0 };
@@ -997,6 +1067,9 @@ static void vc_check_migration(struct vc *c)
 				  "64K and 4K device writes: buffer, status and used ring marked (%u pages for 4K)",
 				  set);
 	}
+
+	if (c->short_log)
+		vc_check_short_log(c);
 
 	/* migrate_cancel: LOG_ALL off again, no SET_VRING_ENABLE */
 	if (vc_u64(c, VU_SET_FEATURES, c->acked)) {
@@ -1944,6 +2017,8 @@ static void vc_usage(FILE *f)
 		"  -S, --sector N        first sector of the 128K test area (default 0)\n"
 		"  -t, --timeout TIME    per-I/O completion timeout in ms (default 2000)\n"
 		"  -m, --malformed       run the malformed-message checks instead\n"
+		"  -L, --short-log       also check a dirty log shorter than guest memory\n"
+		"                        (pages beyond it unlogged, I/O goes on)\n"
 		"  -j, --json            JSON instead of the table\n"
 		"  -v, --verbose         log every message sent\n"
 		"  -h, --help            this text\n"
@@ -1959,6 +2034,7 @@ int main(int argc, char **argv)
 		{ "sector", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "malformed", no_argument, NULL, 'm' },
+		{ "short-log", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1972,7 +2048,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	kml_init(argv[0]);
-	while ((opt = getopt_long(argc, argv, "s:S:t:mjvh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:S:t:mLjvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			c.sock_path = optarg;
@@ -1990,6 +2066,9 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			malformed = true;
+			break;
+		case 'L':
+			c.short_log = true;
 			break;
 		case 'j':
 			json = true;
