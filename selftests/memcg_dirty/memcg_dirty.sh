@@ -334,13 +334,12 @@ knob_stat() {	# knob_stat CGROUP KEY: the module's counter, or 0
 	local f
 
 	f=$CFG/$(stat -c %i "$1")/stat
-
 	[[ -r $f ]] && awk -v k="$2" '$1 == k { print $2 }' "$f" || echo 0
 }
 
 # measure_isolation A B yes|no [MiB [alone|shared]]: B writes 48 MiB alone
-# (unless "shared"), then while A (io.max
-# throttled, limit L with the knob) writes. Echoes
+# (unless "shared"), then while A (io.max throttled, limit L with the knob)
+# writes. Echoes
 # "alone_ms shared_ms trace_alone trace_shared b_events b_pause_ms a_events"
 # (trace_*: B's "paused/seen" balance_dirty_pages events; b_*: the module's
 # accounting of B, a_events: A's throttle events during B's shared run;
@@ -367,7 +366,8 @@ measure_isolation() {
 	fi
 	writer "$a" "$MNT/a" 400
 	apid=$WPID
-	# B starts once A is being throttled (module) or after 4 s (upstream)
+	# B starts once A is being throttled (module, after 1 s at least) or
+	# after 8 s (upstream)
 	for ((i = 0; i < 40; i++)); do
 		snooze 0.2
 		[[ $knob == yes ]] && ((i >= 5)) && (($(knob_stat "$a" throttle_events) > 0)) && break
