@@ -810,6 +810,55 @@ out:
 static void vc_drain_calls(struct vc *c);
 static bool vc_any_call(struct vc *c);
 
+/*
+ * EVENT_IDX: with used_event asking for an interrupt at this completion,
+ * the call eventfd must fire (vc_wait_used() alone would not notice: it
+ * also polls used->idx); once idle, avail_event must ask for a kick at
+ * the next buffer (avail_event == avail->idx), or a guest never kicks.
+ */
+static void vc_check_event_idx(struct vc *c)
+{
+	struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c->sector,
+			    .len = 4096 };
+	struct vc_vq *vq = &c->vq[0];
+	volatile uint16_t *avail_event = (uint16_t *)&vq->used->ring[VC_QSIZE];
+	struct pollfd p = { vq->call, POLLIN, 0 };
+	uint64_t deadline, cnt;
+	bool called;
+	uint32_t len;
+	uint16_t id;
+
+	if (!(c->acked & VU_BIT(VIRTIO_RING_F_EVENT_IDX))) {
+		vc_result("event-idx", VC_SKIP, "EVENT_IDX not offered");
+		return;
+	}
+	vc_drain_calls(c);
+	vc_submit(c, 0, &io);		/* used_event = this completion */
+	vc_kick(vq);
+	called = poll(&p, 1, c->timeout_ms) > 0 &&
+		 read(vq->call, &cnt, 8) == 8;
+	if (vc_wait_used(c, 0, c->timeout_ms, &len, &id)) {
+		vc_result("event-idx", VC_FAIL, "no completion within %d ms",
+			  c->timeout_ms);
+		return;
+	}
+	if (!called) {
+		vc_result("event-idx", VC_FAIL,
+			  "no call for a completion at used_event (the guest would wait forever)");
+		return;
+	}
+	deadline = kml_now_ns() + 200 * 1000000ull;
+	while (*avail_event != vq->avail_idx && kml_now_ns() < deadline)
+		usleep(1000);
+	if (*avail_event != vq->avail_idx)
+		vc_result("event-idx", VC_FAIL,
+			  "idle ring: avail_event %u, avail->idx %u (no kick would be sent)",
+			  *avail_event, vq->avail_idx);
+	else
+		vc_result("event-idx", VC_PASS,
+			  "call sent at used_event; idle ring asks for a kick at the next buffer");
+}
+
 static void vc_check_io(struct vc *c)
 {
 	char why[160];
@@ -822,6 +871,7 @@ static void vc_check_io(struct vc *c)
 			  vc_ro(c) ? "read (read-only device)" : "write + read back");
 	else
 		vc_result("io", VC_FAIL, "queue 0: %s", why);
+	vc_check_event_idx(c);
 
 	if (!(c->acked & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC)))
 		vc_result("indirect-desc", VC_SKIP, "INDIRECT_DESC not offered");
