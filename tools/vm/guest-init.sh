@@ -24,10 +24,13 @@ done
 VERDICT_DONE=16		# 33: ran to completion (tests may have failed)
 VERDICT_LABFAIL=18	# 37: the lab itself could not set up
 
+# stage 1's busybox (in memory) for the lab's own plumbing
+BB=/run/kmemlab/busybox
+
 verdict() {
-	sync
-	umount "$KM_results" "$KM_run" 2>/dev/null
-	printf "\\$(printf '%03o' "$1")" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+	$BB sync
+	$BB umount "$KM_results" "$KM_run" 2>/dev/null
+	printf "\\$(printf '%03o' "$1")" | $BB dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
 	echo o >/proc/sysrq-trigger
 	sleep 10
 }
@@ -115,10 +118,10 @@ shell)
 	our modules: modprobe <name> (see $KMEMLAB_DIR); 'exit' or Ctrl-D powers off
 
 	EOF
-	(cd "$KMEMLAB_DIR" && exec setsid -c bash -l <"$CONSOLE" >"$CONSOLE" 2>&1)
+	(cd "$KMEMLAB_DIR" && exec $BB setsid -c bash -l <"$CONSOLE" >"$CONSOLE" 2>&1)
 	;;
 cmd)
-	(cd "$KMEMLAB_DIR" && exec setsid -c bash -c "$CMD" <"$CONSOLE" >"$CONSOLE" 2>&1)
+	(cd "$KMEMLAB_DIR" && exec $BB setsid -c bash -c "$CMD" <"$CONSOLE" >"$CONSOLE" 2>&1)
 	rc=$?
 	[[ -n $CTL ]] && echo "status $rc" >"$CTL"
 	;;
@@ -133,5 +136,5 @@ check)
 	;;
 esac
 
-dmesg >"$KM_run/dmesg.txt" 2>/dev/null
+$BB dmesg >"$KM_run/dmesg.txt" 2>/dev/null
 verdict $VERDICT_DONE

@@ -17,6 +17,10 @@ mapfile -t tests <"$list"
 # Few execs: under TCG each costs 0.3-0.5 s in the guest (read over 9p), so
 # the bookkeeping below uses bash builtins.
 
+# in the guest, stage 1's busybox (in memory) for scratch directories
+bb=()
+[[ -x /run/kmemlab/busybox ]] && bb=(/run/kmemlab/busybox)
+
 # our modules (what the lab staged in updates/kmemlab): their loaded state
 # before and after each test is compared
 ours=()
@@ -66,7 +70,7 @@ for line in "${tests[@]}"; do
 	IFS=$'\t' read -r area dir test timeout <<<"$line"
 	n=$((n + 1))
 	name="selftests: $area: $test"
-	scratch=$(mktemp -d "/tmp/kselftest-$area.XXXXXX")
+	scratch=$("${bb[@]}" mktemp -d "/tmp/kselftest-$area.XXXXXX")
 	mods_before=$(loaded_ours)
 	mnt_before=$(mounts)
 
@@ -89,7 +93,7 @@ for line in "${tests[@]}"; do
 		left+=("mount ${new_mounts[i]}")
 		umount -l "${new_mounts[i]}" 2>/dev/null
 	done
-	rm -rf "$scratch"
+	"${bb[@]}" rm -rf "$scratch"
 
 	case $rc in
 	0)
