@@ -28,6 +28,11 @@ if [[ -z $dev_vub || -z $dev_qsd ]]; then
 	exit 1
 fi
 echo "guest-fio: vub=$dev_vub qsd=$dev_qsd runtime=${RUNTIME}s reps=$REPS"
+# the virtio device of each disk, for its interrupt counts
+for who in vub qsd; do
+	dev=dev_$who
+	basename "$(readlink -f "/sys/block/${!dev#/dev/}/device")" >"$OUT/$who.virtio"
+done
 
 order=()
 for ((i = 0; i < REPS; i++)); do
@@ -49,8 +54,11 @@ for j in "randread 4k" "randwrite 4k" "read 128k" "write 128k"; do
 			printf '[%d-%s]\nfilename=%s\n' "$n" "$who" "${!dev}"
 		done
 	} >"$jobfile"
+	# interrupts per device (virtioN-*), to compare per request
+	grep virtio /proc/interrupts >"$OUT/$rw-$bs.irq0"
 	fio --output-format=json --eta=never --output="$OUT/$rw-$bs.json" \
 	    "$jobfile" || exit 1
+	grep virtio /proc/interrupts >"$OUT/$rw-$bs.irq1"
 	echo "guest-fio: $rw $bs: ${#order[@]} runs done"
 done
 sync

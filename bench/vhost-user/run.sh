@@ -107,6 +107,9 @@ d, out, size, runtime, reps, lb, la, ncpu, vubstats = sys.argv[1:10]
 cpu = {"vub": int(sys.argv[10]), "qsd": int(sys.argv[11])}
 hz = int(sys.argv[12])
 ios = {"vub": 0, "qsd": 0}
+job_ios = {}
+irqs = ["", "guest interrupts per request (virtio-blk queues, ramp time not in the",
+        "request count):"]
 reps = int(reps)
 rows = [("randread", "4k", "read", "iops", "4K randread IOPS"),
         ("randwrite", "4k", "write", "iops", "4K randwrite IOPS"),
@@ -133,6 +136,8 @@ for rw, bs, kind, field, label in rows:
                 n, who = job["jobname"].split("-")
                 runs.append((int(n), who, job[kind][field]))
                 ios[who] += job["read"]["total_ios"] + job["write"]["total_ios"]
+                job_ios[(rw, who)] = job_ios.get((rw, who), 0) + \
+                    job["read"]["total_ios"] + job["write"]["total_ios"]
     runs.sort()
     v = {w: statistics.median([x for _, who, x in runs if who == w] or [0])
          for w in ("vub", "qsd")}
@@ -147,6 +152,22 @@ for rw, bs, kind, field, label in rows:
     below = sum(1 for x in pairs if x < 1.0)
     ok &= r >= 1.0
     lines.append(f"{label:<22} {v['vub']:>10.0f} {v['qsd']:>10.0f} {r:>7.2f}x {below:>4}/{len(pairs):<3}  >= 1.0x {'ok' if r >= 1.0 else 'MISSED'}")
+    # guest interrupts per request, per back-end (whole invocation)
+    try:
+        irq = {}
+        for w in ("vub", "qsd"):
+            name = open(os.path.join(d, f"{w}.virtio")).read().strip()
+            tot = 0
+            for k, sign in (("irq1", 1), ("irq0", -1)):
+                for line in open(os.path.join(d, f"{rw}-{bs}.{k}")):
+                    f = line.split()
+                    if f and f[-1].startswith(name + "-"):
+                        tot += sign * sum(int(x) for x in f[1:] if x.isdigit())
+            n = job_ios.get((rw, w), 0)
+            irq[w] = tot / n if n else 0
+        irqs.append(f"  {label}: vub {irq['vub']:.2f}, qsd {irq['qsd']:.2f}")
+    except (OSError, KeyError):
+        pass
     detail.append(f"{label}: " + " ".join(f"{n}-{who}:{x:.0f}" for n, who, x in runs))
     detail.append(f"  pairs: " + " ".join(f"{x:.2f}" for x in pairs))
 lines.append("")
@@ -157,6 +178,7 @@ lines.append("incl. boot; requests = fio total_ios without ramp time):")
 for who in ("vub", "qsd"):
     us = cpu[who] / hz * 1e6 / ios[who] if ios[who] else 0
     lines.append(f"  {who}: {cpu[who] / hz:.1f} s for {ios[who]} requests = {us:.1f} us/request")
+lines += irqs
 lines += detail
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -146,6 +146,8 @@ struct vub {
 };
 
 static volatile sig_atomic_t vub_stop;
+/* main thread only: kicks read (eventfd counts) and calls sent */
+static uint64_t vub_kicks, vub_calls;
 
 static void vub_log(struct vub *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -761,8 +763,10 @@ static void vub_notify(struct vub_vq *vq)
 {
 	uint64_t one = 1;
 
-	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 &&
-	    errno != EAGAIN)
+	if (vq->call_fd < 0)
+		return;
+	vub_calls++;
+	if (write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		kml_warn("call eventfd write failed: %s", strerror(errno));
 }
 
@@ -1500,8 +1504,12 @@ static int vub_kick(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 {
 	uint64_t cnt;
 
-	if (read(vq->kick_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		return vub_fail(c, "reading the kick eventfd failed");
+	if (read(vq->kick_fd, &cnt, sizeof(cnt)) < 0) {
+		if (errno != EAGAIN)
+			return vub_fail(c, "reading the kick eventfd failed");
+	} else {
+		vub_kicks += cnt;
+	}
 	return vub_vq_process(v, c, vq);
 }
 
@@ -1767,6 +1775,8 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_u64(&j, "connections", v->total_conns);
 		kml_json_u64(&j, "requests", v->total_requests);
 		kml_json_u64(&j, "requests_inline", v->total_inline);
+		kml_json_u64(&j, "kicks", vub_kicks);
+		kml_json_u64(&j, "calls", vub_calls);
 		kml_json_u64(&j, "protocol_errors", v->total_errors);
 		kml_json_obj_end(&j);
 		kml_json_finish(&j);
@@ -1781,8 +1791,9 @@ static void vub_print_state(struct vub *v, const char *event)
 	else
 		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
 		       " requests (%" PRIu64 " without the worker pool), %"
-		       PRIu64 " protocol errors\n", v->total_conns,
-		       v->total_requests, v->total_inline, v->total_errors);
+		       PRIu64 " kicks, %" PRIu64 " calls, %" PRIu64
+		       " protocol errors\n", v->total_conns, v->total_requests,
+		       v->total_inline, vub_kicks, vub_calls, v->total_errors);
 	fflush(stdout);
 }
 
