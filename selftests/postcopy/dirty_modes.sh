@@ -7,22 +7,26 @@
 # after it was sent and not re-sent would reach the destination stale: the
 # destination workload's generation check and the digest compare catch it.
 # A mode the kernel lacks (soft-dirty needs CONFIG_MEM_SOFT_DIRTY, absent
-# on some host kernels) is skipped with the reason.
+# on some host kernels) is skipped with the reason. The wp-async run also
+# uses per-page checksums (--page-checksums on both sides): every page
+# must arrive checksummed and verified.
 source "$(dirname "$(readlink -f "$0")")/pcmig_lib.sh"
 need_env
 
 SIZE=${PCMIG_SIZE_DIRTY:-64M}
-tap_header 2
+tap_header 3
 for mode in wp-async soft-dirty; do
 	d=$WORK/$mode
 	mkdir -p "$d"
+	sums=
+	[ $mode = wp-async ] && sums=--page-checksums
 	start_bg dst "$PCMIG" dest --size "$SIZE" --listen "unix:$d/d.sock" \
-		--threads 1 --linger 0 --run-after 0.3 --json --quiet \
+		--threads 1 --linger 0 --run-after 0.3 --json --quiet $sums \
 		>"$d/dst.json" 2>"$d/dst.err"
 	wait_sock "$d/d.sock" 10
 	timeout 120 "$PCMIG" source --size "$SIZE" --connect "unix:$d/d.sock" \
 		--threads 2 --rounds 4 --switch-pages 0 --dirty $mode --json \
-		--quiet >"$d/src.json" 2>"$d/src.err"
+		--quiet $sums >"$d/src.json" 2>"$d/src.err"
 	rc=$?
 	if grep -q "no dirty tracking" "$d/src.err"; then
 		kill -9 "$dst" 2>/dev/null
@@ -42,5 +46,13 @@ for mode in wp-async soft-dirty; do
 		  "$(json "$d/src.json" digest_source)" = "$(json "$d/dst.json" digest_destination)" -a \
 		  "$(json "$d/dst.json" workload.errors)" = 0 -a \
 		  "$(json "$d/src.json" workload.writes)" -gt 0 ]
+	if [ -n "$sums" ]; then
+		diag "$mode: pages sent $(json "$d/src.json" pages_sent), checksummed $(json "$d/src.json" pages_checksummed), verified $(json "$d/dst.json" pages_checksummed)"
+		# zero pages travel without content (no checksum)
+		check "$mode: --page-checksums: pages sent with checksums, all verified" \
+			[ "$(json "$d/src.json" pages_checksummed)" -gt 0 -a \
+			  "$(json "$d/dst.json" pages_checksummed)" -gt 0 -a \
+			  "$(json "$d/dst.json" rejected_frames)" = 0 ]
+	fi
 done
 tap_exit

@@ -6,6 +6,8 @@
  * source. Each must be rejected with the link paused and the region
  * untouched. A valid page on the same path (positive control) must change
  * the region, so a destination that ignored every frame would fail here.
+ * Per-page checksums: a page whose checksum does not match is rejected; a
+ * destination that requires checksums rejects a page sent without one.
  */
 #include <endian.h>
 #include <errno.h>
@@ -39,6 +41,8 @@ struct dest {
 	char addr[108];
 	const char *key;
 };
+
+static bool dest_page_sums;	/* the next dest_start() requires them */
 
 struct link {
 	int m, b;
@@ -88,6 +92,7 @@ static int dest_start(struct dest *t, const char *secret, const char *tag)
 	o.linger_ms = 0;
 	o.key = secret;
 	o.quiet = true;
+	o.page_sums = dest_page_sums;
 	t->d = pcm_dst_create(t->memfd, LEN, t->uffd, (uintptr_t)t->reg, &o,
 			      NULL, err, sizeof(err));
 	if (!t->d)
@@ -206,6 +211,20 @@ static bool wait_state(struct dest *t, int link, uint64_t rejected)
 	return false;
 }
 
+/* wait up to 3 s for the first byte of page @idx to become @byte */
+static bool wait_byte(struct dest *t, uint64_t idx, unsigned char byte)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (__atomic_load_n(&t->view[idx * PCM_PAGE_SIZE],
+				    __ATOMIC_ACQUIRE) == byte)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static uint64_t rejected(struct dest *t)
 {
 	struct pcm_stats st;
@@ -221,17 +240,33 @@ struct page_frame {
 
 static struct page_frame pf;
 
+struct page_sum_frame {
+	uint64_t idx;
+	uint64_t sum;
+	unsigned char data[PCM_PAGE_SIZE];
+} __attribute__((packed));
+
+static struct page_sum_frame psf;
+
 static void fill(uint64_t idx, int byte)
 {
 	pf.idx = htole64(idx);
 	memset(pf.data, byte, sizeof(pf.data));
 }
 
+/* a PAGE_SUM frame for @idx filled with @byte; @flip spoils the checksum */
+static void fill_sum(uint64_t idx, int byte, uint64_t flip)
+{
+	psf.idx = htole64(idx);
+	memset(psf.data, byte, sizeof(psf.data));
+	psf.sum = htole64(pcm_page_hash(psf.data) ^ flip);
+}
+
 enum bad {
 	B_MAGIC, B_FLAGS, B_TYPE, B_OVERSIZE, B_SHORTLEN, B_RANGE, B_RANGE_HUGE,
 	B_TRUNC, B_SESSION, B_EPOCH, B_REPLAY, B_DISCARD_RANGE,
 	B_DISCARD_ALIGN, B_DISCARD_NBITS, B_WRONG_DIR, B_HELLO_REPLAY,
-	B_MAX
+	B_SUM_BAD, B_MAX
 };
 
 static const char *const bad_name[B_MAX] = {
@@ -242,6 +277,7 @@ static const char *const bad_name[B_MAX] = {
 	"replayed frame (same seq)", "discard bitmap past the region",
 	"discard bitmap unaligned start", "discard bitmap nbits > chunk",
 	"received-bitmap frame from the source", "replayed old HELLO",
+	"page whose checksum does not match",
 };
 
 static uint32_t next_epoch = 1;
@@ -359,6 +395,11 @@ static bool run_bad(struct dest *t, int which, uint64_t *baseline)
 				false);
 		}
 		break;
+	case B_SUM_BAD:
+		/* one bit of the checksum off: the page must not land */
+		fill_sum(7, 0x3c, 1ull << 17);
+		send_ok(&l, true, PCM_T_PAGE_SUM, &psf, sizeof(psf), false);
+		break;
 	case B_WRONG_DIR:
 		bh.nbits = htole32(64);
 		memcpy(bm, &bh, sizeof(bh));
@@ -401,7 +442,7 @@ static bool run_bad(struct dest *t, int which, uint64_t *baseline)
 
 int main(void)
 {
-	struct dest t, tk;
+	struct dest t, tk, ts;
 	struct link l;
 	uint64_t base, d1;
 	int i, r;
@@ -414,15 +455,14 @@ int main(void)
 			       strerror(errno));
 	if (r)
 		ksft_exit_fail_msg("destination setup: %s\n", strerror(errno));
-	ksft_set_plan(B_MAX + 6);
+	ksft_set_plan(B_MAX + 9);
 
 	/* positive control: a valid page lands in the region */
 	base = region_digest(&t);
 	ok = !link_up(&t, &l, next_epoch++, false, NULL);
 	fill(3, 0x5a);
 	ok = ok && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
-	usleep(100000);
-	ok = ok && t.view[3 * PCM_PAGE_SIZE] == 0x5a &&
+	ok = ok && wait_byte(&t, 3, 0x5a) &&
 	     t.view[4 * PCM_PAGE_SIZE] == 0xa5;
 	d1 = region_digest(&t);
 	ksft_test_result(ok && d1 != base,
@@ -439,11 +479,43 @@ int main(void)
 	ok = !link_up(&t, &l, next_epoch++, false, NULL);
 	fill(4, 0x77);
 	ok = ok && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
-	usleep(100000);
-	ksft_test_result(ok && t.view[4 * PCM_PAGE_SIZE] == 0x77,
+	ksft_test_result(ok && wait_byte(&t, 4, 0x77),
 			 "a new link resumes after the rejects\n");
 	link_down(&l);
 	wait_state(&t, PCM_LINK_PAUSED, 0);
+
+	/* per-page checksums: a correct one is accepted */
+	ok = !link_up(&t, &l, next_epoch++, false, NULL);
+	fill_sum(5, 0x55, 0);
+	ok = ok && !send_ok(&l, true, PCM_T_PAGE_SUM, &psf, sizeof(psf),
+			    false);
+	ksft_test_result(ok && wait_byte(&t, 5, 0x55) &&
+			 t.view[6 * PCM_PAGE_SIZE] == 0xa5,
+			 "positive control: a page with a correct checksum is applied\n");
+	link_down(&l);
+	wait_state(&t, PCM_LINK_PAUSED, 0);
+
+	/* a destination that requires them refuses a page without one */
+	dest_page_sums = true;
+	if (dest_start(&ts, NULL, "sums"))
+		ksft_exit_fail_msg("checksumming destination setup failed\n");
+	dest_page_sums = false;
+	base = region_digest(&ts);
+	next_epoch = 1;
+	ok = !link_up(&ts, &l, next_epoch++, false, NULL);
+	fill(8, 0x3c);
+	ok = ok && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), false);
+	ok = ok && wait_state(&ts, PCM_LINK_PAUSED, 1);
+	ksft_test_result(ok && region_digest(&ts) == base,
+			 "rejected: page without a checksum where they are required\n");
+	link_down(&l);
+	ok = !link_up(&ts, &l, next_epoch++, false, NULL);
+	fill_sum(8, 0x3c, 0);
+	ok = ok && !send_ok(&l, true, PCM_T_PAGE_SUM, &psf, sizeof(psf),
+			    false);
+	ksft_test_result(ok && wait_byte(&ts, 8, 0x3c),
+			 "positive control: checksummed page applied where they are required\n");
+	link_down(&l);
 
 	/* authentication */
 	if (dest_start(&tk, "frames-secret-1", "key"))
@@ -475,14 +547,14 @@ int main(void)
 	r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
 	fill(6, 0x66);
 	ok = !r && !send_ok(&l, true, PCM_T_PAGE, &pf, sizeof(pf), true);
-	usleep(100000);
-	ksft_test_result(ok && tk.view[6 * PCM_PAGE_SIZE] == 0x66,
+	ksft_test_result(ok && wait_byte(&tk, 6, 0x66),
 			 "positive control: correctly tagged page applied\n");
 	link_down(&l);
 
 	/* cleanup: both destinations stop when their socket goes away */
 	unlink(t.addr + 5);
 	unlink(tk.addr + 5);
+	unlink(ts.addr + 5);
 	ksft_test_result(true, "cleanup\n");
 	ksft_finished();
 }

@@ -265,14 +265,21 @@ static void *fault_thread(void *arg)
 
 /* ---- placing pages ---- */
 
-static int place(struct pcm_dst *d, uint64_t idx, const void *data)
+/*
+ * Place page @idx (@data, or zeros when NULL) whose hash is @h, or
+ * unknown when @h is NULL: then it is computed, in postcopy after the
+ * copy has woken the faulting thread (it is not on the fault's path).
+ */
+static int place(struct pcm_dst *d, uint64_t idx, const void *data,
+		 const uint64_t *hp)
 {
 	const void *src = data ? data : zero_page;
-	uint64_t h = data ? pcm_page_hash(data) : d->zero_hash;
+	uint64_t h;
 
 	if (d->ss.phase == PCM_PH_PRECOPY) {
 		memcpy(d->map + idx * PCM_PAGE_SIZE, src, PCM_PAGE_SIZE);
-		d->ph[idx] = h;
+		d->ph[idx] = hp ? *hp : data ? pcm_page_hash(data) :
+			     d->zero_hash;
 		if (!pcm_test_and_set(d->recv, idx))
 			ADD(d, pages_recv, 1);
 		return 0;
@@ -297,9 +304,10 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data)
 			break;
 		}
 		pcm_sess_error(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
-			  (unsigned long long)idx, strerror(errno));
+			       (unsigned long long)idx, strerror(errno));
 		return -1;
 	}
+	h = hp ? *hp : data ? pcm_page_hash(data) : d->zero_hash;
 	d->ph[idx] = h;
 	if (pcm_test_and_set(d->recv, idx)) {
 		ADD(d, pages_dup, 1);
@@ -321,7 +329,8 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data)
 static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 		       bool urgent)
 {
-	uint64_t idx;
+	const unsigned char *data = NULL;	/* ZERO */
+	uint64_t idx, sum, h = 0;
 
 	memcpy(&idx, f->p, 8);
 	idx = le64toh(idx);
@@ -337,7 +346,20 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 			return -PCM_E_STATE;
 		ADD(d, pages_urgent, 1);
 	}
-	if (place(d, idx, f->h.type == PCM_T_PAGE ? f->p + 8 : NULL)) {
+	if (f->h.type == PCM_T_PAGE_SUM) {
+		memcpy(&sum, f->p + 8, 8);
+		sum = le64toh(sum);
+		h = pcm_page_hash(f->p + 16);
+		if (h != sum)
+			return -PCM_E_SUM;
+		ADD(d, pages_summed, 1);
+		data = f->p + 16;
+	} else if (f->h.type == PCM_T_PAGE) {
+		if (d->o.page_sums)
+			return -PCM_E_NOSUM;
+		data = f->p + 8;
+	}
+	if (place(d, idx, data, f->h.type == PCM_T_PAGE_SUM ? &h : NULL)) {
 		pthread_mutex_lock(&d->ss.lock);
 		d->ss.phase = PCM_PH_FAILED;
 		pthread_mutex_unlock(&d->ss.lock);
@@ -411,8 +433,8 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 		return -PCM_E_STATE;
 	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
 		pcm_sess_error(&d->ss, "COMPLETE with %llu pages missing",
-			  (unsigned long long)(d->npages -
-			  pcm_bitmap_weight(d->recv, d->npages)));
+			       (unsigned long long)(d->npages -
+			       pcm_bitmap_weight(d->recv, d->npages)));
 		return -PCM_E_STATE;
 	}
 	memcpy(&src, f->p, 8);
@@ -464,6 +486,7 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 			ret = bulk ? -PCM_E_STATE : 0;
 			break;
 		case PCM_T_PAGE:
+		case PCM_T_PAGE_SUM:
 		case PCM_T_ZERO:
 			ret = handle_page(d, &f, !bulk);
 			break;
@@ -560,8 +583,8 @@ static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
 	}
 	if (le64toh(h.npages) != d->npages) {
 		pcm_sess_error(&d->ss, "source region has %llu pages, destination %llu",
-			  (unsigned long long)le64toh(h.npages),
-			  (unsigned long long)d->npages);
+			       (unsigned long long)le64toh(h.npages),
+			       (unsigned long long)d->npages);
 		ret = -PCM_E_RANGE;
 		goto bad;
 	}
@@ -819,6 +842,7 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "pages_requested", st->pages_req);
 	kml_json_u64(j, "pages_urgent", st->pages_urgent);
 	kml_json_u64(j, "pages_duplicate", st->pages_dup);
+	kml_json_u64(j, "pages_checksummed", st->pages_summed);
 	kml_json_u64(j, "precopy_rounds", st->rounds);
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);

@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"  --threads N          workload threads (default 2)\n"
 		"  --key-file FILE      shared secret: every frame carries a SipHash tag\n"
 		"  --timeout MS         link silence before pausing (default 2000)\n"
+		"  --page-checksums     source: send every page with its 64-bit hash;\n"
+		"                       dest: verify it, refuse pages without one\n"
 		"  --ctl PATH           control socket for `pcmig ctl`\n"
 		"  --json               final report as JSON on stdout\n"
 		"  --quiet              no progress lines\n"
@@ -122,7 +124,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "pidfile", 1, 0, 'P' }, { "unsafe-drop-uffd", 0, 0, 'U' },
 		{ "session", 1, 0, 'I' }, { "help", 0, 0, 'h' },
 		{ "broken-no-bitmap", 0, 0, 'B' }, { "linger", 1, 0, 'L' },
-		{ "die-after", 1, 0, 'D' },
+		{ "die-after", 1, 0, 'D' }, { "page-checksums", 0, 0, 'p' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -188,11 +190,14 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case 'S':
 			if (kml_parse_u64(optarg, &c->o.switch_pages))
-				kml_die(2, NULL, "bad --switch-pages '%s'",
-					optarg);
+				kml_die(2, "use a page count, e.g. --switch-pages 256",
+					"bad --switch-pages '%s'", optarg);
 			break;
 		case 'M':
 			c->o.manual_switch = true;
+			break;
+		case 'p':
+			c->o.page_sums = true;
 			break;
 		case 'd':
 			if (!strcmp(optarg, "auto"))
@@ -232,7 +237,8 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case 'D':
 			if (kml_parse_size(optarg, &relay_die_after))
-				kml_die(2, NULL, "bad --die-after '%s'", optarg);
+				kml_die(2, "use a byte count (K/M/G), e.g. --die-after 1M",
+					"bad --die-after '%s'", optarg);
 			break;
 		case 'L':
 			if (kml_parse_u64(optarg, &v) || v > 600000)
@@ -242,7 +248,8 @@ static void parse(struct cli *c, int argc, char **argv)
 		case 'I':
 			if (kml_parse_u64(optarg, &c->o.session) ||
 			    !c->o.session)
-				kml_die(2, NULL, "bad --session '%s'", optarg);
+				kml_die(2, "use a non-zero number, or leave it out for a random one",
+					"bad --session '%s'", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -374,7 +381,8 @@ static int cmd_ctl(int argc, char **argv)
 		kml_die(1, "is pcmig running with --ctl on that path?", "%s",
 			err);
 	if (write(fd, cmd, strlen(cmd)) < 0)
-		kml_die(1, NULL, "write: %s", strerror(errno));
+		kml_die(1, "is pcmig still running with --ctl on that path?",
+			"write to the control socket: %s", strerror(errno));
 	shutdown(fd, SHUT_WR);
 	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += n;
@@ -528,7 +536,8 @@ static int cmd_source(struct cli *c)
 		kml_die(1, "needs userfaultfd WP_ASYNC (6.7+) or CONFIG_MEM_SOFT_DIRTY; run as root or set vm.unprivileged_userfaultfd=1",
 			"%s", err);
 	if (wl_start(&w))
-		kml_die(1, NULL, "cannot start workload threads");
+		kml_die(1, "use fewer --threads or raise the process limit (ulimit -u)",
+			"cannot start workload threads");
 	if (c->ctl)
 		ctl_start(&t, c->ctl);
 	p.t = &t;
@@ -686,13 +695,16 @@ static int cmd_dest(struct cli *c)
 		kml_die(2, "add --listen ADDR", "no --listen address");
 	memfd = memfd_create("pcmig-region", MFD_CLOEXEC);
 	if (memfd < 0 || ftruncate(memfd, c->size))
-		kml_die(1, NULL, "memfd of %" PRIu64 " bytes: %s", c->size,
+		kml_die(1, "use a smaller --size or free memory (shmem limit)",
+			"memfd of %" PRIu64 " bytes: %s", c->size,
 			strerror(errno));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		kml_die(1, NULL, "socketpair: %s", strerror(errno));
+		kml_die(1, "raise the open-file limit (ulimit -n)",
+			"socketpair: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0)
-		kml_die(1, NULL, "fork: %s", strerror(errno));
+		kml_die(1, "raise the process limit (ulimit -u) or free memory",
+			"fork: %s", strerror(errno));
 	if (!pid) {
 		close(sv[0]);
 		child_main(c, memfd, sv[1], me);
@@ -714,7 +726,8 @@ static int cmd_dest(struct cli *c)
 	t.d = pcm_dst_create(memfd, c->size, uffd, m.base, &c->o, &ops, err,
 			     sizeof(err));
 	if (!t.d)
-		kml_die(1, NULL, "%s", err);
+		kml_die(1, "use a smaller --size (at most 64G, 4K aligned)",
+			"%s", err);
 	if (c->ctl)
 		ctl_start(&t, c->ctl);
 	p.t = &t;

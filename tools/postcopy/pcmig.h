@@ -54,6 +54,12 @@ struct pcm_opts {
 	int linger_ms;		/* dest: wait for a lost BYE this long */
 	enum pcm_dirty_mode dirty;
 	bool quiet;
+	/*
+	 * per-page checksums: the source sends every page with its 64-bit
+	 * hash (PAGE_SUM), the destination verifies it before placing the
+	 * page and, with this set, refuses pages sent without one
+	 */
+	bool page_sums;
 	/* test hooks (selftests only): misbehave to prove tests can fail */
 	bool broken_no_bitmap;	/* source: ignore the received bitmap */
 };
@@ -66,6 +72,7 @@ void pcm_opts_default(struct pcm_opts *o);
 struct pcm_stats {
 	uint64_t pages_sent, pages_recv, pages_req, pages_urgent;
 	uint64_t pages_dup, bytes_sent, bytes_recv;
+	uint64_t pages_summed;	/* sent / verified with a page checksum */
 	uint64_t failures, recoveries, rejected_frames;
 	uint64_t rounds, dirty_last;
 	uint64_t recover_ns_last, recover_ns_max;	/* connect..active */

@@ -43,6 +43,7 @@ enum pcm_type {
 	PCM_T_COMPLETE_ACK,	/* dst->src main: verdict + dest digest */
 	PCM_T_PING,		/* both, main: heartbeat */
 	PCM_T_BYE,		/* src->dst main: COMPLETE_ACK seen */
+	PCM_T_PAGE_SUM,		/* src->dst: index + page hash + page */
 	PCM_T_MAX,
 };
 
@@ -98,6 +99,8 @@ enum pcm_err {
 	PCM_E_MAC,
 	PCM_E_RANGE,		/* index or bitmap outside the region */
 	PCM_E_STATE,		/* frame not allowed now */
+	PCM_E_SUM,		/* page checksum mismatch */
+	PCM_E_NOSUM,		/* page without the required checksum */
 	PCM_E_MAX,
 };
 

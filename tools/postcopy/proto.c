@@ -33,6 +33,8 @@ static const char *const err_names[PCM_E_MAX] = {
 	[PCM_E_MAC] = "authentication tag mismatch",
 	[PCM_E_RANGE] = "page index or bitmap outside the region",
 	[PCM_E_STATE] = "frame not allowed in this state",
+	[PCM_E_SUM] = "page checksum mismatch (page corrupted in transit)",
+	[PCM_E_NOSUM] = "page without a checksum: this side requires them (run the source with --page-checksums)",
 };
 
 const char *pcm_err_name(int err)
@@ -186,6 +188,8 @@ size_t pcm_type_len(int type)
 		return 8;
 	case PCM_T_PAGE:
 		return 8 + PCM_PAGE_SIZE;
+	case PCM_T_PAGE_SUM:
+		return 16 + PCM_PAGE_SIZE;
 	case PCM_T_COMPLETE_ACK:
 		return sizeof(struct pcm_complete_ack);
 	case PCM_T_RESUME:

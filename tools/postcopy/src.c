@@ -357,19 +357,33 @@ static bool page_is_zero(const uint64_t *w)
 	return true;
 }
 
+/*
+ * A page the workload may still write (precopy) can be sent torn: dirty
+ * tracking has seen the write and the page goes again. Only a checksummed
+ * page is copied first, so that its hash matches what is sent.
+ */
 static int send_page(struct pcm_src *s, struct pcm_chan *c, uint64_t idx,
 		     bool flush)
 {
+	const uint64_t *page = (const uint64_t *)(s->base +
+						  idx * PCM_PAGE_SIZE);
 	uint64_t buf[PCM_PAGE_SIZE / 8];
-	uint64_t le = htole64(idx);
+	uint64_t hdr[2] = { htole64(idx) };
 	int ret;
 
-	memcpy(buf, s->base + idx * PCM_PAGE_SIZE, PCM_PAGE_SIZE);
-	if (page_is_zero(buf))
-		ret = pcm_send(c, PCM_T_ZERO, &le, 8, NULL, 0, flush);
-	else
-		ret = pcm_send(c, PCM_T_PAGE, &le, 8, buf, PCM_PAGE_SIZE,
+	if (page_is_zero(page)) {
+		ret = pcm_send(c, PCM_T_ZERO, hdr, 8, NULL, 0, flush);
+	} else if (s->o.page_sums) {
+		memcpy(buf, page, PCM_PAGE_SIZE);
+		hdr[1] = htole64(pcm_page_hash(buf));
+		ret = pcm_send(c, PCM_T_PAGE_SUM, hdr, 16, buf, PCM_PAGE_SIZE,
 			       flush);
+		if (!ret)
+			ADD(s, pages_summed, 1);
+	} else {
+		ret = pcm_send(c, PCM_T_PAGE, hdr, 8, page, PCM_PAGE_SIZE,
+			       flush);
+	}
 	if (!ret)
 		ADD(s, pages_sent, 1);
 	return ret;
@@ -543,7 +557,7 @@ static void *bulk_thread(void *arg)
 			n = dirty_collect(s);
 			if (n < 0) {
 				pcm_sess_error(&s->ss, "dirty tracking scan failed: %s",
-					  strerror((int)-n));
+					       strerror((int)-n));
 				n = s->npages;
 			}
 			s->ss.st.dirty_last = n;
