@@ -690,9 +690,16 @@ static int cmd_dest(struct cli *c)
 	pthread_t pt;
 	char err[256];
 	pid_t pid, me = getpid();
+	int lfd;
 
 	if (!c->listen)
 		kml_die(2, "add --listen ADDR", "no --listen address");
+	/* a bad or busy address fails now, before the workload starts */
+	lfd = pcm_listen(c->listen, err, sizeof(err));
+	if (lfd < 0)
+		kml_die(2, "use tcp:HOST:PORT with a free port, or unix:PATH in a writable directory",
+			"%s", err);
+	close(lfd);
 	memfd = memfd_create("pcmig-region", MFD_CLOEXEC);
 	if (memfd < 0 || ftruncate(memfd, c->size))
 		kml_die(1, "use a smaller --size or free memory (shmem limit)",
