@@ -17,7 +17,7 @@
 # write; and 4 KiB randrw on a file of an ext4 -o dax file system.
 # Goals: B >= 0.97x A; C >= 0.95x B. Median of REPS.
 #
-# Env: REPS (default 9), RUNTIME seconds per fio run (default 3),
+# Env: REPS (default 9), RUNTIME seconds per fio run (default 3), PERM,
 # KMEMLAB_RESULTS (results dir). Writes bgpmem-bench-<backend>.md there.
 
 set -u
@@ -72,6 +72,11 @@ for _ in 0 1 2; do
 		die "ndctl create-namespace failed"
 	ns+=("$n")
 done
+# PERM="i j k": namespaces i, j, k (in creation order, i.e. NVDIMM offset)
+# play A, B and C; default "0 1 2". Another order separates a device's
+# position in the NVDIMM from its role.
+read -r -a perm <<<"${PERM:-0 1 2}"
+ns=("${ns[${perm[0]}]}" "${ns[${perm[1]}]}" "${ns[${perm[2]}]}")
 modprobe bgpmem 2>/dev/null || insmod "$KDIR/drivers/pmem/bgpmem.ko" ||
 	die "cannot load bgpmem"
 "$CTL" bind "${ns[1]}" >/dev/null || die "bind ${ns[1]} failed"
@@ -206,7 +211,8 @@ median() {
 	echo "randrw on a 16 MiB file of a $FS_SIZE ext4 -o dax at the start of"
 	echo "the device; ${RUNTIME}s per run; every repetition runs each"
 	echo "workload on A, B and C back to back in one fio process (order"
-	echo "rotated per repetition); I/O areas prefilled once; median of $REPS."
+	echo "rotated per repetition); I/O areas prefilled once; median of $REPS;"
+	echo "namespaces in NVDIMM order ${perm[*]} are A, B, C."
 	echo "QEMU TCG on a shared host: only the ratios mean anything."
 	echo
 	echo "Ratios of the medians, and (last two columns) the medians of the"
