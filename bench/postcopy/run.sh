@@ -10,7 +10,8 @@
 #    pages, touch -> return) vs the floor measured in the same run: a 4 KiB
 #    TCP loopback round trip + a local userfaultfd fault resolved with
 #    UFFDIO_COPY (also vs the strict floor RTT + the UFFDIO_COPY ioctl);
-#    p99 reported; goal p50 <= 1.5x floor;
+#    p99 reported; goal p50 <= 1.5x floor; pcmig faults and floor samples
+#    are taken in 10 interleaved rounds (pooled p50s, per-round ratios);
 #  - background throughput: the postcopy stream of the region vs a plain
 #    TCP loopback stream of the same size; goal >= 0.5;
 #  - new connection -> postcopy-active after a failure; goal <= 1 s.
@@ -33,9 +34,12 @@ if [ ! -x "$BIN" ]; then
 fi
 mkdir -p "$RES"
 OUT=$RES/postcopy-bench-$WHERE.md
+load_before=$(uptime)
 "$BIN" --size "$SIZE" --samples "$SAMPLES" --output "$OUT" || exit 1
 {
 	echo
 	echo "kernel $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "host load before: $load_before"
+	echo "host load after:  $(uptime)"
 } >>"$OUT"
 cat "$OUT"
