@@ -468,28 +468,29 @@ if [[ $CELLS == all ]]; then
 	fi
 fi
 
+# show_measurements NAME-OF-A: run_all_measurements' lines, for people
+show_measurements() {
+	local what a b c d
+
+	while read -r what a b c d _; do
+		case $what in
+		bound) log "  $1: peak 0-3 s $(mib "$a") MiB, max after 1 s $(mib "$b") MiB, dirtied $c MiB/s, written back $d MiB/s" ;;
+		isolation) log "  B alone $a ms, B while A writes $b ms; B's balance_dirty_pages events (paused/seen): alone $c, while A writes $d" ;;
+		esac
+	done
+}
+
 # upstream numbers first (module not loaded)
 if [[ $BASELINE == 1 ]]; then
 	log "without the module (upstream rules):"
-	base=$(run_all_measurements no)
-	while read -r what a b c d _; do
-		case $what in
-		bound) log "  A (no knob): peak 0-3 s $(mib "$a") MiB, max after 1 s $(mib "$b") MiB, dirtied $c MiB/s, written back $d MiB/s" ;;
-		isolation) log "  B alone $a ms, B while A writes $b ms; B's balance_dirty_pages events (paused/seen): alone $c, while A writes $d" ;;
-		esac
-	done <<< "$base"
+	show_measurements "A (no knob)" <<< "$(run_all_measurements no)"
 fi
 
 mod_load || { not_ok "module loads"; exit 1; }
 
 if [[ $CELLS == compare ]]; then
 	log "with the module (A: 16M, background 8M):"
-	while read -r what a b c d _; do
-		case $what in
-		bound) log "  A: peak 0-3 s $(mib "$a") MiB, max after 1 s $(mib "$b") MiB, dirtied $c MiB/s, written back $d MiB/s" ;;
-		isolation) log "  B alone $a ms, B while A writes $b ms; B's balance_dirty_pages events (paused/seen): alone $c, while A writes $d" ;;
-		esac
-	done <<< "$(run_all_measurements yes)"
+	show_measurements "A" <<< "$(run_all_measurements yes)"
 	no_warn
 	check "$FS: upstream and module measurements printed side by side, no WARN" $?
 	exit $failed
