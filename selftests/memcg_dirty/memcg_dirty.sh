@@ -483,7 +483,8 @@ show_measurements() {
 # upstream numbers first (module not loaded)
 if [[ $BASELINE == 1 ]]; then
 	log "without the module (upstream rules):"
-	show_measurements "A (no knob)" <<< "$(run_all_measurements no)"
+	base=$(run_all_measurements no)
+	show_measurements "A (no knob)" <<< "$base"
 fi
 
 mod_load || { not_ok "module loads"; exit 1; }
