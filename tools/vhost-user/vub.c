@@ -636,6 +636,21 @@ static int vub_rw_nowait(struct vub *v, struct iovec *iov, int cnt,
 	return 0;
 }
 
+/*
+ * A request's data transfer: in the main thread (@nowait) only small
+ * requests the page cache takes at once (-EAGAIN: leave it to a worker),
+ * in a worker the whole of it. 0: done; -EIO: failed or short.
+ */
+static int vub_data_rw(struct vub *v, struct iovec *iov, int cnt,
+		       uint64_t pos, uint64_t len, bool write, bool nowait)
+{
+	if (nowait)
+		return v->nowait[write] && len <= VUB_INLINE_MAX &&
+		       vub_rw_nowait(v, iov, cnt, pos, len, write) ? 0 : -EAGAIN;
+	return vub_rw_full(v->img_fd, iov, cnt, pos, write) == (ssize_t)len ?
+	       0 : -EIO;
+}
+
 static int vub_blk_check(struct vub_conn *c, struct vub_job *job)
 {
 	struct vub_req *rq = &job->rq;
@@ -664,7 +679,7 @@ static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
 	uint64_t data_len, pos, end;
 	uint64_t written = 1;
 	uint8_t status = VIRTIO_BLK_S_OK;
-	int cnt;
+	int cnt, ret;
 
 	switch (hdr.type & ~VIRTIO_BLK_T_BARRIER) {
 	case VIRTIO_BLK_T_IN:
@@ -677,13 +692,10 @@ static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
 			break;
 		}
 		cnt = vub_segs_iov(rq->wr, rq->nwr, 0, data_len, rq->iov);
-		if (nowait) {
-			if (!v->nowait[0] || data_len > VUB_INLINE_MAX ||
-			    !vub_rw_nowait(v, rq->iov, cnt, pos, data_len,
-					   false))
-				return -EAGAIN;
-		} else if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, false) !=
-			   (ssize_t)data_len) {
+		ret = vub_data_rw(v, rq->iov, cnt, pos, data_len, false, nowait);
+		if (ret == -EAGAIN)
+			return ret;
+		if (ret) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
@@ -701,15 +713,11 @@ static int64_t vub_blk_request(struct vub *v, struct vub_conn *c,
 		}
 		cnt = vub_segs_iov(rq->rd, rq->nrd, sizeof(hdr), data_len,
 				   rq->iov);
-		if (nowait) {
-			if (!v->nowait[1] || data_len > VUB_INLINE_MAX ||
-			    !vub_rw_nowait(v, rq->iov, cnt, pos, data_len,
-					   true))
-				return -EAGAIN;
-		} else if (vub_rw_full(v->img_fd, rq->iov, cnt, pos, true) !=
-			   (ssize_t)data_len) {
+		ret = vub_data_rw(v, rq->iov, cnt, pos, data_len, true, nowait);
+		if (ret == -EAGAIN)
+			return ret;
+		if (ret)
 			status = VIRTIO_BLK_S_IOERR;
-		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		if (nowait && !v->read_only)
