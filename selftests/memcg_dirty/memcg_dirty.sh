@@ -28,8 +28,9 @@ WBMASK=/sys/devices/virtual/workqueue/writeback/cpumask
 RECORD_CMD=/sys/kernel/tracing/options/record-cmd
 # MDT_CELLS=all: every cell; fs: only the cells that depend on the
 # filesystem (bound, no collapse, isolation, reaction, background,
-# hierarchy, unload), for the second filesystem; negative: only the two
-# negative cells (broken builds fail the bound and isolation checks).
+# hierarchy, unload), for the second filesystem; negative: only the four
+# negative cells (broken builds fail the bound, isolation and reaction
+# checks).
 # MDT_BASELINE=1: also measure and print upstream (module not loaded)
 # before the cells.
 # MDT_CELLS=compare: only the measurements, without and with the module,
@@ -39,9 +40,9 @@ BASELINE=${MDT_BASELINE:-0}
 BOUND_MIB=64	# A's writer in the bound cells
 ALONE=alone	# isolation: B's run alone, the yardstick of the 1.25x check
 case $CELLS in
-all) NTESTS=19 ;;
+all) NTESTS=21 ;;
 fs) NTESTS=8 ;;
-negative) NTESTS=2 ;;
+negative) NTESTS=4 ;;
 compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ALONE=alone ;;
 *) echo "MDT_CELLS=$CELLS: use all, fs, negative or compare" >&2; exit 1 ;;
 esac
@@ -590,6 +591,52 @@ if [[ $CELLS == compare ]]; then
 	exit $failed
 fi
 
+# measure_reaction: A writes under 64M, the limit drops to 8M after 3 s;
+# echoes "dirty_before over_ms over_bytes dirty_at_deadline deadline_ms
+# samples" (over_*: time above the new bound from 1 s after, and what A
+# dirtied in it)
+measure_reaction() {
+	local A pid before tl excess deadline t over_ms over_b after
+
+	A=$(new_cg A throttled)
+	"$CTL" set "$A" --dirty-bytes 64M --background-bytes 32M >/dev/null
+	writer "$A" "$MNT/a" 400
+	pid=$WPID
+	sleep 3
+	before=$(cg_dirty "$A")
+	"$CTL" set "$A" --dirty-bytes 8M --background-bytes 4M >/dev/null
+	tl=$(now_ms)
+	excess=$((before > 8 * MiB ? before - 8 * MiB : 0))
+	deadline=$((excess * 1000 / RATE + 2000))
+	# samples "ms-after-lowering wchar dirty" every 0.2 s until the deadline
+	while :; do
+		tnow
+		t=$((NOW - tl))
+		wchar_of "$pid"
+		dirty_of "$A"
+		echo "$t $WCHAR $DIRTY"
+		((t >= deadline)) && break
+		snooze 0.2
+	done > "$WORK/reaction"
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	"$CTL" clear "$A"
+	drop "$MNT/a"
+	read -r over_ms over_b after <<< "$(awk -v lim=$((8 * MiB + 2 * MiB)) '
+		NR > 1 && pt >= 1000 && pd > lim && $3 > lim { ms += $1 - pt; b += $2 - pw }
+		{ pt = $1; pw = $2; pd = $3 }
+		END { print ms + 0, b + 0, pd + 0 }' "$WORK/reaction")"
+	echo "$before $over_ms $over_b $after $deadline $(wc -l < "$WORK/reaction")"
+}
+
+# "stopped": from 1 s after lowering, while A is still above the new bound
+# at both ends of a sampling interval, it dirties under 2 MiB/s in total
+# (a few ratelimit batches); once back under the bound it may dirty at its
+# writeback rate again. A host too slow to sample in time leaves no such
+# interval: then only the bound at the deadline is checked.
+reaction_ok() {	# over_ms over_bytes dirty_at_deadline
+	(($2 * 1000 <= 2 * MiB * $1 && $3 <= 8 * MiB + 2 * MiB))
+}
+
 # the cells with the module loaded (not in MDT_CELLS=negative)
 module_cells() {
 # bound and no collapse
@@ -617,40 +664,9 @@ else
 fi
 
 # reaction to a lowered limit
-A=$(new_cg A throttled)
-"$CTL" set "$A" --dirty-bytes 64M --background-bytes 32M >/dev/null
-writer "$A" "$MNT/a" 400
-pid=$WPID
-sleep 3
-before=$(cg_dirty "$A")
-"$CTL" set "$A" --dirty-bytes 8M --background-bytes 4M >/dev/null
-tl=$(now_ms)
-excess=$((before > 8 * MiB ? before - 8 * MiB : 0))
-deadline=$((excess * 1000 / RATE + 2000))
-# samples "ms-after-lowering wchar dirty" every 0.2 s until the deadline
-while :; do
-	tnow
-	t=$((NOW - tl))
-	wchar_of "$pid"
-	dirty_of "$A"
-	echo "$t $WCHAR $DIRTY"
-	((t >= deadline)) && break
-	snooze 0.2
-done > "$WORK/reaction"
-kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-"$CTL" clear "$A"
-drop "$MNT/a"
-# "stopped": from 1 s after lowering, while A is still above the new bound
-# at both ends of a sampling interval, it dirties under 2 MiB/s in total
-# (a few ratelimit batches); once back under the bound it may dirty at its
-# writeback rate again. A host too slow to sample in time leaves no such
-# interval: then only the bound at the deadline is checked.
-read -r over_ms over_b after <<< "$(awk -v lim=$((8 * MiB + 2 * MiB)) '
-	NR > 1 && pt >= 1000 && pd > lim && $3 > lim { ms += $1 - pt; b += $2 - pw }
-	{ pt = $1; pw = $2; pd = $3 }
-	END { print ms + 0, b + 0, pd + 0 }' "$WORK/reaction")"
-log "reaction: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms spent above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms ($(wc -l < "$WORK/reaction") samples)"
-((over_b * 1000 <= 2 * MiB * over_ms && after <= 8 * MiB + 2 * MiB))
+read -r before over_ms over_b after deadline n <<< "$(measure_reaction)"
+log "reaction: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms spent above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms ($n samples)"
+reaction_ok "$over_ms" "$over_b" "$after"
 check "reaction: dirtying stops within 1 s of lowering L and A is within bound after excess/bandwidth + 2 s" $?
 
 # background writeback drains to L/2 without sync: the writer is stopped
@@ -911,5 +927,24 @@ log "fault=everyone: B's balance_dirty_pages events (paused/seen) while A writes
 # shellcheck disable=SC2086 # the fields, split on purpose
 ! isolation_ok $iso
 check "negative: the isolation check fails when the limit applies to every memcg" $?
+
+# no wb_domain_size_changed() on a knob change (fault=nodomreset): the
+# domain's limit history follows a lowered limit by 1/32 per 200 ms
+mod_load fault=nodomreset
+read -r before over_ms over_b after deadline n <<< "$(measure_reaction)"
+rmmod memcg_dirty
+log "fault=nodomreset: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms"
+! reaction_ok "$over_ms" "$over_b" "$after"
+check "negative: the reaction check fails without the domain reset on a knob change" $?
+
+# the memcg statistics upstream uses instead of fresh per-wb counts
+# (fault=stale: flushed at most every 2 s): the bound fails
+mod_load fault=stale
+A=$(new_cg A throttled)
+read -r p3 m1 rate bw <<< "$(measure_bound "$A" yes 48)"
+rmmod memcg_dirty
+log "fault=stale: peak $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB"
+! bound_ok "$p3" "$m1"
+check "negative: the bound check fails with the memcg's possibly stale statistics" $?
 
 exit $failed
