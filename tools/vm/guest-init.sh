@@ -46,12 +46,23 @@ labfail() {
 	verdict $VERDICT_LABFAIL
 }
 
-# A virtio-serial port by name; devtmpfs names it /dev/vportNpM.
-vport() {
-	local p
+# sleep without an exec: a read that times out on a pipe nobody writes
+nap() {
+	read -r -t "$1" <> <(:) || :
+}
 
-	for p in /sys/class/virtio-ports/*; do
-		[[ $(<"$p/name") == "$1" ]] && { echo "/dev/${p##*/}"; return 0; }
+# A virtio-serial port by name; devtmpfs names it /dev/vportNpM. A port
+# gets its name file when the host's name message arrives, a console port
+# never: wait up to a second for the name.
+vport() {
+	local p i
+
+	for ((i = 0; i < 20; i++)); do
+		for p in /sys/class/virtio-ports/*; do
+			[[ -r $p/name && $(<"$p/name") == "$1" ]] &&
+				{ echo "/dev/${p##*/}"; return 0; }
+		done
+		nap 0.05
 	done
 	return 1
 }
@@ -79,11 +90,6 @@ coldplug() {
 	return 0
 }
 
-# sleep without an exec: a read that times out on a pipe nobody writes
-nap() {
-	read -r -t "$1" <> <(:) || :
-}
-
 # nd probing is asynchronous: wait for the backend's namespaces.
 setup_backend() {
 	local i
@@ -104,6 +110,7 @@ coldplug
 setup_backend || labfail "NVDIMM backend '$BACKEND' did not come up (no namespace in /sys/bus/nd/devices)"
 
 export KMEMLAB_DIR KMEMLAB_BUILD KMEMLAB_BIN KMEMLAB_RESULTS KMEMLAB_BACKEND=$BACKEND
+[[ -z ${KMEMLAB_NVDIMM_FILE:-} ]] || export KMEMLAB_NVDIMM_FILE
 export KMEMLAB_KVER=$KM_kver PATH=$KMEMLAB_BIN:$PATH
 read -r up _ </proc/uptime
 log "ready: backend=$BACKEND mode=$MODE uptime=${up}s"
