@@ -905,14 +905,21 @@ fi
 
 # negative checks: deliberately broken builds must fail the checks above
 [[ $CELLS == fs ]] && exit $failed
+
+negative_bound() {	# FAULT DESCRIPTION: that build must fail the bound
+	local A p3 m1
+
+	mod_load fault="$1"
+	A=$(new_cg A throttled)
+	read -r p3 m1 _ <<< "$(measure_bound "$A" yes 48)"
+	rmmod memcg_dirty
+	log "fault=$1: peak $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB"
+	! bound_ok "$p3" "$m1"
+	check "negative: the bound check fails $2" $?
+}
+
 # redirect disabled (fault=passthrough): the bound fails
-mod_load fault=passthrough
-A=$(new_cg A throttled)
-read -r p3 m1 rate bw <<< "$(measure_bound "$A" yes 48)"
-rmmod memcg_dirty
-log "fault=passthrough: peak $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB"
-! bound_ok "$p3" "$m1"
-check "negative: the bound check fails when the redirect is disabled" $?
+negative_bound passthrough "when the redirect is disabled"
 
 # A's limit applied to every memcg (fault=everyone): the isolation fails
 mod_load fault=everyone
@@ -936,12 +943,6 @@ check "negative: the reaction check fails without the domain reset on a knob cha
 
 # the memcg statistics upstream uses instead of fresh per-wb counts
 # (fault=stale: flushed at most every 2 s): the bound fails
-mod_load fault=stale
-A=$(new_cg A throttled)
-read -r p3 m1 rate bw <<< "$(measure_bound "$A" yes 48)"
-rmmod memcg_dirty
-log "fault=stale: peak $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB"
-! bound_ok "$p3" "$m1"
-check "negative: the bound check fails with the memcg's possibly stale statistics" $?
+negative_bound stale "with the memcg's possibly stale statistics"
 
 exit $failed
