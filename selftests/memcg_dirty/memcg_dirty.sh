@@ -38,12 +38,11 @@ RECORD_CMD=/sys/kernel/tracing/options/record-cmd
 CELLS=${MDT_CELLS:-all}
 BASELINE=${MDT_BASELINE:-0}
 BOUND_MIB=64	# A's writer in the bound cells
-ALONE=alone	# isolation: B's run alone, the yardstick of the 1.25x check
 case $CELLS in
-all) NTESTS=20 ;;
-fs) NTESTS=7 ;;
+all) NTESTS=21 ;;
+fs) NTESTS=8 ;;
 negative) NTESTS=4 ;;
-compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ALONE=alone ;;
+compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ;;
 *) echo "MDT_CELLS=$CELLS: use all, fs, negative or compare" >&2; exit 1 ;;
 esac
 
@@ -260,13 +259,14 @@ b_runs() {
 	printf '%s\n' "${t[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-# The isolation cell compares B beside A with B alone. Under TCG the
-# guest's vCPUs are host threads on a shared host, and B sharing a vCPU
-# with A's writer and the flusher cost it 1.5-1.9x with and without the
-# module, with no throttling at all. So B gets CPU 1 to itself, while A,
-# the test and the writeback workqueue (its cpumask) stay on CPU 0: the
-# comparison then measures dirty throttling, not CPU sharing. PIN_B is
-# B's CPU, empty when the guest cannot be split so.
+# The isolation cells compare B beside A with B alone. B sharing a CPU
+# with A's writer and the flusher cost it 1.5-1.9x under multi-threaded
+# TCG, with and without the module, with no throttling at all. So B gets
+# CPU 1 to itself, while A, the test and the writeback workqueue (its
+# cpumask) stay on CPU 0: the comparison then measures dirty throttling,
+# not CPU sharing (on instruction-counted time, where the vCPUs take
+# turns, CPU 0's work still counts in B's time: 1-3 % here). PIN_B is B's
+# CPU, empty when the guest cannot be split so.
 PIN_B=
 PIN_A=
 # (saved_wbmask is read at start-up, so that cleanup restores it even when
@@ -352,6 +352,10 @@ measure_bound() {	# CG yes|no [MiB]
 	wait_or_kill "$pid" 120
 	t1=$(now_ms)
 	s1=$(wsectors)
+	# the samples cover the first 3 s even when the writer finished
+	# sooner (an unthrottled one, under icount, writes 48 MiB in 0.2 s):
+	# its dirty pages are still there to be counted
+	while tnow; ((NOW - t0 < 3500)); do snooze 0.1; done
 	kill "$spid"; wait "$spid" 2>/dev/null
 	awk -v ms=$((t1 - t0)) -v wb=$(((s1 - s0) * 512)) -v mb="$size" '
 		$1 <= 3000 && $2 > p3 { p3 = $2 }
@@ -433,26 +437,20 @@ knob_stat() {	# knob_stat CGROUP KEY: the module's counter, or 0
 	[[ -r $f ]] && awk -v k="$2" '$1 == k { print $2 }' "$f" || echo 0
 }
 
-# measure_isolation A B yes|no [MiB [alone|shared]]: B writes 48 MiB alone
-# (unless "shared"), then while A (io.max throttled, limit L with the knob)
-# writes; three times each with "alone" (medians), once with "shared"
-# (where only the throttling counts). Echoes
-# "alone_ms shared_ms trace_alone trace_shared b_events b_pause_ms a_events
-# pinned" (trace_*: B's "paused/seen" balance_dirty_pages events; b_*: the
-# module's accounting of B, a_events: A's throttle events during B's shared
-# run; "-" where not available; pinned: yes if B had a vCPU to itself)
+# measure_isolation A B yes|no: B writes 48 MiB alone, then while A (io.max
+# throttled, limit L with the knob) writes; three times each (medians).
+# Echoes "alone_ms shared_ms trace_alone trace_shared b_events b_pause_ms
+# a_events pinned" (trace_*: B's "paused/seen" balance_dirty_pages events;
+# b_*: the module's accounting of B, a_events: A's throttle events during
+# B's runs beside A; "-" where not available; pinned: yes if B had a vCPU
+# to itself)
 measure_isolation() {
-	local a=$1 b=$2 knob=$3 apid alone shared tra trs i pinned runs=1
-	local be0=- be1=- bp0=- bp1=- ae0=- ae1=- size=${4:-48}
+	local a=$1 b=$2 knob=$3 apid alone shared tra trs i pinned runs=3
+	local be0=- be1=- bp0=- bp1=- ae0=- ae1=- size=48
 
 	trace_on "$(stat -c %i "$b")" || log "no trace instance: module accounting only" >&2
 	pin
-	if [[ ${5:-alone} == alone ]]; then
-		runs=3
-		alone=$(b_runs "$b" "$size" $runs)
-	else
-		alone=-
-	fi
+	alone=$(b_runs "$b" "$size" $runs)
 	tra=$(trace_pauses)
 	if [[ $knob == yes ]]; then
 		"$CTL" set "$a" --dirty-bytes $L --background-bytes $((L / 2)) >/dev/null
@@ -506,13 +504,31 @@ isolation_ok() {	# the 7 fields of measure_isolation
 	[[ $4 == - || $4 == 0/0 ]] && [[ $5 == 0 && $6 == 0 ]] && (($7 > 0))
 }
 
+# iso_time_ok ALONE_MS SHARED_MS: B beside A within 1.25x of B alone
+iso_time_ok() {
+	awk -v a="$1" -v s="$2" 'BEGIN { exit !(a > 0 && s <= 1.25 * a) }'
+}
+
+# B's time is asserted where the guest's clock measures the guest: real
+# hardware, KVM, and the lab's instruction-counted boot (settings:
+# clock=icount). Under multi-threaded TCG each vCPU is a host thread on a
+# shared host and B's time is the host's scheduling: in eight lab runs
+# 0.69-1.15x, then 1.41x in CI, with B in free run throughout (no event).
+# Echoes why not, and succeeds, where it cannot be measured.
+iso_time_unmeasurable() {
+	local accel=${KMEMLAB_ACCEL:-}
+
+	[[ $accel == tcg* && $accel != *-icount* ]] || return 1
+	echo "B's time under multi-threaded TCG is host scheduling (the lab runs this area with clock=icount)"
+}
+
 run_all_measurements() {	# yes|no: with or without the knobs
 	local knob=$1 cg res
 
 	cg=$(new_cg A throttled)
 	res=$(measure_bound "$cg" "$knob" "$BOUND_MIB")
 	echo "bound $res"
-	res=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B)" "$knob")
+	res=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" "$knob")
 	echo "isolation $res"
 }
 
@@ -649,16 +665,19 @@ awk -v r="$rate" -v bw="$bw" 'BEGIN { exit !(r >= 0.8 * bw) }'
 check "no collapse: A's throughput $rate MiB/s >= 80% of its writeback bandwidth $bw MiB/s" $?
 
 # isolation
-iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B)" yes 48 "$ALONE")
+iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" yes)
 read -r alone shared tra trs bev bpms aev pinned <<< "$iso"
 log "with the module: B alone $alone ms, B while A writes $shared ms ($(awk -v a="$alone" -v s="$shared" 'BEGIN { printf "%.2f", s / a }')x; B on its own vCPU: $pinned)"
 log "  B's balance_dirty_pages events (paused/seen): alone $tra, while A writes $trs; module: B $bev pauses, $bpms ms; A $aev pauses meanwhile"
 # shellcheck disable=SC2086 # the fields, split on purpose
 isolation_ok $iso
 check "isolation: B without a knob stays in balance_dirty_pages free run (no event, no pause) while A is throttled under its limit" $?
-# B's time beside A is printed, not asserted: with B pinned it was within
-# 1.25x of B alone in eight lab runs (0.69-1.15x), but 1.41x on xfs in a
-# clean-clone CI run (Documentation/memcg_dirty.rst)
+if why=$(iso_time_unmeasurable); then
+	ok "isolation: B finishes within 1.25x of B alone # SKIP $why"
+else
+	iso_time_ok "$alone" "$shared"
+	check "isolation: B finishes within 1.25x of B alone ($alone ms alone, $shared ms beside A)" $?
+fi
 
 # reaction to a lowered limit
 read -r before over_ms over_b after deadline n <<< "$(measure_reaction)"
@@ -923,14 +942,15 @@ negative_bound passthrough "when the redirect is disabled"
 
 # A's limit applied to every memcg (fault=everyone): the isolation fails
 mod_load fault=everyone
-iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B)" yes 48 shared)
+iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" yes)
 "$CTL" clear --all >/dev/null 2>&1
 rmmod memcg_dirty
 read -r alone shared tra trs bev bpms aev _ <<< "$iso"
-log "fault=everyone: B's balance_dirty_pages events (paused/seen) while A writes $trs; module: B $bev pauses, $bpms ms; A $aev"
+log "fault=everyone: B alone $alone ms, beside A $shared ms; B's balance_dirty_pages events (paused/seen) while A writes $trs; module: B $bev pauses, $bpms ms; A $aev"
+# both isolation checks must fail (the time check where it is asserted)
 # shellcheck disable=SC2086 # the fields, split on purpose
-! isolation_ok $iso
-check "negative: the isolation check fails when the limit applies to every memcg" $?
+! isolation_ok $iso && { iso_time_unmeasurable >/dev/null || ! iso_time_ok "$alone" "$shared"; }
+check "negative: the isolation checks fail when the limit applies to every memcg" $?
 
 # no wb_domain_size_changed() on a knob change (fault=nodomreset): the
 # domain's limit history follows a lowered limit by 1/32 per 200 ms
