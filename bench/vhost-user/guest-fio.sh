@@ -12,7 +12,7 @@
 set -u
 RUNTIME=${1:-4}
 REPS=${2:-8}
-OUT=${KMEMLAB_RESULTS:?not in the lab guest}/vhost-user-bench
+OUT=${KMEMLAB_RESULTS:?not in the lab guest}/vhost-user-bench/${3:-.}
 mkdir -p "$OUT"
 
 dev_vub='' dev_qsd=''

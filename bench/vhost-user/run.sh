@@ -7,7 +7,12 @@
 # same raw image, reported as vub/qsd ratios (target >= 1.0x).
 #
 #   bench/vhost-user/run.sh [--size 256M] [--runtime 4] [--reps 8] [--vcpus 1]
-#                           [--out FILE]
+#                           [--order both] [--out FILE]
+#
+# Device position matters at this precision (swapping the two disks' PCI
+# order moved randread from 0.79x to 0.99x), so the bench boots twice, vub's
+# disk first, then qsd's, each boot running half of the reps; every pair
+# of runs is from one boot. --order vub-first|qsd-first: one boot only.
 #
 # The guest has one vCPU by default: with the lab's two, on a 2-CPU host
 # under multi-threaded TCG, single runs varied up to 100x (63 to 11607
@@ -29,6 +34,7 @@ SIZE=256M
 RUNTIME=4
 REPS=8
 VCPUS=1
+ORDER=both
 OUT=$RESULTS/vhost-user-bench.txt
 
 die() {
@@ -43,12 +49,21 @@ while (($#)); do
 	--runtime) RUNTIME=${2:?}; shift ;;
 	--reps) REPS=${2:?}; shift ;;
 	--vcpus) VCPUS=${2:?}; shift ;;
+	--order) ORDER=${2:?}; shift ;;
 	--out) OUT=${2:?}; shift ;;
-	-h | --help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1'" "see $0 --help" ;;
 	esac
 	shift
 done
+case $ORDER in
+both) boots=(vub-first qsd-first) ;;
+vub-first | qsd-first) boots=("$ORDER") ;;
+*) die "--order $ORDER: unknown" "use both (default), vub-first or qsd-first" ;;
+esac
+if [[ ! $REPS =~ ^[1-9][0-9]*$ ]] || ((REPS % ${#boots[@]})); then
+	die "--reps $REPS: need a positive multiple of ${#boots[@]}" "each boot runs an equal share"
+fi
 [[ $VCPUS =~ ^[12]$ ]] || die "--vcpus $VCPUS: the lab guest has 1 or 2 vCPUs" "use --vcpus 1 (default) or 2"
 [[ -x $BIN/vub ]] || die "$BIN/vub not built" "make -C tools/vhost-user"
 [[ -x $TOP/tools/vm/lab ]] || die "no lab (tools/vm/lab)" "build the lab first"
@@ -91,17 +106,25 @@ done
 rm -rf "$RESULTS/vhost-user-bench"
 mem=1G
 load_before=$(uptime)
-echo "vhost-user bench: booting the lab VM (TCG, slow); fio ${RUNTIME}s per run, $((8 * REPS)) runs" >&2
-"$TOP/tools/vm/lab" run -p none -m "$mem" -t $((600 + 8 * REPS * (RUNTIME + 3))) \
-	-c "$TOP/bench/vhost-user/guest-fio.sh $RUNTIME $REPS" \
-	--qemu-arg -object --qemu-arg "memory-backend-memfd,id=mem,size=$mem,share=on" \
-	--qemu-arg -machine --qemu-arg memory-backend=mem \
-	--qemu-arg -smp --qemu-arg "$VCPUS" \
-	--qemu-arg -chardev --qemu-arg "socket,id=vu0,path=$TMP/vub.sock" \
-	--qemu-arg -device --qemu-arg "vhost-user-blk-pci,chardev=vu0,num-queues=2" \
-	--qemu-arg -chardev --qemu-arg "socket,id=vu1,path=$TMP/qsd.sock" \
-	--qemu-arg -device --qemu-arg "vhost-user-blk-pci,chardev=vu1,num-queues=2" ||
-	die "the lab run failed" "see build/vm/last/serial.log"
+per=$((REPS / ${#boots[@]}))
+disk() {	# disk vub|qsd: QEMU arguments of that back-end's disk
+	printf '%s\n' --qemu-arg -chardev --qemu-arg "socket,id=$1,path=$TMP/$1.sock" \
+		--qemu-arg -device --qemu-arg "vhost-user-blk-pci,chardev=$1,num-queues=2"
+}
+for boot in "${boots[@]}"; do
+	if [[ $boot == vub-first ]]; then
+		mapfile -t disks < <(disk vub; disk qsd)
+	else
+		mapfile -t disks < <(disk qsd; disk vub)
+	fi
+	echo "vhost-user bench: booting the lab VM ($boot; TCG, slow); fio ${RUNTIME}s per run, $((8 * per)) runs" >&2
+	"$TOP/tools/vm/lab" run -p none -m "$mem" -t $((600 + 8 * per * (RUNTIME + 3))) \
+		-c "$TOP/bench/vhost-user/guest-fio.sh $RUNTIME $per $boot" \
+		--qemu-arg -object --qemu-arg "memory-backend-memfd,id=mem,size=$mem,share=on" \
+		--qemu-arg -machine --qemu-arg memory-backend=mem \
+		--qemu-arg -smp --qemu-arg "$VCPUS" "${disks[@]}" ||
+		die "the lab run ($boot) failed" "see build/vm/last/serial.log"
+done
 load_after=$(uptime)
 # CPU time (user + system, all threads, clock ticks) each back-end used
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -111,12 +134,13 @@ vubstats=$(grep -h 'vub: exiting' "$TMP/vub.log")
 
 python3 - "$RESULTS/vhost-user-bench" "$OUT" "$SIZE" "$RUNTIME" "$REPS" \
 	"$load_before" "$load_after" "$(nproc)" "$vubstats" "$cpu_vub" "$cpu_qsd" \
-	"$(getconf CLK_TCK)" "$VCPUS" <<'PY'
+	"$(getconf CLK_TCK)" "$VCPUS" "${boots[*]}" <<'PY'
 import json, sys, os, statistics
 d, out, size, runtime, reps, lb, la, ncpu, vubstats = sys.argv[1:10]
 cpu = {"vub": int(sys.argv[10]), "qsd": int(sys.argv[11])}
 hz = int(sys.argv[12])
 vcpus = sys.argv[13]
+boots = sys.argv[14].split()
 ios = {"vub": 0, "qsd": 0}
 job_ios = {}
 irqs = ["", "guest interrupts per request (virtio-blk queues, ramp time not in the",
@@ -130,7 +154,8 @@ lines = [f"vhost-user-blk back-ends, fio in a lab guest (QEMU 7.2 TCG, {vcpus} v
          f"same {size} raw image (fully written, in the host page cache; both",
          "back-ends buffered), 2 queues each, libaio iodepth 16, O_DIRECT in the",
          f"guest, {runtime}s per run (+1s ramp), {reps} runs per back-end interleaved",
-         "(ABBA); vub/qsd = median of the ratios of adjacent runs",
+         "(ABBA); vub/qsd = median of the ratios of adjacent runs;",
+         f"boots: {', '.join(boots)} (disk order on the PCI bus; each boot half the runs)",
          f"host: {ncpu} CPUs; load before: {lb.strip()}",
          f"                 load after:  {la.strip()}",
          f"{vubstats.strip()}",
@@ -139,24 +164,28 @@ lines = [f"vhost-user-blk back-ends, fio in a lab guest (QEMU 7.2 TCG, {vcpus} v
 detail = ["", "runs in order (n-backend: value); pair ratios"]
 ok = True
 for rw, bs, kind, field, label in rows:
-    p = os.path.join(d, f"{rw}-{bs}.json")
-    runs = []
-    if os.path.exists(p):
+    runs = []	# (boot, n, backend, value): pairs never span boots
+    for bi, boot in enumerate(boots):
+        p = os.path.join(d, boot, f"{rw}-{bs}.json")
+        if not os.path.exists(p):
+            continue
         with open(p) as f:
             for job in json.load(f)["jobs"]:
                 n, who = job["jobname"].split("-")
-                runs.append((int(n), who, job[kind][field]))
+                runs.append((bi, int(n), who, job[kind][field]))
                 ios[who] += job["read"]["total_ios"] + job["write"]["total_ios"]
                 job_ios[(rw, who)] = job_ios.get((rw, who), 0) + \
                     job["read"]["total_ios"] + job["write"]["total_ios"]
     runs.sort()
-    v = {w: statistics.median([x for _, who, x in runs if who == w] or [0])
+    v = {w: statistics.median([x for _, _, who, x in runs if who == w] or [0])
          for w in ("vub", "qsd")}
     pairs = []
     for i in range(0, len(runs) - 1, 2):
         a, b = runs[i], runs[i + 1]
-        pv = a[2] if a[1] == "vub" else b[2]
-        pq = a[2] if a[1] == "qsd" else b[2]
+        if a[0] != b[0]:
+            continue
+        pv = a[3] if a[2] == "vub" else b[3]
+        pq = a[3] if a[2] == "qsd" else b[3]
         if pq:
             pairs.append(pv / pq)
     r = statistics.median(pairs) if pairs else 0
@@ -167,19 +196,21 @@ for rw, bs, kind, field, label in rows:
     try:
         irq = {}
         for w in ("vub", "qsd"):
-            name = open(os.path.join(d, f"{w}.virtio")).read().strip()
             tot = 0
-            for k, sign in (("irq1", 1), ("irq0", -1)):
-                for line in open(os.path.join(d, f"{rw}-{bs}.{k}")):
-                    f = line.split()
-                    if f and f[-1].startswith(name + "-"):
-                        tot += sign * sum(int(x) for x in f[1:] if x.isdigit())
+            for boot in boots:
+                bd = os.path.join(d, boot)
+                name = open(os.path.join(bd, f"{w}.virtio")).read().strip()
+                for k, sign in (("irq1", 1), ("irq0", -1)):
+                    for line in open(os.path.join(bd, f"{rw}-{bs}.{k}")):
+                        f = line.split()
+                        if f and f[-1].startswith(name + "-"):
+                            tot += sign * sum(int(x) for x in f[1:] if x.isdigit())
             n = job_ios.get((rw, w), 0)
             irq[w] = tot / n if n else 0
         irqs.append(f"  {label}: vub {irq['vub']:.2f}, qsd {irq['qsd']:.2f}")
     except (OSError, KeyError):
         pass
-    detail.append(f"{label}: " + " ".join(f"{n}-{who}:{x:.0f}" for n, who, x in runs))
+    detail.append(f"{label}: " + " ".join(f"{boots[bi][:3]}{n}-{who}:{x:.0f}" for bi, n, who, x in runs))
     detail.append(f"  pairs: " + " ".join(f"{x:.2f}" for x in pairs))
 lines.append("")
 lines.append("all targets met" if ok else "some targets missed")
