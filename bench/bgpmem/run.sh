@@ -4,7 +4,7 @@
 # bgpmem vs nd_pmem, one VM boot, reported as ratios.
 #
 #   make bench B=bgpmem, which runs
-#   LAB_NVDIMM_DIR=/dev/shm LAB_TCG=thread=single LAB_QEMU_ARGS='-icount shift=0' \
+#   LAB_NVDIMM_DIR=/dev/shm LAB_CLOCK=icount \
 #	tools/vm/lab run -p nfit -c bench/bgpmem/run.sh
 #
 # On instruction-counted guest time (-icount) one repetition's figures
