@@ -859,6 +859,106 @@ static void vc_check_event_idx(struct vc *c)
 			  "call sent at used_event; idle ring asks for a kick at the next buffer");
 }
 
+#define VC_STREAM_REQS	20000
+#define VC_STREAM_DEPTH	8
+
+/*
+ * EVENT_IDX as a guest uses it, with requests streaming: up to 8 in flight,
+ * a kick only when avail_event asks for one, and sleeping on the call
+ * eventfd only (used_event set first, then used->idx checked once more, as
+ * Linux's virtqueue_enable_cb does). A back-end that suppresses kicks or
+ * holds calls (vub --coalesce) and loses a wake-up stalls here.
+ */
+static void vc_check_event_stream(struct vc *c)
+{
+	struct vc_vq *vq = &c->vq[0];
+	volatile uint16_t *avail_event = (uint16_t *)&vq->used->ring[VC_QSIZE];
+	uint64_t b = vc_buf_gpa(0);
+	struct virtio_blk_outhdr *h = vc_gpa(c, b + VC_HDR_OFF);
+	bool busy[VC_SLOTS] = { false };
+	unsigned int sent = 0, done = 0, inflight = 0, kicks = 0, calls = 0;
+	uint64_t t0 = kml_now_ns();
+
+	if (!(c->acked & VU_BIT(VIRTIO_RING_F_EVENT_IDX))) {
+		vc_result("event-idx-stream", VC_SKIP, "EVENT_IDX not offered");
+		return;
+	}
+	vc_drain_calls(c);
+	h->type = VIRTIO_BLK_T_IN;
+	h->ioprio = 0;
+	h->sector = c->sector;
+	while (done < VC_STREAM_REQS) {
+		uint16_t old = vq->avail_idx, u;
+
+		/* refill: the same 4K read, each chain in a free slot */
+		while (inflight < VC_STREAM_DEPTH && sent < VC_STREAM_REQS) {
+			unsigned int slot = 0;
+			uint16_t head;
+
+			while (busy[slot])
+				slot++;
+			head = slot * 4;
+			vq->desc[head] = (struct vring_desc){ b + VC_HDR_OFF,
+				sizeof(*h), VRING_DESC_F_NEXT, head + 1 };
+			vq->desc[head + 1] = (struct vring_desc){ b + VC_DATA_OFF,
+				4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT,
+				head + 2 };
+			vq->desc[head + 2] = (struct vring_desc){
+				b + VC_STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 };
+			busy[slot] = true;
+			vq->avail->ring[vq->avail_idx % VC_QSIZE] = head;
+			vq->avail_idx++;
+			sent++;
+			inflight++;
+		}
+		__atomic_store_n(&vq->avail->idx, vq->avail_idx,
+				 __ATOMIC_RELEASE);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (vq->avail_idx != old &&
+		    vring_need_event(*avail_event, vq->avail_idx, old)) {
+			vc_kick(vq);
+			kicks++;
+		}
+		/* ask for an interrupt at the next completion, then re-check */
+		vq->avail->ring[VC_QSIZE] = vq->used_seen;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		u = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		if (u == vq->used_seen) {
+			struct pollfd p = { vq->call, POLLIN, 0 };
+			uint64_t cnt;
+
+			if (poll(&p, 1, c->timeout_ms) <= 0 ||
+			    read(vq->call, &cnt, 8) != 8) {
+				vc_result("event-idx-stream", VC_FAIL,
+					  "stalled after %u of %u requests: no call within %d ms (avail->idx %u, avail_event %u, used->idx %u, used_event %u)",
+					  done, VC_STREAM_REQS, c->timeout_ms,
+					  vq->avail_idx, *avail_event,
+					  vq->used->idx, vq->used_seen);
+				return;
+			}
+			calls++;
+			u = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		}
+		for (; vq->used_seen != u; vq->used_seen++) {
+			uint32_t id = vq->used->ring[vq->used_seen % VC_QSIZE].id;
+
+			if (id % 4 || id / 4 >= VC_SLOTS || !busy[id / 4]) {
+				vc_result("event-idx-stream", VC_FAIL,
+					  "used ring id %u is not an outstanding chain head",
+					  id);
+				return;
+			}
+			busy[id / 4] = false;
+			inflight--;
+			done++;
+		}
+	}
+	vc_result("event-idx-stream", VC_PASS,
+		  "%u 4K reads, %u in flight: %u kicks, %u calls, %.0f ms",
+		  VC_STREAM_REQS, VC_STREAM_DEPTH, kicks, calls,
+		  (kml_now_ns() - t0) / 1e6);
+}
+
 static void vc_check_io(struct vc *c)
 {
 	char why[160];
@@ -872,6 +972,7 @@ static void vc_check_io(struct vc *c)
 	else
 		vc_result("io", VC_FAIL, "queue 0: %s", why);
 	vc_check_event_idx(c);
+	vc_check_event_stream(c);
 
 	if (!(c->acked & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC)))
 		vc_result("indirect-desc", VC_SKIP, "INDIRECT_DESC not offered");
