@@ -29,6 +29,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <sys/eventfd.h>
@@ -58,6 +59,12 @@
  * the copies are better spread over the workers.
  */
 #define VUB_INLINE_MAX		(32u << 10)
+/* --coalesce: a ring's request rate is measured over windows this long */
+#define VUB_RATE_WINDOW_NS	(10 * 1000 * 1000ull)
+#define VUB_NS_PER_SEC		(1000 * 1000 * 1000ull)
+#define VUB_COALESCE_IOPS	1000
+#define VUB_COALESCE_MAX_IOPS	100000000
+#define VUB_COALESCE_MAX_US	100000
 
 enum vub_bug {
 	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
@@ -88,6 +95,13 @@ struct vub_vq {
 	int err_fd;
 	uint16_t notify_old;		/* used_idx before this completion batch */
 	bool completed;			/* completions since the last notify check */
+	/* --coalesce */
+	bool held;			/* a call waits for next_call; kick unarmed */
+	bool resume;			/* call sent early; kick still unarmed */
+	bool fast;			/* above the rate threshold, last window */
+	uint64_t next_call;		/* ns: no call before this while fast */
+	uint64_t win_start;		/* ns: start of the rate window */
+	uint64_t win_reqs;		/* requests completed in the window */
 	/* valid while the memory table is unchanged */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
@@ -134,6 +148,9 @@ struct vub {
 	uint64_t total_inline;		/* of which done without the pool */
 	uint64_t total_conns;
 	bool nowait[2];			/* RWF_NOWAIT reads, writes work */
+	uint64_t hold_ns;		/* --coalesce delay, 0: off */
+	uint64_t hold_iops;		/* --coalesce rate threshold */
+	uint64_t total_held;		/* calls held back by --coalesce */
 	uint64_t total_errors;
 	/* worker pool: jobs go todo -> (worker) -> done -> main thread */
 	pthread_mutex_t lock;
@@ -871,9 +888,11 @@ static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
 	vub_log_used(v, c, vq, 2, 2);
 	c->requests++;
 	v->total_requests++;
+	vq->win_reqs++;
 }
 
-static void vub_notify_check(struct vub_conn *c, struct vub_vq *vq);
+static void vub_vq_signal(struct vub *v, struct vub_conn *c,
+			  struct vub_vq *vq);
 
 /*
  * Take everything available on a started and enabled ring and check each
@@ -903,7 +922,11 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
 			return vub_fail(c, "avail index moved by more than the queue size");
 		if (avail_idx == vq->last_avail) {
-			if (!ev)
+			/*
+			 * While a call is held (--coalesce) the guest need not
+			 * kick: vub_held_calls() looks at the ring again.
+			 */
+			if (!ev || vq->held)
 				break;
 			/* ask for a kick at the next buffer, then re-check */
 			((uint16_t *)vq->used->ring)[vq->num * 4] = vq->last_avail;
@@ -937,7 +960,7 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 			 * guest refills its queue while we go on.
 			 */
 			vub_used_push(v, c, vq, head, written);
-			vub_notify_check(c, vq);
+			vub_vq_signal(v, c, vq);
 			v->total_inline++;
 			vub_job_put(c, job);
 			continue;
@@ -945,29 +968,147 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 		c->inflight++;
 		vub_submit(v, job);
 	}
-	if (vq->completed)
-		vub_notify_check(c, vq);
+	vub_vq_signal(v, c, vq);
 	return 0;
 }
 
-static void vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+/* call the guest for the completions since the last check if it asked to */
+static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
 {
 	uint16_t old = vq->notify_old;
 
 	vq->completed = false;
 	if (vq->used_idx == old)
-		return;
+		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vub_has(c, VIRTIO_RING_F_EVENT_IDX)) {
 		uint16_t event = vq->avail->ring[vq->num];
 
 		if (!vring_need_event(event, vq->used_idx, old))
-			return;
+			return false;
 	} else if (__atomic_load_n(&vq->avail->flags, __ATOMIC_ACQUIRE) &
 		   VRING_AVAIL_F_NO_INTERRUPT) {
-		return;
+		return false;
 	}
 	vub_notify(vq);
+	return true;
+}
+
+static uint64_t vub_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * VUB_NS_PER_SEC + ts.tv_nsec;
+}
+
+/*
+ * Interrupt coalescing (--coalesce, off by default), as SPDK's vhost
+ * target does it: a ring that completed more than hold_iops requests per
+ * second in the last window calls the guest at most once per hold_ns. A
+ * held call stays pending (vq->completed) and its ring unarmed for kicks:
+ * the guest queues more requests without a kick or an interrupt each, and
+ * vub_held_calls() serves them and sends the call when the time is up.
+ * That trades up to hold_ns of latency for fewer guest exits per request.
+ */
+static void vub_vq_signal(struct vub *v, struct vub_conn *c,
+			  struct vub_vq *vq)
+{
+	uint64_t now;
+
+	if (!vq->completed || vq->held)
+		return;		/* held: vub_held_calls() sends it */
+	if (!v->hold_ns) {
+		vub_notify_check(c, vq);
+		return;
+	}
+	now = vub_now();
+	if (now - vq->win_start >= VUB_RATE_WINDOW_NS) {
+		vq->fast = vq->win_reqs * VUB_NS_PER_SEC >
+			   v->hold_iops * (now - vq->win_start);
+		vq->win_start = now;
+		vq->win_reqs = 0;
+	}
+	if (vq->fast && now < vq->next_call) {
+		v->total_held++;
+		vq->held = true;
+		return;
+	}
+	if (vub_notify_check(c, vq))
+		vq->next_call = now + v->hold_ns;
+}
+
+/*
+ * Send the held calls whose time is up, after serving what the guest
+ * queued meanwhile (it did not kick). Returns the time in ns until the
+ * next one is due, -1 if none is held.
+ */
+static int64_t vub_held_calls(struct vub *v)
+{
+	int64_t next = -1;
+	unsigned int s, q;
+	uint64_t now;
+
+	if (!v->hold_ns)
+		return -1;
+	now = vub_now();
+	for (s = 0; s < VUB_MAX_CONNS; s++) {
+		struct vub_conn *c = v->conns[s];
+
+		for (q = 0; c && !c->dead && q < v->nqueues; q++) {
+			struct vub_vq *vq = &c->vqs[q];
+
+			if (!vq->held)
+				continue;
+			if (now >= vq->next_call) {
+				vq->held = false;
+				vq->next_call = now;
+				if (vub_vq_process(v, c, vq)) {
+					c->dead = true;
+					break;
+				}
+				if (!vq->held)
+					continue;
+			}
+			if (next < 0 || vq->next_call - now < (uint64_t)next)
+				next = vq->next_call - now;
+		}
+	}
+	return next;
+}
+
+/*
+ * Send @c's held calls now, before a message changes its rings or memory;
+ * vub_held_resume() looks at those rings again once it is handled (the
+ * guest may have queued requests without a kick).
+ */
+static void vub_held_flush(struct vub_conn *c)
+{
+	unsigned int q;
+
+	for (q = 0; q < VUB_MAX_QUEUES; q++) {
+		struct vub_vq *vq = &c->vqs[q];
+
+		if (vq->held) {
+			vq->held = false;
+			vq->resume = true;
+			vub_notify_check(c, vq);
+		}
+	}
+}
+
+static int vub_held_resume(struct vub *v, struct vub_conn *c)
+{
+	unsigned int q;
+	int ret = 0;
+
+	for (q = 0; q < VUB_MAX_QUEUES && !ret; q++) {
+		if (c->vqs[q].resume) {
+			c->vqs[q].resume = false;
+			ret = vub_vq_process(v, c, &c->vqs[q]);
+		}
+	}
+	return ret;
 }
 
 /*
@@ -1006,7 +1147,7 @@ static void vub_complete(struct vub *v, struct vub_conn *busy)
 
 			if (!vq->completed)
 				continue;
-			vub_notify_check(c, vq);
+			vub_vq_signal(v, c, vq);
 			if (c != busy && !c->dead && vub_vq_process(v, c, vq))
 				c->dead = true;
 		}
@@ -1023,6 +1164,7 @@ static void vub_drain(struct vub *v, struct vub_conn *c)
 			kml_die(1, NULL, "poll: %s", strerror(errno));
 		vub_complete(v, c);
 	}
+	vub_held_flush(c);
 }
 
 /* ---- connection state --------------------------------------------------- */
@@ -1501,6 +1643,8 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 	/* every message sees a quiescent device: nothing in flight */
 	vub_drain(v, c);
 	ret = vub_handle(v, c, &m);
+	if (!ret)
+		ret = vub_held_resume(v, c);
 	if (ret && c->why)
 		kml_err("close the front-end or fix the message it sends",
 			"conn %u: %s (%s): closing the connection", c->id,
@@ -1655,8 +1799,11 @@ static void vub_loop(struct vub *v)
 
 	while (!vub_stop) {
 		unsigned int n = 0, i, s;
+		struct timespec ts;
+		int64_t wait;
 		int q, ret;
 
+		wait = vub_held_calls(v);
 		/* rings that failed while being refilled after a completion */
 		for (s = 0; s < VUB_MAX_CONNS; s++) {
 			struct vub_conn *c = v->conns[s];
@@ -1690,7 +1837,9 @@ static void vub_loop(struct vub *v)
 				who[n++].q = q;
 			}
 		}
-		ret = poll(pfd, n, -1);
+		ts.tv_sec = wait / VUB_NS_PER_SEC;
+		ts.tv_nsec = wait % VUB_NS_PER_SEC;
+		ret = ppoll(pfd, n, wait < 0 ? NULL : &ts, NULL);
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1749,12 +1898,45 @@ static void vub_usage(FILE *f)
 		"                          rings like RESET_DEVICE (spec: ignore it or\n"
 		"                          only disable the rings)\n"
 		"                        reset-device-ignored  RESET_DEVICE does nothing\n"
+		"  -c, --coalesce USEC[,IOPS]\n"
+		"                      interrupt coalescing (default off): a queue that\n"
+		"                      completes over IOPS requests/s (default %d) calls\n"
+		"                      the guest at most once per USEC (1..%d) and\n"
+		"                      takes new requests without kicks meanwhile: fewer\n"
+		"                      guest exits per request, up to USEC more latency\n"
 		"  -v, --verbose       log every message on stderr\n"
 		"  -j, --json          print the ready and exit records as JSON lines\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"Runs until SIGINT/SIGTERM; serves up to %d front-ends at once.\n",
-		VUB_MAX_QUEUES, VUB_MAX_CONNS);
+		VUB_MAX_QUEUES, VUB_COALESCE_IOPS, VUB_COALESCE_MAX_US,
+		VUB_MAX_CONNS);
+}
+
+/* --coalesce USEC[,IOPS] */
+static void vub_parse_coalesce(struct vub *v, const char *arg)
+{
+	char buf[64], *comma;
+	uint64_t us, iops = VUB_COALESCE_IOPS;
+
+	if (strlen(arg) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, arg);
+	comma = strchr(buf, ',');
+	if (comma) {
+		*comma = '\0';
+		if (kml_parse_u64(comma + 1, &iops) || !iops ||
+		    iops > VUB_COALESCE_MAX_IOPS)
+			goto bad;
+	}
+	if (kml_parse_u64(buf, &us) || !us || us > VUB_COALESCE_MAX_US)
+		goto bad;
+	v->hold_ns = us * 1000;
+	v->hold_iops = iops;
+	return;
+bad:
+	kml_die(2, "use USEC from 1 to 100000 and an optional IOPS from 1 to 100000000, e.g. --coalesce 200,1000",
+		"bad --coalesce '%s'", arg);
 }
 
 static void vub_print_state(struct vub *v, const char *event)
@@ -1785,6 +1967,9 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_u64(&j, "requests_inline", v->total_inline);
 		kml_json_u64(&j, "kicks", vub_kicks);
 		kml_json_u64(&j, "calls", vub_calls);
+		kml_json_u64(&j, "coalesce_us", v->hold_ns / 1000);
+		kml_json_u64(&j, "coalesce_iops", v->hold_iops);
+		kml_json_u64(&j, "calls_held", v->total_held);
 		kml_json_u64(&j, "protocol_errors", v->total_errors);
 		kml_json_obj_end(&j);
 		kml_json_finish(&j);
@@ -1799,9 +1984,10 @@ static void vub_print_state(struct vub *v, const char *event)
 	else
 		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
 		       " requests (%" PRIu64 " without the worker pool), %"
-		       PRIu64 " kicks, %" PRIu64 " calls, %" PRIu64
-		       " protocol errors\n", v->total_conns, v->total_requests,
-		       v->total_inline, vub_kicks, vub_calls, v->total_errors);
+		       PRIu64 " kicks, %" PRIu64 " calls (%" PRIu64
+		       " held back), %" PRIu64 " protocol errors\n",
+		       v->total_conns, v->total_requests, v->total_inline,
+		       vub_kicks, vub_calls, v->total_held, v->total_errors);
 	fflush(stdout);
 }
 
@@ -1813,6 +1999,7 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "bug", required_argument, NULL, 'b' },
+		{ "coalesce", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1825,7 +2012,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	kml_init(argv[0]);
-	while ((opt = getopt_long(argc, argv, "s:f:q:rb:vjh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:f:q:rb:c:vjh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			v.sock_path = optarg;
@@ -1855,6 +2042,9 @@ int main(int argc, char **argv)
 			v.bugs |= 1u << i;
 			break;
 		}
+		case 'c':
+			vub_parse_coalesce(&v, optarg);
+			break;
 		case 'v':
 			v.verbose = true;
 			break;
