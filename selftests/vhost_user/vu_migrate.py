@@ -16,7 +16,8 @@ on the same image):
            find every block and buffer page intact;
   cancel   start a migration and migrate_cancel it midway; guest I/O must
            continue on the source (liveness timeout), then verify.
-Run against vub, qemu-storage-daemon, and the vub --bug= modes, which must
+Run against vub (also with --coalesce 200,1: calls held across the
+migration's messages), qemu-storage-daemon, and the vub --bug= modes, which must
 make their scenario fail (no-dirty-log: migrate; disable-on-set-features:
 cancel). A run whose guest kernel crashes is inconclusive and retried, and
 a bug mode gets up to 4 runs to be caught (timing decides whether its
@@ -203,8 +204,9 @@ def build_initrd(env):
 class Scenario:
     MEM = "256M"
 
-    def __init__(self, env, name, backend, bug):
+    def __init__(self, env, name, backend, bug, opts=()):
         self.env, self.name, self.backend, self.bug = env, name, backend, bug
+        self.opts = list(opts)
         self.dir = tempfile.mkdtemp(prefix=f"{name}.", dir=env.tmp)
         self.img = os.path.join(self.dir, "disk.img")
         self.procs = []
@@ -225,6 +227,7 @@ class Scenario:
             args = [self.env.vub, "--socket", sock, "--file", self.img]
             if self.bug:
                 args.append(f"--bug={self.bug}")
+            args += self.opts
             if os.environ.get("VU_VERBOSE"):
                 args.append("--verbose")
         else:
@@ -393,10 +396,14 @@ def main():
             skip_all(f"'{tool}' not installed")
     have_qsd = shutil.which("qemu-storage-daemon") is not None
 
-    # (name, backend, bug, mode, must pass)
+    # (name, backend, bug, mode, must pass[, vub options])
     cases = [
         ("vub-migrate", "vub", None, "migrate", True),
         ("vub-cancel", "vub", None, "cancel", True),
+        # held calls across SET_FEATURES(LOG_ALL), GET_VRING_BASE and the
+        # switch-over; threshold 1 IOPS: coalescing at this guest's rate
+        ("vub-coalesce-migrate", "vub", None, "migrate", True, ("--coalesce", "200,1")),
+        ("vub-coalesce-cancel", "vub", None, "cancel", True, ("--coalesce", "200,1")),
         ("qsd-migrate", "qsd", None, "migrate", True),
         ("qsd-cancel", "qsd", None, "cancel", True),
         ("vub-bug-no-dirty-log-migrate", "vub", "no-dirty-log", "migrate", False),
@@ -414,12 +421,12 @@ def main():
         print("TAP version 13")
         print(f"1..{len(cases)}", flush=True)
         diag(f"kernel {kver}, QEMU {subprocess.run(['qemu-system-x86_64', '--version'], stdout=subprocess.PIPE, text=True).stdout.splitlines()[0]}")
-        for name, backend, bug, mode, must_pass in cases:
+        for name, backend, bug, mode, must_pass, *opts in cases:
             if backend == "qsd" and not have_qsd:
                 tap(True, name, skip="qemu-storage-daemon not installed")
                 continue
             for attempt in range(1, ATTEMPTS + 1):
-                sc = Scenario(env, name, backend, bug)
+                sc = Scenario(env, name, backend, bug, *opts)
                 t0 = time.time()
                 crashed = None
                 try:
