@@ -50,7 +50,7 @@ judge() {
 }
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 10
 
 launch fail "$LAB" check --area-dir "$FIX/fixture_fail"
 launch warn "$LAB" check --area-dir "$FIX/fixture_warn"
@@ -62,6 +62,12 @@ launch status "$LAB" run -p none -m 512M -c 'exit 7'
 launch badpmem "$LAB" run -p bogus -c true
 launch badarea "$LAB" check -a nosuch
 launch nokernel env KVER=9.9.9 "$LAB" kver
+launch badclock env LAB_CLOCK=fast "$LAB" kver
+# an area whose settings name an unknown clock: refused while planning
+mkdir "$OUT/fixture_badclock"
+printf 'backends=none\nclock=fast\n' >"$OUT/fixture_badclock/settings"
+echo passes.sh >"$OUT/fixture_badclock/tests.list"
+launch badareaclock "$LAB" check --area-dir "$OUT/fixture_badclock"
 wait
 
 judge fail "failing and hanging tests are reported" nz \
@@ -86,5 +92,9 @@ judge badarea "unknown area: clear error, no VM" 2 \
 	"unknown selftest area 'nosuch'" 'hint: areas:'
 judge nokernel "missing kernel: clear error" 2 \
 	'KVER=9.9.9: /boot/vmlinuz-9.9.9 not found' 'hint: install linux-image'
+judge badclock "unknown LAB_CLOCK: clear error" 2 \
+	'LAB_CLOCK=fast: unknown clock' 'hint: use real \(default\) or icount'
+judge badareaclock "unknown clock= in an area's settings: clear error, no VM" 2 \
+	"area 'fixture_badclock': unknown clock 'fast'" 'hint: use real or icount'
 
 km_finish
