@@ -994,14 +994,6 @@ static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
 	return true;
 }
 
-static uint64_t vub_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * VUB_NS_PER_SEC + ts.tv_nsec;
-}
-
 /*
  * Interrupt coalescing (--coalesce, off by default), as SPDK's vhost
  * target does it: a ring that completed more than hold_iops requests per
@@ -1022,7 +1014,7 @@ static void vub_vq_signal(struct vub *v, struct vub_conn *c,
 		vub_notify_check(c, vq);
 		return;
 	}
-	now = vub_now();
+	now = kml_now_ns();
 	if (now - vq->win_start >= VUB_RATE_WINDOW_NS) {
 		vq->fast = vq->win_reqs * VUB_NS_PER_SEC >
 			   v->hold_iops * (now - vq->win_start);
@@ -1051,7 +1043,7 @@ static int64_t vub_held_calls(struct vub *v)
 
 	if (!v->hold_ns)
 		return -1;
-	now = vub_now();
+	now = kml_now_ns();
 	for (s = 0; s < VUB_MAX_CONNS; s++) {
 		struct vub_conn *c = v->conns[s];
 
@@ -1975,19 +1967,26 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_finish(&j);
 		return;
 	}
-	if (!strcmp(event, "ready"))
-		printf("vub: serving %s (%s, %u queue%s%s) on %s%s%s\n", v->file,
-		       sz, v->nqueues, v->nqueues > 1 ? "s" : "",
-		       v->read_only ? ", read-only" : "", v->sock_path,
+	if (!strcmp(event, "ready")) {
+		char co[64] = "";
+
+		if (v->hold_ns)
+			snprintf(co, sizeof(co),
+				 ", calls coalesced: %" PRIu64 " us above %" PRIu64 " IOPS",
+				 v->hold_ns / 1000, v->hold_iops);
+		printf("vub: serving %s (%s, %u queue%s%s%s) on %s%s%s\n",
+		       v->file, sz, v->nqueues, v->nqueues > 1 ? "s" : "",
+		       v->read_only ? ", read-only" : "", co, v->sock_path,
 		       v->bugs ? " with deliberate bug " : "",
 		       v->bugs ? vub_bug_names[__builtin_ctz(v->bugs)] : "");
-	else
+	} else {
 		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
 		       " requests (%" PRIu64 " without the worker pool), %"
 		       PRIu64 " kicks, %" PRIu64 " calls (%" PRIu64
 		       " held back), %" PRIu64 " protocol errors\n",
 		       v->total_conns, v->total_requests, v->total_inline,
 		       vub_kicks, vub_calls, v->total_held, v->total_errors);
+	}
 	fflush(stdout);
 }
 
