@@ -372,12 +372,11 @@ static void vc_kick(struct vc_vq *vq)
 		kml_warn("kick: %s", strerror(errno));
 }
 
-/* publish a chain of @n descriptors starting at the slot for this index */
-static uint16_t vc_publish(struct vc *c, unsigned int q,
-			   const struct vring_desc *d, unsigned int n)
+/* publish a chain of @n descriptors at descriptor @head */
+static uint16_t vc_publish_at(struct vc *c, unsigned int q, uint16_t head,
+			      const struct vring_desc *d, unsigned int n)
 {
 	struct vc_vq *vq = &c->vq[q];
-	uint16_t head = (vq->avail_idx % VC_SLOTS) * 4;
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
@@ -394,6 +393,13 @@ static uint16_t vc_publish(struct vc *c, unsigned int q,
 	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return head;
+}
+
+/* ... at the slot for this index */
+static uint16_t vc_publish(struct vc *c, unsigned int q,
+			   const struct vring_desc *d, unsigned int n)
+{
+	return vc_publish_at(c, q, (c->vq[q].avail_idx % VC_SLOTS) * 4, d, n);
 }
 
 /* wait until used->idx reaches used_seen + 1; 0, or -1 on timeout */
@@ -436,13 +442,16 @@ struct vc_io {
 	bool bad_id;
 };
 
-/* submit one virtio-blk request on @q using its buffer area; no wait */
-static uint16_t vc_submit(struct vc *c, unsigned int q, struct vc_io *io)
+/*
+ * The descriptors (at most 3) of one virtio-blk request on @q, in its
+ * buffer area, whose header and status byte it sets up; returns how many.
+ */
+static unsigned int vc_io_descs(struct vc *c, unsigned int q,
+				struct vc_io *io, struct vring_desc *d)
 {
 	uint64_t b = vc_buf_gpa(q);
 	struct virtio_blk_outhdr *h = vc_gpa(c, b + VC_HDR_OFF);
 	uint8_t *status = vc_gpa(c, b + VC_STATUS_OFF);
-	struct vring_desc d[3];
 	unsigned int n = 0;
 	bool dev_writes = io->type == VIRTIO_BLK_T_IN ||
 			  io->type == VIRTIO_BLK_T_GET_ID;
@@ -472,6 +481,15 @@ static uint16_t vc_submit(struct vc *c, unsigned int q, struct vc_io *io)
 			n * sizeof(*t), VRING_DESC_F_INDIRECT, 0 };
 		n = 1;
 	}
+	return n;
+}
+
+/* submit one virtio-blk request on @q using its buffer area; no wait */
+static uint16_t vc_submit(struct vc *c, unsigned int q, struct vc_io *io)
+{
+	struct vring_desc d[3];
+	unsigned int n = vc_io_descs(c, q, io, d);
+
 	return vc_publish(c, q, d, n);
 }
 
@@ -871,10 +889,12 @@ static void vc_check_event_idx(struct vc *c)
  */
 static void vc_check_event_stream(struct vc *c)
 {
+	struct vc_io io = { .type = VIRTIO_BLK_T_IN, .sector = c->sector,
+			    .len = 4096 };
 	struct vc_vq *vq = &c->vq[0];
 	volatile uint16_t *avail_event = (uint16_t *)&vq->used->ring[VC_QSIZE];
-	uint64_t b = vc_buf_gpa(0);
-	struct virtio_blk_outhdr *h = vc_gpa(c, b + VC_HDR_OFF);
+	struct vring_desc d[3];
+	unsigned int nd = vc_io_descs(c, 0, &io, d);
 	bool busy[VC_SLOTS] = { false };
 	unsigned int sent = 0, done = 0, inflight = 0, kicks = 0, calls = 0;
 	uint64_t t0 = kml_now_ns();
@@ -884,36 +904,20 @@ static void vc_check_event_stream(struct vc *c)
 		return;
 	}
 	vc_drain_calls(c);
-	h->type = VIRTIO_BLK_T_IN;
-	h->ioprio = 0;
-	h->sector = c->sector;
 	while (done < VC_STREAM_REQS) {
 		uint16_t old = vq->avail_idx, u;
 
 		/* refill: the same 4K read, each chain in a free slot */
 		while (inflight < VC_STREAM_DEPTH && sent < VC_STREAM_REQS) {
 			unsigned int slot = 0;
-			uint16_t head;
 
 			while (busy[slot])
 				slot++;
-			head = slot * 4;
-			vq->desc[head] = (struct vring_desc){ b + VC_HDR_OFF,
-				sizeof(*h), VRING_DESC_F_NEXT, head + 1 };
-			vq->desc[head + 1] = (struct vring_desc){ b + VC_DATA_OFF,
-				4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT,
-				head + 2 };
-			vq->desc[head + 2] = (struct vring_desc){
-				b + VC_STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 };
 			busy[slot] = true;
-			vq->avail->ring[vq->avail_idx % VC_QSIZE] = head;
-			vq->avail_idx++;
+			vc_publish_at(c, 0, slot * 4, d, nd);
 			sent++;
 			inflight++;
 		}
-		__atomic_store_n(&vq->avail->idx, vq->avail_idx,
-				 __ATOMIC_RELEASE);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (vq->avail_idx != old &&
 		    vring_need_event(*avail_event, vq->avail_idx, old)) {
 			vc_kick(vq);
