@@ -18,12 +18,27 @@
 TOP       := $(CURDIR)
 BUILD     := $(TOP)/build
 LAB       := $(TOP)/tools/vm/lab
-KVER      ?= $(shell $(LAB) kver 2>/dev/null)
-KDIR      ?= /lib/modules/$(KVER)/build
+
+# The kernel: KERNEL=stock (Debian's, KVER), KERNEL=debug (the lab's debug
+# kernel, built by `make kernel KERNEL=debug`), or KDIR=/path/to/linux-build
+# (a 6.12 tree you built; the lab boots its bzImage).
+KERNEL    ?= stock
+ifeq ($(KERNEL),debug)
+KDIR      := $(BUILD)/kernel-debug/obj
+else ifneq ($(KERNEL),stock)
+$(error KERNEL=$(KERNEL): use stock (default) or debug, or KDIR=/path/to/linux-build)
+endif
+ifneq ($(KDIR),)
+KVER      := $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+else
+KVER      ?= $(shell KERNEL=stock $(LAB) kver 2>/dev/null)
+KDIR      := /lib/modules/$(KVER)/build
+endif
 KSRC      := $(BUILD)/ksrc
 KBUILD    := $(MAKE) -C $(KDIR) M=$(TOP) KMEMLAB_KSRC=$(KSRC)
+NFIT_TEST := $(BUILD)/nfit_test/$(KVER)
 
-export KVER
+export KVER KDIR KERNEL
 
 all: modules tools selftests
 
@@ -32,6 +47,12 @@ deps:
 
 kver-check:
 	@test -n "$(KVER)" || $(LAB) kver
+
+# the kernel to build against and boot: only the debug kernel is built here
+kernel:
+ifeq ($(KERNEL),debug)
+	+@$(TOP)/tools/vm/kernel/build.sh $(BUILD)/kernel-debug
+endif
 
 ksrc: kver-check
 	@$(TOP)/tools/vm/ksrc.sh $(KVER) $(KSRC)
@@ -55,18 +76,20 @@ selftests: ksrc tools
 FLAVORS = $(wildcard $(TOP)/drivers/*/nfit_test_flavor.sh $(TOP)/mm/*/nfit_test_flavor.sh)
 
 nfit_test: ksrc modules
-	+$(TOP)/tools/vm/nfit_test.sh $(KVER) $(KSRC) $(BUILD)/nfit_test
+	+$(TOP)/tools/vm/nfit_test.sh $(KVER) $(KSRC) $(NFIT_TEST)
 	+@for f in $(FLAVORS); do \
 		d=$$(basename $$(dirname $$f)); \
-		$$f $(KVER) $(KSRC) $(BUILD)/nfit_test $(BUILD)/nfit_test/flavors/$$d >$(BUILD)/nfit_test/flavor-$$d.log 2>&1 || \
-			{ tail -20 $(BUILD)/nfit_test/flavor-$$d.log; echo "nfit_test: error: $$f failed (log: $(BUILD)/nfit_test/flavor-$$d.log)" >&2; exit 1; }; \
+		$$f $(KVER) $(KSRC) $(NFIT_TEST) $(NFIT_TEST)/flavors/$$d >$(NFIT_TEST)/flavor-$$d.log 2>&1 || \
+			{ tail -20 $(NFIT_TEST)/flavor-$$d.log; echo "nfit_test: error: $$f failed (log: $(NFIT_TEST)/flavor-$$d.log)" >&2; exit 1; }; \
 	done
 
 run: deps
+	+$(MAKE) kernel
 	+$(MAKE) all nfit_test-if-needed PMEM=$(PMEM)
 	$(LAB) run $(if $(PMEM),-p $(PMEM)) $(if $(CMD),-c '$(subst ','\'',$(value CMD))')
 
 check: deps
+	+$(MAKE) kernel
 	+$(MAKE) all nfit_test
 	$(LAB) check $(foreach a,$(subst $(comma), ,$(T)),-a $(a))
 
@@ -113,5 +136,5 @@ distclean: clean
 
 comma := ,
 
-.PHONY: all deps kver-check ksrc modules tools selftests nfit_test run check \
+.PHONY: all deps kver-check kernel ksrc modules tools selftests nfit_test run check \
 	nfit_test-if-needed lint bench install clean distclean

@@ -23,6 +23,6 @@ SYMS=$NT/src/tools/testing/nvdimm/Module.symvers
 }
 mkdir -p "$OUT"
 cp "$HERE"/Kbuild "$HERE"/*.c "$HERE"/*.h "$OUT/"
-make -C "/lib/modules/$KVER/build" M="$OUT" KMEMLAB_KSRC="$KSRC" \
+make -C "${KDIR:-/lib/modules/$KVER/build}" M="$OUT" KMEMLAB_KSRC="$KSRC" \
 	KMEMLAB_NFIT_TEST=1 KBUILD_EXTRA_SYMBOLS="$SYMS" \
 	KMEMLAB_UAPI="$HERE/../../include/uapi" modules

@@ -59,7 +59,7 @@ done
 loaded=0
 if [[ ! -d /sys/module/bgpmem ]]; then
 	ko=$KDIR/drivers/pmem/bgpmem.ko
-	[[ $KMEMLAB_BACKEND == nfit_test ]] && ko=$KDIR/build/nfit_test/flavors/pmem/bgpmem.ko
+	[[ $KMEMLAB_BACKEND == nfit_test ]] && ko=$KDIR/build/nfit_test/$(uname -r)/flavors/pmem/bgpmem.ko
 	{ [[ $KMEMLAB_BACKEND != nfit_test ]] && modprobe bgpmem 2>/dev/null; } ||
 		insmod "$ko" || skip_all "cannot load bgpmem ($ko)"
 	loaded=1

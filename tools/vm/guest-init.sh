@@ -111,7 +111,7 @@ setup_backend || labfail "NVDIMM backend '$BACKEND' did not come up (no namespac
 
 export KMEMLAB_DIR KMEMLAB_BUILD KMEMLAB_BIN KMEMLAB_RESULTS KMEMLAB_BACKEND=$BACKEND
 [[ -z ${KMEMLAB_NVDIMM_FILE:-} ]] || export KMEMLAB_NVDIMM_FILE
-export KMEMLAB_ACCEL
+export KMEMLAB_ACCEL KMEMLAB_KERNEL
 export KMEMLAB_KVER=$KM_kver PATH=$KMEMLAB_BIN:$PATH
 read -r up _ </proc/uptime
 log "ready: backend=$BACKEND mode=$MODE uptime=${up}s"

@@ -5,13 +5,19 @@
 # format). Also usable on the host: the lab runs host_tests with it.
 #
 # usage: guest-tests.sh LIST
-#   LIST: one test per line, tab-separated: AREA DIR TEST TIMEOUT
+#   LIST: one test per line, tab-separated: AREA DIR TEST TIMEOUT [SETTLE]
 #
 # Each test runs in a fresh scratch directory with a timeout (then SIGKILL).
 # A test that leaves one of our modules loaded or a mount behind fails, and
 # the runner puts the system back so the next test starts clean.
+#
+# In the VM, every test's start and end are marked in the kernel log, so the
+# host can name the test a kernel report appeared in (tools/vm/lab), and
+# after each area the runner waits the area's settle= seconds for late
+# reports and, on a kernel with kmemleak, scans for leaks.
 
 list=${1:?usage: guest-tests.sh LIST}
+rundir=$(cd "$(dirname "$list")" && pwd)
 mapfile -t tests <"$list"
 
 # Few execs: under TCG each costs 0.3-0.5 s in the guest (read over 9p), so
@@ -62,12 +68,74 @@ added() {
 	done <<<"$2"
 }
 
+# Markers in the kernel log (the VM only: the host's log is not ours).
+in_vm=0
+[[ ${KMEMLAB_BACKEND:-host} != host && -w /dev/kmsg ]] && in_vm=1
+mark() {
+	((in_vm)) && echo "kmemlab: $*" >/dev/kmsg
+	return 0
+}
+
+# sleep without an exec
+nap() {
+	read -r -t "$1" <> <(:) || :
+}
+
+# kmemleak: a scan reports objects unreferenced for 5 s (its minimum age);
+# a second scan drops transient false positives. What is found is written to
+# the kernel log as a report of its own (kmemleak prints only its count, at
+# KERN_INFO), with the objects in RUN/kmemleak-AREA.txt, then cleared.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+kmemleak_scan() {
+	local area=$1 out n=0 l
+
+	((in_vm)) && [[ -w $KMEMLEAK ]] || return 0
+	mark "test start $area: (kmemleak scan)"
+	nap 5
+	echo scan >"$KMEMLEAK"
+	echo scan >"$KMEMLEAK"
+	out=$rundir/kmemleak-$area.txt
+	: >"$out"
+	while IFS= read -r l; do
+		echo "$l" >>"$out"
+		[[ $l == "unreferenced object"* ]] && n=$((n + 1))
+	done <"$KMEMLEAK"
+	if ((n)); then
+		# the first object's report, for the host's log scan
+		{
+			echo "<3>kmemlab: kmemleak: $n unreferenced object(s) after area $area (${out##*/})"
+			while IFS= read -r l; do
+				echo "<3>kmemleak: $l"
+			done < <(head -20 "$out")
+		} >/dev/kmsg
+	fi
+	echo clear >"$KMEMLEAK"
+	mark "test end $area: (kmemleak scan)"
+}
+
+# The area's end: late reports (settle= seconds), then leaks.
+area_end() {
+	local area=$1 settle=$2
+
+	((settle > 0)) && nap "$settle"
+	kmemleak_scan "$area"
+}
+
+# objects allocated before the tests (boot) are not ours
+((in_vm)) && [[ -w $KMEMLEAK ]] && echo clear >"$KMEMLEAK"
+
 echo "TAP version 13"
 echo "1..${#tests[@]}"
 fails=0
 n=0
+prev_area=
+prev_settle=0
 for line in "${tests[@]}"; do
-	IFS=$'\t' read -r area dir test timeout <<<"$line"
+	IFS=$'\t' read -r area dir test timeout settle <<<"$line"
+	settle=${settle:-0}
+	[[ -n $prev_area && $area != "$prev_area" ]] && area_end "$prev_area" "$prev_settle"
+	prev_area=$area
+	prev_settle=$settle
 	n=$((n + 1))
 	name="selftests: $area: $test"
 	scratch=$("${bb[@]}" mktemp -d "/tmp/kselftest-$area.XXXXXX")
@@ -76,11 +144,20 @@ for line in "${tests[@]}"; do
 
 	echo "# timeout set to $timeout"
 	echo "# $name"
+	mark "test start $area: $test"
 	start=${EPOCHREALTIME/./}
+	out=$scratch.out
 	(cd "$scratch" && exec timeout -k 5 "$timeout" "$dir/$test") 2>&1 |
-		sed -u 's/^/# /'
+		"${bb[@]}" tee "$out" | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
 	ms=$(((${EPOCHREALTIME/./} - start) / 1000))
+	mark "test end $area: $test (exit $rc)"
+	# a skip's reason: the last '# SKIP' of the test's own TAP
+	skip_reason=
+	while IFS= read -r l; do
+		[[ $l == *"# SKIP"* ]] && skip_reason=${l#*"# SKIP"} && skip_reason=${skip_reason# }
+	done <"$out"
+	rm -f "$out"
 
 	# what the test left behind (mounts newest first)
 	left=()
@@ -95,15 +172,28 @@ for line in "${tests[@]}"; do
 	done
 	"${bb[@]}" rm -rf "$scratch"
 
+	# timeout(1) exits 124 after its TERM, 137 after its KILL; 128+N
+	# is a test killed by signal N (a SIGKILL before the deadline is not
+	# the timeout's)
 	case $rc in
 	0)
 		result="ok $n $name"
 		;;
 	4)
-		result="ok $n $name # SKIP"
+		result="ok $n $name # SKIP ${skip_reason:-(no reason given)}"
 		;;
-	124 | 137)
+	124)
 		result="not ok $n $name # TIMEOUT $timeout seconds"
+		;;
+	137)
+		if ((ms >= timeout * 1000)); then
+			result="not ok $n $name # TIMEOUT $timeout seconds"
+		else
+			result="not ok $n $name # killed by signal SIGKILL"
+		fi
+		;;
+	129 | 1[3-5][0-9])
+		result="not ok $n $name # killed by signal SIG$(kill -l $((rc - 128)))"
 		;;
 	*)
 		result="not ok $n $name # exit=$rc"
@@ -118,4 +208,6 @@ for line in "${tests[@]}"; do
 	echo "# time: ${ms} ms"
 	echo "$result"
 done
+[[ -n $prev_area ]] && area_end "$prev_area" "$prev_settle"
+mark "tests done"
 exit $((fails ? 1 : 0))

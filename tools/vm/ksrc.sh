@@ -12,7 +12,7 @@ set -euo pipefail
 KVER=${1:?usage: ksrc.sh KVER OUTDIR}
 OUT=${2:?usage: ksrc.sh KVER OUTDIR}
 TARBALL=${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
-KDIR=/lib/modules/$KVER/build
+KDIR=${KDIR:-/lib/modules/$KVER/build}
 TOP=linux-source-6.12
 
 PARTS=(

@@ -12,10 +12,11 @@ set -euo pipefail
 KVER=${1:?usage: nfit_test.sh KVER KSRC OUTDIR}
 KSRC=${2:?}
 OUT=${3:?}
-KDIR=/lib/modules/$KVER/build
+KDIR=${KDIR:-/lib/modules/$KVER/build}
 
 stamp=$OUT/.kmemlab-nfit_test
-if [[ -f $stamp && $stamp -nt $KSRC/.kmemlab-ksrc && $stamp -nt $0 ]]; then
+if [[ -f $stamp && $stamp -nt $KSRC/.kmemlab-ksrc && $stamp -nt $0 &&
+      $stamp -nt $KDIR/Module.symvers ]]; then
 	exit 0
 fi
 
