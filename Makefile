@@ -110,6 +110,10 @@ BENCH_ENV_bgpmem     := LAB_NVDIMM_DIR=/dev/shm LAB_CLOCK=icount
 BENCH_VM_spf         := -p none
 BENCH_VM_memcg_dirty := -p none --disk 1G
 
+# benchmark boots without the stock kernel's boot-time checkers (slub_debug,
+# KFENCE, page poisoning: Documentation/lab.rst)
+bench bench-%: export LAB_HARDEN := 0
+
 bench: deps
 	+$(MAKE) all nfit_test
 	+$(MAKE) $(addprefix bench-,$(BENCHES))
