@@ -27,6 +27,7 @@
 #include <linux/moduleparam.h>
 #include <linux/nd.h>
 #include <linux/pfn_t.h>
+#include <linux/rwsem.h>
 #include <linux/sched/mm.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
@@ -104,7 +105,32 @@ static DEFINE_IDA(bgpmem_ida);
  * @refused_io: I/O refused because of poison
  * @dax_dev: the dax device
  * @disk: the block device
+ * @added: @disk was added: it owns @bp from then on (bgpmem_free_disk())
+ * @gate: held for read by ioctls and memory_failure for their whole run,
+ *	for write to change @live
+ * @live: the pmem mapping, @dax_dev and @dev may be used; see bgp_enter()
  * @pgmap: struct pages for fsdax
+ *
+ * Lifetime. @bp is kzalloc'ed; once @disk is added, the gendisk owns it:
+ * bgpmem_free_disk() frees it when the last reference to the disk goes,
+ * which is after unbind if /dev/bgpmemN is still open then (6.12's
+ * blkdev_ioctl() still calls bgpmem_ioctl() after del_gendisk()). What bp
+ * owns is freed with it: the records, @chunks, @bb, the locks. What belongs
+ * to the bound device goes at unbind, in devres order: bgpmem_release()
+ * (not live, dax, del_gendisk), the pmem mapping and @pgmap, the id, and
+ * last bgp_put(), which drops the driver's reference to the disk. @pgmap
+ * is embedded in @bp, and memunmap_pages() waits for the memory_failure
+ * calls in flight: bp outlives it because bgp_put() is registered before
+ * the mapping is made.
+ *
+ * Entry points and unbind. Bios: del_gendisk() waits for the ones in flight
+ * and fails new ones. sysfs attributes: device_del() in del_gendisk()
+ * removes them and waits for readers. DAX operations: kill_dax() (callers
+ * hold dax_read_lock() and check dax_alive()). That leaves the ioctls and
+ * pgmap->memory_failure, which can also run before probe is done: they go
+ * through bgp_enter(), which fails until probe sets @live and again from
+ * the start of bgpmem_release(), which waits for those inside. They never
+ * wait for user memory inside (the ioctls copy in before, out after).
  */
 struct bgpmem_device {
 	struct device *dev;
@@ -134,8 +160,59 @@ struct bgpmem_device {
 	atomic64_t refused_io;
 	struct dax_device *dax_dev;
 	struct gendisk *disk;
+	bool added;
+	struct rw_semaphore gate;
+	bool live;
 	struct dev_pagemap pgmap;
 };
+
+/**
+ * bgp_set_live() - open or close @bp to ioctls and memory_failure
+ * @bp: the device
+ * @live: true when probe is done, false at the start of teardown
+ *
+ * Taking @bp->gate for write waits for every caller between bgp_enter() and
+ * bgp_exit(): once this returns with @live false, none is left and no new
+ * one gets in.
+ *
+ * Context: process; may sleep.
+ */
+static void bgp_set_live(struct bgpmem_device *bp, bool live)
+{
+	down_write(&bp->gate);
+	bp->live = live;
+	up_write(&bp->gate);
+}
+
+/**
+ * bgp_enter() - start an operation that needs the bound device
+ * @bp: the device
+ *
+ * For entry points that can run while @bp is not live (ioctls on a file
+ * opened before unbind, memory_failure during probe or teardown). On
+ * success the caller may use the pmem mapping, @bp->dax_dev and @bp->dev
+ * until it calls bgp_exit().
+ *
+ * Context: process; may sleep. Must not be nested (rwsem).
+ * Return: true, with @bp->gate held for read, if @bp is live; else false.
+ */
+static bool bgp_enter(struct bgpmem_device *bp)
+{
+	down_read(&bp->gate);
+	if (likely(bp->live))
+		return true;
+	up_read(&bp->gate);
+	return false;
+}
+
+/**
+ * bgp_exit() - end an operation started by a successful bgp_enter()
+ * @bp: the device
+ */
+static void bgp_exit(struct bgpmem_device *bp)
+{
+	up_read(&bp->gate);
+}
 
 static const char *bgp_name(struct bgpmem_device *bp)
 {
@@ -625,13 +702,11 @@ static void bgpmem_submit_bio(struct bio *bio)
 
 /* ---- ioctls --------------------------------------------------------- */
 
-static int bgp_user_range(struct block_device *bdev, void __user *argp,
-			  struct bgpmem_range *r, u64 *off)
+static int bgp_check_range(struct block_device *bdev,
+			   const struct bgpmem_range *r, u64 *off)
 {
 	u64 end;
 
-	if (copy_from_user(r, argp, sizeof(*r)))
-		return -EFAULT;
 	if (r->flags || r->reserved || !r->len)
 		return -EINVAL;
 	if (check_add_overflow(r->offset, r->len, &end) ||
@@ -642,56 +717,50 @@ static int bgp_user_range(struct block_device *bdev, void __user *argp,
 }
 
 static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
-			void __user *argp)
+			struct bgpmem_info *info)
 {
-	struct bgpmem_info info = {
-		.size = bdev_nr_bytes(bdev),
-		.poison_block_size = bp->pbs,
-		.clear_support = READ_ONCE(bp->clear_support),
-		.mode = bp->fsdax ? BGPMEM_MODE_FSDAX : BGPMEM_MODE_RAW,
-		.clear_failures = atomic64_read(&bp->clear_failures),
-		.clear_unsupported = atomic64_read(&bp->clear_unsupported),
-		.refused_io = atomic64_read(&bp->refused_io),
-		.phys_start = bgp_to_phys(bp, (u64)bdev->bd_start_sect <<
-					      SECTOR_SHIFT),
-	};
-
+	info->size = bdev_nr_bytes(bdev);
+	info->poison_block_size = bp->pbs;
+	info->clear_support = READ_ONCE(bp->clear_support);
+	info->mode = bp->fsdax ? BGPMEM_MODE_FSDAX : BGPMEM_MODE_RAW;
+	info->clear_failures = atomic64_read(&bp->clear_failures);
+	info->clear_unsupported = atomic64_read(&bp->clear_unsupported);
+	info->refused_io = atomic64_read(&bp->refused_io);
+	info->phys_start = bgp_to_phys(bp, (u64)bdev->bd_start_sect <<
+				       SECTOR_SHIFT);
 	bgp_sync_sysfs(bp);
 	read_lock(&bp->lock);
-	info.records = bp->poison.nr;
-	info.poisoned_bytes = bp->poison.bytes;
+	info->records = bp->poison.nr;
+	info->poisoned_bytes = bp->poison.bytes;
 	read_unlock(&bp->lock);
-	strscpy(info.namespace, dev_name(&bp->ndns->dev),
-		sizeof(info.namespace));
-	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+	strscpy(info->namespace, dev_name(&bp->ndns->dev),
+		sizeof(info->namespace));
+	return 0;
 }
 
+/* fills *@outp (kvfree() it) with up to @l->count records; sets @l->count */
 static int bgp_ioc_list(struct bgpmem_device *bp, struct block_device *bdev,
-			void __user *argp)
+			struct bgpmem_list *l, struct bgpmem_range **outp)
 {
 	u64 base = (u64)bdev->bd_start_sect << SECTOR_SHIFT;
 	u64 limit = base + bdev_nr_bytes(bdev);
 	struct bgpmem_range *out;
-	struct bgpmem_list l;
 	struct bgp_range *r;
 	u32 n = 0;
-	int rc = 0;
 
-	if (copy_from_user(&l, argp, sizeof(l)))
-		return -EFAULT;
-	if (l.reserved || !l.count || l.count > BGPMEM_LIST_MAX)
+	if (l->reserved || !l->count || l->count > BGPMEM_LIST_MAX)
 		return -EINVAL;
-	if (l.start >= limit - base) {
-		l.count = 0;
-		return copy_to_user(argp, &l, sizeof(l)) ? -EFAULT : 0;
+	if (l->start >= limit - base) {
+		l->count = 0;
+		return 0;
 	}
-	out = kvcalloc(l.count, sizeof(*out), GFP_KERNEL);
+	out = kvcalloc(l->count, sizeof(*out), GFP_KERNEL);
 	if (!out)
 		return -ENOMEM;
 	bgp_sync_sysfs(bp);
 	read_lock(&bp->lock);
-	for (r = bgp_set_first(&bp->poison, base + l.start, limit);
-	     r && n < l.count; r = bgp_set_next(r, limit)) {
+	for (r = bgp_set_first(&bp->poison, base + l->start, limit);
+	     r && n < l->count; r = bgp_set_next(r, limit)) {
 		u64 s = max(r->start, base), e = min(r->end, limit);
 
 		out[n].offset = s - base;
@@ -699,26 +768,22 @@ static int bgp_ioc_list(struct bgpmem_device *bp, struct block_device *bdev,
 		n++;
 	}
 	read_unlock(&bp->lock);
-	l.count = n;
-	if (copy_to_user(u64_to_user_ptr(l.ranges), out, n * sizeof(*out)) ||
-	    copy_to_user(argp, &l, sizeof(l)))
-		rc = -EFAULT;
-	kvfree(out);
-	return rc;
+	l->count = n;
+	*outp = out;
+	return 0;
 }
 
 static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
-			  void __user *argp)
+			  const struct bgpmem_range *r)
 {
-	struct bgpmem_range r;
 	u64 off, start, end;
 	int rc;
 
-	rc = bgp_user_range(bdev, argp, &r, &off);
+	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
 	start = round_down(off, bp->pbs);
-	end = min(round_up(off + r.len, bp->pbs), bp->capacity);
+	end = min(round_up(off + r->len, bp->pbs), bp->capacity);
 	mutex_lock(&bp->mutex);
 	rc = bp->store ? bgp_store_add(bp->store, bgp_to_phys(bp, start),
 				       end - start) : 0;
@@ -730,24 +795,23 @@ static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
 }
 
 static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
-			 void __user *argp)
+			 const struct bgpmem_range *r)
 {
-	struct bgpmem_range r;
 	bool locked;
 	u64 off;
 	int rc;
 
-	rc = bgp_user_range(bdev, argp, &r, &off);
+	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
-	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r.len, bp->pbs))
+	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r->len, bp->pbs))
 		return -EINVAL;
-	rc = bgp_write_begin(bp, off, r.len, 3, &locked);
+	rc = bgp_write_begin(bp, off, r->len, 3, &locked);
 	if (rc)
 		return rc;
-	bgp_zero(bp, off, r.len);
+	bgp_zero(bp, off, r->len);
 	if (locked)
-		bgp_write_end(bp, off, r.len, true);
+		bgp_write_end(bp, off, r->len, true);
 	else
 		nvdimm_flush(bp->nd_region, NULL);
 	/* the block layer's cache of the range is stale now */
@@ -764,30 +828,92 @@ static int bgp_ioc_scrub(struct bgpmem_device *bp)
 	return 0;
 }
 
+/* the argument of every BGPMEM_IOC_*, _IOC_SIZE(cmd) bytes of it */
+union bgp_ioc_arg {
+	struct bgpmem_info info;
+	struct bgpmem_list list;
+	struct bgpmem_range range;
+};
+
+/*
+ * The argument is copied in before bgp_enter() and out after bgp_exit():
+ * an unbind waits for the ioctls inside, never for user memory (a fault
+ * that userfaultfd holds, say). On a device that is not live, -ENXIO.
+ */
 static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
 			unsigned int cmd, unsigned long arg)
 {
 	struct bgpmem_device *bp = bdev->bd_disk->private_data;
 	void __user *argp = (void __user *)arg;
+	struct bgpmem_range *out = NULL;
+	union bgp_ioc_arg u = {};
+	int rc;
 
 	switch (cmd) {
 	case BGPMEM_IOC_INFO:
-		return bgp_ioc_info(bp, bdev, argp);
 	case BGPMEM_IOC_LIST:
-		return bgp_ioc_list(bp, bdev, argp);
+		break;
 	case BGPMEM_IOC_INJECT:
 	case BGPMEM_IOC_CLEAR:
 	case BGPMEM_IOC_SCRUB:
 		if (!capable(CAP_SYS_ADMIN))
 			return -EPERM;
-		if (cmd == BGPMEM_IOC_INJECT)
-			return bgp_ioc_inject(bp, bdev, argp);
-		if (cmd == BGPMEM_IOC_CLEAR)
-			return bgp_ioc_clear(bp, bdev, argp);
-		return bgp_ioc_scrub(bp);
+		break;
 	default:
 		return -ENOTTY;
 	}
+	BUILD_BUG_ON(_IOC_SIZE(BGPMEM_IOC_LIST) > sizeof(u) ||
+		     _IOC_SIZE(BGPMEM_IOC_INFO) > sizeof(u) ||
+		     _IOC_SIZE(BGPMEM_IOC_CLEAR) > sizeof(u));
+	if ((_IOC_DIR(cmd) & _IOC_WRITE) &&
+	    copy_from_user(&u, argp, _IOC_SIZE(cmd)))
+		return -EFAULT;
+
+	if (!bgp_enter(bp))
+		return -ENXIO;
+	switch (cmd) {
+	case BGPMEM_IOC_INFO:
+		rc = bgp_ioc_info(bp, bdev, &u.info);
+		break;
+	case BGPMEM_IOC_LIST:
+		rc = bgp_ioc_list(bp, bdev, &u.list, &out);
+		break;
+	case BGPMEM_IOC_INJECT:
+		rc = bgp_ioc_inject(bp, bdev, &u.range);
+		break;
+	case BGPMEM_IOC_CLEAR:
+		rc = bgp_ioc_clear(bp, bdev, &u.range);
+		break;
+	default:
+		rc = bgp_ioc_scrub(bp);
+		break;
+	}
+	bgp_exit(bp);
+
+	if (!rc && out &&
+	    copy_to_user(u64_to_user_ptr(u.list.ranges), out,
+			 u.list.count * sizeof(*out)))
+		rc = -EFAULT;
+	kvfree(out);
+	if (!rc && (_IOC_DIR(cmd) & _IOC_READ) &&
+	    copy_to_user(argp, &u, _IOC_SIZE(cmd)))
+		rc = -EFAULT;
+	return rc;
+}
+
+static void bgp_free(struct bgpmem_device *bp)
+{
+	bgp_set_destroy(&bp->poison);
+	bitmap_free(bp->chunks);
+	badblocks_exit(&bp->bb);
+	mutex_destroy(&bp->mutex);
+	kfree(bp);
+}
+
+/* the last reference to an added disk is gone: nothing can reach bp */
+static void bgpmem_free_disk(struct gendisk *disk)
+{
+	bgp_free(disk->private_data);
 }
 
 static const struct block_device_operations bgpmem_fops = {
@@ -795,6 +921,7 @@ static const struct block_device_operations bgpmem_fops = {
 	.submit_bio	= bgpmem_submit_bio,
 	.ioctl		= bgpmem_ioctl,
 	.compat_ioctl	= blkdev_compat_ptr_ioctl,
+	.free_disk	= bgpmem_free_disk,
 };
 
 /* ---- DAX ------------------------------------------------------------ */
@@ -1040,9 +1167,14 @@ static int bgpmem_pagemap_memory_failure(struct dev_pagemap *pgmap,
 {
 	struct bgpmem_device *bp =
 		container_of(pgmap, struct bgpmem_device, pgmap);
-	u64 off = PFN_PHYS(pfn) - bp->phys_addr - bp->data_offset;
 	u64 len = (u64)nr_pages << PAGE_SHIFT;
+	u64 off;
+	int rc;
 
+	/* the pgmap exists before probe is done and after teardown began */
+	if (!bgp_enter(bp))
+		return -ENXIO;
+	off = PFN_PHYS(pfn) - bp->phys_addr - bp->data_offset;
 	if (!(mf_flags & MF_MEM_PRE_REMOVE) && off < bp->capacity) {
 		mutex_lock(&bp->mutex);
 		bgp_add_record(bp, off, min(len, bp->capacity - off),
@@ -1050,7 +1182,9 @@ static int bgpmem_pagemap_memory_failure(struct dev_pagemap *pgmap,
 		mutex_unlock(&bp->mutex);
 		bgp_bb_notify(bp);
 	}
-	return dax_holder_notify_failure(bp->dax_dev, off, len, mf_flags);
+	rc = dax_holder_notify_failure(bp->dax_dev, off, len, mf_flags);
+	bgp_exit(bp);
+	return rc;
 }
 
 static const struct dev_pagemap_ops bgpmem_pagemap_ops = {
@@ -1079,17 +1213,76 @@ static int bgp_readd_stored(void *arg, u64 phys, u64 len)
 			      BGPMEM_SRC_STORE);
 }
 
+/*
+ * Teardown of what belongs to the bound device (devm action, the first to
+ * run at unbind): close the gate, then dax and the disk. The mapping goes
+ * after this, bp with the disk (bgp_put(), bgpmem_free_disk()).
+ */
 static void bgpmem_release(void *data)
 {
 	struct bgpmem_device *bp = data;
 
+	bgp_set_live(bp, false);
 	dax_remove_host(bp->disk);
 	kill_dax(bp->dax_dev);
 	put_dax(bp->dax_dev);
 	del_gendisk(bp->disk);
-	put_disk(bp->disk);
+	/* no bio, sysfs reader or notify (device_lock) can use it now */
+	sysfs_put(bp->bb_state);
+	bp->bb_state = NULL;
+}
+
+/*
+ * devm action registered right after bp is allocated, so it runs last:
+ * after the pmem and the pgmap embedded in bp are gone. Drops the driver's
+ * reference to the disk; a disk that was never added does not call
+ * ->free_disk, so bp is freed here then.
+ */
+static void bgp_put(void *data)
+{
+	struct bgpmem_device *bp = data;
+
+	if (bp->added) {
+		put_disk(bp->disk);
+		return;
+	}
+	if (bp->disk)
+		put_disk(bp->disk);
+	bgp_free(bp);
+}
+
+static void bgp_free_id(void *data)
+{
+	struct bgpmem_device *bp = data;
+
 	ida_free(&bgpmem_ida, bp->id);
-	bgp_set_destroy(&bp->poison);
+}
+
+static struct bgpmem_device *bgp_alloc(struct device *dev,
+				       struct nd_namespace_common *ndns,
+				       struct nd_region *nd_region)
+{
+	struct bgpmem_device *bp = kzalloc(sizeof(*bp), GFP_KERNEL);
+
+	if (!bp)
+		return NULL;
+	if (badblocks_init(&bp->bb, 1)) {
+		kfree(bp);
+		return NULL;
+	}
+	bp->dev = dev;
+	bp->ndns = ndns;
+	bp->nd_region = nd_region;
+	bp->pbs = READ_ONCE(poison_block_size);
+	rwlock_init(&bp->lock);
+	mutex_init(&bp->mutex);
+	init_rwsem(&bp->gate);
+	bp->poison.root = RB_ROOT;
+	atomic64_set(&bp->clear_failures, 0);
+	atomic64_set(&bp->clear_unsupported, 0);
+	atomic64_set(&bp->refused_io, 0);
+	bp->clear_support = bgp_clear_support_of(nd_region);
+	return bp;
 }
 
 static int bgpmem_attach_disk(struct device *dev,
@@ -1123,20 +1316,13 @@ static int bgpmem_attach_disk(struct device *dev,
 	}
 #endif
 
-	bp = devm_kzalloc(dev, sizeof(*bp), GFP_KERNEL);
+	/* until the disk is added, errors free bp through bgp_put() */
+	bp = bgp_alloc(dev, ndns, nd_region);
 	if (!bp)
 		return -ENOMEM;
-	bp->dev = dev;
-	bp->ndns = ndns;
-	bp->nd_region = nd_region;
-	bp->pbs = READ_ONCE(poison_block_size);
-	rwlock_init(&bp->lock);
-	mutex_init(&bp->mutex);
-	bp->poison.root = RB_ROOT;
-	atomic64_set(&bp->clear_failures, 0);
-	atomic64_set(&bp->clear_unsupported, 0);
-	atomic64_set(&bp->refused_io, 0);
-	bp->clear_support = bgp_clear_support_of(nd_region);
+	rc = devm_add_action_or_reset(dev, bgp_put, bp);
+	if (rc)
+		return rc;
 	bp->store = bgp_store_get(dev_name(&ndns->dev));
 	if (!bp->store)
 		return -ENOMEM;
@@ -1164,6 +1350,22 @@ static int bgpmem_attach_disk(struct device *dev,
 		lim.features |= BLK_FEAT_FUA;
 	if (nd_pfn || pmem_should_map_pages(dev))
 		lim.features |= BLK_FEAT_DAX;
+
+	bp->id = ida_alloc(&bgpmem_ida, GFP_KERNEL);
+	if (bp->id < 0)
+		return bp->id;
+	rc = devm_add_action_or_reset(dev, bgp_free_id, bp);
+	if (rc)
+		return rc;
+
+	disk = blk_alloc_disk(&lim, dev_to_node(dev));
+	if (IS_ERR(disk))
+		return PTR_ERR(disk);
+	bp->disk = disk;
+	disk->fops = &bgpmem_fops;
+	disk->private_data = bp;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "bgpmem%d", bp->id);
+	disk->bb = &bp->bb;
 
 	if (!devm_request_mem_region(dev, res->start, resource_size(res),
 				     dev_name(&ndns->dev))) {
@@ -1197,30 +1399,10 @@ static int bgpmem_attach_disk(struct device *dev,
 		return PTR_ERR(addr);
 	bp->virt_addr = addr;
 	bp->capacity = bp->size - bp->pfn_pad - bp->data_offset;
-	bp->chunks = devm_bitmap_zalloc(dev, bgp_nchunks(bp->capacity),
-					GFP_KERNEL);
+	bp->chunks = bitmap_zalloc(bgp_nchunks(bp->capacity), GFP_KERNEL);
 	if (!bp->chunks)
 		return -ENOMEM;
-
-	rc = devm_init_badblocks(dev, &bp->bb);
-	if (rc)
-		return rc;
-
-	bp->id = ida_alloc(&bgpmem_ida, GFP_KERNEL);
-	if (bp->id < 0)
-		return bp->id;
-
-	disk = blk_alloc_disk(&lim, dev_to_node(dev));
-	if (IS_ERR(disk)) {
-		rc = PTR_ERR(disk);
-		goto out_ida;
-	}
-	bp->disk = disk;
-	disk->fops = &bgpmem_fops;
-	disk->private_data = bp;
-	snprintf(disk->disk_name, DISK_NAME_LEN, "bgpmem%d", bp->id);
 	set_capacity(disk, bp->capacity >> SECTOR_SHIFT);
-	disk->bb = &bp->bb;
 
 	mutex_lock(&bp->mutex);
 	bgp_populate(bp);
@@ -1228,13 +1410,13 @@ static int bgpmem_attach_disk(struct device *dev,
 				bgp_readd_stored, bp);
 	mutex_unlock(&bp->mutex);
 	if (rc)
-		goto out_disk;
+		return rc;
 
 	dax_dev = alloc_dax(bp, &bgpmem_dax_ops);
 	if (IS_ERR(dax_dev)) {
 		rc = PTR_ERR(dax_dev);
 		if (rc != -EOPNOTSUPP)
-			goto out_disk;
+			return rc;
 		dax_dev = NULL;
 	} else {
 		set_dax_nocache(dax_dev);
@@ -1248,9 +1430,12 @@ static int bgpmem_attach_disk(struct device *dev,
 	}
 	bp->dax_dev = dax_dev;
 
+	/* ioctls and memory_failure from here; bgpmem_release() undoes it */
+	bgp_set_live(bp, true);
 	rc = device_add_disk(dev, disk, bgpmem_attr_groups);
 	if (rc)
-		goto out_host;
+		goto out_live;
+	bp->added = true;
 
 	rc = devm_add_action_or_reset(dev, bgpmem_release, bp);
 	if (rc)
@@ -1268,17 +1453,13 @@ static int bgpmem_attach_disk(struct device *dev,
 		 "unsupported" : "supported");
 	return 0;
 
-out_host:
+out_live:
+	bgp_set_live(bp, false);
 	if (dax_dev)
 		dax_remove_host(disk);
 out_dax:
 	kill_dax(dax_dev);
 	put_dax(dax_dev);
-out_disk:
-	put_disk(disk);
-	bgp_set_destroy(&bp->poison);
-out_ida:
-	ida_free(&bgpmem_ida, bp->id);
 	return rc;
 }
 
@@ -1323,11 +1504,7 @@ static int bgpmem_probe(struct device *dev)
 
 static void bgpmem_remove(struct device *dev)
 {
-	struct bgpmem_device *bp = dev_get_drvdata(dev);
-
-	/* device_lock() held: no race with bgpmem_notify() */
-	sysfs_put(bp->bb_state);
-	bp->bb_state = NULL;
+	/* the teardown is bgpmem_release(), a devm action */
 	nvdimm_flush(to_nd_region(dev->parent), NULL);
 }
 
