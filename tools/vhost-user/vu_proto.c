@@ -193,6 +193,104 @@ int vu_msg_recv(int sock, struct vu_msg *msg, const char **err)
 	return 1;
 }
 
+void vu_rx_reset(struct vu_rx *rx)
+{
+	vu_msg_close_fds(&rx->msg);
+	memset(rx, 0, sizeof(*rx));
+}
+
+/* take the SCM_RIGHTS fds of one recvmsg(); false if there were too many */
+static bool vu_rx_fds(struct msghdr *mh, struct vu_msg *msg)
+{
+	struct cmsghdr *cm;
+	bool ok = !(mh->msg_flags & MSG_CTRUNC);
+
+	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t nfd, i;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfd; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (msg->nfds < VU_MAX_FDS) {
+				msg->fds[msg->nfds++] = fd;
+			} else {
+				close(fd);
+				ok = false;
+			}
+		}
+	}
+	return ok;
+}
+
+int vu_msg_recv_nb(int sock, struct vu_rx *rx, const char **err)
+{
+	const size_t hlen = sizeof(rx->msg.hdr);
+	struct vu_msg *msg = &rx->msg;
+
+	*err = NULL;
+	for (;;) {
+		char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		bool in_hdr = rx->got < hlen;
+		struct iovec iov = {
+			in_hdr ? (char *)&msg->hdr + rx->got :
+				 (char *)&msg->p + (rx->got - hlen),
+			in_hdr ? hlen - rx->got : hlen + msg->hdr.size - rx->got,
+		};
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf,
+			.msg_controllen = sizeof(cbuf),
+		};
+		ssize_t n;
+
+		if (!in_hdr && rx->got == hlen + msg->hdr.size)
+			return 1;
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return -EAGAIN;
+		if (n < 0) {
+			*err = "recvmsg failed";
+			n = -errno;
+			vu_msg_close_fds(msg);
+			return n;
+		}
+		if (!vu_rx_fds(&mh, msg)) {
+			*err = "too many file descriptors (ancillary data truncated)";
+			vu_msg_close_fds(msg);
+			return -EMSGSIZE;
+		}
+		if (n == 0) {
+			if (!rx->got && !msg->nfds)
+				return 0;
+			*err = in_hdr ? "connection closed inside a message header" :
+					"connection closed inside a payload";
+			vu_msg_close_fds(msg);
+			return -EPIPE;
+		}
+		rx->got += n;
+		if (!in_hdr || rx->got < hlen)
+			continue;
+		/* the header is complete: check it before the payload */
+		if ((msg->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+			*err = "bad protocol version in header flags";
+			vu_msg_close_fds(msg);
+			return -EPROTO;
+		}
+		if (msg->hdr.size > sizeof(msg->p)) {
+			*err = "payload size larger than any vhost-user message";
+			vu_msg_close_fds(msg);
+			return -EMSGSIZE;
+		}
+	}
+}
+
 const char *vu_msg_validate(const struct vu_msg *msg)
 {
 	const struct vu_req_info *ri = vu_req_info(msg->hdr.request);

@@ -198,6 +198,36 @@ const char *vu_req_name(uint32_t request);
 int vu_msg_recv(int sock, struct vu_msg *msg, const char **err);
 
 /**
+ * struct vu_rx - one message being reassembled from a socket that is read
+ * without blocking (vu_msg_recv_nb()), so that a peer sending it a byte at
+ * a time holds nobody up. Zero it (vu_rx_reset()) before the first message
+ * and after each one.
+ * @msg: the message so far; its fds are collected from every chunk
+ * @got: bytes of header + payload received
+ */
+struct vu_rx {
+	struct vu_msg msg;
+	size_t got;
+};
+
+/** vu_rx_reset() - close any fds of a partial message and start afresh. */
+void vu_rx_reset(struct vu_rx *rx);
+
+/**
+ * vu_msg_recv_nb() - read what has arrived of one message, never waiting.
+ * @err: on failure, a static string naming what was wrong
+ *
+ * Reads at most up to the end of the current message (the next one's fds
+ * come with its own first bytes), with the checks of vu_msg_recv(); fds
+ * may come with any chunk of the message, at most VU_MAX_FDS in all.
+ * Return: 1 when rx->msg is complete (the caller owns its fds and resets
+ * @rx for the next), 0 on orderly EOF between messages, -EAGAIN when the
+ * rest has not arrived yet, other -errno on failure (the fds received so
+ * far are closed).
+ */
+int vu_msg_recv_nb(int sock, struct vu_rx *rx, const char **err);
+
+/**
  * vu_msg_validate() - check payload size and fd count of a request
  * against the table. Return: NULL if valid, else a message.
  */
