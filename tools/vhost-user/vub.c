@@ -65,6 +65,16 @@
 #define VUB_COALESCE_IOPS	1000
 #define VUB_COALESCE_MAX_IOPS	100000000
 #define VUB_COALESCE_MAX_US	100000
+/*
+ * A front-end must not be able to stall the others: a message must arrive
+ * in full, and a reply the socket could not take at once must be taken,
+ * within this long, or the connection is closed.
+ */
+#define VUB_IO_TIMEOUT_NS	(2 * VUB_NS_PER_SEC)
+/* replies waiting for the socket; one message has at most one reply */
+#define VUB_OUT_MAX		1024
+_Static_assert(sizeof(struct vu_hdr) + sizeof(union vu_payload) <= VUB_OUT_MAX,
+	       "the reply queue holds the largest reply");
 
 enum vub_bug {
 	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
@@ -129,6 +139,12 @@ struct vub_conn {
 	struct vub_job *free_jobs;
 	bool dead;			/* drop at the next loop iteration */
 	uint64_t requests;
+	/* the socket is never waited on: both directions are buffered here */
+	struct vu_rx rx;		/* the message being received */
+	uint64_t rx_deadline;		/* ns: its last byte is due */
+	uint8_t out[VUB_OUT_MAX];	/* reply bytes the socket did not take */
+	size_t out_len;
+	uint64_t out_deadline;		/* ns: they must be taken by then */
 };
 
 struct vub {
@@ -1193,6 +1209,7 @@ static void vub_conn_free(struct vub *v, struct vub_conn *c)
 		vub_vq_reset(&c->vqs[i]);
 	vub_unmap_all(c);
 	vub_log_unmap(c);
+	vu_rx_reset(&c->rx);	/* fds of a message that never completed */
 	close(c->sock);
 	free(c);
 }
@@ -1216,14 +1233,48 @@ static struct vub_vq *vub_vq_get(struct vub *v, struct vub_conn *c,
 	return &c->vqs[index];
 }
 
-static int vub_reply(struct vub_conn *c, struct vu_msg *m, uint32_t size,
-		     const int *fds, int nfds)
+/*
+ * Send queued reply bytes as far as the socket takes them now; the rest
+ * waits for POLLOUT (vub_loop()). 0, or -EPROTO if the socket failed.
+ */
+static int vub_flush(struct vub_conn *c)
 {
+	while (c->out_len) {
+		ssize_t n = send(c->sock, c->out, c->out_len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return vub_fail(c, "sending the reply failed");
+		memmove(c->out, c->out + n, c->out_len - n);
+		c->out_len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Queue a reply (header + @size payload bytes; vub never sends fds) and
+ * send what the socket takes. While any of it is queued the connection's
+ * next message is not read, so the queue holds at most one reply, and it
+ * must be gone within VUB_IO_TIMEOUT_NS (vub_loop()).
+ */
+static int vub_reply(struct vub_conn *c, struct vu_msg *m, uint32_t size)
+{
+	size_t len = sizeof(m->hdr) + size;
+
 	m->hdr.flags = VU_VERSION | VU_FLAG_REPLY;
 	m->hdr.size = size;
-	if (vu_msg_send(c->sock, m, fds, nfds) < 0)
-		return vub_fail(c, "sending the reply failed");
-	return 0;
+	if (size > sizeof(m->p) || len > sizeof(c->out) - c->out_len)
+		return vub_fail(c, "reply queue full: the front-end does not read its replies");
+	if (!c->out_len)
+		c->out_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
+	memcpy(c->out + c->out_len, &m->hdr, sizeof(m->hdr));
+	memcpy(c->out + c->out_len + sizeof(m->hdr), &m->p, size);
+	c->out_len += len;
+	return vub_flush(c);
 }
 
 static int vub_set_mem_table(struct vub *v, struct vub_conn *c,
@@ -1332,7 +1383,7 @@ static int vub_set_log_base(struct vub *v, struct vub_conn *c,
 	c->log_size = size;
 	c->log_warned = false;
 	/* QEMU 7.2 waits for a reply; header only, as DPDK and QEMU's tests */
-	return vub_reply(c, m, 0, NULL, 0);
+	return vub_reply(c, m, 0);
 }
 
 static int vub_set_features(struct vub *v, struct vub_conn *c,
@@ -1379,7 +1430,7 @@ static int vub_get_config(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, &cfg, sizeof(cfg) < sizeof(buf) ? sizeof(cfg) : sizeof(buf));
 	memcpy(m->p.config.region, buf + off, size);
-	return vub_reply(c, m, 12 + size, NULL, 0);
+	return vub_reply(c, m, 12 + size);
 }
 
 static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
@@ -1434,14 +1485,14 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	switch (m->hdr.request) {
 	case VU_GET_FEATURES:
 		m->p.u64 = vub_features(v);
-		ret = vub_reply(c, m, 8, NULL, 0);
+		ret = vub_reply(c, m, 8);
 		break;
 	case VU_SET_FEATURES:
 		ret = vub_set_features(v, c, m);
 		break;
 	case VU_GET_PROTOCOL_FEATURES:
 		m->p.u64 = vub_protocol_features();
-		ret = vub_reply(c, m, 8, NULL, 0);
+		ret = vub_reply(c, m, 8);
 		break;
 	case VU_SET_PROTOCOL_FEATURES:
 		if (m->p.u64 & ~vub_protocol_features()) {
@@ -1473,11 +1524,11 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 		break;
 	case VU_GET_QUEUE_NUM:
 		m->p.u64 = v->nqueues;
-		ret = vub_reply(c, m, 8, NULL, 0);
+		ret = vub_reply(c, m, 8);
 		break;
 	case VU_GET_MAX_MEM_SLOTS:
 		m->p.u64 = VUB_MAX_SLOTS;
-		ret = vub_reply(c, m, 8, NULL, 0);
+		ret = vub_reply(c, m, 8);
 		break;
 	case VU_SET_MEM_TABLE:
 		ret = vub_set_mem_table(v, c, m);
@@ -1566,7 +1617,7 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 		vq->started = false;
 		vub_close_fd(&vq->kick_fd);
 		m->p.state.num = vq->last_avail;
-		ret = vub_reply(c, m, 8, NULL, 0);
+		ret = vub_reply(c, m, 8);
 		break;
 	case VU_SET_VRING_ENABLE:
 		vq = vub_vq_get(v, c, m->p.state.index);
@@ -1591,7 +1642,7 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 				 c->id);
 		if (ack) {
 			m->p.u64 = 1;
-			ret = vub_reply(c, m, 8, NULL, 0);
+			ret = vub_reply(c, m, 8);
 			return ret;
 		}
 		break;
@@ -1608,18 +1659,31 @@ out:
 		struct vu_msg r = { .hdr = { m->hdr.request } };
 
 		r.p.u64 = ret ? 1 : 0;
-		vub_reply(c, &r, 8, NULL, 0);
+		vub_reply(c, &r, 8);
 	}
 	return ret;
 }
 
+/*
+ * The connection's socket is readable: take what has arrived of its next
+ * message without waiting for the rest (a front-end that sends it a byte
+ * at a time must not hold up the others; vub_loop() closes the connection
+ * if it is not complete VUB_IO_TIMEOUT_NS after its first byte), and
+ * handle it once it is complete.
+ */
 static int vub_conn_read(struct vub *v, struct vub_conn *c)
 {
-	struct vu_msg m;
+	struct vu_msg *mp = &c->rx.msg;
+	bool started = c->rx.got;
 	const char *err;
 	int ret;
 
-	ret = vu_msg_recv(c->sock, &m, &err);
+	ret = vu_msg_recv_nb(c->sock, &c->rx, &err);
+	if (ret == -EAGAIN) {
+		if (!started && c->rx.got)
+			c->rx_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
+		return 0;
+	}
 	if (ret == 0) {
 		vub_log(v, "conn %u: front-end closed the connection", c->id);
 		return -ECONNRESET;
@@ -1631,16 +1695,18 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 		return vub_fail(c, err ? err : "receive failed");
 	}
 	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
-		vu_req_name(m.hdr.request), m.hdr.flags, m.hdr.size, m.nfds);
+		vu_req_name(mp->hdr.request), mp->hdr.flags, mp->hdr.size,
+		mp->nfds);
 	/* every message sees a quiescent device: nothing in flight */
 	vub_drain(v, c);
-	ret = vub_handle(v, c, &m);
+	ret = vub_handle(v, c, mp);
 	if (!ret)
 		ret = vub_held_resume(v, c);
 	if (ret && c->why)
 		kml_err("close the front-end or fix the message it sends",
 			"conn %u: %s (%s): closing the connection", c->id,
-			c->why, vu_req_name(m.hdr.request));
+			c->why, vu_req_name(mp->hdr.request));
+	vu_rx_reset(&c->rx);
 	return ret;
 }
 
@@ -1734,12 +1800,12 @@ static void vub_open_image(struct vub *v)
 
 static void vub_accept(struct vub *v)
 {
-	struct timeval tv = { .tv_sec = 2 };
 	struct vub_conn *c;
 	unsigned int i, slot = VUB_MAX_CONNS;
 	int fd;
 
-	fd = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	/* never waited on: see vub_conn_read() and vub_reply() */
+	fd = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	for (i = 0; i < VUB_MAX_CONNS; i++)
@@ -1755,8 +1821,6 @@ static void vub_accept(struct vub *v)
 		close(fd);
 		return;
 	}
-	/* a front-end that stops mid-message must not stall the others */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	c->sock = fd;
 	c->id = ++v->next_id;
 	for (i = 0; i < VUB_MAX_QUEUES; i++) {
@@ -1781,6 +1845,53 @@ static void vub_drop(struct vub *v, unsigned int slot)
 	v->conns[slot] = NULL;
 }
 
+/*
+ * Close the connections whose message or reply is overdue. Returns the
+ * time in ns until the next such deadline (at most @wait, -1: none).
+ */
+static int64_t vub_deadlines(struct vub *v, int64_t wait)
+{
+	uint64_t now = kml_now_ns();
+	unsigned int s;
+
+	for (s = 0; s < VUB_MAX_CONNS; s++) {
+		struct vub_conn *c = v->conns[s];
+		uint64_t due;
+
+		if (!c)
+			continue;
+		if (c->out_len && now >= c->out_deadline) {
+			vub_fail(c, "the front-end did not read its reply within 2 s");
+			kml_err("the front-end must read the replies to its requests",
+				"conn %u: %s: closing the connection", c->id,
+				c->why);
+			vub_drop(v, s);
+			continue;
+		}
+		if (c->rx.got && now >= c->rx_deadline) {
+			vub_failf(c, "message incomplete 2 s after its first byte (%zu of %zu bytes)",
+				  c->rx.got, c->rx.got < sizeof(c->rx.msg.hdr) ?
+				  sizeof(c->rx.msg.hdr) :
+				  sizeof(c->rx.msg.hdr) + c->rx.msg.hdr.size);
+			kml_err("a front-end must send each message in full",
+				"conn %u: %s: closing the connection", c->id,
+				c->why);
+			vub_drop(v, s);
+			continue;
+		}
+		due = c->out_len ? c->out_deadline :
+		      c->rx.got ? c->rx_deadline : 0;
+		if (due && (wait < 0 || due - now < (uint64_t)wait))
+			wait = due - now;
+	}
+	return wait;
+}
+
+/*
+ * The main loop. Nothing in it waits for a front-end's socket: it is read
+ * and written without blocking (a partial message and an unsent reply stay
+ * buffered in the connection, with a deadline).
+ */
 static void vub_loop(struct vub *v)
 {
 	struct pollfd pfd[2 + VUB_MAX_CONNS * (1 + VUB_MAX_QUEUES)];
@@ -1796,6 +1907,7 @@ static void vub_loop(struct vub *v)
 		int q, ret;
 
 		wait = vub_held_calls(v);
+		wait = vub_deadlines(v, wait);
 		/* rings that failed while being refilled after a completion */
 		for (s = 0; s < VUB_MAX_CONNS; s++) {
 			struct vub_conn *c = v->conns[s];
@@ -1817,7 +1929,8 @@ static void vub_loop(struct vub *v)
 			if (!c)
 				continue;
 			pfd[n].fd = c->sock;
-			pfd[n].events = POLLIN;
+			/* the next message only once the last reply is out */
+			pfd[n].events = c->out_len ? POLLOUT : POLLIN;
 			who[n].slot = s;
 			who[n++].q = -1;
 			for (q = 0; q < (int)v->nqueues; q++) {
@@ -1846,7 +1959,9 @@ static void vub_loop(struct vub *v)
 
 			if (!pfd[i].revents || !c)
 				continue;
-			if (who[i].q < 0)
+			if (who[i].q < 0 && c->out_len)
+				ret = vub_flush(c);
+			else if (who[i].q < 0)
 				ret = vub_conn_read(v, c);
 			else if (c->vqs[who[i].q].kick_fd == pfd[i].fd &&
 				 c->vqs[who[i].q].started)
