@@ -807,6 +807,11 @@ static void vub_notify(struct vub_vq *vq)
 	if (vq->call_fd < 0)
 		return;
 	vub_calls++;
+	/*
+	 * The call fd is a non-blocking eventfd (vub_vring_fd()): EAGAIN
+	 * means its counter is at its maximum, so the front-end will see it
+	 * non-zero and be woken anyway. Never wait for it.
+	 */
 	if (write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		kml_warn("call eventfd write failed: %s", strerror(errno));
 }
@@ -1433,15 +1438,52 @@ static int vub_get_config(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	return vub_reply(c, m, 12 + size);
 }
 
+/*
+ * NULL if @fd is an eventfd (for a kick fd: not in semaphore mode, whose
+ * reads take 1 at a time and would keep it readable), else why not. The
+ * checks of vub_kick()/vub_notify() rely on it: an eventfd read returns 8
+ * bytes, and a write fails with EAGAIN only when the counter is full.
+ */
+static const char *vub_check_eventfd(int fd, bool kick)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	int pfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0)
+		return "cannot read the vring fd's /proc/self/fdinfo (is /proc mounted?)";
+	n = read(pfd, buf, sizeof(buf) - 1);
+	close(pfd);
+	if (n < 0)
+		return "cannot read the vring fd's /proc/self/fdinfo";
+	buf[n] = '\0';
+	if (!strstr(buf, "\neventfd-count:"))
+		return "vring fd is not an eventfd";
+	if (kick && strstr(buf, "\neventfd-semaphore: 1"))
+		return "kick fd is a semaphore-mode eventfd (it would stay readable)";
+	return NULL;
+}
+
 static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 {
 	struct vub_vq *vq = vub_vq_get(v, c, m->p.u64 & VU_VRING_IDX_MASK);
 	int fd = m->nfds ? m->fds[0] : -1;
+	const char *err;
 
 	if (!vq)
 		return -EPROTO;
 	if (m->hdr.request == VU_SET_VRING_KICK && fd < 0)
 		return vub_fail(c, "SET_VRING_KICK without an fd (polling mode) is not supported");
+	if (fd >= 0) {
+		/* the main thread never waits on a ring fd: all three */
+		err = vub_check_eventfd(fd, m->hdr.request == VU_SET_VRING_KICK);
+		if (err)
+			return vub_fail(c, err);
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+			return vub_fail(c, "cannot make the vring fd non-blocking");
+	}
 	m->nfds = 0;
 	switch (m->hdr.request) {
 	case VU_SET_VRING_CALL:
@@ -1456,7 +1498,6 @@ static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	/* SET_VRING_KICK starts the ring */
 	vub_close_fd(&vq->kick_fd);
 	vq->kick_fd = fd;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (!vq->num || !vq->have_addr)
 		return vub_fail(c, "SET_VRING_KICK before SET_VRING_NUM/SET_VRING_ADDR");
 	if (vub_vq_map(c, vq))
@@ -1712,14 +1753,17 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 
 static int vub_kick(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 {
-	uint64_t cnt;
+	uint64_t cnt = 0;
+	ssize_t n;
 
-	if (read(vq->kick_fd, &cnt, sizeof(cnt)) < 0) {
-		if (errno != EAGAIN)
-			return vub_fail(c, "reading the kick eventfd failed");
-	} else {
-		vub_kicks += cnt;
-	}
+	n = read(vq->kick_fd, &cnt, sizeof(cnt));
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return vub_fail(c, "reading the kick eventfd failed");
+	/* an eventfd (vub_check_eventfd()) reads 8 bytes or fails */
+	if (n >= 0 && n != sizeof(cnt))
+		return vub_failf(c, "kick fd read returned %zd bytes, not an eventfd count",
+				 n);
+	vub_kicks += cnt;
 	return vub_vq_process(v, c, vq);
 }
 
@@ -1888,11 +1932,13 @@ static int64_t vub_deadlines(struct vub *v, int64_t wait)
 }
 
 /*
- * The main loop. Nothing in it waits for a front-end's socket: it is read
+ * The main loop. Nothing in it waits for a front-end: sockets are read
  * and written without blocking (a partial message and an unsent reply stay
- * buffered in the connection, with a deadline).
+ * buffered in the connection, with a deadline), ring fds are non-blocking
+ * eventfds. It waits only in ppoll(), the one place SIGINT/SIGTERM are
+ * unblocked (@sigmask), and for the image I/O of vub_drain().
  */
-static void vub_loop(struct vub *v)
+static void vub_loop(struct vub *v, const sigset_t *sigmask)
 {
 	struct pollfd pfd[2 + VUB_MAX_CONNS * (1 + VUB_MAX_QUEUES)];
 	struct {
@@ -1944,7 +1990,7 @@ static void vub_loop(struct vub *v)
 		}
 		ts.tv_sec = wait / VUB_NS_PER_SEC;
 		ts.tv_nsec = wait % VUB_NS_PER_SEC;
-		ret = ppoll(pfd, n, wait < 0 ? NULL : &ts, NULL);
+		ret = ppoll(pfd, n, wait < 0 ? NULL : &ts, sigmask);
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1963,11 +2009,13 @@ static void vub_loop(struct vub *v)
 				ret = vub_flush(c);
 			else if (who[i].q < 0)
 				ret = vub_conn_read(v, c);
-			else if (c->vqs[who[i].q].kick_fd == pfd[i].fd &&
-				 c->vqs[who[i].q].started)
-				ret = vub_kick(v, c, &c->vqs[who[i].q]);
-			else
+			else if (c->vqs[who[i].q].kick_fd != pfd[i].fd ||
+				 !c->vqs[who[i].q].started)
 				continue;	/* changed by an earlier message */
+			else if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+				ret = vub_fail(c, "kick fd reports an error or hang-up");
+			else
+				ret = vub_kick(v, c, &c->vqs[who[i].q]);
 			if (ret) {
 				if (c->why && who[i].q >= 0)
 					kml_err("fix the front-end's ring",
@@ -2122,6 +2170,7 @@ int main(int argc, char **argv)
 	struct vub v = { .nqueues = 1, .img_fd = -1,
 			 .nowait = { true, true } };
 	struct sigaction sa = { .sa_handler = vub_on_signal };
+	sigset_t stop_sigs, run_mask;
 	uint64_t val;
 	int opt;
 
@@ -2182,6 +2231,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/*
+	 * SIGINT/SIGTERM stay blocked (in the workers for good) except in
+	 * the main loop's ppoll(): a stop request is never taken by a worker
+	 * or lost between the loop's check and its wait.
+	 */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, &run_mask);
+	sigdelset(&run_mask, SIGINT);
+	sigdelset(&run_mask, SIGTERM);
 	vub_open_image(&v);
 	v.listen_fd = vub_listen(&v);
 	pthread_mutex_init(&v.lock, NULL);
@@ -2193,7 +2253,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&v.workers[i], NULL, vub_worker, &v))
 			kml_die(1, "check ulimit -u", "cannot start worker threads");
 	vub_print_state(&v, "ready");
-	vub_loop(&v);
+	vub_loop(&v, &run_mask);
 	for (unsigned int i = 0; i < VUB_MAX_CONNS; i++)
 		if (v.conns[i])
 			vub_drop(&v, i);
