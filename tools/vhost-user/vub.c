@@ -75,6 +75,8 @@
 #define VUB_OUT_MAX		1024
 _Static_assert(sizeof(struct vu_hdr) + sizeof(union vu_payload) <= VUB_OUT_MAX,
 	       "the reply queue holds the largest reply");
+/* memory regions: userspace_addr and mmap_offset multiples of this */
+#define VUB_REGION_ALIGN	4096u
 
 enum vub_bug {
 	BUG_DISABLE_ON_SET_FEATURES = 1 << 0,
@@ -333,6 +335,19 @@ static const char *vub_region_map(struct vub_region *table,
 	    map_len > SIZE_MAX) {
 		close(fd);
 		return "memory region address + size overflows";
+	}
+	/*
+	 * The ring addresses are checked for alignment in the front-end's
+	 * address space: its offset in the mapping must keep them aligned
+	 * (QEMU sends page-aligned vhost-user regions).
+	 */
+	if (in->userspace_addr % VUB_REGION_ALIGN) {
+		close(fd);
+		return "memory region userspace_addr not a multiple of 4096";
+	}
+	if (in->mmap_offset % VUB_REGION_ALIGN) {
+		close(fd);
+		return "memory region mmap_offset not a multiple of 4096";
 	}
 	for (i = 0; i < nexisting; i++) {
 		if (vub_ranges_overlap(in->guest_phys_addr, in->memory_size,
