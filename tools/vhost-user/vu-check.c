@@ -1663,7 +1663,8 @@ static int vc_raw(struct vc *c, uint32_t req, uint32_t flags, uint32_t size,
 	m.hdr.request = req;
 	m.hdr.flags = flags;
 	m.hdr.size = size;
-	memcpy(&m.p, payload, psize);
+	if (psize)	/* payload may be NULL: memcpy(.., NULL, 0) is UB */
+		memcpy(&m.p, payload, psize);
 	/* send the header claiming @size but only @psize payload bytes */
 	m.hdr.size = psize;
 	if (size != psize) {
