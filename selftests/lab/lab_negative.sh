@@ -64,9 +64,9 @@ check() {
 
 ktap_print_header
 if [[ $KERNEL == debug ]]; then
-	ktap_set_plan 15
+	ktap_set_plan 17
 else
-	ktap_set_plan 14
+	ktap_set_plan 16
 fi
 
 # the kernel-report cases first: they boot
@@ -91,6 +91,18 @@ mkdir "$OUT/fixture_badclock"
 printf 'backends=none\nclock=fast\n' >"$OUT/fixture_badclock/settings"
 echo passes.sh >"$OUT/fixture_badclock/tests.list"
 launch badareaclock "$LAB" check --area-dir "$OUT/fixture_badclock"
+# KDIR= trees the lab must refuse up front: another release, a missing option
+fake_kdir() {
+	mkdir -p "$1/include/config" "$1/arch/x86/boot"
+	echo "$2" >"$1/include/config/kernel.release"
+	: >"$1/arch/x86/boot/bzImage"
+	grep -E '^CONFIG_[A-Z0-9_]+=[ym]$' "$KMEMLAB_DIR/tools/vm/kernel/lab.config" |
+		grep -v "^$3=" >"$1/.config"
+}
+fake_kdir "$OUT/kdir-6.6" 6.6.0 none
+fake_kdir "$OUT/kdir-nolibnvdimm" 6.12.0 CONFIG_LIBNVDIMM
+launch kdirversion env KERNEL=stock KDIR="$OUT/kdir-6.6" "$LAB" kver
+launch kdirconfig env KERNEL=stock KDIR="$OUT/kdir-nolibnvdimm" "$LAB" kver
 wait
 
 judge fixture_warn "a kernel WARNING fails the running test" nz \
@@ -160,5 +172,9 @@ judge badclock "unknown LAB_CLOCK: clear error" 2 \
 	'LAB_CLOCK=fast: unknown clock' 'hint: use real \(default\) or icount'
 judge badareaclock "unknown clock= in an area's settings: clear error, no VM" 2 \
 	"area 'fixture_badclock': unknown clock 'fast'" 'hint: use real or icount'
+judge kdirversion "KDIR of another release: clear error" 2 \
+	'is 6\.6\.0; kmemlab targets 6\.12' 'hint: build a 6\.12 kernel'
+judge kdirconfig "KDIR lacking an option the lab boots: the option named" 2 \
+	'lacks what the lab boots: CONFIG_LIBNVDIMM=m' 'hint: enable them'
 
 km_finish

@@ -74,6 +74,7 @@ static void labtest_atomic(void)
 static int labtest_uaf(void)
 {
 	unsigned long deadline = jiffies + 20 * HZ;
+	unsigned long addr;
 	char *p;
 
 	for (;;) {
@@ -87,9 +88,11 @@ static int labtest_uaf(void)
 			return -ETIMEDOUT;
 		cond_resched();
 	}
+	/* through an integer: the compiler must not see the use after free */
+	addr = (unsigned long)p;
 	kfree(p);
-	OPTIMIZER_HIDE_VAR(p);
-	pr_info("read %d from a freed object\n", READ_ONCE(p[0]));
+	OPTIMIZER_HIDE_VAR(addr);
+	pr_info("read %d from a freed object\n", READ_ONCE(*(char *)addr));
 	return 0;
 }
 
