@@ -67,27 +67,36 @@ static void labtest_atomic(void)
 }
 
 /*
- * Read an object after kfree(). KASAN catches any object; without KASAN,
+ * An object a use after free is caught on: any with KASAN; without it,
  * allocate until KFENCE samples one of ours (as mm/kfence/kfence_test.c
  * does), for up to 20 s: -ETIMEDOUT if it never does (KFENCE off).
  */
-static int labtest_uaf(void)
+static char *labtest_uaf_object(void)
 {
 	unsigned long deadline = jiffies + 20 * HZ;
-	unsigned long addr;
 	char *p;
 
 	for (;;) {
 		p = kmalloc(32, GFP_KERNEL);
 		if (!p)
-			return -ENOMEM;
+			return ERR_PTR(-ENOMEM);
 		if (IS_ENABLED(CONFIG_KASAN) || is_kfence_address(p))
-			break;
+			return p;
 		kfree(p);
 		if (time_after(jiffies, deadline))
-			return -ETIMEDOUT;
+			return ERR_PTR(-ETIMEDOUT);
 		cond_resched();
 	}
+}
+
+/* Read an object after kfree(). */
+static int labtest_uaf(void)
+{
+	char *p = labtest_uaf_object();
+	unsigned long addr;
+
+	if (IS_ERR(p))
+		return PTR_ERR(p);
 	/* through an integer: the compiler must not see the use after free */
 	addr = (unsigned long)p;
 	kfree(p);
