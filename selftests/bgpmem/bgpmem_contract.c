@@ -29,9 +29,10 @@
 
 #include <kmemlab/bgpmem.h>
 
+#include "bgpmem_test.h"
+
 #define BLK		4096ULL
 #define MNT		"/mnt/bgpmem-test"
-#define ND		"/sys/bus/nd"
 #define MAX_RESULTS	128
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -44,24 +45,8 @@
 
 /* ---- TAP -------------------------------------------------------------- */
 
-static void kmsg(const char *fmt, ...);
 
-static int tap_n, tap_fail;
 
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	kmsg("TAP %d %s", tap_n, ok ? "ok" : "not ok");
-	if (!ok)
-		tap_fail++;
-}
 
 static void tap_skip(const char *name, const char *why)
 {
@@ -69,17 +54,6 @@ static void tap_skip(const char *name, const char *why)
 	fflush(stdout);
 }
 
-static void diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 /* ---- environment ------------------------------------------------------ */
 
@@ -111,65 +85,9 @@ static const char *kdir;
  * log says what the test was doing if the VM dies (see "Limits" in
  * Documentation/bgpmem.rst: a QEMU TCG crash while the kernel patches code).
  */
-static void kmsg(const char *fmt, ...)
-{
-	char line[1100];
-	va_list ap;
-	int fd, n;
 
-	n = snprintf(line, sizeof(line), "bgpmem_contract: ");
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
-	fd = open("/dev/kmsg", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, line, strlen(line)) < 0)
-			n = 0;
-		close(fd);
-	}
-}
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	kmsg("$ %s", cmd);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
 
 static uint64_t sysfs_u64(const char *disk, const char *attr)
 {
@@ -181,13 +99,6 @@ static uint64_t sysfs_u64(const char *disk, const char *attr)
 	return strtoull(buf, NULL, 0);
 }
 
-static bool module_loaded(const char *m)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/module/%s", m);
-	return access(path, F_OK) == 0;
-}
 
 static bool mounted_tracefs;
 static bool record_cmd_was_on;
@@ -244,21 +155,6 @@ static int load_bgpmem(const char *params)
 	return rc;
 }
 
-static const char *driver_of(const char *dev)
-{
-	static char buf[256];
-	char path[128];
-	ssize_t n;
-	char *p;
-
-	snprintf(path, sizeof(path), ND "/devices/%s/driver", dev);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return "";
-	buf[n] = 0;
-	p = strrchr(buf, '/');
-	return p ? p + 1 : buf;
-}
 
 /* bind bind_dev to @drv ("bgpmem" or "nd_pmem") */
 static int bind_to(const char *drv)
@@ -400,25 +296,6 @@ static const char *state(struct env *e, uint64_t off, uint64_t len)
 	}
 }
 
-static const char *err_name(int err)
-{
-	static char buf[32];
-
-	switch (err) {
-	case 0: return "OK";
-	case EIO: return "EIO";
-	case EFAULT: return "EFAULT";
-	case EINVAL: return "EINVAL";
-	case ERANGE: return "ERANGE";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ENOTTY: return "ENOTTY";
-	case EHWPOISON: return "EHWPOISON";
-	case EBUSY: return "EBUSY";
-	default:
-		snprintf(buf, sizeof(buf), "errno%d", err);
-		return buf;
-	}
-}
 
 /* ---- result table ----------------------------------------------------- */
 
@@ -1220,11 +1097,6 @@ static void umount_fs(struct env *e)
 #define N_DAX		9	/* dax_names[] */
 #define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
 
-static void skip_all(const char *why)
-{
-	printf("1..0 # SKIP %s\n", why);
-	exit(4);
-}
 
 static int find_namespace(void)
 {
@@ -1423,6 +1295,7 @@ int main(int argc, char **argv)
 	struct env e;
 	int layer, rc;
 
+	bt_name = "bgpmem_contract";
 	kdir = getenv("KMEMLAB_DIR");
 	if (!kdir)
 		kdir = ".";

@@ -42,132 +42,28 @@
 
 #include <kmemlab/bgpmem.h>
 
+#include "bgpmem_test.h"
+
 #define BLK		4096ULL
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#define ND		"/sys/bus/nd"
 #define N_PLAN		3
 #define RACE_ROUNDS	3
 #define RACE_THREADS	2
 #define CLEAR_BIG	(8ULL << 20)
 
-static int tap_n, tap_fail;
 static char ns_name[64];
 static char orig_driver[64];
 static bool loaded_here, nfit_test_flavor, can_clear;
 static const char *kdir;
 static int kmsg_fd = -1;
 
-static void kmsg(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int fd, n;
 
-	n = snprintf(line, sizeof(line), "bgpmem_unbind: ");
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
-	fd = open("/dev/kmsg", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, line, strlen(line)) < 0)
-			n = 0;
-		close(fd);
-	}
-}
 
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
 
-	printf("%sok %d ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	kmsg("TAP %d %s", tap_n, ok ? "ok" : "not ok");
-	if (!ok)
-		tap_fail++;
-}
 
-static void diag(const char *fmt, ...)
-{
-	va_list ap;
 
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
-static void skip_all(const char *why)
-{
-	printf("1..0 # SKIP %s\n", why);
-	exit(4);
-}
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	kmsg("$ %s", cmd);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static const char *err_name(int err)
-{
-	static __thread char buf[32];
-
-	switch (err) {
-	case 0: return "OK";
-	case ENXIO: return "ENXIO";
-	case EIO: return "EIO";
-	case EINVAL: return "EINVAL";
-	case ERANGE: return "ERANGE";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ENOTTY: return "ENOTTY";
-	case ENODEV: return "ENODEV";
-	default:
-		snprintf(buf, sizeof(buf), "errno%d", err);
-		return buf;
-	}
-}
 
 /* ---- kernel reports ----------------------------------------------------- */
 
@@ -216,13 +112,6 @@ static int kmsg_report(void)
 
 /* ---- binding ------------------------------------------------------------ */
 
-static bool module_loaded(const char *m)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/module/%s", m);
-	return access(path, F_OK) == 0;
-}
 
 static char nfit_test_ko[512];
 
@@ -257,21 +146,6 @@ static int load_bgpmem(void)
 	return rc;
 }
 
-static const char *driver_of(const char *dev)
-{
-	static char buf[256];
-	char path[128];
-	ssize_t n;
-	char *p;
-
-	snprintf(path, sizeof(path), ND "/devices/%s/driver", dev);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return "";
-	buf[n] = 0;
-	p = strrchr(buf, '/');
-	return p ? p + 1 : buf;
-}
 
 static int unbind_sysfs(void)
 {
@@ -638,6 +512,7 @@ int main(int argc, char **argv)
 {
 	const char *backend = getenv("KMEMLAB_BACKEND");
 
+	bt_name = "bgpmem_unbind";
 	kdir = getenv("KMEMLAB_DIR");
 	if (!kdir)
 		kdir = ".";

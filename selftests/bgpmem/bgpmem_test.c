@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers shared by the bgpmem selftests (bgpmem_test.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bgpmem_test.h"
+
+const char *bt_name = "bgpmem";
+int tap_n, tap_fail;
+
+/* A line in the kernel log, so that a kernel report can be placed. */
+void kmsg(const char *fmt, ...)
+{
+	char line[1100];
+	va_list ap;
+	int fd, n;
+
+	n = snprintf(line, sizeof(line), "%s: ", bt_name);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	fd = open("/dev/kmsg", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, line, strlen(line)) < 0)
+			n = 0;
+		close(fd);
+	}
+}
+
+void tap(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d ", ok ? "" : "not ", ++tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	kmsg("TAP %d %s", tap_n, ok ? "ok" : "not ok");
+	if (!ok)
+		tap_fail++;
+}
+
+void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+void skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	exit(4);
+}
+
+int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	kmsg("$ %s", cmd);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+bool module_loaded(const char *m)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", m);
+	return access(path, F_OK) == 0;
+}
+
+const char *driver_of(const char *dev)
+{
+	static char buf[256];
+	char path[128];
+	ssize_t n;
+	char *p;
+
+	snprintf(path, sizeof(path), ND "/devices/%s/driver", dev);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return "";
+	buf[n] = 0;
+	p = strrchr(buf, '/');
+	return p ? p + 1 : buf;
+}
+
+const char *err_name(int err)
+{
+	static __thread char buf[32];
+
+	switch (err) {
+	case 0: return "OK";
+	case EIO: return "EIO";
+	case EFAULT: return "EFAULT";
+	case EINVAL: return "EINVAL";
+	case ERANGE: return "ERANGE";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ENOTTY: return "ENOTTY";
+	case EHWPOISON: return "EHWPOISON";
+	case EBUSY: return "EBUSY";
+	case ENXIO: return "ENXIO";
+	case ENODEV: return "ENODEV";
+	default:
+		snprintf(buf, sizeof(buf), "errno%d", err);
+		return buf;
+	}
+}
