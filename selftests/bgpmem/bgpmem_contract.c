@@ -144,8 +144,7 @@ static int load_bgpmem(const char *params)
 	if (module_loaded("bgpmem"))
 		return 0;
 	if (nfit_test_flavor)
-		rc = sh("insmod %s/build/nfit_test/flavors/pmem/bgpmem.ko %s", kdir,
-			params);
+		rc = sh("insmod %s %s", nfit_test_ko(kdir), params);
 	else
 		rc = sh("modprobe bgpmem %s 2>/dev/null", params);
 	if (rc && !nfit_test_flavor)
@@ -1313,12 +1312,8 @@ int main(int argc, char **argv)
 	if (!backend)
 		backend = "";
 	if (!strcmp(backend, "nfit_test")) {
-		char ko[512];
-
 		nfit_test_flavor = true;
-		snprintf(ko, sizeof(ko), "%s/build/nfit_test/flavors/pmem/bgpmem.ko",
-			 kdir);
-		if (access(ko, R_OK))
+		if (!nfit_test_ko(kdir))
 			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
 	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
 		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");

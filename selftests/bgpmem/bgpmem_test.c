@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,4 +155,21 @@ const char *err_name(int err)
 		snprintf(buf, sizeof(buf), "errno%d", err);
 		return buf;
 	}
+}
+
+/*
+ * The --wrap build of bgpmem for the nfit_test backend (make nfit_test:
+ * build/nfit_test/<release>/flavors/pmem/), or NULL when there is none for
+ * the running kernel.
+ */
+const char *nfit_test_ko(const char *kdir)
+{
+	static char ko[512];
+	struct utsname u;
+
+	if (uname(&u))
+		return NULL;
+	snprintf(ko, sizeof(ko), "%s/build/nfit_test/%s/flavors/pmem/bgpmem.ko",
+		 kdir, u.release);
+	return access(ko, R_OK) ? NULL : ko;
 }

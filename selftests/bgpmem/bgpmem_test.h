@@ -25,5 +25,6 @@ int write_file(const char *path, const char *val);
 bool module_loaded(const char *m);
 const char *driver_of(const char *dev);
 const char *err_name(int err);
+const char *nfit_test_ko(const char *kdir);
 
 #endif /* BGPMEM_TEST_H */

@@ -113,25 +113,6 @@ static int kmsg_report(void)
 /* ---- binding ------------------------------------------------------------ */
 
 
-static char nfit_test_ko[512];
-
-/* the --wrap build of bgpmem: per kernel release, or the older flat path */
-static bool find_nfit_test_ko(void)
-{
-	struct utsname u;
-
-	if (!uname(&u)) {
-		snprintf(nfit_test_ko, sizeof(nfit_test_ko),
-			 "%s/build/nfit_test/%s/flavors/pmem/bgpmem.ko", kdir,
-			 u.release);
-		if (!access(nfit_test_ko, R_OK))
-			return true;
-	}
-	snprintf(nfit_test_ko, sizeof(nfit_test_ko),
-		 "%s/build/nfit_test/flavors/pmem/bgpmem.ko", kdir);
-	return !access(nfit_test_ko, R_OK);
-}
-
 static int load_bgpmem(void)
 {
 	int rc;
@@ -139,7 +120,7 @@ static int load_bgpmem(void)
 	if (module_loaded("bgpmem"))
 		return 0;
 	if (nfit_test_flavor)
-		return sh("insmod %s", nfit_test_ko);
+		return sh("insmod %s", nfit_test_ko(kdir));
 	rc = sh("modprobe bgpmem 2>/dev/null");
 	if (rc)
 		rc = sh("insmod %s/drivers/pmem/bgpmem.ko", kdir);
@@ -523,7 +504,7 @@ int main(int argc, char **argv)
 		backend = "";
 	if (!strcmp(backend, "nfit_test")) {
 		nfit_test_flavor = true;
-		if (!find_nfit_test_ko())
+		if (!nfit_test_ko(kdir))
 			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
 	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
 		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");
