@@ -207,14 +207,19 @@ static int spf_dev_setup(struct spf_file *sf, struct spf_dev_setup __user *argp)
 	    s.reserved || s.id)
 		return -EINVAL;
 
+	/*
+	 * The id is fixed at open: report it before taking sf->lock, which
+	 * ->mmap takes under mmap_lock, so that no user copy (a fault takes
+	 * mmap_lock) happens under it. A refused setup leaves the caller's
+	 * output field filled, nothing else.
+	 */
+	s.id = sf->id;
+	if (copy_to_user(argp, &s, sizeof(s)))
+		return -EFAULT;
+
 	mutex_lock(&sf->lock);
 	if (sf->npages) {
 		ret = -EBUSY;
-		goto out;
-	}
-	s.id = sf->id;
-	if (copy_to_user(argp, &s, sizeof(s))) {
-		ret = -EFAULT;
 		goto out;
 	}
 	sf->flags = s.flags;
