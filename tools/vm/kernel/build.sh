@@ -13,8 +13,9 @@
 #   build.log, build-secs
 #
 # usage: build.sh LINK
-# env:   KMEMLAB_CACHE (default /var/cache/kmemlab), KSRC_TARBALL, KVER (the
-#        stock kernel whose headers the source must match)
+# env:   KMEMLAB_CACHE (default /var/cache/kmemlab), KSRC_TARBALL, STOCK_KVER
+#        (the stock kernel whose headers the source must match; default the
+#        lab's, the newest installed 6.12)
 set -euo pipefail
 
 LINK=${1:?usage: build.sh LINK}
@@ -38,7 +39,7 @@ command -v pahole >/dev/null || die "pahole not found (BTF)" "install pahole (ma
 # the same release as the stock kernel's headers
 sv=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) ||
 	die "linux-source-6.12 is not installed" "make deps"
-stock=${KVER:-$(KERNEL=stock KDIR= "$TOP/tools/vm/lab" kver)}
+stock=$(KERNEL=stock KDIR= KVER=${STOCK_KVER:-} "$TOP/tools/vm/lab" kver) || exit 1
 hpkg=$(dpkg-query -S "/lib/modules/$stock/build/" 2>/dev/null | head -1 | cut -d: -f1 || true)
 if [[ -n $hpkg ]]; then
 	hv=$(dpkg-query -W -f='${Version}' "$hpkg")
