@@ -111,8 +111,10 @@ class Vub:
         self.log = open(self.logpath, "wb")
         self.p = subprocess.Popen([binary, "--socket", self.sock, "--file", img],
                                   stdout=self.log, stderr=subprocess.STDOUT)
+        # the ready line, printed after listen(): the socket file exists
+        # from bind() on, when a connect is still refused
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.sock):
+        while "vub: serving" not in self.text():
             if self.p.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"vub did not start: {self.text()}")
             time.sleep(0.05)
