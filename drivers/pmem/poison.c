@@ -206,6 +206,11 @@ struct bgp_store {
 	struct bgp_set set;	/* physical addresses */
 };
 
+/*
+ * bgp_store_lock is taken under a device's mutex, which the bio path
+ * takes: nothing allocates under it, and what allocates for it with the
+ * device's mutex held does so with GFP_NOIO.
+ */
 static LIST_HEAD(bgp_stores);
 static DEFINE_MUTEX(bgp_store_lock);
 
@@ -217,14 +222,15 @@ static DEFINE_MUTEX(bgp_store_lock);
  */
 struct bgp_store *bgp_store_get(const char *ns_name)
 {
-	struct bgp_store *st;
+	struct bgp_store *st, *new = kzalloc(sizeof(*new), GFP_KERNEL);
 
 	mutex_lock(&bgp_store_lock);
 	list_for_each_entry(st, &bgp_stores, list) {
 		if (!strcmp(st->name, ns_name))
 			goto out;
 	}
-	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	st = new;
+	new = NULL;
 	if (st) {
 		strscpy(st->name, ns_name, sizeof(st->name));
 		st->set.root = RB_ROOT;
@@ -232,6 +238,7 @@ struct bgp_store *bgp_store_get(const char *ns_name)
 	}
 out:
 	mutex_unlock(&bgp_store_lock);
+	kfree(new);
 	return st;
 }
 
@@ -241,11 +248,12 @@ out:
  * @phys: physical address
  * @len: bytes
  *
+ * Context: may be called with a device's mutex held (GFP_NOIO).
  * Return: 0 or -ENOMEM.
  */
 int bgp_store_add(struct bgp_store *st, u64 phys, u64 len)
 {
-	struct bgp_range *spare = bgp_set_prealloc(GFP_KERNEL);
+	struct bgp_range *spare = bgp_set_prealloc(GFP_NOIO);
 
 	if (!spare)
 		return -ENOMEM;
