@@ -91,7 +91,10 @@ static DEFINE_IDA(bgpmem_ida);
  * @id: N of bgpmemN
  * @pbs: poison block size
  * @lock: protects @poison against the I/O path
- * @mutex: serialises every change of @poison, @bb and platform clears
+ * @mutex: serialises every change of @poison, @bb and platform clears.
+ *	The bio path takes it, under filesystem locks: nothing that can wait
+ *	for such a lock may run under it: no user copy that can fault (see
+ *	bgpmem_recovery_write()), no allocation that can recurse into I/O
  * @poison: the records, device byte offsets, poison-block aligned
  * @chunks: one bit per 2 MiB of the device: set while a record touches it,
  *	so I/O far from any poison skips the lock and the tree
@@ -992,6 +995,15 @@ static int bgpmem_dax_zero_page_range(struct dax_device *dax_dev,
 	return 0;
 }
 
+/*
+ * When poisoned blocks were cleared, the copy from the caller's buffer runs
+ * with bp->mutex held, and must not fault there: a fault takes mmap_lock
+ * and the source file's locks, and can wait for I/O to this device (whose
+ * bgp_sync_sysfs() takes bp->mutex) or for a userfaultfd handler doing such
+ * I/O. So the source is faulted in first and copied with page faults
+ * disabled; a copy cut short (the source was reclaimed or unmapped in
+ * between) keeps the records and is done again.
+ */
 static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
 				    void *addr, size_t bytes,
 				    struct iov_iter *i)
@@ -1001,13 +1013,22 @@ static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
 	bool locked;
 	size_t n;
 
-	/* refused: fs/dax reports 0 bytes as EFAULT (Documentation) */
-	if (bgp_write_begin(bp, off, bytes, 2, &locked))
-		return 0;
-	n = _copy_from_iter_flushcache(addr, bytes, i);
-	if (locked)
+	for (;;) {
+		/* what cannot be read of the source fails as in any write */
+		bytes -= fault_in_iov_iter_readable(i, bytes);
+		/* refused: fs/dax reports 0 bytes as EFAULT (Documentation) */
+		if (!bytes || bgp_write_begin(bp, off, bytes, 2, &locked))
+			return 0;
+		if (!locked)
+			return _copy_from_iter_flushcache(addr, bytes, i);
+		pagefault_disable();
+		n = _copy_from_iter_flushcache(addr, bytes, i);
+		pagefault_enable();
 		bgp_write_end(bp, off, bytes, n == bytes);
-	return n;
+		if (n == bytes)
+			return n;
+		iov_iter_revert(i, n);
+	}
 }
 
 static const struct dax_operations bgpmem_dax_ops = {

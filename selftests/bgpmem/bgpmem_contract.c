@@ -12,6 +12,8 @@
 #include <linux/falloc.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -897,6 +900,97 @@ static const char *touch(volatile char *p, bool hwpoison)
 	}
 }
 
+/*
+ * A source buffer whose first touch waits on a userfaultfd handler that,
+ * meanwhile, adds sysfs poison elsewhere and reads the device: a driver
+ * that copies from the buffer with its poison lock held waits for the
+ * handler, whose read waits for that lock.
+ */
+struct fault_src {
+	struct env *e;
+	int uffd, stop[2];
+	char *buf;		/* BLK, registered for missing pages */
+	char data[BLK];		/* what the handler fills it with */
+	char bb[64];		/* sysfs badblocks line */
+	int faults;
+};
+
+static void *fault_src_handler(void *arg)
+{
+	struct fault_src *f = arg;
+	char path[128], *io;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", f->e->disk);
+	if (posix_memalign((void **)&io, BLK, BLK))
+		return NULL;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = f->uffd, .events = POLLIN },
+				       { .fd = f->stop[0], .events = POLLIN } };
+		struct uffdio_copy cp = { .len = BLK };
+		struct uffd_msg msg;
+
+		if (poll(p, 2, -1) < 0 || (p[1].revents & POLLIN))
+			break;
+		if (read(f->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		if (!f->faults++) {
+			write_file(path, f->bb);
+			pr(f->e, io, BLK, 0);
+		}
+		cp.dst = msg.arg.pagefault.address & ~(BLK - 1);
+		cp.src = (uintptr_t)f->data;
+		ioctl(f->uffd, UFFDIO_COPY, &cp);
+	}
+	free(io);
+	return NULL;
+}
+
+/* pwrite @len bytes at @pos of @fd from a fault_src buffer; errno or 0 */
+static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
+			    uint64_t bad_sector, char *data, int *faults)
+{
+	struct fault_src f = { .e = e, .stop = { -1, -1 } };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	pthread_t t;
+	ssize_t n;
+	int rc = -1;
+
+	fill(f.data, BLK, 13);
+	memcpy(data, f.data, BLK);
+	snprintf(f.bb, sizeof(f.bb), "%llu 1\n",
+		 (unsigned long long)bad_sector);
+	f.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	f.buf = mmap(NULL, BLK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (uintptr_t)f.buf;
+	reg.range.len = BLK;
+	if (f.uffd < 0 || f.buf == MAP_FAILED || pipe(f.stop) ||
+	    ioctl(f.uffd, UFFDIO_API, &api) ||
+	    ioctl(f.uffd, UFFDIO_REGISTER, &reg) ||
+	    pthread_create(&t, NULL, fault_src_handler, &f))
+		goto out;
+	n = pwrite(fd, f.buf, BLK, pos);
+	rc = n == BLK ? 0 : n < 0 ? errno : EIO;
+	if (write(f.stop[1], "x", 1) != 1)
+		pthread_cancel(t);
+	pthread_join(t, NULL);
+	*faults = f.faults;
+out:
+	if (rc < 0)
+		diag("userfaultfd set-up failed: %s", strerror(errno));
+	if (f.buf != MAP_FAILED)
+		munmap(f.buf, BLK);
+	if (f.uffd >= 0)
+		close(f.uffd);
+	if (f.stop[0] >= 0) {
+		close(f.stop[0]);
+		close(f.stop[1]);
+	}
+	return rc;
+}
+
 static void dax_cases(struct env *e)
 {
 	bool xfs = !strcmp(e->fs, "xfs");
@@ -931,6 +1025,32 @@ static void dax_cases(struct env *e)
 			 memcmp(buf_a, buf_b, BLK)))
 		strcat(got, ",bad-data");
 	cell(e, "dax_write_whole", got,
+	     e->can_clear ? "OK,cleared" : "EIO,kept");
+	close(fd);
+
+	/*
+	 * dax_write_fault_src: the same from a buffer whose page fault waits
+	 * for I/O to the device (a userfaultfd handler that writes a sysfs
+	 * badblocks line for block 5, then reads the device)
+	 */
+	fd = pfile(e, "wfault", &phys);
+	{
+		uint64_t bad = file_phys(fd, 5 * BLK);
+		int faults = 0;
+
+		rc = bad == UINT64_MAX ? -1 :
+		     fault_src_pwrite(e, fd, 2 * BLK, bad / 512, buf_a,
+				      &faults);
+		snprintf(got, sizeof(got), "%s,%s",
+			 rc < 0 ? "setup-failed" : err_name(rc),
+			 state(e, phys, BLK));
+		if (!rc && (pread(fd, buf_b, BLK, 2 * BLK) != BLK ||
+			    memcmp(buf_a, buf_b, BLK)))
+			strcat(got, ",bad-data");
+		if (!rc && !faults)
+			strcat(got, ",no-fault");
+	}
+	cell(e, "dax_write_fault_src", got,
 	     e->can_clear ? "OK,cleared" : "EIO,kept");
 	close(fd);
 
@@ -1044,7 +1164,8 @@ static void dax_cases(struct env *e)
 }
 
 static const char * const dax_names[] = {
-	"dax_read", "dax_write_partial", "dax_write_whole", "dax_mmap_read",
+	"dax_read", "dax_write_partial", "dax_write_whole",
+	"dax_write_fault_src", "dax_mmap_read",
 	"dax_zero_range_partial", "dax_zero_range_whole", "dax_punch_hole",
 	"dax_truncate_mid", "dax_madv_hwpoison",
 };
@@ -1093,7 +1214,7 @@ static void umount_fs(struct env *e)
 #define N_BAD		2
 #define N_REC		4
 #define N_MISC		5	/* platform, concurrency, pbs512, unload_busy, cycles */
-#define N_DAX		9	/* dax_names[] */
+#define N_DAX		10	/* dax_names[] */
 #define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
 
 
