@@ -93,8 +93,12 @@ static DEFINE_IDA(bgpmem_ida);
  * @lock: protects @poison against the I/O path
  * @mutex: serialises every change of @poison, @bb and platform clears.
  *	The bio path takes it, under filesystem locks: nothing that can wait
- *	for such a lock may run under it: no user copy that can fault (see
+ *	for such a lock may run under it: no call into libnvdimm that takes
+ *	the bus's reconfig_mutex (nd_ioctl() holds that across user copies;
+ *	see bgp_populate()), no user copy that can fault (see
  *	bgpmem_recovery_write()), no allocation that can recurse into I/O
+ * @clear_seq: incremented, under @mutex, whenever records are dropped
+ *	after a platform clear; bgp_populate() checks it
  * @poison: the records, device byte offsets, poison-block aligned
  * @chunks: one bit per 2 MiB of the device: set while a record touches it,
  *	so I/O far from any poison skips the lock and the tree
@@ -151,6 +155,7 @@ struct bgpmem_device {
 	unsigned int pbs;
 	rwlock_t lock;
 	struct mutex mutex;	/* see kernel-doc above: serialises poison changes */
+	unsigned long clear_seq;
 	struct bgp_set poison;
 	unsigned long *chunks;
 	struct badblocks bb;
@@ -373,6 +378,7 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 	struct bgp_range *spare = bgp_set_prealloc(GFP_NOIO);
 
 	lockdep_assert_held(&bp->mutex);
+	bp->clear_seq++;
 	write_lock(&bp->lock);
 	bgp_set_remove(&bp->poison, start, end, &spare);
 	bgp_chunks_update(bp, start, end);
@@ -386,10 +392,9 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 }
 
 /*
- * Import the badblocks list (bus badrange via nvdimm_badblocks_populate, or
- * writes to /sys/block/X/badblocks) into the records. The list only ever
- * holds a subset of the records plus such new entries, so importing again
- * is harmless.
+ * Import the badblocks list (writes to /sys/block/X/badblocks) into the
+ * records. The list only ever holds a subset of the records plus such new
+ * entries, so importing again is harmless.
  */
 static void bgp_import_bb(struct bgpmem_device *bp, int src)
 {
@@ -417,17 +422,122 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src)
 	kfree(copy);
 }
 
-static void bgp_populate(struct bgpmem_device *bp)
+/**
+ * bgp_read_bus_poison() - the bus's poison on the device, into a set
+ * @bp: the device
+ * @scratch: an empty badblocks list, for nvdimm_badblocks_populate()
+ * @out: an empty set; gets device byte ranges, 512 B aligned
+ *
+ * nvdimm_badblocks_populate() fills a struct badblocks, which holds at
+ * most MAX_BADBLOCKS ranges of at most BB_MAX_LEN sectors and drops what
+ * does not fit. So the device is read in windows: a window that fills the
+ * list is read again in halves, and the window grows again after one that
+ * fits. A window of fewer than MAX_BADBLOCKS sectors cannot fill it, so
+ * nothing the bus reports is lost.
+ *
+ * Context: process, no bgpmem lock held: nvdimm_badblocks_populate() takes
+ * the bus's reconfig_mutex.
+ * Return: 0 or -ENOMEM; @out holds what was found either way.
+ */
+static int bgp_read_bus_poison(struct bgpmem_device *bp,
+			       struct badblocks *scratch, struct bgp_set *out)
 {
-	struct nd_namespace_io *nsio = to_nd_namespace_io(&bp->ndns->dev);
-	struct range range = {
-		.start = nsio->res.start + bp->data_offset,
-		.end = nsio->res.start + bp->data_offset + bp->capacity - 1,
-	};
+	u64 base = bgp_to_phys(bp, 0), pos = 0, win = bp->capacity;
+	struct bgp_range *spare = NULL;
+	int rc = 0;
 
-	lockdep_assert_held(&bp->mutex);
-	nvdimm_badblocks_populate(bp->nd_region, &bp->bb, &range);
-	bgp_import_bb(bp, BGPMEM_SRC_BUS);
+	while (pos < bp->capacity && !rc) {
+		u64 len = min(win, bp->capacity - pos);
+		struct range range = {
+			.start = base + pos,
+			.end = base + pos + len - 1,
+		};
+		int i;
+
+		scratch->count = 0;
+		nvdimm_badblocks_populate(bp->nd_region, scratch, &range);
+		if (badblocks_full(scratch) && len >= 2 * SECTOR_SIZE) {
+			/* some of the window's poison may not have fit */
+			win = round_down(len / 2, SECTOR_SIZE);
+			continue;
+		}
+		for (i = 0; i < scratch->count; i++) {
+			u64 s = pos + (BB_OFFSET(scratch->page[i]) << SECTOR_SHIFT);
+			u64 l = (u64)BB_LEN(scratch->page[i]) << SECTOR_SHIFT;
+
+			if (!spare)
+				spare = bgp_set_prealloc(GFP_KERNEL);
+			if (!spare) {
+				rc = -ENOMEM;
+				break;
+			}
+			bgp_set_add(out, s, s + l, &spare);
+		}
+		pos += len;
+		win = len * 2;
+		cond_resched();
+	}
+	kfree(spare);
+	return rc;
+}
+
+/* a clear racing with the bus read: read again at most this many times */
+#define BGP_POPULATE_RETRIES	3
+
+/**
+ * bgp_populate() - add the bus's poison (ARS results, badrange) to the records
+ * @bp: the device
+ *
+ * The bus is read into a scratch set with no bgpmem lock held, and
+ * @bp->mutex is taken only to import from it: the bio path takes
+ * @bp->mutex under filesystem locks, and nvdimm_badblocks_populate() takes
+ * the bus's reconfig_mutex, which nd_ioctl() holds across copies to and
+ * from user memory (mmap_lock, and from there filesystem locks).
+ *
+ * A block that a write clears between the bus read and the import was
+ * still in the bus's list when it was read, and would come back as a
+ * record (stale: a read of good data would fail). Clears drop records only
+ * under @bp->mutex and count in @bp->clear_seq, so such a read is done
+ * again; after BGP_POPULATE_RETRIES the last one is imported anyway, as a
+ * record too many is safe and a record too few is not.
+ *
+ * Context: process; takes @bp->mutex, the caller must not hold it.
+ * Return: 0 or -ENOMEM (some bus poison may have no record).
+ */
+static int bgp_populate(struct bgpmem_device *bp)
+{
+	struct bgp_set found = BGP_SET_INIT;
+	struct badblocks scratch;
+	unsigned long seq;
+	struct bgp_range *r;
+	int rc, tries;
+
+	if (devm_init_badblocks(bp->dev, &scratch))
+		return -ENOMEM;
+	for (tries = 0;; tries++) {
+		mutex_lock(&bp->mutex);
+		seq = bp->clear_seq;
+		mutex_unlock(&bp->mutex);
+
+		rc = bgp_read_bus_poison(bp, &scratch, &found);
+
+		mutex_lock(&bp->mutex);
+		if (bp->clear_seq == seq || tries == BGP_POPULATE_RETRIES)
+			break;
+		mutex_unlock(&bp->mutex);
+		bgp_set_destroy(&found);
+	}
+	for (r = bgp_set_first(&found, 0, U64_MAX); r;
+	     r = bgp_set_next(r, U64_MAX)) {
+		if (r->start < bp->capacity &&
+		    bgp_add_record(bp, r->start, r->end - r->start,
+				   BGPMEM_SRC_BUS))
+			rc = -ENOMEM;
+	}
+	mutex_unlock(&bp->mutex);
+	bgp_set_destroy(&found);
+	badblocks_exit(&scratch);
+	return rc;
 }
 
 static bool bgp_may_be_poisoned(struct bgpmem_device *bp)
@@ -824,11 +934,11 @@ static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
 
 static int bgp_ioc_scrub(struct bgpmem_device *bp)
 {
-	mutex_lock(&bp->mutex);
-	bgp_populate(bp);
-	mutex_unlock(&bp->mutex);
+	int rc = bgp_populate(bp);
+
+	bgp_sync_sysfs(bp);
 	bgp_bb_notify(bp);
-	return 0;
+	return rc;
 }
 
 /* the argument of every BGPMEM_IOC_*, _IOC_SIZE(cmd) bytes of it */
@@ -1425,8 +1535,10 @@ static int bgpmem_attach_disk(struct device *dev,
 		return -ENOMEM;
 	set_capacity(disk, bp->capacity >> SECTOR_SHIFT);
 
+	rc = bgp_populate(bp);
+	if (rc)
+		return rc;
 	mutex_lock(&bp->mutex);
-	bgp_populate(bp);
 	rc = bgp_store_for_each(bp->store, bgp_to_phys(bp, 0), bp->capacity,
 				bgp_readd_stored, bp);
 	mutex_unlock(&bp->mutex);
@@ -1542,9 +1654,9 @@ static void bgpmem_notify(struct device *dev, enum nvdimm_event event)
 		return;
 	switch (event) {
 	case NVDIMM_REVALIDATE_POISON:
-		mutex_lock(&bp->mutex);
-		bgp_populate(bp);
-		mutex_unlock(&bp->mutex);
+		if (bgp_populate(bp))
+			dev_warn(dev, "%s: no memory for all of the bus's poison records\n",
+				 bgp_name(bp));
 		bgp_bb_notify(bp);
 		break;
 	case NVDIMM_REVALIDATE_REGION:

@@ -715,6 +715,56 @@ static void platform_case(struct env *e)
 	cell(e, "platform_inject_scrub", got, "kept,OK,cleared,platform-clean");
 }
 
+/*
+ * nfit_test only: bus poison found by a scrub becomes a record when the
+ * 512-range badblocks mirror is full (600 separated injected records). A
+ * driver that reads the bus into its mirror loses it there.
+ */
+static void platform_mirror_full_case(struct env *e)
+{
+	const char *bin = getenv("KMEMLAB_BIN");
+	uint64_t blk = area(71), off = 2304 * BLK;
+	char got[96], full[16], s1[16];
+	int i, rc, nrec = 600;
+
+	if (!nfit_test_flavor) {
+		tap_skip("blk platform_scrub_mirror_full",
+			 "needs a bus with ARS inject (nfit_test)");
+		return;
+	}
+	if (!bin)
+		bin = "build/bin";
+	for (i = 0; i < nrec; i++) {
+		struct bgpmem_range r = { .offset = off + 2 * i * BLK,
+					  .len = BLK };
+
+		if (ioctl(e->fd, BGPMEM_IOC_INJECT, &r))
+			break;
+	}
+	snprintf(full, sizeof(full), "%s", i == nrec &&
+		 sysfs_u64(e->disk, "badblocks_overflow") == 1 ?
+		 "mirror-full" : "mirror-not-full");
+	if (sh("ndctl inject-error -B %llu -n 8 %s >/dev/null 2>&1",
+	       (unsigned long long)blk / 512, ns_name) ||
+	    sh("%s/bgpmemctl -q scrub %s >/dev/null", bin, e->disk)) {
+		tap(false, "blk platform_scrub_mirror_full: ndctl inject-error or scrub failed");
+		return;
+	}
+	snprintf(s1, sizeof(s1), "%s", state(e, blk, BLK));
+	/* leave no poison: the platform clears the block, then the records */
+	fill(buf_a, BLK, 22);
+	rc = pw(e, buf_a, BLK, blk);
+	{
+		struct bgpmem_range r = { .offset = off,
+					  .len = 2ULL * nrec * BLK };
+
+		if (ioctl(e->fd, BGPMEM_IOC_CLEAR, &r))
+			rc = rc ? rc : errno;
+	}
+	snprintf(got, sizeof(got), "%s,%s,%s", full, s1, err_name(rc));
+	cell(e, "platform_scrub_mirror_full", got, "mirror-full,kept,OK");
+}
+
 /* concurrent clean I/O while another thread injects and clears */
 struct conc {
 	struct env *e;
@@ -1213,7 +1263,7 @@ static void umount_fs(struct env *e)
 #define N_RAW		10
 #define N_BAD		2
 #define N_REC		4
-#define N_MISC		5	/* platform, concurrency, pbs512, unload_busy, cycles */
+#define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
 #define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
 
@@ -1492,6 +1542,7 @@ int main(int argc, char **argv)
 	bad_input_cases(&e);
 	record_cases(&e);
 	platform_case(&e);
+	platform_mirror_full_case(&e);
 	concurrency_case(&e);
 	pbs512_case(&e);
 
