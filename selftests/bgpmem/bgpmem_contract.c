@@ -48,15 +48,11 @@
 
 /* ---- TAP -------------------------------------------------------------- */
 
-
-
-
 static void tap_skip(const char *name, const char *why)
 {
 	printf("ok %d %s # SKIP %s\n", ++tap_n, name, why);
 	fflush(stdout);
 }
-
 
 /* ---- environment ------------------------------------------------------ */
 
@@ -89,9 +85,6 @@ static const char *kdir;
  * Documentation/bgpmem.rst: a QEMU TCG crash while the kernel patches code).
  */
 
-
-
-
 static uint64_t sysfs_u64(const char *disk, const char *attr)
 {
 	char path[256], buf[64];
@@ -101,7 +94,6 @@ static uint64_t sysfs_u64(const char *disk, const char *attr)
 		return UINT64_MAX;
 	return strtoull(buf, NULL, 0);
 }
-
 
 static bool mounted_tracefs;
 static bool record_cmd_was_on;
@@ -156,7 +148,6 @@ static int load_bgpmem(const char *params)
 		write_file("/sys/kernel/tracing/events/bgpmem/enable", "1");
 	return rc;
 }
-
 
 /* bind bind_dev to @drv ("bgpmem" or "nd_pmem") */
 static int bind_to(const char *drv)
@@ -297,7 +288,6 @@ static const char *state(struct env *e, uint64_t off, uint64_t len)
 		return "?";
 	}
 }
-
 
 /* ---- result table ----------------------------------------------------- */
 
@@ -1266,7 +1256,6 @@ static void umount_fs(struct env *e)
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
 #define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
-
 
 static int find_namespace(void)
 {

@@ -57,14 +57,6 @@ static bool loaded_here, nfit_test_flavor, can_clear;
 static const char *kdir;
 static int kmsg_fd = -1;
 
-
-
-
-
-
-
-
-
 /* ---- kernel reports ----------------------------------------------------- */
 
 /* from now on, kmsg_report() sees only new records */
@@ -112,7 +104,6 @@ static int kmsg_report(void)
 
 /* ---- binding ------------------------------------------------------------ */
 
-
 static int load_bgpmem(void)
 {
 	int rc;
@@ -126,7 +117,6 @@ static int load_bgpmem(void)
 		rc = sh("insmod %s/drivers/pmem/bgpmem.ko", kdir);
 	return rc;
 }
-
 
 static int unbind_sysfs(void)
 {
