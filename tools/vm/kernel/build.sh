@@ -111,14 +111,14 @@ done < <(cat "${FRAGMENTS[@]}")
 	done
 ) &
 ticker=$!
-trap 'kill $ticker 2>/dev/null' EXIT
+trap 'kill $ticker 2>/dev/null || :' EXIT
 echo "  KERNEL  building bzImage and modules with $(nproc) jobs (log: $log; about 20 min on 2 cores)"
 make -C "$src" O="$obj" -j"$(nproc)" bzImage modules >>"$log" 2>&1 ||
 	{ tail -30 "$log" >&2; die "the build failed (log: $log)"; }
 make -C "$src" O="$obj" INSTALL_MOD_PATH="$entry/mod" INSTALL_MOD_STRIP=1 \
 	modules_install >>"$log" 2>&1 ||
 	{ tail -20 "$log" >&2; die "modules_install failed (log: $log)"; }
-kill $ticker 2>/dev/null
+kill $ticker 2>/dev/null || :
 secs=$(($(date +%s) - start))
 echo "$secs" >"$entry/build-secs"
 touch "$entry/.done"
