@@ -512,7 +512,8 @@ static int bgp_populate(struct bgpmem_device *bp)
 	struct bgp_range *r;
 	int rc, tries;
 
-	if (devm_init_badblocks(bp->dev, &scratch))
+	/* not devm: an ioctl may run this while the device is unbound */
+	if (badblocks_init(&scratch, 1))
 		return -ENOMEM;
 	for (tries = 0;; tries++) {
 		mutex_lock(&bp->mutex);
