@@ -1449,7 +1449,7 @@ static void module_cases(struct env *e)
 
 int main(int argc, char **argv)
 {
-	const char *backend = getenv("KMEMLAB_BACKEND");
+	const char *backend;
 	bool can_clear, dax_raw;
 	struct env e;
 	int layer, rc;
@@ -1467,17 +1467,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--full]\n", argv[0]);
 		return 2;
 	}
-	if (geteuid())
-		skip_all("needs root");
-	if (!backend)
-		backend = "";
-	if (!strcmp(backend, "nfit_test")) {
-		nfit_test_flavor = true;
-		if (!nfit_test_ko(kdir))
-			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
-	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
-		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");
-	}
+	backend = bt_require_backend(kdir, &nfit_test_flavor);
 	/* QEMU NFIT has no clear-error; nd_e820 and nfit_test clear */
 	can_clear = strcmp(backend, "nfit") != 0;
 	dax_raw = !strcmp(backend, "e820");

@@ -173,3 +173,26 @@ const char *nfit_test_ko(const char *kdir)
 		 kdir, u.release);
 	return access(ko, R_OK) ? NULL : ko;
 }
+
+/*
+ * Root and an NVDIMM backend (KMEMLAB_BACKEND e820, nfit or nfit_test, the
+ * last with its --wrap build of bgpmem), or skip the whole test. Returns the
+ * backend's name; *@nfit_test_flavor says whether it is nfit_test.
+ */
+const char *bt_require_backend(const char *kdir, bool *nfit_test_flavor)
+{
+	const char *backend = getenv("KMEMLAB_BACKEND");
+
+	if (geteuid())
+		skip_all("needs root");
+	if (!backend)
+		backend = "";
+	*nfit_test_flavor = !strcmp(backend, "nfit_test");
+	if (*nfit_test_flavor) {
+		if (!nfit_test_ko(kdir))
+			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
+	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
+		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");
+	}
+	return backend;
+}

@@ -26,5 +26,6 @@ bool module_loaded(const char *m);
 const char *driver_of(const char *dev);
 const char *err_name(int err);
 const char *nfit_test_ko(const char *kdir);
+const char *bt_require_backend(const char *kdir, bool *nfit_test_flavor);
 
 #endif /* BGPMEM_TEST_H */

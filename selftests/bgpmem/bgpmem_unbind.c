@@ -481,24 +481,14 @@ static void race_case(void)
 
 int main(int argc, char **argv)
 {
-	const char *backend = getenv("KMEMLAB_BACKEND");
+	const char *backend;
 
 	bt_name = "bgpmem_unbind";
 	kdir = getenv("KMEMLAB_DIR");
 	if (!kdir)
 		kdir = ".";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid())
-		skip_all("needs root");
-	if (!backend)
-		backend = "";
-	if (!strcmp(backend, "nfit_test")) {
-		nfit_test_flavor = true;
-		if (!nfit_test_ko(kdir))
-			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
-	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
-		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");
-	}
+	backend = bt_require_backend(kdir, &nfit_test_flavor);
 	can_clear = strcmp(backend, "nfit") != 0;
 	sh("modprobe nd_pmem 2>/dev/null");
 	if (find_namespace())
