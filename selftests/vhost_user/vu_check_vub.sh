@@ -11,7 +11,7 @@
 # shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
-vu_plan 9
+vu_plan 10
 
 img=$VU_TMP/disk.img
 truncate -s 64M "$img"
@@ -101,6 +101,16 @@ for args in "--socket $VU_TMP/x.sock" \
 	fi
 done
 vu_result "vub rejects bad arguments with an error and a hint" $bad
+
+# the last of those, a second vub on rw.sock, connected to see whether the
+# socket is in use: the running vub logs it as a probe, not an error
+if grep -q 'closed before its first message: a probe' "$VU_TMP/rw.log" &&
+   ! grep -q 'error:' "$VU_TMP/rw.log"; then
+	vu_ok "a second vub's probe of the live socket is logged as a probe, not an error"
+else
+	vu_notok "a second vub's probe of the live socket is logged as a probe, not an error"
+	vu_diag <"$VU_TMP/rw.log"
+fi
 
 if kill -0 "${VU_PIDS[0]}" 2>/dev/null && kill -0 "${VU_PIDS[1]}" 2>/dev/null &&
    [[ $ro_after == "$after" ]]; then

@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -140,7 +141,11 @@ struct vub_conn {
 	unsigned int njobs;		/* jobs allocated */
 	struct vub_job *free_jobs;
 	bool dead;			/* drop at the next loop iteration */
+	bool faulted;			/* its guest memory or log SIGBUSed */
+	struct vub_job *cur_job;	/* taken by vub_vq_process(), not yet
+					 * queued or put back */
 	uint64_t requests;
+	uint64_t msgs;			/* messages received */
 	/* the socket is never waited on: both directions are buffered here */
 	struct vu_rx rx;		/* the message being received */
 	uint64_t rx_deadline;		/* ns: its last byte is due */
@@ -165,6 +170,7 @@ struct vub {
 	uint64_t total_requests;
 	uint64_t total_inline;		/* of which done without the pool */
 	uint64_t total_conns;
+	uint64_t total_probes;		/* connections closed before a message */
 	bool nowait[2];			/* RWF_NOWAIT reads, writes work */
 	uint64_t hold_ns;		/* --coalesce delay, 0: off */
 	uint64_t hold_iops;		/* --coalesce rate threshold */
@@ -260,6 +266,97 @@ static uint64_t vub_protocol_features(void)
 	       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
 	       VU_BIT(VU_PF_RESET_DEVICE);
 }
+
+/* ---- guest memory faults ----------------------------------------------- */
+
+/*
+ * A front-end can shrink a memory (or log) fd after vub mapped it; the next
+ * access to a page past the new end is a SIGBUS, which would kill vub and
+ * every other front-end with it. Every access to a connection's guest
+ * memory or log runs under a recovery point (vub_guard_*()): the SIGBUS
+ * handler jumps back to the innermost one of its thread, which marks that
+ * connection faulted and dead (it is dropped, the others go on). A SIGBUS
+ * outside any recovery point is a vub bug: it kills the process as usual.
+ * Seals cannot stand in for this: a front-end's memfd without
+ * MFD_ALLOW_SEALING (or a plain file, or hugetlbfs) takes no F_SEAL_SHRINK.
+ */
+static __thread sigjmp_buf *vub_fault_jmp;
+static __thread void *vub_fault_addr;
+
+static void vub_on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	sigjmp_buf *jb = vub_fault_jmp;
+
+	if (!jb) {
+		/* not a guest access: die of it when the access is retried */
+		signal(SIGBUS, SIG_DFL);
+		return;
+	}
+	vub_fault_jmp = NULL;
+	vub_fault_addr = si->si_addr;
+	/* SA_NODEFER: SIGBUS is not blocked here, no mask to restore */
+	siglongjmp(*jb, 1);
+}
+
+static void vub_sigbus_init(void)
+{
+	struct sigaction sa = {
+		.sa_sigaction = vub_on_sigbus,
+		.sa_flags = SA_SIGINFO | SA_NODEFER,
+	};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL) < 0)
+		kml_die(1, NULL, "sigaction SIGBUS: %s", strerror(errno));
+}
+
+static int vub_failf(struct vub_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void vub_job_put(struct vub_conn *c, struct vub_job *job);
+
+#define VUB_FAULT_HINT \
+	"a front-end must keep its memory fds at least as long as the regions (QEMU seals its memfds with F_SEAL_SHRINK)"
+
+/* the hint for @c's error: @hint, unless its guest memory faulted */
+static const char *vub_hint(const struct vub_conn *c, const char *hint)
+{
+	return c->faulted ? VUB_FAULT_HINT : hint;
+}
+
+/* after a SIGBUS at @addr in @c's memory: drop @c; always -EPROTO */
+static int vub_faulted(struct vub_conn *c, void *addr)
+{
+	c->faulted = true;
+	c->dead = true;
+	if (c->cur_job) {
+		vub_job_put(c, c->cur_job);
+		c->cur_job = NULL;
+	}
+	return vub_failf(c, "guest memory access at %p faulted (SIGBUS): a memory or log fd was shrunk after it was mapped",
+			 addr);
+}
+
+/*
+ * Recovery points: VUB_GUARDED(c, fault_expr, expr) evaluates @expr with a
+ * recovery point set; on a SIGBUS inside it, @c is marked faulted and the
+ * value is @fault_expr. Nests (the previous point is restored).
+ */
+#define VUB_GUARDED(c, fault_expr, expr) ({				\
+	sigjmp_buf vub_jb_;						\
+	sigjmp_buf *volatile vub_prev_ = vub_fault_jmp;			\
+	volatile __typeof__(expr) vub_ret_;				\
+									\
+	if (sigsetjmp(vub_jb_, 0)) {					\
+		vub_fault_jmp = vub_prev_;				\
+		vub_faulted(c, vub_fault_addr);				\
+		vub_ret_ = (fault_expr);				\
+	} else {							\
+		vub_fault_jmp = &vub_jb_;				\
+		vub_ret_ = (expr);					\
+		vub_fault_jmp = vub_prev_;				\
+	}								\
+	vub_ret_;							\
+})
 
 /* ---- guest memory ------------------------------------------------------- */
 
@@ -468,6 +565,7 @@ struct vub_job {
 	uint16_t head;
 	struct virtio_blk_outhdr hdr;	/* validated snapshot */
 	int64_t written;
+	void *fault;			/* worker: SIGBUS at this address */
 	struct vub_req rq;
 };
 
@@ -867,6 +965,26 @@ static void vub_submit(struct vub *v, struct vub_job *job)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * A worker's request under its own recovery point: on a SIGBUS the job
+ * carries the address back, and the main thread drops the connection.
+ */
+static int64_t vub_worker_request(struct vub *v, struct vub_job *job)
+{
+	sigjmp_buf jb;
+	int64_t ret;
+
+	job->fault = NULL;
+	if (sigsetjmp(jb, 0)) {
+		job->fault = vub_fault_addr ? vub_fault_addr : (void *)job;
+		return 0;
+	}
+	vub_fault_jmp = &jb;
+	ret = vub_blk_request(v, job->c, job, false);
+	vub_fault_jmp = NULL;
+	return ret;
+}
+
 static void *vub_worker(void *arg)
 {
 	struct vub *v = arg;
@@ -889,7 +1007,7 @@ static void *vub_worker(void *arg)
 			v->todo_tail = NULL;
 		pthread_mutex_unlock(&v->lock);
 
-		job->written = vub_blk_request(v, job->c, job, false);
+		job->written = vub_worker_request(v, job);
 
 		pthread_mutex_lock(&v->lock);
 		job->next = v->done_head;
@@ -939,7 +1057,8 @@ static void vub_vq_signal(struct vub *v, struct vub_conn *c,
  * workers, whose completions vub_complete() writes to the used ring, also
  * in the main thread, with one notification check per batch.
  */
-static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+static int vub_vq_process_ring(struct vub *v, struct vub_conn *c,
+			       struct vub_vq *vq)
 {
 	bool ev = vub_has(c, VIRTIO_RING_F_EVENT_IDX);
 	int ret;
@@ -976,11 +1095,13 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 		job = vub_job_get(c);
 		if (!job)
 			break;	/* resumed by vub_complete() */
+		c->cur_job = job;	/* put back if a SIGBUS ends this */
 		head = vq->avail->ring[vq->last_avail % vq->num];
 		ret = vub_walk_chain(c, vq, head, &job->rq);
 		if (!ret)
 			ret = vub_blk_check(c, job);
 		if (ret) {
+			c->cur_job = NULL;
 			vub_job_put(c, job);
 			return ret;
 		}
@@ -995,12 +1116,14 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 			 * (used_event), not at the end of the batch: the
 			 * guest refills its queue while we go on.
 			 */
+			c->cur_job = NULL;
+			vub_job_put(c, job);
 			vub_used_push(v, c, vq, head, written);
 			vub_vq_signal(v, c, vq);
 			v->total_inline++;
-			vub_job_put(c, job);
 			continue;
 		}
+		c->cur_job = NULL;
 		c->inflight++;
 		vub_submit(v, job);
 	}
@@ -1008,8 +1131,16 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 	return 0;
 }
 
+/* vub_vq_process_ring() under a recovery point (a SIGBUS drops @c) */
+static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+{
+	if (c->faulted)
+		return -EPROTO;
+	return VUB_GUARDED(c, -EPROTO, vub_vq_process_ring(v, c, vq));
+}
+
 /* call the guest for the completions since the last check if it asked to */
-static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+static bool vub_notify_check_ring(struct vub_conn *c, struct vub_vq *vq)
 {
 	uint16_t old = vq->notify_old;
 
@@ -1028,6 +1159,15 @@ static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
 	}
 	vub_notify(vq);
 	return true;
+}
+
+static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+{
+	if (c->faulted) {
+		vq->completed = false;
+		return false;
+	}
+	return VUB_GUARDED(c, false, vub_notify_check_ring(c, vq));
 }
 
 /*
@@ -1161,7 +1301,11 @@ static void vub_complete(struct vub *v, struct vub_conn *busy)
 		struct vub_conn *c = job->c;
 
 		list = job->next;
-		vub_used_push(v, c, &c->vqs[job->q], job->head, job->written);
+		if (job->fault)
+			vub_faulted(c, job->fault);
+		else if (!c->faulted)
+			VUB_GUARDED(c, 0, (vub_used_push(v, c, &c->vqs[job->q],
+							 job->head, job->written), 0));
 		c->inflight--;
 		vub_job_put(c, job);
 	}
@@ -1740,6 +1884,13 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 			c->rx_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
 		return 0;
 	}
+	if (ret == 0 && !c->msgs) {
+		/* e.g. a second vub checking whether the socket is in use */
+		v->total_probes++;
+		kml_warn("conn %u: closed before its first message: a probe (another vub checking this socket?), not a front-end",
+			 c->id);
+		return -ECONNRESET;
+	}
 	if (ret == 0) {
 		vub_log(v, "conn %u: front-end closed the connection", c->id);
 		return -ECONNRESET;
@@ -1750,6 +1901,7 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 			err ? err : strerror(-ret));
 		return vub_fail(c, err ? err : "receive failed");
 	}
+	c->msgs++;
 	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
 		vu_req_name(mp->hdr.request), mp->hdr.flags, mp->hdr.size,
 		mp->nfds);
@@ -1759,7 +1911,7 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 	if (!ret)
 		ret = vub_held_resume(v, c);
 	if (ret && c->why)
-		kml_err("close the front-end or fix the message it sends",
+		kml_err(vub_hint(c, "close the front-end or fix the message it sends"),
 			"conn %u: %s (%s): closing the connection", c->id,
 			c->why, vu_req_name(mp->hdr.request));
 	vu_rx_reset(&c->rx);
@@ -1974,7 +2126,7 @@ static void vub_loop(struct vub *v, const sigset_t *sigmask)
 			struct vub_conn *c = v->conns[s];
 
 			if (c && c->dead) {
-				kml_err("fix the front-end's ring",
+				kml_err(vub_hint(c, "fix the front-end's ring"),
 					"conn %u: %s: closing the connection",
 					c->id, c->why ? c->why : "ring error");
 				vub_drop(v, s);
@@ -2033,7 +2185,7 @@ static void vub_loop(struct vub *v, const sigset_t *sigmask)
 				ret = vub_kick(v, c, &c->vqs[who[i].q]);
 			if (ret) {
 				if (c->why && who[i].q >= 0)
-					kml_err("fix the front-end's ring",
+					kml_err(vub_hint(c, "fix the front-end's ring"),
 						"conn %u: queue %d: %s: closing the connection",
 						c->id, who[i].q, c->why);
 				vub_drop(v, who[i].slot);
@@ -2133,6 +2285,7 @@ static void vub_print_state(struct vub *v, const char *event)
 				kml_json_str(&j, NULL, vub_bug_names[i]);
 		kml_json_arr_end(&j);
 		kml_json_u64(&j, "connections", v->total_conns);
+		kml_json_u64(&j, "probes", v->total_probes);
 		kml_json_u64(&j, "requests", v->total_requests);
 		kml_json_u64(&j, "requests_inline", v->total_inline);
 		kml_json_u64(&j, "kicks", vub_kicks);
@@ -2158,11 +2311,12 @@ static void vub_print_state(struct vub *v, const char *event)
 		       v->bugs ? " with deliberate bug " : "",
 		       v->bugs ? vub_bug_names[__builtin_ctz(v->bugs)] : "");
 	} else {
-		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
-		       " requests (%" PRIu64 " without the worker pool), %"
+		printf("vub: exiting: %" PRIu64 " connections (%" PRIu64
+		       " probes), %" PRIu64 " requests (%" PRIu64 " without the worker pool), %"
 		       PRIu64 " kicks, %" PRIu64 " calls (%" PRIu64
 		       " held back), %" PRIu64 " protocol errors\n",
-		       v->total_conns, v->total_requests, v->total_inline,
+		       v->total_conns, v->total_probes, v->total_requests,
+		       v->total_inline,
 		       vub_kicks, vub_calls, v->total_held, v->total_errors);
 	}
 	fflush(stdout);
@@ -2257,6 +2411,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop_sigs, &run_mask);
 	sigdelset(&run_mask, SIGINT);
 	sigdelset(&run_mask, SIGTERM);
+	vub_sigbus_init();
 	vub_open_image(&v);
 	v.listen_fd = vub_listen(&v);
 	pthread_mutex_init(&v.lock, NULL);
