@@ -45,11 +45,27 @@ timeout 120 "$VU_CHECK" --socket "$VU_TMP/rw.sock" --json >"$VU_TMP/check.json" 
 rc=$?
 failed=$(vu_failed_checks "$VU_TMP/check.json")
 n=$(grep -o '"result":"pass"' "$VU_TMP/check.json" | wc -l)
-if ((rc == 0)) && grep -q '"ok":true' "$VU_TMP/check.json" && [[ -z $failed ]] && ((n >= 20)); then
-	vu_ok "vu-check --json: ok, $n checks passed"
+# vub offers everything these check (EVENT_IDX, INDIRECT_DESC, MQ with 2
+# queues, RESET_DEVICE, ...): each must pass, none may be skipped, and
+# vu-check may run no other (a new check is added here too)
+must="connect features protocol-features max-mem-slots reply-ack get-config
+mem-table ring-setup io event-idx event-idx-stream indirect-desc multiqueue
+flush out-of-range-io log-base log-all-on dirty-log log-all-off disabled-ring
+get-vring-base stopped-no-writes restart reset-owner reset-device reconnect"
+notpassed=
+for c in $must; do
+	grep -q "\"name\":\"$c\",\"result\":\"pass\"" "$VU_TMP/check.json" ||
+		notpassed+=" $c"
+done
+want=$(wc -w <<<"$must")
+nchecks=$(grep -o '"name":"[^"]*","result"' "$VU_TMP/check.json" | wc -l)
+if ((rc == 0 && n == want && nchecks == want)) && [[ -z $notpassed ]] &&
+   grep -q '"ok":true' "$VU_TMP/check.json" && [[ -z $failed ]]; then
+	vu_ok "vu-check --json: ok, all $want checks passed (none skipped)"
 else
-	vu_notok "vu-check --json: rc $rc, failed: ${failed:-none}, $n passed"
+	vu_notok "vu-check --json: rc $rc, failed: ${failed:-none}, not passed:${notpassed:- none}, $n of $nchecks passed, want all $want"
 	vu_diag <"$VU_TMP/check.err"
+	grep -o '"name":"[^"]*","result":"[^"]*"' "$VU_TMP/check.json" | vu_diag
 fi
 
 # vub keeps a request kicked on a disabled ring pending, untouched, and

@@ -84,6 +84,7 @@ enum vub_bug {
 	BUG_NO_DIRTY_LOG = 1 << 1,
 	BUG_RESET_OWNER_DISCARDS = 1 << 2,
 	BUG_RESET_DEVICE_IGNORED = 1 << 3,
+	BUG_COALESCE_NO_REARM = 1 << 4,
 };
 
 struct vub_region {
@@ -176,6 +177,7 @@ struct vub {
 	uint64_t hold_iops;		/* --coalesce rate threshold */
 	uint64_t total_held;		/* calls held back by --coalesce */
 	uint64_t total_errors;
+	uint64_t bug_hits;		/* times a --bug= path was taken */
 	/* worker pool: jobs go todo -> (worker) -> done -> main thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -490,8 +492,11 @@ static void vub_unmap_all(struct vub_conn *c)
 
 static bool vub_logging(struct vub *v, struct vub_conn *c)
 {
-	if (v->bugs & BUG_NO_DIRTY_LOG)
+	if ((v->bugs & BUG_NO_DIRTY_LOG) && vub_has(c, VHOST_F_LOG_ALL)) {
+		/* workers too: the count is atomic */
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 		return false;
+	}
 	return vub_has(c, VHOST_F_LOG_ALL);
 }
 
@@ -1228,6 +1233,21 @@ static int64_t vub_held_calls(struct vub *v)
 
 			if (!vq->held)
 				continue;
+			if (now >= vq->next_call &&
+			    (v->bugs & BUG_COALESCE_NO_REARM)) {
+				/*
+				 * The lost wake-up vu_coalesce.sh must catch:
+				 * the call goes out, but the ring is not looked
+				 * at again, so avail_event is not re-armed and
+				 * what the guest queued without a kick waits.
+				 */
+				vq->held = false;
+				__atomic_fetch_add(&v->bug_hits, 1,
+						   __ATOMIC_RELAXED);
+				if (vub_notify_check(c, vq))
+					vq->next_call = now + v->hold_ns;
+				continue;
+			}
 			if (now >= vq->next_call) {
 				vq->held = false;
 				vq->next_call = now;
@@ -1571,6 +1591,7 @@ static int vub_set_features(struct vub *v, struct vub_conn *c,
 		/* the rust-vmm vhost-user-backend < 0.12 defect */
 		for (i = 0; i < v->nqueues; i++)
 			c->vqs[i].enabled = false;
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 	}
 	/* SET_FEATURES never disables a ring: nothing else to do */
 	return 0;
@@ -1713,6 +1734,7 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 		 */
 		if (v->bugs & BUG_RESET_OWNER_DISCARDS) {
 			vub_reset_device(c);
+			__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 			break;
 		}
 		for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
@@ -1721,6 +1743,8 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	case VU_RESET_DEVICE:
 		if (!(v->bugs & BUG_RESET_DEVICE_IGNORED))
 			vub_reset_device(c);
+		else
+			__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 		break;
 	case VU_GET_QUEUE_NUM:
 		m->p.u64 = v->nqueues;
@@ -2199,6 +2223,7 @@ static const char *const vub_bug_names[] = {
 	"no-dirty-log",
 	"reset-owner-discards",
 	"reset-device-ignored",
+	"coalesce-no-rearm",
 };
 
 static void vub_usage(FILE *f)
@@ -2220,6 +2245,9 @@ static void vub_usage(FILE *f)
 		"                          rings like RESET_DEVICE (spec: ignore it or\n"
 		"                          only disable the rings)\n"
 		"                        reset-device-ignored  RESET_DEVICE does nothing\n"
+		"                        coalesce-no-rearm  (with --coalesce) a held call\n"
+		"                          is sent without looking at the ring again: the\n"
+		"                          kick stays unarmed (a lost wake-up)\n"
 		"  -c, --coalesce USEC[,IOPS]\n"
 		"                      interrupt coalescing (default off): a queue that\n"
 		"                      completes over IOPS requests/s (default %d) calls\n"
@@ -2294,6 +2322,7 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_u64(&j, "coalesce_iops", v->hold_iops);
 		kml_json_u64(&j, "calls_held", v->total_held);
 		kml_json_u64(&j, "protocol_errors", v->total_errors);
+		kml_json_u64(&j, "bug_hits", v->bug_hits);
 		kml_json_obj_end(&j);
 		kml_json_finish(&j);
 		return;
@@ -2318,6 +2347,9 @@ static void vub_print_state(struct vub *v, const char *event)
 		       v->total_conns, v->total_probes, v->total_requests,
 		       v->total_inline,
 		       vub_kicks, vub_calls, v->total_held, v->total_errors);
+		if (v->bugs)
+			printf("vub: deliberate bug %s: its faulty path taken %" PRIu64 " times\n",
+			       vub_bug_names[__builtin_ctz(v->bugs)], v->bug_hits);
 	}
 	fflush(stdout);
 }
@@ -2369,7 +2401,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, vub_bug_names[i]))
 					break;
 			if (i == KML_ARRAY_SIZE(vub_bug_names))
-				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored",
+				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored, coalesce-no-rearm",
 					"unknown --bug '%s'", optarg);
 			v.bugs |= 1u << i;
 			break;
@@ -2397,6 +2429,9 @@ int main(int argc, char **argv)
 	if (!v.sock_path || !v.file)
 		kml_die(2, "e.g. vub --socket /tmp/vub.sock --file disk.img",
 			"--socket and --file are required");
+	if ((v.bugs & BUG_COALESCE_NO_REARM) && !v.hold_ns)
+		kml_die(2, "add --coalesce USEC[,IOPS]",
+			"--bug=coalesce-no-rearm needs --coalesce");
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
