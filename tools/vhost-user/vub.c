@@ -185,6 +185,8 @@ struct vub {
 	unsigned int idle;		/* workers waiting for a job */
 	int done_fd;
 	bool pool_stop;
+	bool sync;			/* no pool: vub_submit() does the job
+					 * (the fuzz targets, vu_fuzz.c) */
 	pthread_t workers[VUB_WORKERS];
 };
 
@@ -284,14 +286,19 @@ static uint64_t vub_protocol_features(void)
  */
 static __thread sigjmp_buf *vub_fault_jmp;
 static __thread void *vub_fault_addr;
+static struct sigaction vub_sigbus_old;
 
 static void vub_on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
 	sigjmp_buf *jb = vub_fault_jmp;
 
 	if (!jb) {
-		/* not a guest access: die of it when the access is retried */
-		signal(SIGBUS, SIG_DFL);
+		/*
+		 * Not a guest access: the handler before ours (the default
+		 * one: death; a fuzzer's: its crash report) takes the
+		 * fault when the access is retried.
+		 */
+		sigaction(SIGBUS, &vub_sigbus_old, NULL);
 		return;
 	}
 	vub_fault_jmp = NULL;
@@ -308,7 +315,7 @@ static void vub_sigbus_init(void)
 	};
 
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, NULL) < 0)
+	if (sigaction(SIGBUS, &sa, &vub_sigbus_old) < 0)
 		kml_die(1, NULL, "sigaction SIGBUS: %s", strerror(errno));
 }
 
@@ -956,9 +963,19 @@ static void vub_job_put(struct vub_conn *c, struct vub_job *job)
 	c->free_jobs = job;
 }
 
+static int64_t vub_worker_request(struct vub *v, struct vub_job *job);
+static void vub_job_done(struct vub *v, struct vub_job *job);
+
 static void vub_submit(struct vub *v, struct vub_job *job)
 {
 	job->next = NULL;
+	if (v->sync) {
+		job->written = vub_worker_request(v, job);
+		pthread_mutex_lock(&v->lock);
+		vub_job_done(v, job);
+		pthread_mutex_unlock(&v->lock);
+		return;
+	}
 	pthread_mutex_lock(&v->lock);
 	if (v->todo_tail)
 		v->todo_tail->next = job;
@@ -977,23 +994,40 @@ static void vub_submit(struct vub *v, struct vub_job *job)
 static int64_t vub_worker_request(struct vub *v, struct vub_job *job)
 {
 	sigjmp_buf jb;
+	/* a recovery point of the caller (v->sync: the main thread's) */
+	sigjmp_buf *volatile prev = vub_fault_jmp;
 	int64_t ret;
 
 	job->fault = NULL;
 	if (sigsetjmp(jb, 0)) {
+		vub_fault_jmp = prev;
 		job->fault = vub_fault_addr ? vub_fault_addr : (void *)job;
 		return 0;
 	}
 	vub_fault_jmp = &jb;
 	ret = vub_blk_request(v, job->c, job, false);
-	vub_fault_jmp = NULL;
+	vub_fault_jmp = prev;
 	return ret;
+}
+
+/* a finished job to the main thread; v->lock held */
+static void vub_job_done(struct vub *v, struct vub_job *job)
+{
+	uint64_t one = 1;
+
+	job->next = v->done_head;
+	v->done_head = job;
+	/*
+	 * The main thread reads done_fd before it takes the whole list, so
+	 * only the first job on an empty list has to wake it.
+	 */
+	if (!job->next && write(v->done_fd, &one, sizeof(one)) < 0)
+		kml_warn("done eventfd: %s", strerror(errno));
 }
 
 static void *vub_worker(void *arg)
 {
 	struct vub *v = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&v->lock);
 	for (;;) {
@@ -1015,14 +1049,7 @@ static void *vub_worker(void *arg)
 		job->written = vub_worker_request(v, job);
 
 		pthread_mutex_lock(&v->lock);
-		job->next = v->done_head;
-		v->done_head = job;
-		/*
-		 * The main thread reads done_fd before it takes the whole
-		 * list, so only the first job on an empty list has to wake it.
-		 */
-		if (!job->next && write(v->done_fd, &one, sizeof(one)) < 0)
-			kml_warn("done eventfd: %s", strerror(errno));
+		vub_job_done(v, job);
 	}
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
@@ -2033,6 +2060,24 @@ static void vub_open_image(struct vub *v)
 			 v->file, size % VUB_SECTOR);
 }
 
+/* a connection on socket @fd (non-blocking), no state yet */
+static struct vub_conn *vub_conn_new(struct vub *v, int fd)
+{
+	struct vub_conn *c = calloc(1, sizeof(*c));
+	unsigned int i;
+
+	if (!c)
+		return NULL;
+	c->sock = fd;
+	c->id = ++v->next_id;
+	for (i = 0; i < VUB_MAX_QUEUES; i++) {
+		c->vqs[i].kick_fd = -1;
+		c->vqs[i].call_fd = -1;
+		c->vqs[i].err_fd = -1;
+	}
+	return c;
+}
+
 static void vub_accept(struct vub *v)
 {
 	struct vub_conn *c;
@@ -2048,20 +2093,13 @@ static void vub_accept(struct vub *v)
 			slot = i;
 			break;
 		}
-	c = slot < VUB_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+	c = slot < VUB_MAX_CONNS ? vub_conn_new(v, fd) : NULL;
 	if (!c) {
 		kml_err("disconnect other front-ends first",
 			"too many connections (max %d): refusing one",
 			VUB_MAX_CONNS);
 		close(fd);
 		return;
-	}
-	c->sock = fd;
-	c->id = ++v->next_id;
-	for (i = 0; i < VUB_MAX_QUEUES; i++) {
-		c->vqs[i].kick_fd = -1;
-		c->vqs[i].call_fd = -1;
-		c->vqs[i].err_fd = -1;
 	}
 	v->conns[slot] = c;
 	v->total_conns++;
@@ -2354,6 +2392,7 @@ static void vub_print_state(struct vub *v, const char *event)
 	fflush(stdout);
 }
 
+#ifndef VUB_NO_MAIN	/* vu_fuzz.c includes this file */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -2475,3 +2514,4 @@ int main(int argc, char **argv)
 	vub_print_state(&v, "exit");
 	return 0;
 }
+#endif /* VUB_NO_MAIN */
