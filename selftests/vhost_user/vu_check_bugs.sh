@@ -10,11 +10,13 @@
 #     the spec warns "would lead to bugs") -> reset-owner
 #   reset-device-ignored (RESET_DEVICE leaves the rings running)
 #     -> reset-device
+#   inflight-no-repair (a ring resumed from an inflight region resubmits
+#     its last batch although it reached the used ring) -> inflight
 # A failure counts only if vub says on exit that it took the faulty path.
 # shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
-vu_plan 8
+vu_plan 10
 
 img=$VU_TMP/disk.img
 truncate -s 64M "$img"
@@ -51,4 +53,5 @@ grep -q deviating "$VU_TMP/disable-on-set-features.json" ||
 check_bug no-dirty-log "dirty-log"
 check_bug reset-owner-discards "reset-owner"
 check_bug reset-device-ignored "reset-device"
+check_bug inflight-no-repair "inflight"
 vu_finish

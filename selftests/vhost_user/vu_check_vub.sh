@@ -51,7 +51,8 @@ n=$(grep -o '"result":"pass"' "$VU_TMP/check.json" | wc -l)
 must="connect features protocol-features max-mem-slots reply-ack get-config
 mem-table ring-setup io event-idx event-idx-stream indirect-desc multiqueue
 flush out-of-range-io log-base log-all-on dirty-log log-all-off disabled-ring
-get-vring-base stopped-no-writes restart reset-owner reset-device reconnect"
+get-vring-base stopped-no-writes restart reset-owner reset-device reconnect
+inflight"
 notpassed=
 for c in $must; do
 	grep -q "\"name\":\"$c\",\"result\":\"pass\"" "$VU_TMP/check.json" ||

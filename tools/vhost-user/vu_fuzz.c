@@ -20,7 +20,9 @@
  *   bytes, one 64 KiB region, dirty log if asked for) and the rest of the
  *   input as guest memory (descriptor table, avail ring, buffers), then a
  *   kick, completions, a second kick; optionally the memfd shrinks before
- *   the kick (the SIGBUS recovery points).
+ *   the kick (the SIGBUS recovery points), and optionally an inflight
+ *   region (SET_INFLIGHT_FD) whose contents are input bytes too: the
+ *   repair and resubmission of vub_inflight_start().
  *
  * VU_FUZZ_VERBOSE=1 prints what each input reached (messages, requests,
  * the error that ended it). VU_FUZZ_CANARY=1 in the environment makes an input starting with
@@ -136,6 +138,7 @@ static int fz_nfds(const struct vu_hdr *h, const uint8_t *p, size_t len)
 		return n > VU_MAX_FDS ? VU_MAX_FDS : n;
 	case VU_ADD_MEM_REG:
 	case VU_SET_LOG_BASE:
+	case VU_SET_INFLIGHT_FD:
 		return 1;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
@@ -246,9 +249,11 @@ static int fz_msg(struct vub_conn *c, uint32_t req, const void *p,
 }
 
 /*
- * Input: [0] feature choices, [1] log2 of the queue size (mod 9), [2..3]
- * the ring base, [4] where the memfd ends before the kick (0: untouched,
- * else that many KiB), then guest memory from gpa 0.
+ * Input: [0] feature choices (1 EVENT_IDX, 2 INDIRECT_DESC, 4 LOG_ALL and
+ * a log, 8 an inflight region: guest memory from 0x2000 on is its
+ * contents), [1] log2 of the queue size (mod 9), [2..3] the ring base,
+ * [4] where the memfd ends before the kick (0: untouched, else that many
+ * KiB, mod 64), then guest memory from gpa 0.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -291,6 +296,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fd = memfd_create("vu-fuzz-log", MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, FZ_LOG) < 0 ||
 		    fz_msg(c, VU_SET_LOG_BASE, &lg, sizeof(lg), fd))
+			goto out;
+	}
+	if (choice & 8) {
+		struct vu_inflight in = { .num_queues = v->nqueues,
+					  .queue_size = 1u << (data[1] % 9) };
+
+		in.mmap_size = in.num_queues * vu_inflight_queue_size(in.queue_size);
+		fd = memfd_create("vu-fuzz-inflight", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, in.mmap_size) < 0 ||
+		    (size > 5 + 0x2000 &&
+		     pwrite(fd, data + 5 + 0x2000, size - 5 - 0x2000 < in.mmap_size ?
+			    size - 5 - 0x2000 : in.mmap_size, 0) < 0) ||
+		    fz_msg(c, VU_SET_INFLIGHT_FD, &in, sizeof(in), fd))
 			goto out;
 	}
 	for (unsigned int q = 0; q < v->nqueues; q++) {

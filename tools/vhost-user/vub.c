@@ -85,6 +85,7 @@ enum vub_bug {
 	BUG_RESET_OWNER_DISCARDS = 1 << 2,
 	BUG_RESET_DEVICE_IGNORED = 1 << 3,
 	BUG_COALESCE_NO_REARM = 1 << 4,
+	BUG_INFLIGHT_NO_REPAIR = 1 << 5,
 };
 
 struct vub_region {
@@ -116,6 +117,12 @@ struct vub_vq {
 	uint64_t next_call;		/* ns: no call before this while fast */
 	uint64_t win_start;		/* ns: start of the rate window */
 	uint64_t win_reqs;		/* requests completed in the window */
+	/* INFLIGHT_SHMFD: this ring's share of the region, or NULL */
+	struct vu_inflight_split *ifl;
+	uint64_t counter;		/* the next head's fetch order */
+	uint16_t *resubmit;		/* heads in flight when the last
+					 * back-end stopped, by counter */
+	unsigned int nresubmit, resubmit_pos;
 	/* valid while the memory table is unchanged */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
@@ -135,6 +142,11 @@ struct vub_conn {
 	void *log_map;
 	size_t log_map_len;
 	bool log_warned;
+	/* INFLIGHT_SHMFD: the region of GET/SET_INFLIGHT_FD */
+	void *ifl_map;
+	size_t ifl_map_len;
+	uint8_t *ifl_base;
+	uint16_t ifl_nq, ifl_qsize;
 	struct vub_vq vqs[VUB_MAX_QUEUES];
 	const char *why;		/* first fatal error */
 	char whybuf[192];		/* ... when it carries details */
@@ -268,7 +280,7 @@ static uint64_t vub_protocol_features(void)
 	return VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_LOG_SHMFD) |
 	       VU_BIT(VU_PF_REPLY_ACK) | VU_BIT(VU_PF_CONFIG) |
 	       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
-	       VU_BIT(VU_PF_RESET_DEVICE);
+	       VU_BIT(VU_PF_RESET_DEVICE) | VU_BIT(VU_PF_INFLIGHT_SHMFD);
 }
 
 /* ---- guest memory faults ----------------------------------------------- */
@@ -1065,6 +1077,14 @@ static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
 		vq->completed = true;
 		vq->notify_old = vq->used_idx;
 	}
+	/*
+	 * Inflight tracking, as the spec's split-ring procedure (a batch of
+	 * one): the head is the last batch before used->idx moves, and is
+	 * no longer in flight after. A crash between the two leaves
+	 * used_idx behind used->idx: vub_inflight_start() then clears it.
+	 */
+	if (vq->ifl)
+		vq->ifl->last_batch_head = head;
 	ue = &vq->used->ring[vq->used_idx % vq->num];
 	ue->id = head;
 	ue->len = written;
@@ -1072,6 +1092,11 @@ static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
 	vq->used_idx++;
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 	vub_log_used(v, c, vq, 2, 2);
+	if (vq->ifl) {
+		vq->ifl->desc[head].inflight = 0;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		vq->ifl->used_idx = vq->used_idx;
+	}
 	c->requests++;
 	v->total_requests++;
 	vq->win_reqs++;
@@ -1101,10 +1126,14 @@ static int vub_vq_process_ring(struct vub *v, struct vub_conn *c,
 	if (ret)
 		return ret;
 	for (;;) {
+		bool redo = vq->resubmit_pos < vq->nresubmit;
 		uint16_t avail_idx, head;
 		struct vub_job *job;
 		int64_t written;
 
+		/* requests in flight when the last back-end stopped, first */
+		if (redo)
+			goto fetch;
 		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
 			return vub_fail(c, "avail index moved by more than the queue size");
@@ -1124,11 +1153,13 @@ static int vub_vq_process_ring(struct vub *v, struct vub_conn *c,
 				break;
 			continue;
 		}
+fetch:
 		job = vub_job_get(c);
 		if (!job)
 			break;	/* resumed by vub_complete() */
 		c->cur_job = job;	/* put back if a SIGBUS ends this */
-		head = vq->avail->ring[vq->last_avail % vq->num];
+		head = redo ? vq->resubmit[vq->resubmit_pos] :
+		       vq->avail->ring[vq->last_avail % vq->num];
 		ret = vub_walk_chain(c, vq, head, &job->rq);
 		if (!ret)
 			ret = vub_blk_check(c, job);
@@ -1140,7 +1171,16 @@ static int vub_vq_process_ring(struct vub *v, struct vub_conn *c,
 		job->c = c;
 		job->q = vq - c->vqs;
 		job->head = head;
-		vq->last_avail++;
+		if (redo) {
+			vq->resubmit_pos++;
+		} else {
+			vq->last_avail++;
+			if (vq->ifl) {
+				vq->ifl->desc[head].counter = vq->counter++;
+				__atomic_thread_fence(__ATOMIC_RELEASE);
+				vq->ifl->desc[head].inflight = 1;
+			}
+		}
 		written = vub_blk_request(v, c, job, true);
 		if (written >= 0) {
 			/*
@@ -1386,6 +1426,116 @@ static void vub_drain(struct vub *v, struct vub_conn *c)
 	vub_held_flush(c);
 }
 
+/* ---- inflight tracking (INFLIGHT_SHMFD) --------------------------------- */
+
+/*
+ * With VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD the front-end keeps a region
+ * for the back-end (GET_INFLIGHT_FD makes it, SET_INFLIGHT_FD hands it
+ * back, also to the next back-end after a crash) in which every split ring
+ * records, in the spec's layout, which heads it fetched and not yet
+ * completed (vub_vq_process_ring(), vub_used_push()). A ring started with
+ * such a region resubmits those first, in the order they were fetched.
+ */
+static void vub_inflight_unmap(struct vub_conn *c)
+{
+	if (c->ifl_map)
+		munmap(c->ifl_map, c->ifl_map_len);
+	c->ifl_map = NULL;
+	c->ifl_map_len = 0;
+	c->ifl_base = NULL;
+	c->ifl_nq = 0;
+	c->ifl_qsize = 0;
+}
+
+static int vub_inflight_order(const void *a, const void *b, void *arg)
+{
+	const struct vu_inflight_split *r = arg;
+	uint64_t x = r->desc[*(const uint16_t *)a].counter;
+	uint64_t y = r->desc[*(const uint16_t *)b].counter;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * SET_VRING_KICK on a connection with an inflight region: a fresh region
+ * is initialised; one a previous back-end used is repaired (a batch whose
+ * used->idx update landed but whose inflight flags were not cleared) and
+ * its in-flight heads become the resubmit list, the ring going on at
+ * used->idx + their number (as libvhost-user: SET_VRING_BASE is the used
+ * index QEMU restored after the crash, not where fetching stopped).
+ */
+static int vub_inflight_start(struct vub *v, struct vub_conn *c,
+			      struct vub_vq *vq)
+{
+	unsigned int q = vq - c->vqs, i, n = 0;
+	struct vu_inflight_split *r;
+	uint64_t max = 0;
+	uint16_t used;
+
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->nresubmit = 0;
+	vq->resubmit_pos = 0;
+	vq->ifl = NULL;
+	if (!c->ifl_map)
+		return 0;
+	if (q >= c->ifl_nq)
+		return vub_fail(c, "ring index beyond the inflight region's num_queues");
+	if (vq->num != c->ifl_qsize)
+		return vub_fail(c, "ring size differs from the inflight region's queue_size");
+	r = (void *)(c->ifl_base + q * vu_inflight_queue_size(c->ifl_qsize));
+	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	if (!r->version) {
+		r->features = 0;
+		r->desc_num = vq->num;
+		r->last_batch_head = 0;
+		r->used_idx = vq->used_idx;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		r->version = VU_INFLIGHT_VERSION;
+		vq->counter = 1;
+		vq->ifl = r;
+		return 0;
+	}
+	if (r->version != VU_INFLIGHT_VERSION || r->desc_num != vq->num ||
+	    r->features)
+		return vub_failf(c, "inflight region of queue %u: version %u, %u descriptors, features 0x%llx (want 1, %u, 0)",
+				 q, r->version, r->desc_num,
+				 (unsigned long long)r->features, vq->num);
+	/* the last batch reached the used ring: it is not in flight */
+	if (r->used_idx != used && (v->bugs & BUG_INFLIGHT_NO_REPAIR)) {
+		/* the defect: that batch is resubmitted, done twice */
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
+	} else if (r->used_idx != used) {
+		if (r->last_batch_head >= vq->num)
+			return vub_fail(c, "inflight region: last_batch_head outside the ring");
+		r->desc[r->last_batch_head].inflight = 0;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		r->used_idx = used;
+	}
+	vq->resubmit = malloc(vq->num * sizeof(*vq->resubmit));
+	if (!vq->resubmit)
+		return vub_fail(c, "out of memory for the resubmit list");
+	for (i = 0; i < vq->num; i++) {
+		if (r->desc[i].inflight > 1)
+			return vub_fail(c, "inflight region: an inflight flag is neither 0 nor 1");
+		if (!r->desc[i].inflight)
+			continue;
+		vq->resubmit[n++] = i;
+		if (r->desc[i].counter > max)
+			max = r->desc[i].counter;
+	}
+	qsort_r(vq->resubmit, n, sizeof(*vq->resubmit), vub_inflight_order, r);
+	vq->nresubmit = n;
+	vq->counter = max + 1;
+	vq->used_idx = used;
+	vq->last_avail = used + n;
+	vq->ifl = r;
+	if (n)
+		kml_warn("conn %u: queue %u: resubmitting %u request%s in flight when the last back-end stopped",
+			 c->id, q, n, n == 1 ? "" : "s");
+	return 0;
+}
+
 /* ---- connection state --------------------------------------------------- */
 
 static void vub_close_fd(int *fd)
@@ -1397,6 +1547,7 @@ static void vub_close_fd(int *fd)
 
 static void vub_vq_reset(struct vub_vq *vq)
 {
+	free(vq->resubmit);
 	vub_close_fd(&vq->kick_fd);
 	vub_close_fd(&vq->call_fd);
 	vub_close_fd(&vq->err_fd);
@@ -1420,6 +1571,7 @@ static void vub_conn_free(struct vub *v, struct vub_conn *c)
 		vub_vq_reset(&c->vqs[i]);
 	vub_unmap_all(c);
 	vub_log_unmap(c);
+	vub_inflight_unmap(c);
 	vu_rx_reset(&c->rx);	/* fds of a message that never completed */
 	close(c->sock);
 	free(c);
@@ -1597,6 +1749,150 @@ static int vub_set_log_base(struct vub *v, struct vub_conn *c,
 	return vub_reply(c, m, 0);
 }
 
+/*
+ * A reply with one fd (GET_INFLIGHT_FD): the fd goes with its first byte,
+ * so it is sent at once; whatever the socket does not take is queued as
+ * in vub_reply(). The queue is empty here: no message is read while it
+ * is not.
+ */
+static int vub_reply_fd(struct vub_conn *c, struct vu_msg *m, uint32_t size,
+			int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov[2] = {
+		{ &m->hdr, sizeof(m->hdr) },
+		{ &m->p, size },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov,
+		.msg_iovlen = 2,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	size_t len = sizeof(m->hdr) + size;
+	ssize_t n;
+
+	m->hdr.flags = VU_VERSION | VU_FLAG_REPLY;
+	m->hdr.size = size;
+	if (c->out_len || size > sizeof(m->p))
+		return vub_fail(c, "reply queue full: the front-end does not read its replies");
+	memset(cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	do {
+		n = sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return vub_fail(c, "sending the reply with its fd failed (the front-end's socket is full?)");
+	if ((size_t)n < len) {
+		uint8_t all[sizeof(struct vu_hdr) + sizeof(union vu_payload)];
+
+		memcpy(all, &m->hdr, sizeof(m->hdr));
+		memcpy(all + sizeof(m->hdr), &m->p, size);
+		c->out_len = len - n;
+		memcpy(c->out, all + n, c->out_len);
+		c->out_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
+	}
+	return 0;
+}
+
+/* the sizes of a GET/SET_INFLIGHT_FD request; NULL if acceptable */
+static const char *vub_inflight_sizes(struct vub *v, const struct vu_inflight *in)
+{
+	if (!in->num_queues || in->num_queues > v->nqueues)
+		return "inflight num_queues is 0 or more than the back-end's queues";
+	if (!in->queue_size || in->queue_size & (in->queue_size - 1))
+		return "inflight queue_size is not a power of 2";
+	return NULL;
+}
+
+static int vub_get_inflight_fd(struct vub *v, struct vub_conn *c,
+			       struct vu_msg *m)
+{
+	struct vu_inflight *in = &m->p.inflight;
+	const char *err = vub_inflight_sizes(v, in);
+	uint64_t size;
+	int fd, ret;
+	void *p;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_INFLIGHT_SHMFD)))
+		return vub_fail(c, "GET_INFLIGHT_FD without INFLIGHT_SHMFD");
+	if (err)
+		return vub_fail(c, err);
+	size = in->num_queues * vu_inflight_queue_size(in->queue_size);
+	/* vub's own memory: sealed, so the front-end cannot shrink it */
+	fd = memfd_create("vub-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return vub_fail(c, "memfd_create for the inflight region failed");
+	if (ftruncate(fd, size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return vub_fail(c, "sizing the inflight region failed");
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return vub_fail(c, "mmap of the inflight region failed");
+	}
+	vub_inflight_unmap(c);
+	c->ifl_map = p;
+	c->ifl_map_len = size;
+	c->ifl_base = p;
+	c->ifl_nq = in->num_queues;
+	c->ifl_qsize = in->queue_size;
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	ret = vub_reply_fd(c, m, sizeof(*in), fd);
+	close(fd);
+	return ret;
+}
+
+static int vub_set_inflight_fd(struct vub *v, struct vub_conn *c,
+			       struct vu_msg *m)
+{
+	struct vu_inflight *in = &m->p.inflight;
+	const char *err = vub_inflight_sizes(v, in);
+	uint64_t len;
+	struct stat st;
+	unsigned int i;
+	int fd;
+	void *p;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_INFLIGHT_SHMFD)))
+		return vub_fail(c, "SET_INFLIGHT_FD without INFLIGHT_SHMFD");
+	if (err)
+		return vub_fail(c, err);
+	for (i = 0; i < v->nqueues; i++)
+		if (c->vqs[i].started)
+			return vub_fail(c, "SET_INFLIGHT_FD while a ring runs");
+	if (in->mmap_size < in->num_queues * vu_inflight_queue_size(in->queue_size) ||
+	    in->mmap_offset % VUB_REGION_ALIGN ||
+	    !vu_add_ok(in->mmap_size, in->mmap_offset, &len) || len > SIZE_MAX)
+		return vub_fail(c, "SET_INFLIGHT_FD mmap_size/mmap_offset invalid for num_queues and queue_size");
+	fd = m->fds[0];
+	m->fds[0] = -1;
+	m->nfds = 0;
+	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len)) {
+		close(fd);
+		return vub_fail(c, "SET_INFLIGHT_FD region larger than its fd");
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return vub_fail(c, "mmap of the inflight fd failed");
+	vub_inflight_unmap(c);
+	c->ifl_map = p;
+	c->ifl_map_len = len;
+	c->ifl_base = (uint8_t *)p + in->mmap_offset;
+	c->ifl_nq = in->num_queues;
+	c->ifl_qsize = in->queue_size;
+	return 0;
+}
+
 static int vub_set_features(struct vub *v, struct vub_conn *c,
 			    struct vu_msg *m)
 {
@@ -1707,7 +2003,8 @@ static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	vq->kick_fd = fd;
 	if (!vq->num || !vq->have_addr)
 		return vub_fail(c, "SET_VRING_KICK before SET_VRING_NUM/SET_VRING_ADDR");
-	if (vub_vq_map(c, vq))
+	if (vub_vq_map(c, vq) ||
+	    VUB_GUARDED(c, -EPROTO, vub_inflight_start(v, c, vq)))
 		return -EPROTO;
 	vq->started = true;
 	if (!vub_protocol_negotiated(c))
@@ -1896,6 +2193,12 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 			ret = vub_reply(c, m, 8);
 			return ret;
 		}
+		break;
+	case VU_GET_INFLIGHT_FD:
+		ret = vub_get_inflight_fd(v, c, m);
+		break;
+	case VU_SET_INFLIGHT_FD:
+		ret = vub_set_inflight_fd(v, c, m);
 		break;
 	case VU_SET_BACKEND_REQ_FD:
 		ret = vub_fail(c, "SET_BACKEND_REQ_FD without BACKEND_REQ");
@@ -2262,6 +2565,7 @@ static const char *const vub_bug_names[] = {
 	"reset-owner-discards",
 	"reset-device-ignored",
 	"coalesce-no-rearm",
+	"inflight-no-repair",
 };
 
 static void vub_usage(FILE *f)
@@ -2286,6 +2590,9 @@ static void vub_usage(FILE *f)
 		"                        coalesce-no-rearm  (with --coalesce) a held call\n"
 		"                          is sent without looking at the ring again: the\n"
 		"                          kick stays unarmed (a lost wake-up)\n"
+		"                        inflight-no-repair  a ring resumed from an\n"
+		"                          inflight region resubmits its last batch even\n"
+		"                          when it reached the used ring\n"
 		"  -c, --coalesce USEC[,IOPS]\n"
 		"                      interrupt coalescing (default off): a queue that\n"
 		"                      completes over IOPS requests/s (default %d) calls\n"
@@ -2440,7 +2747,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, vub_bug_names[i]))
 					break;
 			if (i == KML_ARRAY_SIZE(vub_bug_names))
-				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored, coalesce-no-rearm",
+				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored, coalesce-no-rearm, inflight-no-repair",
 					"unknown --bug '%s'", optarg);
 			v.bugs |= 1u << i;
 			break;

@@ -34,7 +34,7 @@ def region(gpa=0, size=MEM, uva=UVA, off=0):
 
 
 FEAT = (1 << 32) | (1 << 30) | (1 << 29) | (1 << 28)
-PFEAT = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 9) | (1 << 15) | (1 << 13)
+PFEAT = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 9) | (1 << 15) | (1 << 13) | (1 << 12)
 
 INIT = (msg(1) + msg(15) + msg(16, u64(PFEAT)) + msg(17) + msg(36) + msg(3) +
         msg(2, u64(FEAT), V | NEED))
@@ -56,6 +56,9 @@ MSG = {
     msg(6, struct.pack("<QQ", 4096, 0), V | NEED) +
     msg(2, u64(FEAT | 1 << 26), V | NEED) + msg(9, addr(0, 1, log=0x2000)) +
     msg(2, u64(FEAT)) + msg(9, addr(0)) + msg(18, state(0, 0)) + msg(11, state(0, 0)),
+    "inflight": INIT + msg(31, struct.pack("<QQHHI", 0, 0, 2, 8, 0)) +
+    msg(32, struct.pack("<QQHHI", 2 * 192, 0, 2, 8, 0), V | NEED) +
+    msg(5, struct.pack("<II", 1, 0) + region()) + ring_up(0) + msg(11, state(0, 0)),
     "config-reset": INIT + msg(24, struct.pack("<III", 0, 60, 0) + bytes(60)) +
     msg(25, struct.pack("<III", 0, 1, 0) + b"\0", V | NEED) + msg(4) + msg(34) +
     msg(12, u64(0x100)),
@@ -69,7 +72,7 @@ def desc(a, n, f, nxt):
     return struct.pack("<QIHH", a, n, f, nxt)
 
 
-def ring_input(choice, reqs, qlog=3, trunc=0, indirect=False):
+def ring_input(choice, reqs, qlog=3, trunc=0, indirect=False, ifl=False):
     """[choice][qlog][base lo][base hi][trunc] + guest memory"""
     mem = bytearray(MEM)
     num = 1 << qlog
@@ -92,6 +95,15 @@ def ring_input(choice, reqs, qlog=3, trunc=0, indirect=False):
         struct.pack_into("<H", mem, AVAIL + q * QSTRIDE + 2, len(reqs))
     # trailing zeros are what the harness fills in anyway
     end = BUF + 0x200 * len(reqs)
+    if ifl:
+        # a region a crashed back-end left: head 0 of each queue in flight
+        # (the inflight region is input bytes from guest offset 0x2000)
+        qsz = (16 * num + 2 + 63) & ~63
+        for q in range(2):
+            o = 0x2000 + q * qsz
+            struct.pack_into("<QHHHH", mem, o, 0, 1, num, 0, 0)
+            struct.pack_into("<B5xHQ", mem, o + 16, 1, 0, 7)
+        end = 0x2000 + 2 * qsz
     return bytes([choice, qlog, 0, 0, trunc]) + bytes(mem[:end])
 
 
@@ -100,6 +112,8 @@ RING = {
     "read-write": ring_input(1, [(0, 0, 512, True), (1, 8, 512, False), (4, 0, 0, False)], qlog=4),
     "indirect-event-idx": ring_input(3, [(0, 0, 512, True)], indirect=True),
     "log-all": ring_input(5, [(0, 0, 512, True), (8, 0, 20, True)]),
+    "inflight": ring_input(9, [(8, 0, 20, True)]),
+    "inflight-resume": ring_input(9, [(8, 0, 20, True)], ifl=True),
     "truncated": ring_input(1, [(0, 0, 512, True)], trunc=64),
 }
 
