@@ -120,8 +120,8 @@ struct vub_vq {
 	/* INFLIGHT_SHMFD: this ring's share of the region, or NULL */
 	struct vu_inflight_split *ifl;
 	uint64_t counter;		/* the next head's fetch order */
-	uint16_t *resubmit;		/* heads in flight when the last
-					 * back-end stopped, by counter */
+	/* heads in flight when the last back-end stopped, by counter */
+	uint16_t *resubmit;
 	unsigned int nresubmit, resubmit_pos;
 	/* valid while the memory table is unchanged */
 	struct vring_desc *desc;
@@ -155,8 +155,8 @@ struct vub_conn {
 	struct vub_job *free_jobs;
 	bool dead;			/* drop at the next loop iteration */
 	bool faulted;			/* its guest memory or log SIGBUSed */
-	struct vub_job *cur_job;	/* taken by vub_vq_process(), not yet
-					 * queued or put back */
+	/* a job vub_vq_process() took, not yet queued or put back */
+	struct vub_job *cur_job;
 	uint64_t requests;
 	uint64_t msgs;			/* messages received */
 	/* the socket is never waited on: both directions are buffered here */
@@ -197,8 +197,8 @@ struct vub {
 	unsigned int idle;		/* workers waiting for a job */
 	int done_fd;
 	bool pool_stop;
-	bool sync;			/* no pool: vub_submit() does the job
-					 * (the fuzz targets, vu_fuzz.c) */
+	/* no pool: vub_submit() does the job (the fuzz targets, vu_fuzz.c) */
+	bool sync;
 	pthread_t workers[VUB_WORKERS];
 };
 
@@ -296,8 +296,9 @@ static uint64_t vub_protocol_features(void)
  * Seals cannot stand in for this: a front-end's memfd without
  * MFD_ALLOW_SEALING (or a plain file, or hugetlbfs) takes no F_SEAL_SHRINK.
  */
-static __thread sigjmp_buf *vub_fault_jmp;
-static __thread void *vub_fault_addr;
+/* the innermost recovery point of the thread: a sigjmp_buf * */
+static _Thread_local void *vub_fault_jmp;
+static _Thread_local void *vub_fault_addr;
 static struct sigaction vub_sigbus_old;
 
 static void vub_on_sigbus(int sig, siginfo_t *si, void *uctx)
