@@ -10,16 +10,19 @@
 #     the spec warns "would lead to bugs") -> reset-owner
 #   reset-device-ignored (RESET_DEVICE leaves the rings running)
 #     -> reset-device
+#   inflight-no-repair (a ring resumed from an inflight region resubmits
+#     its last batch although it reached the used ring) -> inflight
+# A failure counts only if vub says on exit that it took the faulty path.
 # shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
-vu_plan 8
+vu_plan 10
 
 img=$VU_TMP/disk.img
 truncate -s 64M "$img"
 
 check_bug() {
-	local bug=$1 want=$2 rc failed
+	local bug=$1 want=$2 rc failed hits
 
 	if ! vu_start_vub "$bug" --file "$img" "--bug=$bug"; then
 		vu_notok "vub --bug=$bug starts"
@@ -30,8 +33,13 @@ check_bug() {
 		>"$VU_TMP/$bug.json" 2>"$VU_TMP/$bug.err"
 	rc=$?
 	failed=$(vu_failed_checks "$VU_TMP/$bug.json")
-	echo "# --bug=$bug: exit $rc, failed checks: ${failed:-none}"
-	vu_result "vu-check fails against vub --bug=$bug (exit $rc)" $((rc != 1))
+	vu_stop "$VU_LAST_PID"
+	# the bug mode was loaded and its faulty path taken (vub's exit line)
+	hits=$(sed -n "s/.*deliberate bug $bug: its faulty path taken \([0-9]*\) times.*/\1/p" \
+		"$VU_TMP/$bug.log")
+	echo "# --bug=$bug: exit $rc, faulty path taken ${hits:-?} times, failed checks: ${failed:-none}"
+	vu_result "vu-check fails against vub --bug=$bug, which was active (exit $rc, faulty path taken ${hits:-0} times)" \
+		$((rc != 1 || ${hits:-0} == 0))
 	if [[ $failed == "$want" ]]; then
 		vu_ok "vu-check pins --bug=$bug on: $want"
 	else
@@ -45,4 +53,5 @@ grep -q deviating "$VU_TMP/disable-on-set-features.json" ||
 check_bug no-dirty-log "dirty-log"
 check_bug reset-owner-discards "reset-owner"
 check_bug reset-device-ignored "reset-device"
+check_bug inflight-no-repair "inflight"
 vu_finish

@@ -11,7 +11,7 @@
 # shellcheck source=vu_lib.sh
 . "$(dirname "$0")/vu_lib.sh"
 vu_setup
-vu_plan 9
+vu_plan 10
 
 img=$VU_TMP/disk.img
 truncate -s 64M "$img"
@@ -45,11 +45,28 @@ timeout 120 "$VU_CHECK" --socket "$VU_TMP/rw.sock" --json >"$VU_TMP/check.json" 
 rc=$?
 failed=$(vu_failed_checks "$VU_TMP/check.json")
 n=$(grep -o '"result":"pass"' "$VU_TMP/check.json" | wc -l)
-if ((rc == 0)) && grep -q '"ok":true' "$VU_TMP/check.json" && [[ -z $failed ]] && ((n >= 20)); then
-	vu_ok "vu-check --json: ok, $n checks passed"
+# vub offers everything these check (EVENT_IDX, INDIRECT_DESC, MQ with 2
+# queues, RESET_DEVICE, ...): each must pass, none may be skipped, and
+# vu-check may run no other (a new check is added here too)
+must="connect features protocol-features max-mem-slots reply-ack get-config
+mem-table ring-setup io event-idx event-idx-stream indirect-desc multiqueue
+flush out-of-range-io log-base log-all-on dirty-log log-all-off disabled-ring
+get-vring-base stopped-no-writes restart reset-owner reset-device reconnect
+inflight"
+notpassed=
+for c in $must; do
+	grep -q "\"name\":\"$c\",\"result\":\"pass\"" "$VU_TMP/check.json" ||
+		notpassed+=" $c"
+done
+want=$(wc -w <<<"$must")
+nchecks=$(grep -o '"name":"[^"]*","result"' "$VU_TMP/check.json" | wc -l)
+if ((rc == 0 && n == want && nchecks == want)) && [[ -z $notpassed ]] &&
+   grep -q '"ok":true' "$VU_TMP/check.json" && [[ -z $failed ]]; then
+	vu_ok "vu-check --json: ok, all $want checks passed (none skipped)"
 else
-	vu_notok "vu-check --json: rc $rc, failed: ${failed:-none}, $n passed"
+	vu_notok "vu-check --json: rc $rc, failed: ${failed:-none}, not passed:${notpassed:- none}, $n of $nchecks passed, want all $want"
 	vu_diag <"$VU_TMP/check.err"
+	grep -o '"name":"[^"]*","result":"[^"]*"' "$VU_TMP/check.json" | vu_diag
 fi
 
 # vub keeps a request kicked on a disabled ring pending, untouched, and
@@ -101,6 +118,16 @@ for args in "--socket $VU_TMP/x.sock" \
 	fi
 done
 vu_result "vub rejects bad arguments with an error and a hint" $bad
+
+# the last of those, a second vub on rw.sock, connected to see whether the
+# socket is in use: the running vub logs it as a probe, not an error
+if grep -q 'closed before its first message: a probe' "$VU_TMP/rw.log" &&
+   ! grep -q 'error:' "$VU_TMP/rw.log"; then
+	vu_ok "a second vub's probe of the live socket is logged as a probe, not an error"
+else
+	vu_notok "a second vub's probe of the live socket is logged as a probe, not an error"
+	vu_diag <"$VU_TMP/rw.log"
+fi
 
 if kill -0 "${VU_PIDS[0]}" 2>/dev/null && kill -0 "${VU_PIDS[1]}" 2>/dev/null &&
    [[ $ro_after == "$after" ]]; then

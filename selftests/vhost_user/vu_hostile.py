@@ -23,10 +23,17 @@ log, and exits on SIGTERM within 5 s:
   regions         a memory region whose userspace_addr or mmap_offset is
                   not page-aligned is refused (the rings would be misaligned);
                   an aligned non-zero mmap_offset works
+  truncated       the front-end shrinks its memfd after SET_MEM_TABLE, then
+                  kicks: vub's next access to the lost pages is a SIGBUS,
+                  which killed vub and everyone with it. Twice: the whole
+                  memfd (the ring access faults, main thread) and only the
+                  page of a FLUSH's status byte (a worker faults). Only
+                  that connection may go; the other front-end must keep
+                  getting replies (median within 100 ms, each within 5 s)
 
 The deadlines are generous (a loaded 2-CPU host): what is tested is that
 the other front-end is served at all while the hostile one is stuck, not
-how fast. Usage: vu_hostile.py [CASE...]
+how fast. vub must exit on SIGTERM within 1 s after every case. Usage: vu_hostile.py [CASE...]
 """
 import fcntl
 import mmap
@@ -49,6 +56,10 @@ FAILS = 0
 SERVED_S = 5.0
 # vub's deadline for a message or a reply is 2 s; allow for a loaded host
 DROP_S = 15.0
+# SIGTERM to exit
+STOP_S = 1.0
+# truncated: the median reply to the other front-end
+QUICK_S = 0.1
 
 VERSION, REPLY, NEED_REPLY = 0x1, 0x4, 0x8
 GET_FEATURES, SET_FEATURES, SET_OWNER = 1, 2, 3
@@ -68,7 +79,9 @@ UVA = 0x7f1200000000          # the front-end's "virtual address" of gpa 0
 QSIZE = 8
 DESC, AVAIL, USED = 0x0000, 0x1000, 0x2000
 HDR, IDBUF, STATUS = 0x3000, 0x3100, 0x3200
-VIRTIO_BLK_T_GET_ID = 8
+VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID = 4, 8
+# the truncated case's FLUSH: its status byte alone on a page of its own
+FLUSH_STATUS = 0x5000
 DESC_F_NEXT, DESC_F_WRITE = 1, 2
 
 
@@ -268,7 +281,7 @@ class FrontEnd:
     def used_idx(self):
         return struct.unpack_from("<H", self.mem, self.off + USED + 2)[0]
 
-    def submit(self):
+    def submit(self, kick=True):
         """make a GET_ID request available and kick"""
         m, o = self.mem, self.off
         struct.pack_into("<IIQ", m, o + HDR, VIRTIO_BLK_T_GET_ID, 0, 0)
@@ -281,7 +294,20 @@ class FrontEnd:
         struct.pack_into("<H", m, o + AVAIL + 4 + 2 * (self.avail_idx % QSIZE), 0)
         self.avail_idx = (self.avail_idx + 1) & 0xffff
         struct.pack_into("<H", m, o + AVAIL + 2, self.avail_idx)
-        os.eventfd_write(self.kick, 1)
+        if kick:
+            os.eventfd_write(self.kick, 1)
+
+    def submit_flush(self):
+        """make a FLUSH available (status byte at FLUSH_STATUS), no kick"""
+        m, o = self.mem, self.off
+        struct.pack_into("<IIQ", m, o + HDR, VIRTIO_BLK_T_FLUSH, 0, 0)
+        m[o + FLUSH_STATUS] = 0xff
+        struct.pack_into("<QIHH", m, o + DESC, HDR, 16, DESC_F_NEXT, 1)
+        struct.pack_into("<QIHH", m, o + DESC + 16, FLUSH_STATUS, 1,
+                         DESC_F_WRITE, 0)
+        struct.pack_into("<H", m, o + AVAIL + 4 + 2 * (self.avail_idx % QSIZE), 0)
+        self.avail_idx = (self.avail_idx + 1) & 0xffff
+        struct.pack_into("<H", m, o + AVAIL + 2, self.avail_idx)
 
     def completed(self, timeout):
         """the last request is in the used ring with status OK and id "vub" """
@@ -330,8 +356,8 @@ def served(vub, what):
 
 
 def stopped(vub, case):
-    ok = vub.stop()
-    tap(ok, f"{case}: vub exits cleanly on SIGTERM within 5 s")
+    ok = vub.stop(STOP_S)
+    tap(ok, f"{case}: vub exits cleanly on SIGTERM within {STOP_S:g} s")
     if not ok:
         diag(vub.text())
 
@@ -519,6 +545,72 @@ def case_regions(vub):
     fe.close()
 
 
+def keeps_replying(fe, seconds):
+    """GET_FEATURES round trips for @seconds: (ok, median, slowest)"""
+    times = []
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            fe.get_u64(GET_FEATURES)
+            times.append(time.monotonic() - t0)
+            time.sleep(0.01)
+        fe.io()
+    except (Closed, Nack) as e:
+        diag(f"well-behaved front-end: {e}")
+        return False, None, None
+    times.sort()
+    return True, times[len(times) // 2], times[-1]
+
+
+def case_truncated(vub):
+    w = FrontEnd(vub.sock)
+    try:
+        w.setup()
+    except (Closed, Nack) as e:
+        diag(f"well-behaved front-end: {e}")
+    for what, size, prepare in (
+            ("the whole memfd (a ring access faults)", 0,
+             lambda h: h.submit(kick=False)),
+            ("the page of a FLUSH's status byte (a worker faults)",
+             FLUSH_STATUS, lambda h: h.submit_flush())):
+        try:
+            h = FrontEnd(vub.sock)
+        except OSError as e:
+            tap(False, f"truncated {what}: vub alive (connect: {e}; vub exit "
+                f"status {vub.p.poll()})")
+            tap(False, f"truncated {what}: vub dropped that connection")
+            continue
+        try:
+            h.setup()
+            prepare(h)
+            # the front-end's own mapping is gone too: no h.mem from here
+            os.ftruncate(h.memfd, size)
+            os.eventfd_write(h.kick, 1)
+            got = "set up, truncated, kicked"
+        except (Closed, Nack) as e:
+            got = f"set-up failed: {e}"
+        ok, med, worst = keeps_replying(w, 2.0)
+        ok = ok and vub.p.poll() is None and med <= QUICK_S
+        tap(ok, f"truncated {what}: vub alive, another front-end keeps getting "
+            f"replies (median {med if med is None else round(med * 1000)} ms, "
+            f"limit {QUICK_S * 1000:g}; slowest "
+            f"{worst if worst is None else round(worst * 1000)} ms)")
+        if not ok:
+            diag(f"hostile front-end: {got}; vub exit status {vub.p.poll()}")
+        closed = h.closed_within(DROP_S)
+        logged = vub.wait_log("faulted (SIGBUS)", 1 if not closed else DROP_S)
+        tap(closed and logged, f"truncated {what}: vub dropped that connection "
+            f"and logged the SIGBUS")
+        h.s.close()
+        os.close(h.memfd)
+        for fd in (h.kick, h.call):
+            os.close(fd)
+    n = vub.text().count("faulted (SIGBUS)")
+    tap(n == 2, f"truncated: two faults, two connections dropped ({n} logged)")
+    w.close()
+
+
 CASES = {
     # name: (function, TAP lines without the SIGTERM one)
     "call-saturated": (case_call_saturated, 3),
@@ -526,6 +618,7 @@ CASES = {
     "slowloris": (case_slowloris, 2),
     "ring-fds": (case_ring_fds, 6),
     "regions": (case_regions, 3),
+    "truncated": (case_truncated, 5),
 }
 
 

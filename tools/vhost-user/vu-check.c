@@ -81,6 +81,12 @@ struct vc {
 	uint64_t sector;
 	bool verbose;
 	bool short_log;			/* also check a log shorter than RAM */
+	/* inflight check: negotiate INFLIGHT_SHMFD, GET (once) + SET */
+	bool want_inflight;
+	bool resume;			/* queue 0's rings kept, base used->idx */
+	int ifl_fd;
+	struct vu_inflight ifl_info;
+	uint8_t *ifl;
 	const char *fail_why;		/* last protocol failure */
 };
 
@@ -594,6 +600,53 @@ static int vc_add_regions(struct vc *c, bool slots)
 }
 
 /*
+ * QEMU's inflight set-up before the rings start: GET_INFLIGHT_FD for all
+ * queues (first session only: the region outlives the back-end) and
+ * SET_INFLIGHT_FD with what it returned.
+ */
+static int vc_inflight_fd(struct vc *c)
+{
+	struct vu_inflight in = { .num_queues = c->nq, .queue_size = VC_QSIZE };
+	const char *err;
+	struct vu_msg m;
+
+	if (!(c->packed & VU_BIT(VU_PF_INFLIGHT_SHMFD))) {
+		c->fail_why = "INFLIGHT_SHMFD not negotiated";
+		return -1;
+	}
+	if (c->ifl_fd < 0) {
+		if (vc_send(c, VU_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0))
+			return -1;
+		if (vu_msg_recv(c->sock, &m, &err) <= 0) {
+			c->fail_why = err ? err : "GET_INFLIGHT_FD: no reply";
+			return -1;
+		}
+		if (m.hdr.request != VU_GET_INFLIGHT_FD ||
+		    m.hdr.size != sizeof(in) || m.nfds != 1) {
+			vu_msg_close_fds(&m);
+			c->fail_why = "GET_INFLIGHT_FD reply is not 24 bytes + one fd";
+			return -1;
+		}
+		c->ifl_info = m.p.inflight;
+		c->ifl_fd = m.fds[0];
+		if (c->ifl_info.mmap_size < in.num_queues *
+		    vu_inflight_queue_size(in.queue_size)) {
+			c->fail_why = "GET_INFLIGHT_FD region smaller than the spec's layout";
+			return -1;
+		}
+		c->ifl = mmap(NULL, c->ifl_info.mmap_size, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, c->ifl_fd, c->ifl_info.mmap_offset);
+		if (c->ifl == MAP_FAILED) {
+			c->ifl = NULL;
+			c->fail_why = "mmap of the inflight fd failed";
+			return -1;
+		}
+	}
+	return vc_req(c, VU_SET_INFLIGHT_FD, &c->ifl_info, sizeof(c->ifl_info),
+		      &c->ifl_fd, 1);
+}
+
+/*
  * Full QEMU-7.2-like bring-up. @protocol: negotiate PROTOCOL_FEATURES
  * (else: SET_MEM_TABLE, no ENABLE). @report: record the checks.
  */
@@ -654,7 +707,9 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 				       VU_BIT(VU_PF_REPLY_ACK) |
 				       VU_BIT(VU_PF_CONFIG) |
 				       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
-				       VU_BIT(VU_PF_RESET_DEVICE));
+				       VU_BIT(VU_PF_RESET_DEVICE) |
+				       (c->want_inflight ?
+					VU_BIT(VU_PF_INFLIGHT_SHMFD) : 0));
 		if (vc_u64(c, VU_SET_PROTOCOL_FEATURES, want))
 			goto proto_fail;
 		c->packed = want;
@@ -729,7 +784,10 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 		}
 	}
 	for (q = 0; q < c->nq; q++) {
-		vc_vq_init_mem(c, q);
+		if (c->resume && !q)
+			vc_vq_layout(c, q);
+		else
+			vc_vq_init_mem(c, q);
 		if (c->vq[q].call < 0)
 			c->vq[q].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vc_vring_fd(c, VU_SET_VRING_CALL, q, c->vq[q].call))
@@ -747,8 +805,13 @@ static int vc_session(struct vc *c, bool protocol, bool report)
 		vc_result("mem-table", VC_PASS, "2 regions via %s (GPA != VA)",
 			  c->packed & VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) ?
 			  "ADD_MEM_REG" : "SET_MEM_TABLE");
+	if (c->want_inflight && vc_inflight_fd(c))
+		return -1;
 	for (q = 0; q < c->nq; q++) {
-		if (vc_vq_start(c, q, 0, protocol)) {
+		/* after a crash QEMU restarts a ring at its used index */
+		uint16_t base = c->resume && !q ? c->vq[0].used->idx : 0;
+
+		if (vc_vq_start(c, q, base, protocol)) {
 			if (report)
 				vc_result("ring-setup", VC_FAIL, "queue %u: %s", q,
 					  c->fail_why);
@@ -1627,6 +1690,179 @@ static void vc_check_reconnect(struct vc *c)
 			  "new connection without PROTOCOL_FEATURES: rings enabled at once, data persisted");
 }
 
+/*
+ * INFLIGHT_SHMFD: a back-end restarted after a crash must resubmit exactly
+ * the requests its predecessor had fetched and not completed, as recorded
+ * in the inflight region (the spec's split-ring layout), and go on after
+ * them. Without a VM and without killing anyone: a session with the
+ * region does 3 requests (the region must show them done), the connection
+ * is dropped, and the region and rings are left as a crashed back-end
+ * would leave them: heads 12, 16, 20 fetched (avail 3..5), 20 then 16
+ * completed out of order (used 3, 4), but the crash came after 16's used
+ * index and before its inflight flag was cleared (used_idx 4, last batch
+ * 16); head 24 is available, not fetched. A new session hands the region
+ * back and restarts the ring at the used index (as QEMU does): the
+ * back-end must complete 12 (resubmitted) and 24 (new), nothing else, and
+ * leave the region with nothing in flight. Without inflight tracking it
+ * redoes 20 and loses 12 (QEMU 7.2 with vub: "req.0:id 14 is not a head!").
+ */
+#define VC_IFL_OFF(k)	(VC_DATA_OFF + 32u * (k))
+
+static void vc_ifl_publish(struct vc *c, unsigned int k, uint8_t status)
+{
+	uint64_t b = vc_buf_gpa(0);
+	struct virtio_blk_outhdr *h = vc_gpa(c, b + VC_HDR_OFF);
+	struct vring_desc d[3] = {
+		{ b + VC_HDR_OFF, sizeof(*h), 0, 0 },
+		{ b + VC_IFL_OFF(k), 20, VRING_DESC_F_WRITE, 0 },
+		{ b + VC_STATUS_OFF + k, 1, VRING_DESC_F_WRITE, 0 },
+	};
+
+	h->type = VIRTIO_BLK_T_GET_ID;
+	h->ioprio = 0;
+	h->sector = 0;
+	*(uint8_t *)vc_gpa(c, b + VC_STATUS_OFF + k) = status;
+	vc_publish_at(c, 0, k * 4, d, 3);
+}
+
+static uint8_t vc_ifl_status(struct vc *c, unsigned int k)
+{
+	return *(volatile uint8_t *)vc_gpa(c, vc_buf_gpa(0) + VC_STATUS_OFF + k);
+}
+
+static void vc_check_inflight(struct vc *c)
+{
+	struct vu_inflight_split *r;
+	struct vc_vq *vq = &c->vq[0];
+	unsigned int k, n;
+	uint32_t len;
+	uint16_t id, ids[2];
+	uint64_t deadline;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_INFLIGHT_SHMFD))) {
+		vc_result("inflight", VC_SKIP,
+			  "INFLIGHT_SHMFD not offered: requests in flight at a back-end crash are lost or redone");
+		return;
+	}
+	vc_close(c);
+	c->want_inflight = true;
+	if (vc_session(c, true, false)) {
+		vc_result("inflight", VC_FAIL, "session with GET/SET_INFLIGHT_FD: %s",
+			  c->fail_why ? c->fail_why : "setup failed");
+		goto out;
+	}
+	r = (void *)c->ifl;
+	/* three requests, one at a time: heads 0, 4, 8 */
+	for (k = 0; k < 3; k++) {
+		vc_ifl_publish(c, k, 0xff);
+		vc_kick(vq);
+		if (vc_wait_used(c, 0, c->timeout_ms, &len, &id) ||
+		    id != k * 4 || vc_ifl_status(c, k)) {
+			vc_result("inflight", VC_FAIL, "GET_ID %u with the region: %s",
+				  k, id != k * 4 ? "wrong used id" : "no completion or bad status");
+			goto out;
+		}
+	}
+	for (n = 0, k = 0; k < VC_QSIZE; k++)
+		n += r->desc[k].inflight != 0;
+	if (r->version != VU_INFLIGHT_VERSION || r->desc_num != VC_QSIZE ||
+	    r->used_idx != 3 || n) {
+		vc_result("inflight", VC_FAIL,
+			  "after 3 completed requests the region says version %u, desc_num %u, used_idx %u, %u in flight (want 1, %u, 3, 0)",
+			  r->version, r->desc_num, r->used_idx, n, VC_QSIZE);
+		goto out;
+	}
+	/*
+	 * The crash, and what the crashed back-end left behind. The ring is
+	 * stopped first (GET_VRING_BASE): a back-end still in its ring loop
+	 * would otherwise take the requests published below before it sees
+	 * the connection close, which a dead one would not.
+	 */
+	{
+		struct vhost_vring_state st = { 0, 0 };
+		struct vu_msg m;
+
+		if (vc_send(c, VU_GET_VRING_BASE, 0, &st, sizeof(st), NULL, 0) ||
+		    vc_recv_reply(c, VU_GET_VRING_BASE, &m) != 8 ||
+		    m.p.state.num != 3) {
+			vc_result("inflight", VC_FAIL, "GET_VRING_BASE before the simulated crash: %s",
+				  c->fail_why ? c->fail_why : "not 3");
+			goto out;
+		}
+	}
+	vc_close(c);
+	for (k = 3; k < 7; k++)
+		vc_ifl_publish(c, k, k == 4 || k == 5 ? 0x55 : 0xff);
+	r->desc[12].counter = 100;
+	r->desc[16].counter = 101;
+	r->desc[20].counter = 102;
+	vq->used->ring[3] = (struct vring_used_elem){ 20, 1 };
+	vq->used->ring[4] = (struct vring_used_elem){ 16, 1 };
+	vq->used->idx = 5;
+	r->desc[12].inflight = 1;
+	r->desc[16].inflight = 1;
+	r->last_batch_head = 16;
+	r->used_idx = 4;
+	vq->used_seen = 5;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+	c->resume = true;
+	if (vc_session(c, true, false)) {
+		vc_result("inflight", VC_FAIL, "reconnect with SET_INFLIGHT_FD: %s",
+			  c->fail_why ? c->fail_why : "setup failed");
+		goto out;
+	}
+	vc_kick(vq);	/* a guest would have kicked for head 24 */
+	for (k = 0; k < 2; k++) {
+		if (vc_wait_used(c, 0, c->timeout_ms, &len, &ids[k])) {
+			vc_result("inflight", VC_FAIL,
+				  "after the restart %u of 2 requests completed within %d ms (used->idx %u): the resubmission of head 12 or head 24 is missing",
+				  k, c->timeout_ms, vq->used->idx);
+			goto out;
+		}
+	}
+	/* nothing else may come */
+	deadline = kml_now_ns() + 300 * 1000000ull;
+	while (kml_now_ns() < deadline && vq->used->idx == 7)
+		usleep(10000);
+	for (n = 0, k = 0; k < VC_QSIZE; k++)
+		n += r->desc[k].inflight != 0;
+	if (!((ids[0] == 12 && ids[1] == 24) || (ids[0] == 24 && ids[1] == 12)) ||
+	    vq->used->idx != 7 || vc_ifl_status(c, 3) || vc_ifl_status(c, 6) ||
+	    vc_ifl_status(c, 4) != 0x55 || vc_ifl_status(c, 5) != 0x55) {
+		vc_result("inflight", VC_FAIL,
+			  "after the restart: used ids %u, %u (want 12 and 24), used->idx %u (want 7), status of 12/16/20/24: 0x%x/0x%x/0x%x/0x%x (want 0/0x55/0x55/0: 16 and 20 were complete)",
+			  ids[0], ids[1], vq->used->idx, vc_ifl_status(c, 3),
+			  vc_ifl_status(c, 4), vc_ifl_status(c, 5),
+			  vc_ifl_status(c, 6));
+		goto out;
+	}
+	if (n || r->used_idx != 7) {
+		vc_result("inflight", VC_FAIL,
+			  "requests completed, but the region says %u in flight, used_idx %u (want 0, 7)",
+			  n, r->used_idx);
+		goto out;
+	}
+	vc_result("inflight", VC_PASS,
+		  "after a simulated crash (fetched 12, 16, 20; 20 and 16 completed, 16's flag left set): resubmitted exactly 12, then took 24%s",
+		  ids[0] == 12 ? "" : " (24 completed first)");
+out:
+	c->want_inflight = false;
+	c->resume = false;
+	vc_close(c);
+	if (c->ifl)
+		munmap(c->ifl, c->ifl_info.mmap_size);
+	c->ifl = NULL;
+	if (c->ifl_fd >= 0)
+		close(c->ifl_fd);
+	c->ifl_fd = -1;
+	/* the other checks need their rings as vc_session() sets them up */
+	if (!vc_session(c, true, false))
+		return;
+	kml_warn("reconnecting after the inflight check: %s",
+		 c->fail_why ? c->fail_why : "failed");
+}
+
 /* ---- malformed-message checks ------------------------------------------- */
 
 /* true if the back-end closes @sock within @ms (after an optional NACK) */
@@ -2252,6 +2488,7 @@ int main(int argc, char **argv)
 		c.vq[i].kick = -1;
 		c.vq[i].call = -1;
 	}
+	c.ifl_fd = -1;
 
 	if (malformed) {
 		vc_run_malformed(&c);
@@ -2278,6 +2515,7 @@ int main(int argc, char **argv)
 		vc_check_reset_owner(&c);
 		vc_check_reset_device(&c);
 		vc_check_reconnect(&c);
+		vc_check_inflight(&c);
 		if (saved && !vc_ro(&c)) {
 			memcpy(vc_data(&c, 0), saved, io.len);
 			io = (struct vc_io){ .type = VIRTIO_BLK_T_OUT,

@@ -49,6 +49,10 @@ static const struct vu_req_info vu_reqs[VU_REQ_MAX] = {
 	/* QEMU 7.2 sends no fd, older front-ends sent one: accept both */
 	REQ(REM_MEM_REG, SZ(struct vu_mem_reg), SZ(struct vu_mem_reg), 1,
 	    false),
+	REQ(GET_INFLIGHT_FD, SZ(struct vu_inflight), SZ(struct vu_inflight), 0,
+	    true),
+	REQ(SET_INFLIGHT_FD, SZ(struct vu_inflight), SZ(struct vu_inflight), 1,
+	    false),
 };
 
 static const char *const vu_unknown_names[VU_REQ_MAX] = {
@@ -61,8 +65,6 @@ static const char *const vu_unknown_names[VU_REQ_MAX] = {
 	[VU_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
 	[VU_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
 	[VU_POSTCOPY_END] = "POSTCOPY_END",
-	[VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-	[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
 	[VU_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
 	[VU_VRING_KICK] = "VRING_KICK",
 	[VU_SET_STATUS] = "SET_STATUS",
@@ -324,6 +326,7 @@ const char *vu_msg_validate(const struct vu_msg *msg)
 	}
 	if ((msg->hdr.request == VU_SET_LOG_FD ||
 	     msg->hdr.request == VU_SET_BACKEND_REQ_FD ||
+	     msg->hdr.request == VU_SET_INFLIGHT_FD ||
 	     msg->hdr.request == VU_ADD_MEM_REG) && msg->nfds != 1)
 		return "request needs exactly one file descriptor";
 	if (msg->hdr.request == VU_SET_VRING_KICK ||

@@ -139,6 +139,47 @@ struct vu_log {
 	uint64_t mmap_offset;
 };
 
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD (QEMU's VhostUserInflight, 24 bytes) */
+struct vu_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint32_t padding;
+};
+
+/*
+ * The spec's inflight region of one split queue ("Inflight I/O tracking"):
+ * a header and one entry per descriptor, entries meaningful for heads.
+ */
+struct vu_inflight_desc {
+	uint8_t inflight;	/* 1 while the request is in flight */
+	uint8_t padding[5];
+	uint16_t next;		/* the last batch of used heads */
+	uint64_t counter;	/* order in which heads were fetched */
+};
+
+struct vu_inflight_split {
+	uint64_t features;	/* 0 */
+	uint16_t version;	/* 1 once initialised; 0: a fresh region */
+	uint16_t desc_num;	/* queue size */
+	uint16_t last_batch_head;
+	uint16_t used_idx;	/* used->idx when the last batch was done */
+	struct vu_inflight_desc desc[];
+};
+
+#define VU_INFLIGHT_VERSION	1
+#define VU_INFLIGHT_ALIGN	64
+
+/* one queue's share of the region, as libvhost-user lays it out */
+static inline uint64_t vu_inflight_queue_size(uint16_t queue_size)
+{
+	uint64_t n = sizeof(struct vu_inflight_desc) * (uint64_t)queue_size +
+		     sizeof(uint16_t);
+
+	return (n + VU_INFLIGHT_ALIGN - 1) & ~(uint64_t)(VU_INFLIGHT_ALIGN - 1);
+}
+
 #define VU_CONFIG_MAX 256
 struct vu_config {
 	uint32_t offset;
@@ -155,6 +196,7 @@ union vu_payload {
 	struct vu_mem_reg memreg;
 	struct vu_log log;
 	struct vu_config config;
+	struct vu_inflight inflight;
 };
 
 struct vu_msg {

@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -83,6 +84,8 @@ enum vub_bug {
 	BUG_NO_DIRTY_LOG = 1 << 1,
 	BUG_RESET_OWNER_DISCARDS = 1 << 2,
 	BUG_RESET_DEVICE_IGNORED = 1 << 3,
+	BUG_COALESCE_NO_REARM = 1 << 4,
+	BUG_INFLIGHT_NO_REPAIR = 1 << 5,
 };
 
 struct vub_region {
@@ -114,6 +117,12 @@ struct vub_vq {
 	uint64_t next_call;		/* ns: no call before this while fast */
 	uint64_t win_start;		/* ns: start of the rate window */
 	uint64_t win_reqs;		/* requests completed in the window */
+	/* INFLIGHT_SHMFD: this ring's share of the region, or NULL */
+	struct vu_inflight_split *ifl;
+	uint64_t counter;		/* the next head's fetch order */
+	/* heads in flight when the last back-end stopped, by counter */
+	uint16_t *resubmit;
+	unsigned int nresubmit, resubmit_pos;
 	/* valid while the memory table is unchanged */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
@@ -133,6 +142,11 @@ struct vub_conn {
 	void *log_map;
 	size_t log_map_len;
 	bool log_warned;
+	/* INFLIGHT_SHMFD: the region of GET/SET_INFLIGHT_FD */
+	void *ifl_map;
+	size_t ifl_map_len;
+	uint8_t *ifl_base;
+	uint16_t ifl_nq, ifl_qsize;
 	struct vub_vq vqs[VUB_MAX_QUEUES];
 	const char *why;		/* first fatal error */
 	char whybuf[192];		/* ... when it carries details */
@@ -140,7 +154,11 @@ struct vub_conn {
 	unsigned int njobs;		/* jobs allocated */
 	struct vub_job *free_jobs;
 	bool dead;			/* drop at the next loop iteration */
+	bool faulted;			/* its guest memory or log SIGBUSed */
+	/* a job vub_vq_process() took, not yet queued or put back */
+	struct vub_job *cur_job;
 	uint64_t requests;
+	uint64_t msgs;			/* messages received */
 	/* the socket is never waited on: both directions are buffered here */
 	struct vu_rx rx;		/* the message being received */
 	uint64_t rx_deadline;		/* ns: its last byte is due */
@@ -165,11 +183,13 @@ struct vub {
 	uint64_t total_requests;
 	uint64_t total_inline;		/* of which done without the pool */
 	uint64_t total_conns;
+	uint64_t total_probes;		/* connections closed before a message */
 	bool nowait[2];			/* RWF_NOWAIT reads, writes work */
 	uint64_t hold_ns;		/* --coalesce delay, 0: off */
 	uint64_t hold_iops;		/* --coalesce rate threshold */
 	uint64_t total_held;		/* calls held back by --coalesce */
 	uint64_t total_errors;
+	uint64_t bug_hits;		/* times a --bug= path was taken */
 	/* worker pool: jobs go todo -> (worker) -> done -> main thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -177,6 +197,8 @@ struct vub {
 	unsigned int idle;		/* workers waiting for a job */
 	int done_fd;
 	bool pool_stop;
+	/* no pool: vub_submit() does the job (the fuzz targets, vu_fuzz.c) */
+	bool sync;
 	pthread_t workers[VUB_WORKERS];
 };
 
@@ -258,8 +280,105 @@ static uint64_t vub_protocol_features(void)
 	return VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_LOG_SHMFD) |
 	       VU_BIT(VU_PF_REPLY_ACK) | VU_BIT(VU_PF_CONFIG) |
 	       VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS) |
-	       VU_BIT(VU_PF_RESET_DEVICE);
+	       VU_BIT(VU_PF_RESET_DEVICE) | VU_BIT(VU_PF_INFLIGHT_SHMFD);
 }
+
+/* ---- guest memory faults ----------------------------------------------- */
+
+/*
+ * A front-end can shrink a memory (or log) fd after vub mapped it; the next
+ * access to a page past the new end is a SIGBUS, which would kill vub and
+ * every other front-end with it. Every access to a connection's guest
+ * memory or log runs under a recovery point (vub_guard_*()): the SIGBUS
+ * handler jumps back to the innermost one of its thread, which marks that
+ * connection faulted and dead (it is dropped, the others go on). A SIGBUS
+ * outside any recovery point is a vub bug: it kills the process as usual.
+ * Seals cannot stand in for this: a front-end's memfd without
+ * MFD_ALLOW_SEALING (or a plain file, or hugetlbfs) takes no F_SEAL_SHRINK.
+ */
+/* the innermost recovery point of the thread: a sigjmp_buf * */
+static _Thread_local void *vub_fault_jmp;
+static _Thread_local void *vub_fault_addr;
+static struct sigaction vub_sigbus_old;
+
+static void vub_on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	sigjmp_buf *jb = vub_fault_jmp;
+
+	if (!jb) {
+		/*
+		 * Not a guest access: the handler before ours (the default
+		 * one: death; a fuzzer's: its crash report) takes the
+		 * fault when the access is retried.
+		 */
+		sigaction(SIGBUS, &vub_sigbus_old, NULL);
+		return;
+	}
+	vub_fault_jmp = NULL;
+	vub_fault_addr = si->si_addr;
+	/* SA_NODEFER: SIGBUS is not blocked here, no mask to restore */
+	siglongjmp(*jb, 1);
+}
+
+static void vub_sigbus_init(void)
+{
+	struct sigaction sa = {
+		.sa_sigaction = vub_on_sigbus,
+		.sa_flags = SA_SIGINFO | SA_NODEFER,
+	};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &vub_sigbus_old) < 0)
+		kml_die(1, NULL, "sigaction SIGBUS: %s", strerror(errno));
+}
+
+static int vub_failf(struct vub_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void vub_job_put(struct vub_conn *c, struct vub_job *job);
+
+#define VUB_FAULT_HINT \
+	"a front-end must keep its memory fds at least as long as the regions (QEMU seals its memfds with F_SEAL_SHRINK)"
+
+/* the hint for @c's error: @hint, unless its guest memory faulted */
+static const char *vub_hint(const struct vub_conn *c, const char *hint)
+{
+	return c->faulted ? VUB_FAULT_HINT : hint;
+}
+
+/* after a SIGBUS at @addr in @c's memory: drop @c; always -EPROTO */
+static int vub_faulted(struct vub_conn *c, void *addr)
+{
+	c->faulted = true;
+	c->dead = true;
+	if (c->cur_job) {
+		vub_job_put(c, c->cur_job);
+		c->cur_job = NULL;
+	}
+	return vub_failf(c, "guest memory access at %p faulted (SIGBUS): a memory or log fd was shrunk after it was mapped",
+			 addr);
+}
+
+/*
+ * Recovery points: VUB_GUARDED(c, fault_expr, expr) evaluates @expr with a
+ * recovery point set; on a SIGBUS inside it, @c is marked faulted and the
+ * value is @fault_expr. Nests (the previous point is restored).
+ */
+#define VUB_GUARDED(c, fault_expr, expr) ({				\
+	sigjmp_buf vub_jb_;						\
+	sigjmp_buf *volatile vub_prev_ = vub_fault_jmp;			\
+	volatile __typeof__(expr) vub_ret_;				\
+									\
+	if (sigsetjmp(vub_jb_, 0)) {					\
+		vub_fault_jmp = vub_prev_;				\
+		vub_faulted(c, vub_fault_addr);				\
+		vub_ret_ = (fault_expr);				\
+	} else {							\
+		vub_fault_jmp = &vub_jb_;				\
+		vub_ret_ = (expr);					\
+		vub_fault_jmp = vub_prev_;				\
+	}								\
+	vub_ret_;							\
+})
 
 /* ---- guest memory ------------------------------------------------------- */
 
@@ -393,8 +512,11 @@ static void vub_unmap_all(struct vub_conn *c)
 
 static bool vub_logging(struct vub *v, struct vub_conn *c)
 {
-	if (v->bugs & BUG_NO_DIRTY_LOG)
+	if ((v->bugs & BUG_NO_DIRTY_LOG) && vub_has(c, VHOST_F_LOG_ALL)) {
+		/* workers too: the count is atomic */
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 		return false;
+	}
 	return vub_has(c, VHOST_F_LOG_ALL);
 }
 
@@ -468,6 +590,7 @@ struct vub_job {
 	uint16_t head;
 	struct virtio_blk_outhdr hdr;	/* validated snapshot */
 	int64_t written;
+	void *fault;			/* worker: SIGBUS at this address */
 	struct vub_req rq;
 };
 
@@ -853,9 +976,19 @@ static void vub_job_put(struct vub_conn *c, struct vub_job *job)
 	c->free_jobs = job;
 }
 
+static int64_t vub_worker_request(struct vub *v, struct vub_job *job);
+static void vub_job_done(struct vub *v, struct vub_job *job);
+
 static void vub_submit(struct vub *v, struct vub_job *job)
 {
 	job->next = NULL;
+	if (v->sync) {
+		job->written = vub_worker_request(v, job);
+		pthread_mutex_lock(&v->lock);
+		vub_job_done(v, job);
+		pthread_mutex_unlock(&v->lock);
+		return;
+	}
 	pthread_mutex_lock(&v->lock);
 	if (v->todo_tail)
 		v->todo_tail->next = job;
@@ -867,10 +1000,47 @@ static void vub_submit(struct vub *v, struct vub_job *job)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * A worker's request under its own recovery point: on a SIGBUS the job
+ * carries the address back, and the main thread drops the connection.
+ */
+static int64_t vub_worker_request(struct vub *v, struct vub_job *job)
+{
+	sigjmp_buf jb;
+	/* a recovery point of the caller (v->sync: the main thread's) */
+	sigjmp_buf *volatile prev = vub_fault_jmp;
+	int64_t ret;
+
+	job->fault = NULL;
+	if (sigsetjmp(jb, 0)) {
+		vub_fault_jmp = prev;
+		job->fault = vub_fault_addr ? vub_fault_addr : (void *)job;
+		return 0;
+	}
+	vub_fault_jmp = &jb;
+	ret = vub_blk_request(v, job->c, job, false);
+	vub_fault_jmp = prev;
+	return ret;
+}
+
+/* a finished job to the main thread; v->lock held */
+static void vub_job_done(struct vub *v, struct vub_job *job)
+{
+	uint64_t one = 1;
+
+	job->next = v->done_head;
+	v->done_head = job;
+	/*
+	 * The main thread reads done_fd before it takes the whole list, so
+	 * only the first job on an empty list has to wake it.
+	 */
+	if (!job->next && write(v->done_fd, &one, sizeof(one)) < 0)
+		kml_warn("done eventfd: %s", strerror(errno));
+}
+
 static void *vub_worker(void *arg)
 {
 	struct vub *v = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&v->lock);
 	for (;;) {
@@ -889,17 +1059,10 @@ static void *vub_worker(void *arg)
 			v->todo_tail = NULL;
 		pthread_mutex_unlock(&v->lock);
 
-		job->written = vub_blk_request(v, job->c, job, false);
+		job->written = vub_worker_request(v, job);
 
 		pthread_mutex_lock(&v->lock);
-		job->next = v->done_head;
-		v->done_head = job;
-		/*
-		 * The main thread reads done_fd before it takes the whole
-		 * list, so only the first job on an empty list has to wake it.
-		 */
-		if (!job->next && write(v->done_fd, &one, sizeof(one)) < 0)
-			kml_warn("done eventfd: %s", strerror(errno));
+		vub_job_done(v, job);
 	}
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
@@ -915,6 +1078,14 @@ static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
 		vq->completed = true;
 		vq->notify_old = vq->used_idx;
 	}
+	/*
+	 * Inflight tracking, as the spec's split-ring procedure (a batch of
+	 * one): the head is the last batch before used->idx moves, and is
+	 * no longer in flight after. A crash between the two leaves
+	 * used_idx behind used->idx: vub_inflight_start() then clears it.
+	 */
+	if (vq->ifl)
+		vq->ifl->last_batch_head = head;
 	ue = &vq->used->ring[vq->used_idx % vq->num];
 	ue->id = head;
 	ue->len = written;
@@ -922,6 +1093,11 @@ static void vub_used_push(struct vub *v, struct vub_conn *c, struct vub_vq *vq,
 	vq->used_idx++;
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 	vub_log_used(v, c, vq, 2, 2);
+	if (vq->ifl) {
+		vq->ifl->desc[head].inflight = 0;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		vq->ifl->used_idx = vq->used_idx;
+	}
 	c->requests++;
 	v->total_requests++;
 	vq->win_reqs++;
@@ -939,7 +1115,8 @@ static void vub_vq_signal(struct vub *v, struct vub_conn *c,
  * workers, whose completions vub_complete() writes to the used ring, also
  * in the main thread, with one notification check per batch.
  */
-static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+static int vub_vq_process_ring(struct vub *v, struct vub_conn *c,
+			       struct vub_vq *vq)
 {
 	bool ev = vub_has(c, VIRTIO_RING_F_EVENT_IDX);
 	int ret;
@@ -950,10 +1127,14 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 	if (ret)
 		return ret;
 	for (;;) {
+		bool redo = vq->resubmit_pos < vq->nresubmit;
 		uint16_t avail_idx, head;
 		struct vub_job *job;
 		int64_t written;
 
+		/* requests in flight when the last back-end stopped, first */
+		if (redo)
+			goto fetch;
 		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 		if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
 			return vub_fail(c, "avail index moved by more than the queue size");
@@ -973,21 +1154,34 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 				break;
 			continue;
 		}
+fetch:
 		job = vub_job_get(c);
 		if (!job)
 			break;	/* resumed by vub_complete() */
-		head = vq->avail->ring[vq->last_avail % vq->num];
+		c->cur_job = job;	/* put back if a SIGBUS ends this */
+		head = redo ? vq->resubmit[vq->resubmit_pos] :
+		       vq->avail->ring[vq->last_avail % vq->num];
 		ret = vub_walk_chain(c, vq, head, &job->rq);
 		if (!ret)
 			ret = vub_blk_check(c, job);
 		if (ret) {
+			c->cur_job = NULL;
 			vub_job_put(c, job);
 			return ret;
 		}
 		job->c = c;
 		job->q = vq - c->vqs;
 		job->head = head;
-		vq->last_avail++;
+		if (redo) {
+			vq->resubmit_pos++;
+		} else {
+			vq->last_avail++;
+			if (vq->ifl) {
+				vq->ifl->desc[head].counter = vq->counter++;
+				__atomic_thread_fence(__ATOMIC_RELEASE);
+				vq->ifl->desc[head].inflight = 1;
+			}
+		}
 		written = vub_blk_request(v, c, job, true);
 		if (written >= 0) {
 			/*
@@ -995,12 +1189,14 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 			 * (used_event), not at the end of the batch: the
 			 * guest refills its queue while we go on.
 			 */
+			c->cur_job = NULL;
+			vub_job_put(c, job);
 			vub_used_push(v, c, vq, head, written);
 			vub_vq_signal(v, c, vq);
 			v->total_inline++;
-			vub_job_put(c, job);
 			continue;
 		}
+		c->cur_job = NULL;
 		c->inflight++;
 		vub_submit(v, job);
 	}
@@ -1008,8 +1204,16 @@ static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
 	return 0;
 }
 
+/* vub_vq_process_ring() under a recovery point (a SIGBUS drops @c) */
+static int vub_vq_process(struct vub *v, struct vub_conn *c, struct vub_vq *vq)
+{
+	if (c->faulted)
+		return -EPROTO;
+	return VUB_GUARDED(c, -EPROTO, vub_vq_process_ring(v, c, vq));
+}
+
 /* call the guest for the completions since the last check if it asked to */
-static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+static bool vub_notify_check_ring(struct vub_conn *c, struct vub_vq *vq)
 {
 	uint16_t old = vq->notify_old;
 
@@ -1028,6 +1232,15 @@ static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
 	}
 	vub_notify(vq);
 	return true;
+}
+
+static bool vub_notify_check(struct vub_conn *c, struct vub_vq *vq)
+{
+	if (c->faulted) {
+		vq->completed = false;
+		return false;
+	}
+	return VUB_GUARDED(c, false, vub_notify_check_ring(c, vq));
 }
 
 /*
@@ -1088,6 +1301,21 @@ static int64_t vub_held_calls(struct vub *v)
 
 			if (!vq->held)
 				continue;
+			if (now >= vq->next_call &&
+			    (v->bugs & BUG_COALESCE_NO_REARM)) {
+				/*
+				 * The lost wake-up vu_coalesce.sh must catch:
+				 * the call goes out, but the ring is not looked
+				 * at again, so avail_event is not re-armed and
+				 * what the guest queued without a kick waits.
+				 */
+				vq->held = false;
+				__atomic_fetch_add(&v->bug_hits, 1,
+						   __ATOMIC_RELAXED);
+				if (vub_notify_check(c, vq))
+					vq->next_call = now + v->hold_ns;
+				continue;
+			}
 			if (now >= vq->next_call) {
 				vq->held = false;
 				vq->next_call = now;
@@ -1161,7 +1389,11 @@ static void vub_complete(struct vub *v, struct vub_conn *busy)
 		struct vub_conn *c = job->c;
 
 		list = job->next;
-		vub_used_push(v, c, &c->vqs[job->q], job->head, job->written);
+		if (job->fault)
+			vub_faulted(c, job->fault);
+		else if (!c->faulted)
+			VUB_GUARDED(c, 0, (vub_used_push(v, c, &c->vqs[job->q],
+							 job->head, job->written), 0));
 		c->inflight--;
 		vub_job_put(c, job);
 	}
@@ -1195,6 +1427,116 @@ static void vub_drain(struct vub *v, struct vub_conn *c)
 	vub_held_flush(c);
 }
 
+/* ---- inflight tracking (INFLIGHT_SHMFD) --------------------------------- */
+
+/*
+ * With VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD the front-end keeps a region
+ * for the back-end (GET_INFLIGHT_FD makes it, SET_INFLIGHT_FD hands it
+ * back, also to the next back-end after a crash) in which every split ring
+ * records, in the spec's layout, which heads it fetched and not yet
+ * completed (vub_vq_process_ring(), vub_used_push()). A ring started with
+ * such a region resubmits those first, in the order they were fetched.
+ */
+static void vub_inflight_unmap(struct vub_conn *c)
+{
+	if (c->ifl_map)
+		munmap(c->ifl_map, c->ifl_map_len);
+	c->ifl_map = NULL;
+	c->ifl_map_len = 0;
+	c->ifl_base = NULL;
+	c->ifl_nq = 0;
+	c->ifl_qsize = 0;
+}
+
+static int vub_inflight_order(const void *a, const void *b, void *arg)
+{
+	const struct vu_inflight_split *r = arg;
+	uint64_t x = r->desc[*(const uint16_t *)a].counter;
+	uint64_t y = r->desc[*(const uint16_t *)b].counter;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * SET_VRING_KICK on a connection with an inflight region: a fresh region
+ * is initialised; one a previous back-end used is repaired (a batch whose
+ * used->idx update landed but whose inflight flags were not cleared) and
+ * its in-flight heads become the resubmit list, the ring going on at
+ * used->idx + their number (as libvhost-user: SET_VRING_BASE is the used
+ * index QEMU restored after the crash, not where fetching stopped).
+ */
+static int vub_inflight_start(struct vub *v, struct vub_conn *c,
+			      struct vub_vq *vq)
+{
+	unsigned int q = vq - c->vqs, i, n = 0;
+	struct vu_inflight_split *r;
+	uint64_t max = 0;
+	uint16_t used;
+
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->nresubmit = 0;
+	vq->resubmit_pos = 0;
+	vq->ifl = NULL;
+	if (!c->ifl_map)
+		return 0;
+	if (q >= c->ifl_nq)
+		return vub_fail(c, "ring index beyond the inflight region's num_queues");
+	if (vq->num != c->ifl_qsize)
+		return vub_fail(c, "ring size differs from the inflight region's queue_size");
+	r = (void *)(c->ifl_base + q * vu_inflight_queue_size(c->ifl_qsize));
+	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	if (!r->version) {
+		r->features = 0;
+		r->desc_num = vq->num;
+		r->last_batch_head = 0;
+		r->used_idx = vq->used_idx;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		r->version = VU_INFLIGHT_VERSION;
+		vq->counter = 1;
+		vq->ifl = r;
+		return 0;
+	}
+	if (r->version != VU_INFLIGHT_VERSION || r->desc_num != vq->num ||
+	    r->features)
+		return vub_failf(c, "inflight region of queue %u: version %u, %u descriptors, features 0x%llx (want 1, %u, 0)",
+				 q, r->version, r->desc_num,
+				 (unsigned long long)r->features, vq->num);
+	/* the last batch reached the used ring: it is not in flight */
+	if (r->used_idx != used && (v->bugs & BUG_INFLIGHT_NO_REPAIR)) {
+		/* the defect: that batch is resubmitted, done twice */
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
+	} else if (r->used_idx != used) {
+		if (r->last_batch_head >= vq->num)
+			return vub_fail(c, "inflight region: last_batch_head outside the ring");
+		r->desc[r->last_batch_head].inflight = 0;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		r->used_idx = used;
+	}
+	vq->resubmit = malloc(vq->num * sizeof(*vq->resubmit));
+	if (!vq->resubmit)
+		return vub_fail(c, "out of memory for the resubmit list");
+	for (i = 0; i < vq->num; i++) {
+		if (r->desc[i].inflight > 1)
+			return vub_fail(c, "inflight region: an inflight flag is neither 0 nor 1");
+		if (!r->desc[i].inflight)
+			continue;
+		vq->resubmit[n++] = i;
+		if (r->desc[i].counter > max)
+			max = r->desc[i].counter;
+	}
+	qsort_r(vq->resubmit, n, sizeof(*vq->resubmit), vub_inflight_order, r);
+	vq->nresubmit = n;
+	vq->counter = max + 1;
+	vq->used_idx = used;
+	vq->last_avail = used + n;
+	vq->ifl = r;
+	if (n)
+		kml_warn("conn %u: queue %u: resubmitting %u request%s in flight when the last back-end stopped",
+			 c->id, q, n, n == 1 ? "" : "s");
+	return 0;
+}
+
 /* ---- connection state --------------------------------------------------- */
 
 static void vub_close_fd(int *fd)
@@ -1206,6 +1548,7 @@ static void vub_close_fd(int *fd)
 
 static void vub_vq_reset(struct vub_vq *vq)
 {
+	free(vq->resubmit);
 	vub_close_fd(&vq->kick_fd);
 	vub_close_fd(&vq->call_fd);
 	vub_close_fd(&vq->err_fd);
@@ -1229,6 +1572,7 @@ static void vub_conn_free(struct vub *v, struct vub_conn *c)
 		vub_vq_reset(&c->vqs[i]);
 	vub_unmap_all(c);
 	vub_log_unmap(c);
+	vub_inflight_unmap(c);
 	vu_rx_reset(&c->rx);	/* fds of a message that never completed */
 	close(c->sock);
 	free(c);
@@ -1406,6 +1750,150 @@ static int vub_set_log_base(struct vub *v, struct vub_conn *c,
 	return vub_reply(c, m, 0);
 }
 
+/*
+ * A reply with one fd (GET_INFLIGHT_FD): the fd goes with its first byte,
+ * so it is sent at once; whatever the socket does not take is queued as
+ * in vub_reply(). The queue is empty here: no message is read while it
+ * is not.
+ */
+static int vub_reply_fd(struct vub_conn *c, struct vu_msg *m, uint32_t size,
+			int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov[2] = {
+		{ &m->hdr, sizeof(m->hdr) },
+		{ &m->p, size },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov,
+		.msg_iovlen = 2,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	size_t len = sizeof(m->hdr) + size;
+	ssize_t n;
+
+	m->hdr.flags = VU_VERSION | VU_FLAG_REPLY;
+	m->hdr.size = size;
+	if (c->out_len || size > sizeof(m->p))
+		return vub_fail(c, "reply queue full: the front-end does not read its replies");
+	memset(cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	do {
+		n = sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return vub_fail(c, "sending the reply with its fd failed (the front-end's socket is full?)");
+	if ((size_t)n < len) {
+		uint8_t all[sizeof(struct vu_hdr) + sizeof(union vu_payload)];
+
+		memcpy(all, &m->hdr, sizeof(m->hdr));
+		memcpy(all + sizeof(m->hdr), &m->p, size);
+		c->out_len = len - n;
+		memcpy(c->out, all + n, c->out_len);
+		c->out_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
+	}
+	return 0;
+}
+
+/* the sizes of a GET/SET_INFLIGHT_FD request; NULL if acceptable */
+static const char *vub_inflight_sizes(struct vub *v, const struct vu_inflight *in)
+{
+	if (!in->num_queues || in->num_queues > v->nqueues)
+		return "inflight num_queues is 0 or more than the back-end's queues";
+	if (!in->queue_size || in->queue_size & (in->queue_size - 1))
+		return "inflight queue_size is not a power of 2";
+	return NULL;
+}
+
+static int vub_get_inflight_fd(struct vub *v, struct vub_conn *c,
+			       struct vu_msg *m)
+{
+	struct vu_inflight *in = &m->p.inflight;
+	const char *err = vub_inflight_sizes(v, in);
+	uint64_t size;
+	int fd, ret;
+	void *p;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_INFLIGHT_SHMFD)))
+		return vub_fail(c, "GET_INFLIGHT_FD without INFLIGHT_SHMFD");
+	if (err)
+		return vub_fail(c, err);
+	size = in->num_queues * vu_inflight_queue_size(in->queue_size);
+	/* vub's own memory: sealed, so the front-end cannot shrink it */
+	fd = memfd_create("vub-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return vub_fail(c, "memfd_create for the inflight region failed");
+	if (ftruncate(fd, size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return vub_fail(c, "sizing the inflight region failed");
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return vub_fail(c, "mmap of the inflight region failed");
+	}
+	vub_inflight_unmap(c);
+	c->ifl_map = p;
+	c->ifl_map_len = size;
+	c->ifl_base = p;
+	c->ifl_nq = in->num_queues;
+	c->ifl_qsize = in->queue_size;
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	ret = vub_reply_fd(c, m, sizeof(*in), fd);
+	close(fd);
+	return ret;
+}
+
+static int vub_set_inflight_fd(struct vub *v, struct vub_conn *c,
+			       struct vu_msg *m)
+{
+	struct vu_inflight *in = &m->p.inflight;
+	const char *err = vub_inflight_sizes(v, in);
+	uint64_t len;
+	struct stat st;
+	unsigned int i;
+	int fd;
+	void *p;
+
+	if (!(c->pfeatures & VU_BIT(VU_PF_INFLIGHT_SHMFD)))
+		return vub_fail(c, "SET_INFLIGHT_FD without INFLIGHT_SHMFD");
+	if (err)
+		return vub_fail(c, err);
+	for (i = 0; i < v->nqueues; i++)
+		if (c->vqs[i].started)
+			return vub_fail(c, "SET_INFLIGHT_FD while a ring runs");
+	if (in->mmap_size < in->num_queues * vu_inflight_queue_size(in->queue_size) ||
+	    in->mmap_offset % VUB_REGION_ALIGN ||
+	    !vu_add_ok(in->mmap_size, in->mmap_offset, &len) || len > SIZE_MAX)
+		return vub_fail(c, "SET_INFLIGHT_FD mmap_size/mmap_offset invalid for num_queues and queue_size");
+	fd = m->fds[0];
+	m->fds[0] = -1;
+	m->nfds = 0;
+	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len)) {
+		close(fd);
+		return vub_fail(c, "SET_INFLIGHT_FD region larger than its fd");
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return vub_fail(c, "mmap of the inflight fd failed");
+	vub_inflight_unmap(c);
+	c->ifl_map = p;
+	c->ifl_map_len = len;
+	c->ifl_base = (uint8_t *)p + in->mmap_offset;
+	c->ifl_nq = in->num_queues;
+	c->ifl_qsize = in->queue_size;
+	return 0;
+}
+
 static int vub_set_features(struct vub *v, struct vub_conn *c,
 			    struct vu_msg *m)
 {
@@ -1427,6 +1915,7 @@ static int vub_set_features(struct vub *v, struct vub_conn *c,
 		/* the rust-vmm vhost-user-backend < 0.12 defect */
 		for (i = 0; i < v->nqueues; i++)
 			c->vqs[i].enabled = false;
+		__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 	}
 	/* SET_FEATURES never disables a ring: nothing else to do */
 	return 0;
@@ -1515,7 +2004,8 @@ static int vub_vring_fd(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	vq->kick_fd = fd;
 	if (!vq->num || !vq->have_addr)
 		return vub_fail(c, "SET_VRING_KICK before SET_VRING_NUM/SET_VRING_ADDR");
-	if (vub_vq_map(c, vq))
+	if (vub_vq_map(c, vq) ||
+	    VUB_GUARDED(c, -EPROTO, vub_inflight_start(v, c, vq)))
 		return -EPROTO;
 	vq->started = true;
 	if (!vub_protocol_negotiated(c))
@@ -1569,6 +2059,7 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 		 */
 		if (v->bugs & BUG_RESET_OWNER_DISCARDS) {
 			vub_reset_device(c);
+			__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 			break;
 		}
 		for (unsigned int i = 0; i < VUB_MAX_QUEUES; i++)
@@ -1577,6 +2068,8 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 	case VU_RESET_DEVICE:
 		if (!(v->bugs & BUG_RESET_DEVICE_IGNORED))
 			vub_reset_device(c);
+		else
+			__atomic_fetch_add(&v->bug_hits, 1, __ATOMIC_RELAXED);
 		break;
 	case VU_GET_QUEUE_NUM:
 		m->p.u64 = v->nqueues;
@@ -1702,6 +2195,12 @@ static int vub_handle(struct vub *v, struct vub_conn *c, struct vu_msg *m)
 			return ret;
 		}
 		break;
+	case VU_GET_INFLIGHT_FD:
+		ret = vub_get_inflight_fd(v, c, m);
+		break;
+	case VU_SET_INFLIGHT_FD:
+		ret = vub_set_inflight_fd(v, c, m);
+		break;
 	case VU_SET_BACKEND_REQ_FD:
 		ret = vub_fail(c, "SET_BACKEND_REQ_FD without BACKEND_REQ");
 		break;
@@ -1740,6 +2239,13 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 			c->rx_deadline = kml_now_ns() + VUB_IO_TIMEOUT_NS;
 		return 0;
 	}
+	if (ret == 0 && !c->msgs) {
+		/* e.g. a second vub checking whether the socket is in use */
+		v->total_probes++;
+		kml_warn("conn %u: closed before its first message: a probe (another vub checking this socket?), not a front-end",
+			 c->id);
+		return -ECONNRESET;
+	}
 	if (ret == 0) {
 		vub_log(v, "conn %u: front-end closed the connection", c->id);
 		return -ECONNRESET;
@@ -1750,6 +2256,7 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 			err ? err : strerror(-ret));
 		return vub_fail(c, err ? err : "receive failed");
 	}
+	c->msgs++;
 	vub_log(v, "conn %u: %s flags 0x%x size %u fds %d", c->id,
 		vu_req_name(mp->hdr.request), mp->hdr.flags, mp->hdr.size,
 		mp->nfds);
@@ -1759,7 +2266,7 @@ static int vub_conn_read(struct vub *v, struct vub_conn *c)
 	if (!ret)
 		ret = vub_held_resume(v, c);
 	if (ret && c->why)
-		kml_err("close the front-end or fix the message it sends",
+		kml_err(vub_hint(c, "close the front-end or fix the message it sends"),
 			"conn %u: %s (%s): closing the connection", c->id,
 			c->why, vu_req_name(mp->hdr.request));
 	vu_rx_reset(&c->rx);
@@ -1857,6 +2364,24 @@ static void vub_open_image(struct vub *v)
 			 v->file, size % VUB_SECTOR);
 }
 
+/* a connection on socket @fd (non-blocking), no state yet */
+static struct vub_conn *vub_conn_new(struct vub *v, int fd)
+{
+	struct vub_conn *c = calloc(1, sizeof(*c));
+	unsigned int i;
+
+	if (!c)
+		return NULL;
+	c->sock = fd;
+	c->id = ++v->next_id;
+	for (i = 0; i < VUB_MAX_QUEUES; i++) {
+		c->vqs[i].kick_fd = -1;
+		c->vqs[i].call_fd = -1;
+		c->vqs[i].err_fd = -1;
+	}
+	return c;
+}
+
 static void vub_accept(struct vub *v)
 {
 	struct vub_conn *c;
@@ -1872,20 +2397,13 @@ static void vub_accept(struct vub *v)
 			slot = i;
 			break;
 		}
-	c = slot < VUB_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+	c = slot < VUB_MAX_CONNS ? vub_conn_new(v, fd) : NULL;
 	if (!c) {
 		kml_err("disconnect other front-ends first",
 			"too many connections (max %d): refusing one",
 			VUB_MAX_CONNS);
 		close(fd);
 		return;
-	}
-	c->sock = fd;
-	c->id = ++v->next_id;
-	for (i = 0; i < VUB_MAX_QUEUES; i++) {
-		c->vqs[i].kick_fd = -1;
-		c->vqs[i].call_fd = -1;
-		c->vqs[i].err_fd = -1;
 	}
 	v->conns[slot] = c;
 	v->total_conns++;
@@ -1974,7 +2492,7 @@ static void vub_loop(struct vub *v, const sigset_t *sigmask)
 			struct vub_conn *c = v->conns[s];
 
 			if (c && c->dead) {
-				kml_err("fix the front-end's ring",
+				kml_err(vub_hint(c, "fix the front-end's ring"),
 					"conn %u: %s: closing the connection",
 					c->id, c->why ? c->why : "ring error");
 				vub_drop(v, s);
@@ -2033,7 +2551,7 @@ static void vub_loop(struct vub *v, const sigset_t *sigmask)
 				ret = vub_kick(v, c, &c->vqs[who[i].q]);
 			if (ret) {
 				if (c->why && who[i].q >= 0)
-					kml_err("fix the front-end's ring",
+					kml_err(vub_hint(c, "fix the front-end's ring"),
 						"conn %u: queue %d: %s: closing the connection",
 						c->id, who[i].q, c->why);
 				vub_drop(v, who[i].slot);
@@ -2047,6 +2565,8 @@ static const char *const vub_bug_names[] = {
 	"no-dirty-log",
 	"reset-owner-discards",
 	"reset-device-ignored",
+	"coalesce-no-rearm",
+	"inflight-no-repair",
 };
 
 static void vub_usage(FILE *f)
@@ -2068,6 +2588,12 @@ static void vub_usage(FILE *f)
 		"                          rings like RESET_DEVICE (spec: ignore it or\n"
 		"                          only disable the rings)\n"
 		"                        reset-device-ignored  RESET_DEVICE does nothing\n"
+		"                        coalesce-no-rearm  (with --coalesce) a held call\n"
+		"                          is sent without looking at the ring again: the\n"
+		"                          kick stays unarmed (a lost wake-up)\n"
+		"                        inflight-no-repair  a ring resumed from an\n"
+		"                          inflight region resubmits its last batch even\n"
+		"                          when it reached the used ring\n"
 		"  -c, --coalesce USEC[,IOPS]\n"
 		"                      interrupt coalescing (default off): a queue that\n"
 		"                      completes over IOPS requests/s (default %d) calls\n"
@@ -2133,6 +2659,7 @@ static void vub_print_state(struct vub *v, const char *event)
 				kml_json_str(&j, NULL, vub_bug_names[i]);
 		kml_json_arr_end(&j);
 		kml_json_u64(&j, "connections", v->total_conns);
+		kml_json_u64(&j, "probes", v->total_probes);
 		kml_json_u64(&j, "requests", v->total_requests);
 		kml_json_u64(&j, "requests_inline", v->total_inline);
 		kml_json_u64(&j, "kicks", vub_kicks);
@@ -2141,6 +2668,7 @@ static void vub_print_state(struct vub *v, const char *event)
 		kml_json_u64(&j, "coalesce_iops", v->hold_iops);
 		kml_json_u64(&j, "calls_held", v->total_held);
 		kml_json_u64(&j, "protocol_errors", v->total_errors);
+		kml_json_u64(&j, "bug_hits", v->bug_hits);
 		kml_json_obj_end(&j);
 		kml_json_finish(&j);
 		return;
@@ -2158,16 +2686,21 @@ static void vub_print_state(struct vub *v, const char *event)
 		       v->bugs ? " with deliberate bug " : "",
 		       v->bugs ? vub_bug_names[__builtin_ctz(v->bugs)] : "");
 	} else {
-		printf("vub: exiting: %" PRIu64 " connections, %" PRIu64
-		       " requests (%" PRIu64 " without the worker pool), %"
+		printf("vub: exiting: %" PRIu64 " connections (%" PRIu64
+		       " probes), %" PRIu64 " requests (%" PRIu64 " without the worker pool), %"
 		       PRIu64 " kicks, %" PRIu64 " calls (%" PRIu64
 		       " held back), %" PRIu64 " protocol errors\n",
-		       v->total_conns, v->total_requests, v->total_inline,
+		       v->total_conns, v->total_probes, v->total_requests,
+		       v->total_inline,
 		       vub_kicks, vub_calls, v->total_held, v->total_errors);
+		if (v->bugs)
+			printf("vub: deliberate bug %s: its faulty path taken %" PRIu64 " times\n",
+			       vub_bug_names[__builtin_ctz(v->bugs)], v->bug_hits);
 	}
 	fflush(stdout);
 }
 
+#ifndef VUB_NO_MAIN	/* vu_fuzz.c includes this file */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -2215,7 +2748,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, vub_bug_names[i]))
 					break;
 			if (i == KML_ARRAY_SIZE(vub_bug_names))
-				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored",
+				kml_die(2, "use one of: disable-on-set-features, no-dirty-log, reset-owner-discards, reset-device-ignored, coalesce-no-rearm, inflight-no-repair",
 					"unknown --bug '%s'", optarg);
 			v.bugs |= 1u << i;
 			break;
@@ -2243,6 +2776,9 @@ int main(int argc, char **argv)
 	if (!v.sock_path || !v.file)
 		kml_die(2, "e.g. vub --socket /tmp/vub.sock --file disk.img",
 			"--socket and --file are required");
+	if ((v.bugs & BUG_COALESCE_NO_REARM) && !v.hold_ns)
+		kml_die(2, "add --coalesce USEC[,IOPS]",
+			"--bug=coalesce-no-rearm needs --coalesce");
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -2257,6 +2793,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop_sigs, &run_mask);
 	sigdelset(&run_mask, SIGINT);
 	sigdelset(&run_mask, SIGTERM);
+	vub_sigbus_init();
 	vub_open_image(&v);
 	v.listen_fd = vub_listen(&v);
 	pthread_mutex_init(&v.lock, NULL);
@@ -2285,3 +2822,4 @@ int main(int argc, char **argv)
 	vub_print_state(&v, "exit");
 	return 0;
 }
+#endif /* VUB_NO_MAIN */

@@ -12,6 +12,8 @@ PKGS=(
 	# building modules and tools
 	gcc make libc6-dev bc flex bison libelf-dev pahole kmod xz-utils
 	sparse coccinelle ocaml-nox python3
+	# the vhost-user fuzz targets (libFuzzer, ASan, UBSan)
+	clang libclang-rt-14-dev
 	# the VM
 	qemu-system-x86 qemu-utils busybox-static cpio
 	# used in the guest from the host root

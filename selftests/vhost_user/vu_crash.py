@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""kill -9 of vub with requests in flight loses nothing (TAP 13).
+
+A front-end without a VM, as QEMU's vhost-user-blk with INFLIGHT_SHMFD
+behaves: it keeps 16 4 KiB writes in flight (each to its own block, with
+its own pattern; the image is on the host's file system, so vub's worker
+pool completes them out of order), and 20 times kills vub with SIGKILL at
+a random moment, starts a new one on the same socket and image, reconnects
+with the same guest memory and the inflight region of GET_INFLIGHT_FD
+(SET_INFLIGHT_FD), and restarts the ring at the used index. Passes when
+every request completes exactly once (no used entry for a head not in
+flight: QEMU's "id N is not a head!"), none is lost (all complete within
+10 s of the last restart), every status is OK and every block holds its
+request's pattern; and some kills landed with requests in flight (the
+region showed them). The negative control runs the same without the
+inflight region (QEMU's behaviour with a back-end that does not offer it):
+it must lose or repeat requests (up to 3 rounds: it breaks only when a kill
+lands between an out-of-order completion and the earlier request's).
+Usage: vu_crash.py [KILLS]
+"""
+import mmap
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERSION, REPLY, NEED_REPLY = 0x1, 0x4, 0x8
+(GET_FEATURES, SET_FEATURES, SET_OWNER, SET_MEM_TABLE, SET_VRING_NUM,
+ SET_VRING_ADDR, SET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL,
+ GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, SET_VRING_ENABLE,
+ GET_INFLIGHT_FD, SET_INFLIGHT_FD) = (1, 2, 3, 5, 8, 9, 10, 12, 13, 15, 16,
+                                      18, 31, 32)
+F_VERSION_1, F_PROTOCOL_FEATURES = 32, 30
+PF_REPLY_ACK, PF_INFLIGHT = 3, 12
+MEM = 1 << 20
+UVA = 0x7f3400000000
+QSIZE = 64
+SLOTS = 16
+DESC, AVAIL, USED = 0x0000, 0x1000, 0x2000
+HDR, STATUS, DATA = 0x3000, 0x3400, 0x10000
+BLOCK = 4096
+NBLOCKS = 4096          # the 16 MiB image; request i writes block i % NBLOCKS
+T_OUT = 1
+DESC_F_NEXT, DESC_F_WRITE = 1, 2
+TAP = [0, 0]
+
+
+def tap(ok, desc):
+    TAP[0] += 1
+    TAP[1] += not ok
+    print(f"{'ok' if ok else 'not ok'} {TAP[0]} {desc}", flush=True)
+
+
+def diag(msg):
+    for line in str(msg).splitlines():
+        print(f"# {line}", flush=True)
+
+
+def find_vub():
+    for d in (os.environ.get("KMEMLAB_BIN"), os.path.join(HERE, "..", "..", "bin"),
+              os.path.join(HERE, "..", "..", "build", "bin")):
+        if d and os.access(os.path.join(d, "vub"), os.X_OK):
+            return os.path.abspath(os.path.join(d, "vub"))
+    return None
+
+
+def pattern(i):
+    return struct.pack("<Q", 0x5642000000000000 | i) * (BLOCK // 8)
+
+
+class Dead(Exception):
+    """the back-end went away"""
+
+
+class Run:
+    def __init__(self, vub_bin, tmp, inflight):
+        self.bin, self.inflight = vub_bin, inflight
+        self.sock_path = os.path.join(tmp, "crash.sock")
+        self.img = os.path.join(tmp, "crash.img")
+        self.logpath = os.path.join(tmp, "crash.log")
+        with open(self.img, "wb") as f:
+            f.truncate(16 << 20)
+        self.log = open(self.logpath, "ab")
+        self.memfd = os.memfd_create("vu-crash", 0)
+        os.ftruncate(self.memfd, MEM)
+        self.mem = mmap.mmap(self.memfd, MEM)
+        self.ifl_fd, self.ifl, self.ifl_info = None, None, None
+        self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.call = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.avail_idx = 0
+        self.used_seen = 0
+        self.slot_req = [None] * SLOTS      # request in each slot
+        self.next_req = 0
+        self.done = {}                      # request -> completions
+        self.bogus = []                     # used ids of free slots
+        self.bad_status = []
+        self.s = None
+        self.p = None
+
+    # ---- the back-end
+    def start_vub(self):
+        self.p = subprocess.Popen([self.bin, "--socket", self.sock_path,
+                                   "--file", self.img],
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(5)
+                s.connect(self.sock_path)
+                self.s = s
+                return
+            except OSError:
+                s.close()
+                if self.p.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("vub did not start")
+                time.sleep(0.02)
+
+    def kill_vub(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+        self.s.close()
+
+    # ---- messages
+    def send(self, req, payload=b"", fds=(), flags=VERSION):
+        msg = struct.pack("<III", req, flags, len(payload)) + payload
+        try:
+            if fds:
+                socket.send_fds(self.s, [msg], list(fds))
+            else:
+                self.s.sendall(msg)
+        except OSError as e:
+            raise Dead(str(e)) from e
+
+    def reply(self, req):
+        try:
+            data, fds, _, _ = socket.recv_fds(self.s, 12, 1)
+            if len(data) < 12:
+                raise Dead("short reply")
+            r, flags, size = struct.unpack("<III", data)
+            payload = b""
+            while len(payload) < size:
+                chunk = self.s.recv(size - len(payload))
+                if not chunk:
+                    raise Dead("closed")
+                payload += chunk
+        except OSError as e:
+            raise Dead(str(e)) from e
+        if r != req or not flags & REPLY:
+            raise Dead(f"unexpected reply {r}")
+        return payload, fds
+
+    def u64(self, req):
+        self.send(req)
+        return struct.unpack("<Q", self.reply(req)[0])[0]
+
+    def ack(self, req, payload=b"", fds=()):
+        self.send(req, payload, fds, VERSION | NEED_REPLY)
+        if struct.unpack("<Q", self.reply(req)[0])[0]:
+            raise Dead(f"request {req} refused")
+
+    def session(self):
+        """QEMU's bring-up; after a crash the ring restarts at used->idx"""
+        self.u64(GET_FEATURES)
+        pf = self.u64(GET_PROTOCOL_FEATURES)
+        want = 1 << PF_REPLY_ACK
+        if self.inflight:
+            if not pf & (1 << PF_INFLIGHT):
+                raise Dead("INFLIGHT_SHMFD not offered")
+            want |= 1 << PF_INFLIGHT
+        self.send(SET_PROTOCOL_FEATURES, struct.pack("<Q", want))
+        self.ack(SET_FEATURES, struct.pack("<Q", (1 << F_VERSION_1) |
+                                           (1 << F_PROTOCOL_FEATURES)))
+        self.ack(SET_OWNER)
+        self.ack(SET_MEM_TABLE, struct.pack("<II", 1, 0) +
+                 struct.pack("<QQQQ", 0, MEM, UVA, 0), [self.memfd])
+        if self.inflight:
+            if self.ifl_fd is None:
+                self.send(GET_INFLIGHT_FD, struct.pack("<QQHHI", 0, 0, 1, QSIZE, 0))
+                payload, fds = self.reply(GET_INFLIGHT_FD)
+                if len(fds) != 1:
+                    raise Dead("GET_INFLIGHT_FD without an fd")
+                self.ifl_fd, self.ifl_info = fds[0], payload
+                size, off = struct.unpack_from("<QQ", payload)
+                self.ifl = mmap.mmap(self.ifl_fd, size, offset=off)
+            self.ack(SET_INFLIGHT_FD, self.ifl_info, [self.ifl_fd])
+        base = self.used_idx()
+        self.ack(SET_VRING_NUM, struct.pack("<II", 0, QSIZE))
+        self.ack(SET_VRING_BASE, struct.pack("<II", 0, base))
+        self.ack(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 0, UVA + DESC,
+                                             UVA + USED, UVA + AVAIL, 0))
+        self.ack(SET_VRING_CALL, struct.pack("<Q", 0), [self.call])
+        self.ack(SET_VRING_KICK, struct.pack("<Q", 0), [self.kick])
+        self.ack(SET_VRING_ENABLE, struct.pack("<II", 0, 1))
+
+    # ---- the ring
+    def used_idx(self):
+        return struct.unpack_from("<H", self.mem, USED + 2)[0]
+
+    def in_flight_marked(self):
+        """heads the inflight region marks in flight (queue 0)"""
+        if self.ifl is None:
+            return 0
+        return sum(self.ifl[16 + 16 * i] == 1 for i in range(QSIZE))
+
+    def submit(self, total):
+        n = 0
+        for slot in range(SLOTS):
+            if self.slot_req[slot] is not None or self.next_req >= total:
+                continue
+            i = self.next_req
+            self.next_req += 1
+            self.slot_req[slot] = i
+            m, head = self.mem, slot * 4
+            hdr, data, st = HDR + 16 * slot, DATA + BLOCK * slot, STATUS + slot
+            struct.pack_into("<IIQ", m, hdr, T_OUT, 0, (i % NBLOCKS) * (BLOCK // 512))
+            m[data:data + BLOCK] = pattern(i)
+            m[st] = 0xff
+            struct.pack_into("<QIHH", m, DESC + 16 * head, hdr, 16, DESC_F_NEXT, head + 1)
+            struct.pack_into("<QIHH", m, DESC + 16 * (head + 1), data, BLOCK,
+                             DESC_F_NEXT, head + 2)
+            struct.pack_into("<QIHH", m, DESC + 16 * (head + 2), st, 1, DESC_F_WRITE, 0)
+            struct.pack_into("<H", m, AVAIL + 4 + 2 * (self.avail_idx % QSIZE), head)
+            self.avail_idx = (self.avail_idx + 1) & 0xffff
+            struct.pack_into("<H", m, AVAIL + 2, self.avail_idx)
+            n += 1
+        if n:
+            os.eventfd_write(self.kick, 1)
+
+    def harvest(self):
+        u = self.used_idx()
+        while self.used_seen != u:
+            head = struct.unpack_from("<I", self.mem, USED + 4 + 8 * (self.used_seen % QSIZE))[0]
+            self.used_seen = (self.used_seen + 1) & 0xffff
+            slot = head // 4
+            if head % 4 or slot >= SLOTS or self.slot_req[slot] is None:
+                self.bogus.append(head)
+                continue
+            i = self.slot_req[slot]
+            if self.mem[STATUS + slot] != 0:
+                self.bad_status.append((i, self.mem[STATUS + slot]))
+            self.done[i] = self.done.get(i, 0) + 1
+            self.slot_req[slot] = None
+
+    def pending(self):
+        return sum(r is not None for r in self.slot_req)
+
+    def go(self, kills, total):
+        """returns (kills landing with marked heads, max marked)"""
+        landed, most = 0, 0
+        self.start_vub()
+        self.session()
+        for _ in range(kills):
+            end = time.monotonic() + random.uniform(0.2, 0.6)
+            while time.monotonic() < end:
+                self.submit(total)
+                select.select([self.call], [], [], 0.01)
+                try:
+                    os.eventfd_read(self.call)
+                except BlockingIOError:
+                    pass
+                self.harvest()
+            self.kill_vub()
+            self.harvest()
+            marked = self.in_flight_marked()
+            landed += marked > 0
+            most = max(most, marked)
+            time.sleep(random.uniform(0.0, 0.5))
+            self.start_vub()
+            self.session()
+        # no new requests: what is in flight must complete
+        end = time.monotonic() + 10
+        while self.pending() and time.monotonic() < end:
+            select.select([self.call], [], [], 0.05)
+            self.harvest()
+        return landed, most
+
+    def verify(self, total):
+        lost = [i for i in range(self.next_req) if i not in self.done]
+        twice = [i for i, n in self.done.items() if n > 1]
+        wrong = []
+        last = {}
+        for i in self.done:
+            last[i % NBLOCKS] = max(i, last.get(i % NBLOCKS, -1))
+        with open(self.img, "rb") as f:
+            for b, i in sorted(last.items()):
+                f.seek(b * BLOCK)
+                if f.read(BLOCK) != pattern(i):
+                    wrong.append(i)
+        return lost, twice, wrong
+
+    def close(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        if self.s:
+            self.s.close()
+        self.log.close()
+
+
+def main():
+    kills = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    print("TAP version 13")
+    vub = find_vub()
+    if not vub:
+        print("1..0 # SKIP vub not built (make tools)")
+        return 4
+    print("1..3", flush=True)
+    total = 1 << 40         # the kills end the run
+    rounds = 0
+    # the control breaks only when a kill lands between an out-of-order
+    # completion and the earlier request's: up to 3 rounds to see it
+    for inflight in (True, False, False, False):
+        if not inflight and TAP[0] == 3:
+            break
+        with tempfile.TemporaryDirectory(prefix="vu_crash.") as tmp:
+            r = Run(vub, tmp, inflight)
+            try:
+                landed, most = r.go(kills, total)
+                lost, twice, wrong = r.verify(total)
+                err = None
+            except (Dead, RuntimeError) as e:
+                err = str(e)
+            finally:
+                r.close()
+            with open(r.logpath, errors="replace") as f:
+                log = f.read()
+        if err:
+            tap(False, f"{'with' if inflight else 'without'} the inflight region: {err}")
+            diag(log[-3000:])
+            if inflight:
+                tap(False, "kills landed with requests in flight")
+            continue
+        broken = (f"{len(lost)} lost, {len(r.bogus)} used ids not in flight "
+                  f"(\"not a head\"), {len(twice)} completed twice, "
+                  f"{len(r.bad_status)} bad status, {len(wrong)} blocks wrong")
+        clean = not (lost or r.bogus or twice or r.bad_status or wrong)
+        resub = log.count("resubmitting")
+        if inflight:
+            tap(clean, f"{kills} x kill -9 + restart with the inflight region: "
+                f"{r.next_req} writes, {broken}; vub resubmitted after {resub} restarts")
+            tap(landed > 0, f"kills landed with requests in flight: {landed} of {kills} "
+                f"(at most {most} heads marked in the region)")
+        elif not clean or rounds == 2:
+            tap(not clean, f"negative control, {kills} x kill -9 + restart without "
+                f"the inflight region (the ring restarts at the used index; round "
+                f"{rounds + 1}): requests lost or repeated: {broken}")
+        else:
+            diag(f"negative control round {rounds + 1}: nothing broke ({broken})")
+            rounds += 1
+    print(f"# {TAP[0] - TAP[1]} passed, {TAP[1]} failed of 3", flush=True)
+    return 1 if TAP[1] or TAP[0] != 3 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
