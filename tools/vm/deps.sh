@@ -12,6 +12,8 @@ PKGS=(
 	# building modules and tools
 	gcc make libc6-dev bc flex bison libelf-dev pahole kmod xz-utils
 	sparse coccinelle ocaml-nox python3
+	# shipping: the DKMS package (selftests/ship)
+	dkms
 	# the VM
 	qemu-system-x86 qemu-utils busybox-static cpio
 	# used in the guest from the host root

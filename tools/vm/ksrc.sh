@@ -41,7 +41,7 @@ die() {
 }
 
 [[ -r $TARBALL ]] ||
-	die "$TARBALL not found" "install it: make deps (package linux-source-6.12)"
+	die "$TARBALL not found" "install the package linux-source-6.12: apt-get install linux-source-6.12 (make deps)"
 [[ -r $KDIR/include/config/kernel.release ]] ||
 	die "no headers for $KVER in $KDIR" "install linux-headers-$KVER (make deps)"
 
