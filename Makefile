@@ -11,6 +11,7 @@
 #   make check    run every selftest in the VM (T=area for one area)
 #   make lint     sparse, W=1, coccicheck, checkpatch
 #   make bench    benchmarks (B=name), tables in build/results/
+#   make kselftest-tarball   build/kselftest.tar.gz for LAVA/KernelCI
 #   make install  the shipped modules to /lib/modules/$KVER/updates/kmemlab,
 #                 tools to /usr/local/bin; make uninstall removes them
 #
@@ -171,6 +172,12 @@ uninstall:
 		echo "rm -r /usr/src/kmemlab-$(DKMS_VER)"; rm -r /usr/src/kmemlab-$(DKMS_VER); \
 	fi
 
+# The kselftest tarball for other people's farms (LAVA, KernelCI): the
+# layout of the kernel's `make kselftest-install`, with our modules and tools
+# inside (tools/ship/kselftest-tarball.sh, Documentation/lab.rst).
+kselftest-tarball: all
+	$(TOP)/tools/ship/kselftest-tarball.sh $(TOP) $(BUILD) $(KSRC) $(BUILD)/kselftest.tar.gz
+
 clean:
 	-+$(KBUILD) clean
 	+$(MAKE) -C tools clean
@@ -182,4 +189,4 @@ distclean: clean
 comma := ,
 
 .PHONY: all deps kver-check kernel ksrc modules tools selftests nfit_test run check \
-	nfit_test-if-needed lint bench install uninstall clean distclean
+	nfit_test-if-needed lint bench install uninstall kselftest-tarball clean distclean

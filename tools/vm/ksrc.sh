@@ -20,6 +20,7 @@ PARTS=(
 	tools/testing/selftests/kselftest.h
 	tools/testing/selftests/kselftest_harness.h
 	tools/testing/selftests/kselftest
+	tools/testing/selftests/run_kselftest.sh
 	tools/testing/nvdimm
 	drivers/nvdimm
 	drivers/acpi/nfit
@@ -60,7 +61,9 @@ if [[ -n $hdr_pkg ]]; then
 fi
 
 stamp=$OUT/.kmemlab-ksrc
-if [[ -f $stamp && $(<"$stamp") == "$want $(stat -c %Y "$TARBALL")" ]]; then
+# the stamp names the parts too: a part added here extracts again
+key="$want $(stat -c %Y "$TARBALL") $(echo "${PARTS[*]}" | md5sum | cut -c1-8)"
+if [[ -f $stamp && $(<"$stamp") == "$key" ]]; then
 	exit 0
 fi
 
@@ -80,4 +83,4 @@ fi
 
 rm -rf "$OUT"
 mv "$tmp" "$OUT"
-echo "$want $(stat -c %Y "$TARBALL")" > "$stamp"
+echo "$key" > "$stamp"
