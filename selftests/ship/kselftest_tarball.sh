@@ -10,7 +10,7 @@
 # the nfit backend (KSFT_COLLECTIONS); its TAP, parsed with LAVA's rules
 # (ksft_tap.py), must give each test the verdict and case counts `make
 # check` gave it (this check's results when those areas ran in it, else
-# the last check's: build/vm/last-check).
+# the newest check's in build/vm/runs/ that ran them).
 
 . "$(dirname "$0")/../lib/kmemlab.sh"
 km_require_root
@@ -19,7 +19,7 @@ km_require_root
 TOP=$KMEMLAB_DIR
 BUILD=$KMEMLAB_BUILD
 HERE=$TOP/selftests/ship
-COLLECTIONS=(${KSFT_COLLECTIONS:-kmemlab/lab kmemlab/spf kmemlab/bgpmem})
+read -r -a COLLECTIONS <<<"${KSFT_COLLECTIONS:-kmemlab/lab kmemlab/spf kmemlab/bgpmem}"
 # the guest sees the host under build/ (not under the host's /tmp)
 W=$BUILD/ship-ksft-$$
 km_cleanup "rm -rf $W"
@@ -73,16 +73,29 @@ else
 	ktap_test_fail "run_kselftest.sh from the tarball: lab exit $rc, runner exit ${end:-none}"
 fi
 
-# the verdicts, by LAVA's rules, against make check's
+# the verdicts, by LAVA's rules, against make check's: this check's when
+# it ran those areas, else the newest check that did (build/vm/runs/)
+areas=()
+for c in "${COLLECTIONS[@]}"; do
+	areas+=("${c#kmemlab/}")
+done
+has_areas() {
+	local a
+
+	[[ -s $1/cases ]] || return 1
+	for a in "${areas[@]}"; do
+		grep -q "^$a	" "$1/cases" || return 1
+	done
+}
 cases=
-if [[ -n ${KMEMLAB_CHECK:-} && -s $KMEMLAB_CHECK/cases ]] &&
-   grep -q "^\(lab\|spf\|bgpmem\)	" "$KMEMLAB_CHECK/cases"; then
-	cases=$KMEMLAB_CHECK/cases
-elif [[ -s $BUILD/vm/last-check/cases ]]; then
-	cases=$(readlink -f "$BUILD/vm/last-check/cases")
-fi
+for d in ${KMEMLAB_CHECK:-} $(ls -1td "$BUILD"/vm/runs/*-check-* 2>/dev/null); do
+	if has_areas "$d"; then
+		cases=$d/cases
+		break
+	fi
+done
 if [[ -z $cases ]]; then
-	ktap_test_fail "no make check results to compare with (run make check T=lab,spf,bgpmem first)"
+	ktap_test_fail "no make check results of ${areas[*]} to compare with (run make check T=${areas[*]// /,} first)"
 else
 	echo "# make check's results: $cases"
 	km_check "LAVA's parse of the TAP gives every test make check's verdict and case counts" \

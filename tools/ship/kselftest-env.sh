@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 #
 # kmemlab/env.sh of the kselftest tarball (tools/ship/kselftest-tarball.sh),
 # sourced by every test entry before it runs the test:
