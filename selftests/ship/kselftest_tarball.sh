@@ -64,6 +64,8 @@ km_check "layout of make kselftest-install: run_kselftest.sh, kselftest/, collec
 out=$(LAB_MODULES=none "$TOP/tools/vm/lab" run -p nfit -t 1500 \
 	-c "bash $HERE/ksft_guest.sh $W/kselftest.tar.gz ${COLLECTIONS[*]}" 2>&1)
 rc=$?
+# the guest's console ends its lines with CR LF
+out=${out//$'\r'/}
 printf '%s\n' "$out" | sed 's/^/# /'
 sed -n '/^KSFT-BEGIN$/,/^KSFT-END/p' <<<"$out" >"$W/tap.log"
 end=$(sed -n 's/^KSFT-END rc=//p' <<<"$out")
