@@ -11,7 +11,9 @@
 #   make check    run every selftest in the VM (T=area for one area)
 #   make lint     sparse, W=1, coccicheck, checkpatch
 #   make bench    benchmarks (B=name), tables in build/results/
-#   make install  modules to /lib/modules/$KVER/updates/kmemlab, tools to /usr/local/bin
+#   make kselftest-tarball   build/kselftest.tar.gz for LAVA/KernelCI
+#   make install  the shipped modules to /lib/modules/$KVER/updates/kmemlab,
+#                 tools to /usr/local/bin; make uninstall removes them
 #
 # KVER selects the kernel (default: the newest installed 6.12 with headers).
 
@@ -123,12 +125,58 @@ bench-%:
 	@echo "== bench $*"
 	$(if $(BENCH_VM_$*),$(BENCH_ENV_$*) $(LAB) run $(BENCH_VM_$*) -c $(TOP)/bench/$*/run.sh,$(TOP)/bench/$*/run.sh)
 
-# Install the modules (updates/kmemlab) and tools (/usr/local/bin) on this
-# machine, for a kernel the running system boots.
-install: all
-	+$(KBUILD) INSTALL_MOD_DIR=updates/kmemlab modules_install
-	install -d $(DESTDIR)/usr/local/bin
-	install -m 755 $(wildcard $(BUILD)/bin/*) $(DESTDIR)/usr/local/bin/
+# Install the shipped modules (dkms.conf's list: not the test-only ones) in
+# /lib/modules/$KVER/updates/kmemlab and the tools in /usr/local/bin, for
+# KVER on this machine; `make uninstall` removes them (for every kernel) and
+# a DKMS registration of kmemlab. DESTDIR= stages instead (no depmod). The
+# DKMS way: README.md, "Install on your own machine".
+DKMS_VER  := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)
+SHIP_KO   := $(shell awk -F'"' '/^BUILT_MODULE_(NAME|LOCATION)\[/ { \
+		split($$1, k, /[][]/); if ($$1 ~ /NAME/) n[k[2]] = $$2; else l[k[2]] = $$2 } \
+		END { for (i in n) print l[i] n[i] ".ko" }' $(TOP)/dkms.conf)
+MODDIR    := $(DESTDIR)/lib/modules/$(KVER)/updates/kmemlab
+BINDIR    := $(DESTDIR)/usr/local/bin
+MANIFEST  := $(DESTDIR)/usr/local/share/kmemlab/installed-tools
+
+install: modules tools
+	@if [ -z "$(DESTDIR)" ] && command -v dkms >/dev/null && \
+	    dkms status -k $(KVER) kmemlab 2>/dev/null | grep -q installed; then \
+		echo "install: error: kmemlab is installed for $(KVER) through DKMS (dkms status)" >&2; \
+		echo "install: hint: dkms remove kmemlab/$(DKMS_VER) -k $(KVER) first, or keep the DKMS one" >&2; \
+		exit 1; \
+	fi
+	install -d $(MODDIR) $(BINDIR) $(dir $(MANIFEST))
+	install -m 644 $(addprefix $(TOP)/,$(SHIP_KO)) $(MODDIR)/
+	strip --strip-debug $(addprefix $(MODDIR)/,$(notdir $(SHIP_KO)))
+	$(if $(DESTDIR),,depmod -a $(KVER))
+	install -m 755 $(wildcard $(BUILD)/bin/*) $(BINDIR)/
+	printf '%s\n' $(notdir $(wildcard $(BUILD)/bin/*)) >$(MANIFEST)
+	@echo "installed for $(KVER): $(notdir $(SHIP_KO)) in $(MODDIR); tools in $(BINDIR)"
+
+uninstall:
+	@for d in $(DESTDIR)/lib/modules/*/updates/kmemlab; do \
+		[ -d "$$d" ] || continue; \
+		echo "rm -r $$d"; rm -r "$$d"; \
+		k=$${d%/updates/kmemlab}; k=$${k##*/}; \
+		[ -n "$(DESTDIR)" ] || depmod -a "$$k"; \
+	done
+	@if [ -f $(MANIFEST) ]; then \
+		for t in $$(cat $(MANIFEST)); do rm -fv $(BINDIR)/$$t; done; \
+		rm -rv $(dir $(MANIFEST)); \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v dkms >/dev/null && \
+	    dkms status kmemlab/$(DKMS_VER) 2>/dev/null | grep -q .; then \
+		dkms remove kmemlab/$(DKMS_VER) --all; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -e /usr/src/kmemlab-$(DKMS_VER)/dkms.conf ]; then \
+		echo "rm -r /usr/src/kmemlab-$(DKMS_VER)"; rm -r /usr/src/kmemlab-$(DKMS_VER); \
+	fi
+
+# The kselftest tarball for other people's farms (LAVA, KernelCI): the
+# layout of the kernel's `make kselftest-install`, with our modules and tools
+# inside (tools/ship/kselftest-tarball.sh, Documentation/lab.rst).
+kselftest-tarball: all
+	$(TOP)/tools/ship/kselftest-tarball.sh $(TOP) $(BUILD) $(KSRC) $(BUILD)/kselftest.tar.gz
 
 clean:
 	-+$(KBUILD) clean
@@ -141,4 +189,4 @@ distclean: clean
 comma := ,
 
 .PHONY: all deps kver-check kernel ksrc modules tools selftests nfit_test run check \
-	nfit_test-if-needed lint bench install clean distclean
+	nfit_test-if-needed lint bench install uninstall kselftest-tarball clean distclean

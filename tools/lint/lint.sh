@@ -119,7 +119,7 @@ fi
 step "bash -n on shell scripts"
 while IFS= read -r f; do
 	bash -n "$f" 2>&1 || failed+=("bash -n $f")
-done < <(cd "$TOP" && grep -rlE '^#!/bin/(ba)?sh' tools/vm tools/lint \
+done < <(cd "$TOP" && grep -rlE '^#!/bin/(ba)?sh' tools/vm tools/lint tools/ship \
 	"${AREAS[@]/#/selftests/}" selftests/lib .ci 2>/dev/null)
 
 if ((${#failed[@]})); then

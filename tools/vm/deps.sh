@@ -14,6 +14,8 @@ PKGS=(
 	sparse coccinelle ocaml-nox python3
 	# the vhost-user fuzz targets (libFuzzer, ASan, UBSan)
 	clang libclang-rt-14-dev
+	# shipping: the DKMS package (selftests/ship)
+	dkms
 	# the VM
 	qemu-system-x86 qemu-utils busybox-static cpio
 	# used in the guest from the host root

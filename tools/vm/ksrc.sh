@@ -20,6 +20,7 @@ PARTS=(
 	tools/testing/selftests/kselftest.h
 	tools/testing/selftests/kselftest_harness.h
 	tools/testing/selftests/kselftest
+	tools/testing/selftests/run_kselftest.sh
 	tools/testing/nvdimm
 	drivers/nvdimm
 	drivers/acpi/nfit
@@ -41,7 +42,7 @@ die() {
 }
 
 [[ -r $TARBALL ]] ||
-	die "$TARBALL not found" "install it: make deps (package linux-source-6.12)"
+	die "$TARBALL not found" "install the package linux-source-6.12: apt-get install linux-source-6.12 (make deps)"
 [[ -r $KDIR/include/config/kernel.release ]] ||
 	die "no headers for $KVER in $KDIR" "install linux-headers-$KVER (make deps)"
 
@@ -60,7 +61,9 @@ if [[ -n $hdr_pkg ]]; then
 fi
 
 stamp=$OUT/.kmemlab-ksrc
-if [[ -f $stamp && $(<"$stamp") == "$want $(stat -c %Y "$TARBALL")" ]]; then
+# the stamp names the parts too: a part added here extracts again
+key="$want $(stat -c %Y "$TARBALL") $(echo "${PARTS[*]}" | md5sum | cut -c1-8)"
+if [[ -f $stamp && $(<"$stamp") == "$key" ]]; then
 	exit 0
 fi
 
@@ -80,4 +83,4 @@ fi
 
 rm -rf "$OUT"
 mv "$tmp" "$OUT"
-echo "$want $(stat -c %Y "$TARBALL")" > "$stamp"
+echo "$key" > "$stamp"

@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The kselftest tarball runs where LAVA and KernelCI run it. Builds it
+# (tools/ship/kselftest-tarball.sh, what `make kselftest-tarball` runs),
+# checks its layout against the kernel's `make kselftest-install`, then
+# boots the lab with none of our modules staged (LAB_MODULES=none), unpacks
+# only the tarball in the guest and runs the kernel's own run_kselftest.sh
+# on the collections of the areas that need no host-side peer and run on
+# the nfit backend (KSFT_COLLECTIONS); its TAP, parsed with LAVA's rules
+# (ksft_tap.py), must give each test the verdict and case counts `make
+# check` gave it (this check's results when those areas ran in it, else
+# the newest check's in build/vm/runs/ that ran them).
+
+. "$(dirname "$0")/../lib/kmemlab.sh"
+km_require_root
+[[ ${KMEMLAB_BACKEND:-} == host ]] || km_skip_all "runs on the host (host_tests in settings)"
+
+TOP=$KMEMLAB_DIR
+BUILD=$KMEMLAB_BUILD
+HERE=$TOP/selftests/ship
+read -r -a COLLECTIONS <<<"${KSFT_COLLECTIONS:-kmemlab/lab kmemlab/spf kmemlab/bgpmem}"
+# the guest sees the host under build/ (not under the host's /tmp)
+W=$BUILD/ship-ksft-$$
+km_cleanup "rm -rf $W"
+mkdir -p "$W"
+
+ktap_print_header
+ktap_set_plan 4
+
+build() {
+	"$TOP/tools/ship/kselftest-tarball.sh" "$TOP" "$BUILD" "$BUILD/ksrc" "$W/kselftest.tar.gz"
+}
+km_check "the tarball builds (make kselftest-tarball)" build
+
+# the layout of `make kselftest-install`, nothing pointing into the checkout
+layout() {
+	local k=$W/kselftest-tarball.stage/kselftest f c t n=0 bad=0
+
+	tar -tzf "$W/kselftest.tar.gz" | grep -qx 'kselftest/run_kselftest.sh' || { echo "no run_kselftest.sh"; bad=1; }
+	for f in runner.sh prefix.pl module.sh ktap_helpers.sh; do
+		[[ -x $k/kselftest/$f ]] || { echo "no kselftest/$f"; bad=1; }
+	done
+	cmp -s "$k/run_kselftest.sh" "$BUILD/ksrc/tools/testing/selftests/run_kselftest.sh" ||
+		{ echo "run_kselftest.sh is not the kernel's"; bad=1; }
+	while IFS=: read -r c t; do
+		n=$((n + 1))
+		[[ $c =~ ^kmemlab/[a-z_]+$ && -x $k/$c/$t && -f $k/$c/settings ]] ||
+			{ echo "bad entry $c:$t"; bad=1; }
+		grep -qv '^timeout=[0-9]*$' "$k/$c/settings" && { echo "$c/settings: not only timeout="; bad=1; }
+	done <"$k/kselftest-list.txt"
+	echo "$n tests in kselftest-list.txt: $(cut -d: -f1 "$k/kselftest-list.txt" | sort -u | tr '\n' ' ')"
+	((n > 0)) || bad=1
+	# scripts only: compiled files carry their build paths in debug info
+	f=$(grep -rIl -- "$TOP" "$k" | head -3)
+	[[ -z $f ]] || { echo "files naming the checkout $TOP: $f"; bad=1; }
+	for c in "${COLLECTIONS[@]}"; do
+		grep -q "^$c:" "$k/kselftest-list.txt" || { echo "collection $c is not in the list"; bad=1; }
+	done
+	return $bad
+}
+km_check "layout of make kselftest-install: run_kselftest.sh, kselftest/, collection:test list, settings" layout
+
+out=$(LAB_MODULES=none "$TOP/tools/vm/lab" run -p nfit -t 1500 \
+	-c "bash $HERE/ksft_guest.sh $W/kselftest.tar.gz ${COLLECTIONS[*]}" 2>&1)
+rc=$?
+# the guest's console ends its lines with CR LF
+out=${out//$'\r'/}
+printf '%s\n' "$out" | sed 's/^/# /'
+sed -n '/^KSFT-BEGIN$/,/^KSFT-END/p' <<<"$out" >"$W/tap.log"
+end=$(sed -n 's/^KSFT-END rc=//p' <<<"$out")
+if ((rc == 0)) && [[ $end == 0 ]] && ! grep -q KSFT-SETUP-ERROR <<<"$out"; then
+	ktap_test_pass "run_kselftest.sh ran ${COLLECTIONS[*]} from the tarball alone (no kernel report)"
+else
+	ktap_test_fail "run_kselftest.sh from the tarball: lab exit $rc, runner exit ${end:-none}"
+fi
+
+# the verdicts, by LAVA's rules, against make check's: this check's when
+# it ran those areas, else the newest check that did (build/vm/runs/)
+areas=()
+for c in "${COLLECTIONS[@]}"; do
+	areas+=("${c#kmemlab/}")
+done
+has_areas() {
+	local a
+
+	[[ -s $1/cases ]] || return 1
+	for a in "${areas[@]}"; do
+		grep -q "^$a	" "$1/cases" || return 1
+	done
+}
+cases=
+for d in ${KMEMLAB_CHECK:-} $(ls -1td "$BUILD"/vm/runs/*-check-* 2>/dev/null); do
+	if has_areas "$d"; then
+		cases=$d/cases
+		break
+	fi
+done
+if [[ -z $cases ]]; then
+	ktap_test_fail "no make check results of ${areas[*]} to compare with (run make check T=${areas[*]// /,} first)"
+else
+	echo "# make check's results: $cases"
+	km_check "LAVA's parse of the TAP gives every test make check's verdict and case counts" \
+		python3 "$HERE/ksft_tap.py" "$W/tap.log" "$cases" nfit
+fi
+km_finish
