@@ -48,8 +48,13 @@ struct link {
 	int m, b;
 	uint64_t seq_m, seq_b;
 	uint32_t epoch;
+	bool keyed;
+	uint8_t ns[PCM_NONCE_LEN], nd[PCM_NONCE_LEN];
+	/* the link's tag keys: [channel kind - 1][direction - 1] */
+	uint64_t k[2][2][2];
 };
 
+/* the key send_raw() tags with (the HELLO key of the current secret) */
 static uint64_t key[2];
 static unsigned char buf[PCM_HDR_SIZE + PCM_MAX_PAYLOAD + 64];
 
@@ -114,6 +119,19 @@ static uint64_t region_digest(struct dest *t)
 	return pcm_digest(h, NPAGES);
 }
 
+static int send_k(int fd, int type, uint64_t session, uint32_t epoch,
+		  uint64_t seq, const void *p, uint32_t len,
+		  const uint64_t *k)
+{
+	struct pcm_hdr h = {
+		.magic = PCM_MAGIC, .type = type,
+		.session = session, .epoch = epoch, .len = len, .seq = seq,
+	};
+	size_t n = pcm_encode(buf, &h, p, k, k != NULL);
+
+	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
 static int send_raw(int fd, int type, uint64_t session, uint32_t epoch,
 		    uint64_t seq, const void *p, uint32_t len, bool has_key,
 		    uint16_t flags, uint32_t magic)
@@ -127,22 +145,30 @@ static int send_raw(int fd, int type, uint64_t session, uint32_t epoch,
 	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
 }
 
+/* the key of @kind, source to destination, of an established link */
+static const uint64_t *s2d(struct link *l, int kind)
+{
+	return l->keyed ? l->k[kind - 1][PCM_DIR_S2D - 1] : NULL;
+}
+
 static int send_ok(struct link *l, bool bulk, int type, const void *p,
 		   uint32_t len, bool has_key)
 {
-	return send_raw(bulk ? l->b : l->m, type, SESSION, l->epoch,
-			bulk ? l->seq_b++ : l->seq_m++, p, len, has_key, 0,
-			PCM_MAGIC);
+	return send_k(bulk ? l->b : l->m, type, SESSION, l->epoch,
+		      bulk ? l->seq_b++ : l->seq_m++, p, len,
+		      has_key ? s2d(l, bulk ? PCM_CH_BULK : PCM_CH_MAIN) :
+		      NULL);
 }
+
+static unsigned char rxp[PCM_MAX_PAYLOAD];
 
 /* read frames on main until @type; 0 when seen */
 static int expect(struct link *l, int type, struct pcm_chan *c)
 {
 	struct pcm_frame f;
-	static unsigned char p[PCM_MAX_PAYLOAD];
 
 	for (;;) {
-		if (pcm_recv(c, &f, p, 1000))
+		if (pcm_recv(c, &f, rxp, 1000))
 			return -1;
 		if (f.h.type == type)
 			return 0;
@@ -165,21 +191,39 @@ static int link_up(struct dest *t, struct link *l, uint32_t epoch,
 {
 	struct pcm_hello h;
 	char err[200];
+	int kind, dir;
 
 	memset(l, 0, sizeof(*l));
 	l->epoch = epoch;
+	l->keyed = has_key;
 	l->m = pcm_connect(t->addr, 1000, err, sizeof(err));
 	l->b = pcm_connect(t->addr, 1000, err, sizeof(err));
 	if (l->m < 0 || l->b < 0)
 		return -1;
+	pcm_random(l->ns, sizeof(l->ns));
+	if (has_key)
+		pcm_key_hello(secret, key);
 	hello(&h, PCM_CH_MAIN);
-	send_ok(l, false, PCM_T_HELLO, &h, sizeof(h), has_key);
-	hello(&h, PCM_CH_BULK);
-	send_ok(l, true, PCM_T_HELLO, &h, sizeof(h), has_key);
+	memcpy(h.nonce, l->ns, sizeof(h.nonce));
+	send_raw(l->m, PCM_T_HELLO, SESSION, epoch, l->seq_m++, &h, sizeof(h),
+		 has_key, 0, PCM_MAGIC);
+	h.channel = htole32(PCM_CH_BULK);
+	send_raw(l->b, PCM_T_HELLO, SESSION, epoch, l->seq_b++, &h, sizeof(h),
+		 has_key, 0, PCM_MAGIC);
 	pcm_chan_init(&rxc, dup(l->m), PCM_CH_MAIN, SESSION, epoch,
-		      has_key ? secret : NULL, 1000);
+		      has_key ? secret : NULL, 1000, true);
+	memcpy(rxc.nonce_s, l->ns, sizeof(l->ns));
+	rxc.await_nonce = true;
 	if (expect(l, PCM_T_HELLO_ACK, &rxc))
 		return -1;
+	memcpy(l->nd, rxp + offsetof(struct pcm_hello_ack, nonce),
+	       sizeof(l->nd));
+	if (has_key)
+		for (kind = PCM_CH_MAIN; kind <= PCM_CH_BULK; kind++)
+			for (dir = PCM_DIR_S2D; dir <= PCM_DIR_D2S; dir++)
+				pcm_key_link(secret, l->ns, l->nd, SESSION,
+					     epoch, kind, dir,
+					     l->k[kind - 1][dir - 1]);
 	send_ok(l, false, PCM_T_RESUME, NULL, 0, has_key);
 	return expect(l, PCM_T_RESUME_ACK, &rxc);
 }
@@ -189,6 +233,19 @@ static void link_down(struct link *l)
 	close(l->m);
 	close(l->b);
 	pcm_chan_destroy(&rxc);
+}
+
+static int count_fds(void)
+{
+	char path[64];
+	int n = 0, i;
+
+	for (i = 0; i < 4096; i++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", i);
+		if (!access(path, F_OK))
+			n++;
+	}
+	return n;
 }
 
 /* wait until the dest shows @link and @rejected rejected frames */
@@ -455,7 +512,7 @@ int main(void)
 			       strerror(errno));
 	if (r)
 		ksft_exit_fail_msg("destination setup: %s\n", strerror(errno));
-	ksft_set_plan(B_MAX + 9);
+	ksft_set_plan(B_MAX + 13);
 
 	/* positive control: a valid page lands in the region */
 	base = region_digest(&t);
@@ -520,7 +577,6 @@ int main(void)
 	/* authentication */
 	if (dest_start(&tk, "frames-secret-1", "key"))
 		ksft_exit_fail_msg("keyed destination setup failed\n");
-	pcm_key_derive("wrong-secret-22", key);
 	base = region_digest(&tk);
 	next_epoch = 1;
 	r = link_up(&tk, &l, next_epoch++, true, "wrong-secret-22");
@@ -528,14 +584,13 @@ int main(void)
 			 "rejected: HELLO tagged with the wrong key\n");
 	if (!r)
 		link_down(&l);
-	pcm_key_derive("frames-secret-1", key);
 	r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
 	fill(6, 0x66);
 	{
 		struct pcm_hdr h = { .magic = PCM_MAGIC, .type = PCM_T_PAGE,
 				     .session = SESSION, .epoch = l.epoch,
 				     .len = sizeof(pf), .seq = 1 };
-		size_t n = pcm_encode(buf, &h, &pf, key, true);
+		size_t n = pcm_encode(buf, &h, &pf, s2d(&l, PCM_CH_BULK), true);
 
 		buf[n - 1] ^= 1;	/* tamper after tagging */
 		send(l.b, buf, n, MSG_NOSIGNAL);
@@ -550,11 +605,87 @@ int main(void)
 	ksft_test_result(ok && wait_byte(&tk, 6, 0x66),
 			 "positive control: correctly tagged page applied\n");
 	link_down(&l);
+	wait_state(&tk, PCM_LINK_PAUSED, 0);
 
-	/* cleanup: both destinations stop when their socket goes away */
+	/*
+	 * Channel and direction are bound into the keys: a frame that is
+	 * valid on the bulk channel (right seq for main), or one the
+	 * destination itself sent (reflected), is refused on main; the same
+	 * PING under the main s->d key is accepted (control).
+	 */
+	for (i = 0; i < 3; i++) {
+		static const char *const what[] = {
+			"positive control: PING under the main s->d key accepted",
+			"rejected: frame moved from the bulk to the main channel",
+			"rejected: frame reflected back (d->s key) on main",
+		};
+		const uint64_t *k;
+		struct pcm_stats st;
+		uint64_t rej = rejected(&tk);
+
+		r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
+		k = i == 0 ? l.k[PCM_CH_MAIN - 1][PCM_DIR_S2D - 1] :
+		    i == 1 ? l.k[PCM_CH_BULK - 1][PCM_DIR_S2D - 1] :
+			     l.k[PCM_CH_MAIN - 1][PCM_DIR_D2S - 1];
+		ok = !r && !send_k(l.m, PCM_T_PING, SESSION, l.epoch,
+				   l.seq_m++, NULL, 0, k);
+		if (i == 0) {
+			/* still up after a heartbeat interval, nothing refused */
+			usleep(300000);
+			pcm_dst_status(tk.d, &st);
+			ok = ok && st.link == PCM_LINK_ACTIVE &&
+			     st.rejected_frames == rej;
+		} else {
+			ok = ok && wait_state(&tk, PCM_LINK_PAUSED, rej + 1);
+			pcm_dst_status(tk.d, &st);
+			ok = ok && strstr(st.last_error, "authentication");
+			if (!ok)
+				ksft_print_msg("last error: %s\n",
+					       st.last_error);
+		}
+		ksft_test_result(ok, "%s\n", what[i]);
+		link_down(&l);
+		wait_state(&tk, PCM_LINK_PAUSED, 0);
+	}
+
+	/*
+	 * Pre-authentication DoS: 50 idle and 50 garbage connections are
+	 * open; a keyed source still gets its link up within 1 s.
+	 */
+	{
+		int fds[100], n = 0, fd0 = count_fds();
+		uint64_t t0;
+		char junk[200], err[200];
+
+		memset(junk, 0x5a, sizeof(junk));
+		for (i = 0; i < 100; i++) {
+			fds[i] = pcm_connect(tk.addr, 1000, err, sizeof(err));
+			if (fds[i] >= 0)
+				n++;
+			if (fds[i] >= 0 && i % 2)
+				send(fds[i], junk, sizeof(junk), MSG_NOSIGNAL);
+		}
+		t0 = kml_now_ns();
+		r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
+		t0 = kml_now_ns() - t0;
+		ksft_print_msg("%d hostile connections open; link up in %.0f ms\n",
+			       n, t0 / 1e6);
+		ksft_test_result(n == 100 && !r && t0 < 1000000000ull,
+				 "a keyed source connects within 1 s while 100 idle/garbage connections are open\n");
+		if (!r)
+			link_down(&l);
+		for (i = 0; i < 100; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		/* every pre-auth slot is freed by the HELLO deadline */
+		wait_state(&tk, PCM_LINK_PAUSED, 0);
+		usleep(600000);
+		ksft_test_result(count_fds() <= fd0,
+				 "cleanup: no connection left open by the destination (%d fds, %d before)\n",
+				 count_fds(), fd0);
+	}
 	unlink(t.addr + 5);
 	unlink(tk.addr + 5);
 	unlink(ts.addr + 5);
-	ksft_test_result(true, "cleanup\n");
 	ksft_finished();
 }
