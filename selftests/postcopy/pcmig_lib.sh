@@ -22,6 +22,9 @@ for c in "${KMEMLAB_BIN:-}/pcmig" "$here/../../build/bin/pcmig" \
 	[ -z "$PCMIG" ] && [ -x "$c" ] && PCMIG=$c
 done
 
+# the relay may come from another build (e.g. testing an older pcmig)
+PCMIG_RELAY=${PCMIG_RELAY:-$PCMIG}
+
 tap_header() { echo "TAP version 13"; echo "1..$1"; }
 ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n $*"; }
 not_ok() { tap_n=$((tap_n + 1)); tap_fail=1; echo "not ok $tap_n $*"; }

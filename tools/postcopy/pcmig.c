@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -942,16 +943,38 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 		if (p->hg < PCM_HDR_SIZE)
 			continue;
 		p->hg = 0;
-		p->skip = le32toh(*(uint32_t *)(p->hb + 24));
+		p->skip = le32toh(*(uint32_t *)(p->hb + 20));	/* len */
 		if (le16toh(*(uint16_t *)(p->hb + 4)) == relay_blackhole_type) {
+			struct timespec ts;
+
 			p->black = true;
-			fprintf(stderr, "pcmig relay: black hole from %s at %.3f\n",
+			clock_gettime(CLOCK_REALTIME, &ts);
+			fprintf(stderr, "pcmig relay: black hole from %s at %lld.%03ld\n",
 				type_names[relay_blackhole_type],
-				kml_now_ns() / 1e9);
+				(long long)ts.tv_sec, ts.tv_nsec / 1000000);
 			return pass;
 		}
 	}
 	return p->black ? 0 : n;
+}
+
+/*
+ * --record: each chunk read from the source as { u64 microseconds since
+ * the relay's first connection, u32 length, bytes } (little endian), so
+ * that --replay keeps the original timing across both connections.
+ */
+static uint64_t relay_t0;
+
+static void record_chunk(int fd, const unsigned char *b, size_t n)
+{
+	unsigned char h[12];
+	uint64_t us = htole64((kml_now_ns() - relay_t0) / 1000);
+	uint32_t len = htole32(n);
+
+	memcpy(h, &us, 8);
+	memcpy(h + 8, &len, 4);
+	if (write(fd, h, 12) != 12 || write(fd, b, n) != (ssize_t)n)
+		kml_warn("relay --record: %s", strerror(errno));
 }
 
 static void *pump_thread(void *arg)
@@ -969,9 +992,8 @@ static void *pump_thread(void *arg)
 		    __atomic_add_fetch(&relay_back_bytes, n,
 				       __ATOMIC_RELAXED) >= relay_die_after)
 			kill(getpid(), SIGKILL);
-		if (!p->count && rc->rec >= 0 &&
-		    write(rc->rec, buf, n) != n)
-			kml_warn("relay --record: %s", strerror(errno));
+		if (!p->count && rc->rec >= 0)
+			record_chunk(rc->rec, buf, n);
 		if (!p->count && relay_blackhole_type)
 			pass = p->black ? 0 : blackhole_scan(p, buf, n);
 		if (pass && write(p->to, buf, pass) != (ssize_t)pass)
@@ -1018,6 +1040,7 @@ static int cmd_replay(struct cli *c)
 	char err[200], path[4096];
 	int n;
 
+	relay_t0 = kml_now_ns();
 	for (n = 0; ; n++) {
 		int fd, up, sv[2];
 
@@ -1036,11 +1059,32 @@ static int cmd_replay(struct cli *c)
 		if (!fork()) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			char b[65536];
-			ssize_t r;
 
-			while ((r = read(fd, b, sizeof(b))) > 0)
-				if (write(sv[1], b, r) != r)
+			/*
+			 * The recorded timing, except that everything after
+			 * the first chunk (the HELLO) is 0.3 s later: the
+			 * destination has answered by then, so the frames
+			 * meet the link keys, not an early-bytes check.
+			 */
+			unsigned char h[12];
+			uint64_t us, start = relay_t0;
+			uint32_t len;
+			bool first = true;
+
+			while (read(fd, h, 12) == 12) {
+				memcpy(&us, h, 8);
+				memcpy(&len, h + 8, 4);
+				us = le64toh(us) + (first ? 0 : 300000);
+				len = le32toh(len);
+				first = false;
+				if (len > sizeof(b) ||
+				    read(fd, b, len) != (ssize_t)len)
 					break;
+				while (kml_now_ns() < start + us * 1000)
+					usleep(100);
+				if (write(sv[1], b, len) != (ssize_t)len)
+					break;
+			}
 			/* keep the connection open, drain the answers */
 			while (read(sv[1], b, sizeof(b)) > 0)
 				;
@@ -1048,7 +1092,7 @@ static int cmd_replay(struct cli *c)
 		}
 		close(fd);
 		/* the source connects main, then bulk: keep that order */
-		usleep(20000);
+		usleep(2000);
 	}
 	if (!n)
 		kml_die(2, "record with pcmig relay --record DIR first",
@@ -1084,6 +1128,8 @@ static int cmd_relay(struct cli *c)
 		if (relay_record_dir) {
 			char path[4096];
 
+			if (!nconn)
+				relay_t0 = kml_now_ns();
 			snprintf(path, sizeof(path), "%s/conn-%d",
 				 relay_record_dir, nconn++);
 			rec = open(path, O_WRONLY | O_CREAT | O_TRUNC |

@@ -107,6 +107,7 @@ static void timed_wait(struct pcm_sess *ss, int ms)
 
 bool pcm_sess_give_up(struct pcm_sess *ss)
 {
+	char before[sizeof(ss->st.last_error)];
 	uint64_t down;
 
 	if (ss->st.gave_up)
@@ -119,9 +120,10 @@ bool pcm_sess_give_up(struct pcm_sess *ss)
 		return false;
 	ss->st.gave_up = 1;
 	ss->phase = PCM_PH_FAILED;
+	memcpy(before, ss->st.last_error, sizeof(before));
 	snprintf(ss->st.last_error, sizeof(ss->st.last_error),
 		 "gave up: no working link for %.1f s (--give-up-after); before that: %.80s",
-		 down / 1e9, ss->st.last_error[0] ? ss->st.last_error : "-");
+		 down / 1e9, before[0] ? before : "-");
 	pthread_cond_broadcast(&ss->cond);
 	return true;
 }
