@@ -497,6 +497,38 @@ static bool run_bad(struct dest *t, int which, uint64_t *baseline)
 	return ok;
 }
 
+static bool hex_eq(const uint8_t *b, size_t n, const char *hex)
+{
+	char s[2 * 64 + 1];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(s + 2 * i, "%02x", b[i]);
+	return !strcmp(s, hex);
+}
+
+/* the key schedule's primitives against their published test vectors */
+static bool kdf_vectors(void)
+{
+	uint8_t out[42], ikm[22], salt[13], info[10];
+	bool ok;
+	int i;
+
+	pcm_sha256("abc", 3, NULL, 0, out);
+	ok = hex_eq(out, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	pcm_hmac_sha256("Jefe", 4, "what do ya want ", 16, "for nothing?", 12,
+			out);
+	ok = ok && hex_eq(out, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	memset(ikm, 0x0b, sizeof(ikm));
+	for (i = 0; i < 13; i++)
+		salt[i] = i;
+	for (i = 0; i < 10; i++)
+		info[i] = 0xf0 + i;
+	pcm_hkdf(salt, sizeof(salt), ikm, sizeof(ikm), info, sizeof(info),
+		 out, 42);
+	return ok && hex_eq(out, 42, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+}
+
 int main(void)
 {
 	struct dest t, tk, ts;
@@ -512,7 +544,9 @@ int main(void)
 			       strerror(errno));
 	if (r)
 		ksft_exit_fail_msg("destination setup: %s\n", strerror(errno));
-	ksft_set_plan(B_MAX + 13);
+	ksft_set_plan(B_MAX + 14);
+	ksft_test_result(kdf_vectors(),
+			 "key schedule: SHA-256 (FIPS 180-2 'abc'), HMAC (RFC 4231 #2), HKDF (RFC 5869 #1) vectors\n");
 
 	/* positive control: a valid page lands in the region */
 	base = region_digest(&t);
