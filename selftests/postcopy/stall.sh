@@ -15,7 +15,7 @@ need_env
 
 SIZE=${PCMIG_SIZE_STALL:-16M}
 TMO=1000
-[ "${KMEMLAB_BACKEND:-host}" != host ] && TMO=3000
+in_vm && TMO=3000
 d=$WORK/stall
 mkdir -p "$d"
 tap_header 5

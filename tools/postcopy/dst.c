@@ -337,7 +337,7 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data,
 			wake(d, idx);
 			break;
 		}
-		pcm_sess_error(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
+		pcm_sess_detail(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
 			       (unsigned long long)idx, strerror(errno));
 		return -1;
 	}
@@ -430,7 +430,7 @@ static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 				     FALLOC_FL_KEEP_SIZE,
 				     start * PCM_PAGE_SIZE,
 				     run * PCM_PAGE_SIZE)) {
-			pcm_sess_error(&d->ss, "discard: fallocate: %s", strerror(errno));
+			pcm_sess_detail(&d->ss, "discard: fallocate: %s", strerror(errno));
 			return -PCM_E_STATE;
 		}
 		run = 0;
@@ -466,7 +466,7 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	if (d->ss.phase != PCM_PH_POSTCOPY)
 		return -PCM_E_STATE;
 	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
-		pcm_sess_error(&d->ss, "COMPLETE with %llu pages missing",
+		pcm_sess_detail(&d->ss, "COMPLETE with %llu pages missing",
 			       (unsigned long long)(d->npages -
 			       pcm_bitmap_weight(d->recv, d->npages)));
 		return -PCM_E_STATE;
@@ -1035,6 +1035,7 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "precopy_rounds", st->rounds);
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);
+	kml_json_u64(j, "dirty_dropped", st->dirty_dropped);
 	kml_json_u64(j, "failures", st->failures);
 	kml_json_u64(j, "recoveries", st->recoveries);
 	kml_json_u64(j, "rejected_frames", st->rejected_frames);

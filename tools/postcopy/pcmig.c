@@ -203,6 +203,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "die-after", 1, 0, 'D' }, { "page-checksums", 0, 0, 'p' },
 		{ "give-up-after", 1, 0, 'G' }, { "blackhole-from", 1, 0, 'H' },
 		{ "record", 1, 0, 'A' }, { "replay", 1, 0, 'Y' },
+		{ "broken-dirty", 0, 0, 'Z' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -312,6 +313,9 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case 'B':
 			c->o.broken_no_bitmap = true;
+			break;
+		case 'Z':
+			c->o.broken_dirty = true;
 			break;
 		case 'D':
 			if (kml_parse_size(optarg, &relay_die_after))

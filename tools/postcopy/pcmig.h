@@ -67,6 +67,7 @@ struct pcm_opts {
 	bool page_sums;
 	/* test hooks (selftests only): misbehave to prove tests can fail */
 	bool broken_no_bitmap;	/* source: ignore the received bitmap */
+	bool broken_dirty;	/* source: drop what dirty tracking finds */
 };
 
 void pcm_opts_default(struct pcm_opts *o);
@@ -81,6 +82,7 @@ struct pcm_stats {
 	uint64_t failures, recoveries, rejected_frames;
 	uint32_t gave_up;	/* --give-up-after expired */
 	uint64_t rounds, dirty_last;
+	uint64_t dirty_dropped;	/* --broken-dirty: dirty pages not re-sent */
 	uint64_t recover_ns_last, recover_ns_max;	/* connect..active */
 	uint64_t received, npages;
 	uint64_t digest_src, digest_dst;
@@ -88,7 +90,7 @@ struct pcm_stats {
 	int phase, link;
 	uint32_t epoch;
 	uint64_t session;
-	char dirty_mode[16];
+	char dirty_mode[24];
 	char last_error[160];
 };
 

@@ -32,6 +32,7 @@ struct pcm_sess {
 	int link_timeout_ms;
 	uint64_t give_up_ns;		/* 0: retry / wait for ever */
 	uint64_t down_since;		/* when the link last stopped working */
+	char detail[120];		/* why the next pcm_sess_fail() rejects */
 	struct pcm_stats st;
 };
 
@@ -42,6 +43,12 @@ void pcm_sess_init(struct pcm_sess *ss, const struct pcm_opts *o);
 void pcm_sess_destroy(struct pcm_sess *ss);
 
 void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/*
+ * Say why a frame is about to be refused: the next pcm_sess_fail() reports
+ * "where: <this>" instead of the bare error name (the real cause first).
+ */
+void pcm_sess_detail(struct pcm_sess *ss, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*

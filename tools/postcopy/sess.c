@@ -44,12 +44,30 @@ void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
 	pthread_mutex_unlock(&ss->lock);
 }
 
+void pcm_sess_detail(struct pcm_sess *ss, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ss->lock);
+	va_start(ap, fmt);
+	vsnprintf(ss->detail, sizeof(ss->detail), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&ss->lock);
+}
+
 void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
 {
+	char detail[sizeof(ss->detail)];
+
+	pthread_mutex_lock(&ss->lock);
+	memcpy(detail, ss->detail, sizeof(detail));
+	ss->detail[0] = 0;
+	pthread_mutex_unlock(&ss->lock);
 	if (__atomic_exchange_n(&ss->failed, 1, __ATOMIC_ACQ_REL))
 		return;
 	if (err)
-		pcm_sess_error(ss, "%s: %s", where, pcm_err_name(err));
+		pcm_sess_error(ss, "%s: %s", where,
+			       detail[0] ? detail : pcm_err_name(err));
 	if (err && !pcm_err_is_link(err))
 		PCM_ADD(ss, rejected_frames, 1);
 	if (ss->main.fd >= 0)
@@ -63,7 +81,14 @@ void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
 
 void pcm_sess_handshake_failed(struct pcm_sess *ss, int err)
 {
-	pcm_sess_error(ss, "recovery handshake: %s", pcm_err_name(err));
+	char detail[sizeof(ss->detail)];
+
+	pthread_mutex_lock(&ss->lock);
+	memcpy(detail, ss->detail, sizeof(detail));
+	ss->detail[0] = 0;
+	pthread_mutex_unlock(&ss->lock);
+	pcm_sess_error(ss, "recovery handshake: %s",
+		       detail[0] ? detail : pcm_err_name(err));
 	if (!pcm_err_is_link(err))
 		PCM_ADD(ss, rejected_frames, 1);
 }

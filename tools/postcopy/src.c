@@ -159,6 +159,15 @@ fail:
 	return -1;
 }
 
+/* a written page must be sent again (the test hook forgets it instead) */
+static void mark_dirty(struct pcm_src *s, uint64_t p)
+{
+	if (s->o.broken_dirty && s->ss.st.rounds)
+		PCM_ADD(&s->ss, dirty_dropped, 1);
+	else
+		pcm_set_bit(s->need, p);
+}
+
 /* OR the pages written since the last call into need; returns how many */
 static int64_t dirty_collect(struct pcm_src *s)
 {
@@ -190,7 +199,7 @@ static int64_t dirty_collect(struct pcm_src *s)
 					     / PCM_PAGE_SIZE;
 
 				for (; p < e; p++, n++)
-					pcm_set_bit(s->need, p);
+					mark_dirty(s, p);
 			}
 			a.start = a.walk_end;
 		}
@@ -215,7 +224,7 @@ static int64_t dirty_collect(struct pcm_src *s)
 				return -EIO;
 			for (k = 0; k < cnt; k++)
 				if (buf[k] & (1ull << 55)) {
-					pcm_set_bit(s->need, i + k);
+					mark_dirty(s, i + k);
 					n++;
 				}
 		}
@@ -326,8 +335,9 @@ void pcm_src_status(struct pcm_src *s, struct pcm_stats *st)
 	st->digest_src = s->digest_valid ? s->digest : 0;
 	pthread_mutex_unlock(&s->ss.lock);
 	st->received = s->npages - pcm_bitmap_weight(s->need, s->npages);
-	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s",
-		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty");
+	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s%s",
+		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty",
+		 s->o.broken_dirty ? "-broken" : "");
 }
 
 void pcm_src_pause(struct pcm_src *s)
