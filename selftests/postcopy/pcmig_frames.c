@@ -186,6 +186,8 @@ static void hello(struct pcm_hello *h, int ch)
 	h->page_size = htole32(PCM_PAGE_SIZE);
 }
 
+static bool rxc_live;
+
 static int link_up(struct dest *t, struct link *l, uint32_t epoch,
 		   bool has_key, const char *secret)
 {
@@ -210,8 +212,11 @@ static int link_up(struct dest *t, struct link *l, uint32_t epoch,
 	h.channel = htole32(PCM_CH_BULK);
 	send_raw(l->b, PCM_T_HELLO, SESSION, epoch, l->seq_b++, &h, sizeof(h),
 		 has_key, 0, PCM_MAGIC);
+	if (rxc_live)
+		pcm_chan_destroy(&rxc);
 	pcm_chan_init(&rxc, dup(l->m), PCM_CH_MAIN, SESSION, epoch,
 		      has_key ? secret : NULL, 1000, true);
+	rxc_live = true;
 	memcpy(rxc.nonce_s, l->ns, sizeof(l->ns));
 	rxc.await_nonce = true;
 	if (expect(l, PCM_T_HELLO_ACK, &rxc))
@@ -228,11 +233,17 @@ static int link_up(struct dest *t, struct link *l, uint32_t epoch,
 	return expect(l, PCM_T_RESUME_ACK, &rxc);
 }
 
+/* idempotent: also after a failed link_up() */
 static void link_down(struct link *l)
 {
-	close(l->m);
-	close(l->b);
-	pcm_chan_destroy(&rxc);
+	if (l->m >= 0)
+		close(l->m);
+	if (l->b >= 0)
+		close(l->b);
+	l->m = l->b = -1;
+	if (rxc_live)
+		pcm_chan_destroy(&rxc);
+	rxc_live = false;
 }
 
 static int count_fds(void)
@@ -616,8 +627,7 @@ int main(void)
 	r = link_up(&tk, &l, next_epoch++, true, "wrong-secret-22");
 	ksft_test_result(r && rejected(&tk) >= 1,
 			 "rejected: HELLO tagged with the wrong key\n");
-	if (!r)
-		link_down(&l);
+	link_down(&l);
 	r = link_up(&tk, &l, next_epoch++, true, "frames-secret-1");
 	fill(6, 0x66);
 	{
@@ -706,8 +716,7 @@ int main(void)
 			       n, t0 / 1e6);
 		ksft_test_result(n == 100 && !r && t0 < 1000000000ull,
 				 "a keyed source connects within 1 s while 100 idle/garbage connections are open\n");
-		if (!r)
-			link_down(&l);
+		link_down(&l);
 		for (i = 0; i < 100; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);

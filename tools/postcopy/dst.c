@@ -154,7 +154,8 @@ void pcm_dst_destroy(struct pcm_dst *d)
 		if (d->pend[i].fd >= 0)
 			close(d->pend[i].fd);
 	if (d->fault_started) {
-		pthread_cancel(d->fault_thr);
+		if (write(d->stop_pipe[1], "x", 1) != 1)
+			pthread_cancel(d->fault_thr);
 		pthread_join(d->fault_thr, NULL);
 	}
 	if (d->stop_pipe[0] >= 0) {
@@ -257,15 +258,29 @@ static void *fault_thread(void *arg)
 	struct pcm_dst *d = arg;
 	struct uffd_msg msg[64];
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = d->uffd, .events = POLLIN },
+			{ .fd = d->stop_pipe[0], .events = POLLIN },
+		};
 		ssize_t n;
 		int i;
 
-		/* blocking: one syscall per fault; stopped by cancellation */
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		/*
+		 * poll + read (the uffd is O_NONBLOCK: a fault woken before
+		 * the read gives EAGAIN); pcm_dst_destroy() stops us through
+		 * the pipe, not by cancellation
+		 */
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			break;
 		n = read(d->uffd, msg, sizeof(msg));
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -448,7 +463,7 @@ static int enter_postcopy(struct pcm_dst *d)
 	if (!d->fault_started) {
 		int fl = fcntl(d->uffd, F_GETFL);
 
-		fcntl(d->uffd, F_SETFL, fl & ~O_NONBLOCK);
+		fcntl(d->uffd, F_SETFL, fl | O_NONBLOCK);
 		if (pthread_create(&d->fault_thr, NULL, fault_thread, d))
 			return -PCM_E_STATE;
 		d->fault_started = true;

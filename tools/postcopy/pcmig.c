@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -928,6 +929,8 @@ struct pump {
 static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 {
 	size_t i = 0, pass = n;
+	uint32_t len;
+	uint16_t type;
 
 	while (i < n && !p->black) {
 		size_t k;
@@ -947,8 +950,10 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 		if (p->hg < PCM_HDR_SIZE)
 			continue;
 		p->hg = 0;
-		p->skip = le32toh(*(uint32_t *)(p->hb + 20));	/* len */
-		if (le16toh(*(uint16_t *)(p->hb + 4)) == relay_blackhole_type) {
+		memcpy(&len, p->hb + offsetof(struct pcm_hdr, len), 4);
+		memcpy(&type, p->hb + offsetof(struct pcm_hdr, type), 2);
+		p->skip = le32toh(len);
+		if (le16toh(type) == relay_blackhole_type) {
 			struct timespec ts;
 
 			p->black = true;
