@@ -555,7 +555,7 @@ int main(void)
 			       strerror(errno));
 	if (r)
 		ksft_exit_fail_msg("destination setup: %s\n", strerror(errno));
-	ksft_set_plan(B_MAX + 14);
+	ksft_set_plan(B_MAX + 15);
 	ksft_test_result(kdf_vectors(),
 			 "key schedule: SHA-256 (FIPS 180-2 'abc'), HMAC (RFC 4231 #2), HKDF (RFC 5869 #1) vectors\n");
 
@@ -618,6 +618,44 @@ int main(void)
 	ksft_test_result(ok && wait_byte(&ts, 8, 0x3c),
 			 "positive control: checksummed page applied where they are required\n");
 	link_down(&l);
+
+	/*
+	 * A fresh destination pairs a link's two HELLOs only with the same
+	 * session, epoch and source nonce: a bulk HELLO of another session
+	 * gets no HELLO_ACK (and adopts nothing).
+	 */
+	{
+		struct dest tf;
+		struct pcm_hello h;
+		struct pcm_chan c;
+		struct pcm_frame f;
+		struct pcm_stats st;
+		char err[200];
+		int m, b;
+
+		if (dest_start(&tf, NULL, "fresh"))
+			ksft_exit_fail_msg("fresh destination setup failed\n");
+		m = pcm_connect(tf.addr, 1000, err, sizeof(err));
+		b = pcm_connect(tf.addr, 1000, err, sizeof(err));
+		hello(&h, PCM_CH_MAIN);
+		memset(h.nonce, 0x42, sizeof(h.nonce));
+		send_raw(m, PCM_T_HELLO, SESSION, 1, 0, &h, sizeof(h), false,
+			 0, PCM_MAGIC);
+		h.channel = htole32(PCM_CH_BULK);
+		send_raw(b, PCM_T_HELLO, SESSION ^ 0xff, 1, 0, &h, sizeof(h),
+			 false, 0, PCM_MAGIC);
+		pcm_chan_init(&c, dup(m), PCM_CH_MAIN, SESSION, 1, NULL, 1000,
+			      true);
+		r = pcm_recv(&c, &f, rxp, 300);
+		pcm_chan_destroy(&c);
+		pcm_dst_status(tf.d, &st);
+		ksft_test_result(r == -PCM_E_TIMEOUT && st.session == 0 &&
+				 st.phase == PCM_PH_NEW,
+				 "main and bulk HELLOs of different sessions do not make a link\n");
+		close(m);
+		close(b);
+		unlink(tf.addr + 5);
+	}
 
 	/* authentication */
 	if (dest_start(&tk, "frames-secret-1", "key"))
