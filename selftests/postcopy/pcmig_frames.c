@@ -127,7 +127,7 @@ static int send_k(int fd, int type, uint64_t session, uint32_t epoch,
 		.magic = PCM_MAGIC, .type = type,
 		.session = session, .epoch = epoch, .len = len, .seq = seq,
 	};
-	size_t n = pcm_encode(buf, &h, p, k, k != NULL);
+	size_t n = pcm_encode(buf, &h, p, k, k);
 
 	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
 }
@@ -240,7 +240,8 @@ static void link_down(struct link *l)
 		close(l->m);
 	if (l->b >= 0)
 		close(l->b);
-	l->m = l->b = -1;
+	l->m = -1;
+	l->b = -1;
 	if (rxc_live)
 		pcm_chan_destroy(&rxc);
 	rxc_live = false;

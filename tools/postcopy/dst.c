@@ -353,7 +353,7 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data,
 			break;
 		}
 		pcm_sess_detail(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
-			       (unsigned long long)idx, strerror(errno));
+				(unsigned long long)idx, strerror(errno));
 		return -1;
 	}
 	h = hp ? *hp : data ? pcm_page_hash(data) : d->zero_hash;
@@ -482,8 +482,8 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 		return -PCM_E_STATE;
 	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
 		pcm_sess_detail(&d->ss, "COMPLETE with %llu pages missing",
-			       (unsigned long long)(d->npages -
-			       pcm_bitmap_weight(d->recv, d->npages)));
+				(unsigned long long)(d->npages -
+				pcm_bitmap_weight(d->recv, d->npages)));
 		return -PCM_E_STATE;
 	}
 	memcpy(&src, f->p, 8);
@@ -602,7 +602,8 @@ static void peer_key(const struct sockaddr_storage *sa, unsigned char k[16])
 	if (sa->ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)sa;
 
-		k[10] = k[11] = 0xff;
+		k[10] = 0xff;
+		k[11] = 0xff;
 		memcpy(k + 12, &a->sin_addr, 4);
 	} else if (sa->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)sa;
