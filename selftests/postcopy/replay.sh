@@ -46,6 +46,7 @@ start_bg dst2 "$PCMIG" dest --size 2M --listen "unix:$d/dst2.sock" \
 	--key-file "$d/key" --workload none --linger 0 --run-after 0.1 \
 	--ctl "$d/dst2.ctl" --json --quiet >"$d/dst2.json" 2>"$d/dst2.err"
 wait_sock "$d/dst2.ctl" 10
+wait_sock "$d/dst2.sock" 10	# listening (the ctl socket comes first)
 start_bg rp "$PCMIG_RELAY" relay --replay "$d/rec" \
 	--connect "unix:$d/dst2.sock" 2>"$d/replay.err"
 # a replay that worked finishes as fast as the original (well under 5 s)
