@@ -162,6 +162,12 @@ int pcm_send(struct pcm_chan *c, int type, const void *p1, size_t l1,
 	     const void *p2, size_t l2, bool flush);
 int pcm_flush(struct pcm_chan *c);
 /*
+ * A PING unless the channel is busy (its sender holds it, or has frames
+ * queued, or the socket buffer is full): never blocks the caller on a
+ * congested channel. 0 or -errno.
+ */
+int pcm_ping_nowait(struct pcm_chan *c);
+/*
  * Read and validate one frame into @buf (PCM_MAX_PAYLOAD bytes).
  * @timeout_ms < 0: the channel's timeout. Returns 0 or -PCM_E_*.
  */

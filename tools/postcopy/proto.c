@@ -615,6 +615,45 @@ out:
 	return ret;
 }
 
+int pcm_ping_nowait(struct pcm_chan *c)
+{
+	unsigned char out[PCM_HDR_SIZE];
+	struct pcm_hdr h = {
+		.magic = PCM_MAGIC, .type = PCM_T_PING, .session = c->session,
+		.epoch = c->epoch,
+	};
+	struct pcm_hdr le;
+	ssize_t r;
+	int ret = 0;
+
+	/* the channel's sender is busy: not idle, no heartbeat needed */
+	if (pthread_mutex_trylock(&c->tx_lock))
+		return 0;
+	if (c->txlen)
+		goto out;
+	h.seq = c->tx_seq;
+	hdr_to_le(&le, &h);
+	if (c->has_key)
+		le.mac = htole64(pcm_siphash(c->tx_key, &le, sizeof(le), NULL,
+					     0));
+	memcpy(out, &le, sizeof(le));
+	r = send(c->fd, out, sizeof(out), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0) {
+		/* a full socket buffer: data in flight, TCP_USER_TIMEOUT */
+		if (errno != EAGAIN && errno != EINTR)
+			ret = -errno;
+		goto out;
+	}
+	c->tx_seq++;
+	if (r < (ssize_t)sizeof(out))
+		ret = write_all(c->fd, out + r, sizeof(out) - r);
+	c->bytes_tx += sizeof(out);
+	c->last_tx_ns = kml_now_ns();
+out:
+	pthread_mutex_unlock(&c->tx_lock);
+	return ret;
+}
+
 /* read exactly @n bytes before @deadline (ns); 0, -PCM_E_IO or _TIMEOUT */
 static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 		      uint64_t deadline)

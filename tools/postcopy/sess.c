@@ -172,14 +172,20 @@ void pcm_sess_active(struct pcm_sess *ss, uint64_t t0)
 	pthread_mutex_unlock(&ss->lock);
 }
 
-static void ping(struct pcm_sess *ss, struct pcm_chan *c, const char *what)
+static void ping(struct pcm_sess *ss, struct pcm_chan *c, bool nowait,
+		 const char *what)
 {
 	uint64_t since = kml_now_ns() - __atomic_load_n(&c->last_tx_ns,
 							__ATOMIC_RELAXED);
 
 	if (since <= (uint64_t)ss->link_timeout_ms * 250000)
 		return;
-	if (pcm_send(c, PCM_T_PING, NULL, 0, NULL, 0, true))
+	/*
+	 * The bulk channel's PING must not wait for a bulk stream stuck in
+	 * a full socket buffer: main's PINGs would stop with it.
+	 */
+	if (nowait ? pcm_ping_nowait(c) :
+	    pcm_send(c, PCM_T_PING, NULL, 0, NULL, 0, true))
 		pcm_sess_fail(ss, -PCM_E_IO, what);
 }
 
@@ -195,9 +201,9 @@ void pcm_sess_heartbeat(struct pcm_sess *ss, bool (*done)(void *arg),
 		if (ss->failed || done(arg))
 			break;
 		pthread_mutex_unlock(&ss->lock);
-		ping(ss, &ss->main, "heartbeat (main channel)");
+		ping(ss, &ss->main, false, "heartbeat (main channel)");
 		if (bulk)
-			ping(ss, &ss->bulk, "heartbeat (bulk channel)");
+			ping(ss, &ss->bulk, true, "heartbeat (bulk channel)");
 		why = expired ? expired(arg) : NULL;
 		if (why)
 			pcm_sess_fail(ss, -PCM_E_TIMEOUT, why);
