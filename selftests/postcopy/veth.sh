@@ -3,7 +3,8 @@
 #
 # veth.sh - the source and the destination run in two network namespaces
 # joined by a veth pair the test creates (and removes). The link is set
-# down at random points in precopy and postcopy, >= PCMIG_BREAKS times, for
+# down on a fixed schedule, half in precopy and half in postcopy,
+# PCMIG_BREAKS times, for
 # long enough that both sides time out (no RST, no FIN: a silent link, found
 # by the heartbeat timeout), then set up again; the source reconnects and
 # the migration resumes. At the end source and destination digests match
@@ -17,12 +18,12 @@ command -v ip >/dev/null || skip_all "ip (iproute2) not installed"
 SIZE=${PCMIG_SIZE_VETH:-${PCMIG_SIZE:-256M}}
 BREAKS=${PCMIG_BREAKS:-20}
 bytes=$(numfmt --from=iec "$SIZE")
-BW=$((bytes / 15))
-[ $BW -lt 4194304 ] && BW=4194304
+BW=$((bytes / 30))
+[ $BW -lt 1048576 ] && BW=1048576
 # heartbeat timeout; the link stays down 1.4-2x as long. Under TCG (lab VM)
 # everything is slower, so both grow.
 TMO=${PCMIG_LINK_TIMEOUT:-500}
-[ -n "${KMEMLAB_BACKEND:-}" ] && TMO=${PCMIG_LINK_TIMEOUT:-2000}
+in_vm && TMO=${PCMIG_LINK_TIMEOUT:-2000}
 NA=pcmigA$$
 NB=pcmigB$$
 CLEANUP_EXTRA="ip netns del $NA 2>/dev/null; ip netns del $NB 2>/dev/null"
@@ -56,23 +57,42 @@ start_bg src ip netns exec $NA "$PCMIG" source --size "$SIZE" \
 wait_sock "$d/src.ctl" 10
 n=0 n_pre=0 n_post=0
 deadline=$((SECONDS + 200 + 20 * TMO / 100))
+# A fixed schedule: each break waits until the link is active again (so it
+# lands on a working link), then 0.3 s in precopy (none in postcopy), then
+# holds the link down for 1.5x the timeout. All but the last 3 breaks fall
+# in precopy, then the switchover, then 3 in postcopy. Postcopy ends when
+# the destination's workload has faulted in what it touches or the slow
+# stream (a pass needs ~30 s of link-up time) delivered the rest: 3 breaks
+# take ~1 s of link-up time, while in runs with 7 postcopy breaks and
+# 0.3 s up each, postcopy still lasted through all 7.
+dn=$((TMO * 15 / 10))
+n_sw=$((BREAKS - 3))
+wait_active() {
+	local i
+	for i in $(seq 1 $((TMO / 20 + 100))); do
+		[ "$(ctl_field "$d/src.ctl" link)" = active ] && return 0
+		kill -0 "$src" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
 while kill -0 "$src" 2>/dev/null && [ $SECONDS -lt $deadline ] &&
       [ $n -lt $BREAKS ]; do
-	if [ "${phase:-precopy}" = precopy ]; then
-		sleep "0.$((RANDOM % 6 + 2))"
-	else
-		sleep "0.0$((RANDOM % 10))"
-	fi
+	wait_active || break
+	[ $n -lt $n_sw ] && sleep 0.3
 	phase=$(ctl_field "$d/dst.ctl" phase)
-	[ "$phase" = precopy ] || [ "$phase" = postcopy-active ] || continue
+	[ "$phase" = precopy ] || [ "$phase" = postcopy-active ] || break
 	ip -n $NA link set vA down
-	dn=$((TMO * 14 / 10 + RANDOM % (TMO * 6 / 10)))	# ms, > timeout
 	sleep "$((dn / 1000)).$(printf %03d $((dn % 1000)))"
 	ip -n $NA link set vA up
 	n=$((n + 1))
 	[ "$phase" = precopy ] && n_pre=$((n_pre + 1)) || n_post=$((n_post + 1))
-	if [ $n -ge $((BREAKS - 2)) ] && [ "$phase" = precopy ]; then
+	if [ $n = $n_sw ]; then
 		"$PCMIG" ctl "$d/src.ctl" switchover >/dev/null
+		for i in $(seq 1 100); do
+			[ "$(ctl_field "$d/dst.ctl" phase)" = postcopy-active ] && break
+			sleep 0.05
+		done
 	fi
 done
 "$PCMIG" ctl "$d/src.ctl" switchover >/dev/null 2>&1

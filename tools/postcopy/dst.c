@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,33 @@
 #include "pcmig.h"
 #include "pcmig_sess.h"
 
+/*
+ * Connections that have not sent a valid HELLO yet: at most PEND_MAX, at
+ * most PEND_PER_ADDR from one peer address (the oldest goes first), each
+ * for at most the HELLO deadline; they are served together, so idle or
+ * garbage connections cannot keep a source out.
+ */
+#define PEND_MAX	64
+#define PEND_PER_ADDR	8
+#define HELLO_MS_MAX	1000
+
+struct pconn {
+	int fd;			/* -1: free */
+	uint64_t t0;
+	unsigned char addr[16];	/* peer IP; zeros for a UNIX socket */
+	size_t got;
+	bool hello;		/* a valid HELLO was read */
+	int kind;
+	uint64_t session;
+	uint32_t epoch;
+	uint8_t nonce[PCM_NONCE_LEN];
+	unsigned char b[PCM_HDR_SIZE + sizeof(struct pcm_hello)];
+};
+
 struct pcm_dst {
 	struct pcm_sess ss;	/* link state, channels, stats */
+	struct pconn pend[PEND_MAX];
+	uint8_t nonce_d[PCM_NONCE_LEN];	/* ours, for the link being set up */
 	int memfd;
 	unsigned char *map;
 	size_t len;
@@ -62,6 +88,7 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 			       size_t errlen)
 {
 	struct pcm_dst *d;
+	int i;
 
 	if (!len || len % PCM_PAGE_SIZE || uffd_base % PCM_PAGE_SIZE ||
 	    len / PCM_PAGE_SIZE > PCM_MAX_PAGES) {
@@ -80,6 +107,8 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	d->uffd_base = uffd_base;
 	d->o = *o;
 	d->lfd = -1;
+	for (i = 0; i < PEND_MAX; i++)
+		d->pend[i].fd = -1;
 	d->stop_pipe[0] = -1;
 	d->stop_pipe[1] = -1;
 	if (o->key) {
@@ -107,7 +136,7 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	if (pipe2(d->stop_pipe, O_CLOEXEC))
 		goto nomem;
 	d->zero_hash = pcm_page_hash(zero_page);
-	pcm_sess_init(&d->ss, o->link_timeout_ms);
+	pcm_sess_init(&d->ss, o);
 	d->ss.phase = PCM_PH_NEW;
 	return d;
 nomem:
@@ -119,8 +148,14 @@ nomem:
 
 void pcm_dst_destroy(struct pcm_dst *d)
 {
+	int i;
+
+	for (i = 0; i < PEND_MAX; i++)
+		if (d->pend[i].fd >= 0)
+			close(d->pend[i].fd);
 	if (d->fault_started) {
-		pthread_cancel(d->fault_thr);
+		if (write(d->stop_pipe[1], "x", 1) != 1)
+			pthread_cancel(d->fault_thr);
 		pthread_join(d->fault_thr, NULL);
 	}
 	if (d->stop_pipe[0] >= 0) {
@@ -223,15 +258,29 @@ static void *fault_thread(void *arg)
 	struct pcm_dst *d = arg;
 	struct uffd_msg msg[64];
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = d->uffd, .events = POLLIN },
+			{ .fd = d->stop_pipe[0], .events = POLLIN },
+		};
 		ssize_t n;
 		int i;
 
-		/* blocking: one syscall per fault; stopped by cancellation */
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		/*
+		 * poll + read (the uffd is O_NONBLOCK: a fault woken before
+		 * the read gives EAGAIN); pcm_dst_destroy() stops us through
+		 * the pipe, not by cancellation
+		 */
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			break;
 		n = read(d->uffd, msg, sizeof(msg));
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -303,8 +352,8 @@ static int place(struct pcm_dst *d, uint64_t idx, const void *data,
 			wake(d, idx);
 			break;
 		}
-		pcm_sess_error(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
-			       (unsigned long long)idx, strerror(errno));
+		pcm_sess_detail(&d->ss, "UFFDIO_COPY of page %llu: %s (workload gone?)",
+				(unsigned long long)idx, strerror(errno));
 		return -1;
 	}
 	h = hp ? *hp : data ? pcm_page_hash(data) : d->zero_hash;
@@ -396,7 +445,7 @@ static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 				     FALLOC_FL_KEEP_SIZE,
 				     start * PCM_PAGE_SIZE,
 				     run * PCM_PAGE_SIZE)) {
-			pcm_sess_error(&d->ss, "discard: fallocate: %s", strerror(errno));
+			pcm_sess_detail(&d->ss, "discard: fallocate: %s", strerror(errno));
 			return -PCM_E_STATE;
 		}
 		run = 0;
@@ -414,7 +463,7 @@ static int enter_postcopy(struct pcm_dst *d)
 	if (!d->fault_started) {
 		int fl = fcntl(d->uffd, F_GETFL);
 
-		fcntl(d->uffd, F_SETFL, fl & ~O_NONBLOCK);
+		fcntl(d->uffd, F_SETFL, fl | O_NONBLOCK);
 		if (pthread_create(&d->fault_thr, NULL, fault_thread, d))
 			return -PCM_E_STATE;
 		d->fault_started = true;
@@ -432,9 +481,9 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	if (d->ss.phase != PCM_PH_POSTCOPY)
 		return -PCM_E_STATE;
 	if (pcm_bitmap_weight(d->recv, d->npages) != d->npages) {
-		pcm_sess_error(&d->ss, "COMPLETE with %llu pages missing",
-			       (unsigned long long)(d->npages -
-			       pcm_bitmap_weight(d->recv, d->npages)));
+		pcm_sess_detail(&d->ss, "COMPLETE with %llu pages missing",
+				(unsigned long long)(d->npages -
+				pcm_bitmap_weight(d->recv, d->npages)));
 		return -PCM_E_STATE;
 	}
 	memcpy(&src, f->p, 8);
@@ -475,15 +524,14 @@ static void *rx_thread(struct pcm_dst *d, struct pcm_chan *c)
 	int ret;
 
 	while (buf && !__atomic_load_n(&d->ss.failed, __ATOMIC_ACQUIRE)) {
-		/* the bulk channel may be idle for long; main has heartbeats */
-		ret = pcm_recv(c, &f, buf, bulk ? 24 * 3600 * 1000 : -1);
+		/* both channels carry the source's heartbeats */
+		ret = pcm_recv(c, &f, buf, -1);
 		if (ret) {
 			pcm_sess_fail(&d->ss, ret, bulk ? "bulk channel" : "main channel");
 			break;
 		}
 		switch (f.h.type) {
 		case PCM_T_PING:
-			ret = bulk ? -PCM_E_STATE : 0;
 			break;
 		case PCM_T_PAGE:
 		case PCM_T_PAGE_SUM:
@@ -540,87 +588,256 @@ static void *rx_bulk(void *arg)
 
 /* ---- accepting a link ---- */
 
-struct pending {
-	bool have;
-	struct pcm_chan c;
-	uint32_t epoch;
-};
-
-static void pending_drop(struct pending *p)
+static void pend_drop(struct pconn *p)
 {
-	if (p->have)
-		pcm_chan_destroy(&p->c);
-	p->have = false;
+	if (p->fd >= 0)
+		close(p->fd);
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
 }
 
-/* read and validate a HELLO on a fresh connection; -PCM_E_* or kind */
-static int read_hello(struct pcm_dst *d, int fd, struct pending *slots,
-		      unsigned char *buf)
+static void peer_key(const struct sockaddr_storage *sa, unsigned char k[16])
 {
-	struct pcm_chan c;
-	struct pcm_frame f;
-	struct pcm_hello h;
-	int ret, kind;
+	memset(k, 0, 16);
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
 
-	pcm_sock_tune(fd, d->o.link_timeout_ms, false);
-	if (pcm_chan_init(&c, fd, 0, d->session, 0, d->o.key,
-			  d->o.link_timeout_ms)) {
-		close(fd);
-		return -PCM_E_IO;
+		k[10] = 0xff;
+		k[11] = 0xff;
+		memcpy(k + 12, &a->sin_addr, 4);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+
+		memcpy(k, &a->sin6_addr, 16);
 	}
-	ret = pcm_recv(&c, &f, buf, -1);
-	if (!ret && f.h.type != PCM_T_HELLO)
-		ret = -PCM_E_STATE;
-	if (ret)
-		goto bad;
-	memcpy(&h, f.p, sizeof(h));
-	kind = le32toh(h.channel);
-	if (le32toh(h.version) != PCM_VERSION ||
-	    le32toh(h.page_size) != PCM_PAGE_SIZE || h.flags ||
-	    (kind != PCM_CH_MAIN && kind != PCM_CH_BULK)) {
-		ret = -PCM_E_STATE;
-		goto bad;
+}
+
+/* accept every waiting connection into a pending slot */
+static void pend_accept(struct pcm_dst *d)
+{
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		unsigned char k[16];
+		struct pconn *old_addr = NULL, *old_all = NULL, *free_p = NULL;
+		int fd, i, same = 0;
+
+		fd = accept4(d->lfd, (struct sockaddr *)&sa, &sl,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		peer_key(&sa, k);
+		for (i = 0; i < PEND_MAX; i++) {
+			struct pconn *p = &d->pend[i];
+
+			if (p->fd < 0) {
+				free_p = free_p ? free_p : p;
+				continue;
+			}
+			if (!old_all || p->t0 < old_all->t0)
+				old_all = p;
+			if (memcmp(p->addr, k, 16))
+				continue;
+			same++;
+			if (!old_addr || p->t0 < old_addr->t0)
+				old_addr = p;
+		}
+		if (same >= PEND_PER_ADDR) {
+			pend_drop(old_addr);
+			free_p = old_addr;
+		} else if (!free_p) {
+			pend_drop(old_all);
+			free_p = old_all;
+		}
+		free_p->fd = fd;
+		free_p->t0 = kml_now_ns();
+		memcpy(free_p->addr, k, 16);
 	}
-	if (le64toh(h.npages) != d->npages) {
+}
+
+static void pend_reject(struct pcm_dst *d, struct pconn *p, int err)
+{
+	pcm_sess_error(&d->ss, "rejected connection: %s", pcm_err_name(err));
+	ADD(d, rejected_frames, 1);
+	pend_drop(p);
+}
+
+/* read what @p sent; validate its HELLO once complete */
+static void pend_read(struct pcm_dst *d, struct pconn *p)
+{
+	struct pcm_hello hi;
+	struct pcm_hdr h;
+	ssize_t r;
+	int ret;
+
+	if (p->hello) {
+		/* nothing may follow the HELLO before our HELLO_ACK */
+		char c;
+
+		r = recv(p->fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			pend_drop(p);
+		else if (r > 0)
+			pend_reject(d, p, -PCM_E_STATE);
+		return;
+	}
+	r = recv(p->fd, p->b + p->got, sizeof(p->b) - p->got, MSG_DONTWAIT);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		pend_drop(p);	/* cut before its HELLO: not a reject */
+		return;
+	}
+	if (r < 0)
+		return;
+	p->got += r;
+	if (p->got < sizeof(p->b))
+		return;
+	ret = pcm_hello_parse(p->b, d->o.key, d->session, &h, &hi);
+	if (!ret && le64toh(hi.npages) != d->npages) {
 		pcm_sess_error(&d->ss, "source region has %llu pages, destination %llu",
-			       (unsigned long long)le64toh(h.npages),
+			       (unsigned long long)le64toh(hi.npages),
 			       (unsigned long long)d->npages);
-		ret = -PCM_E_RANGE;
-		goto bad;
-	}
-	if (f.h.epoch <= d->last_epoch || f.h.session == 0) {
-		ret = -PCM_E_EPOCH;
-		goto bad;
-	}
-	c.kind = kind;
-	c.epoch = f.h.epoch;
-	c.session = f.h.session;
-	if (kind == PCM_CH_BULK) {
-		/* the bulk channel has a bigger tx buffer only on the source */
-		c.tx_flush_at = 0;
-	}
-	pending_drop(&slots[kind - 1]);
-	slots[kind - 1].c = c;
-	slots[kind - 1].have = true;
-	slots[kind - 1].epoch = f.h.epoch;
-	return kind;
-bad:
-	/* a connection cut before its HELLO arrived is a lost link */
-	if (ret != -PCM_E_IO) {
-		pcm_sess_error(&d->ss, "rejected connection: %s", pcm_err_name(ret));
 		ADD(d, rejected_frames, 1);
+		pend_drop(p);
+		return;
 	}
-	pcm_chan_destroy(&c);
-	return ret;
+	if (!ret && h.epoch <= d->last_epoch)
+		ret = -PCM_E_EPOCH;
+	if (ret) {
+		pend_reject(d, p, ret);
+		return;
+	}
+	p->hello = true;
+	p->kind = le32toh(hi.channel);
+	p->session = h.session;
+	p->epoch = h.epoch;
+	memcpy(p->nonce, hi.nonce, sizeof(p->nonce));
 }
 
+/* a main and a bulk HELLO of the same link: session, epoch and nonce */
+static bool pend_pair(struct pcm_dst *d, struct pconn **m, struct pconn **b)
+{
+	int i, j;
+
+	for (i = 0; i < PEND_MAX; i++) {
+		struct pconn *p = &d->pend[i];
+
+		if (p->fd < 0 || !p->hello || p->kind != PCM_CH_MAIN)
+			continue;
+		for (j = 0; j < PEND_MAX; j++) {
+			struct pconn *q = &d->pend[j];
+
+			if (q->fd >= 0 && q->hello && q->kind == PCM_CH_BULK &&
+			    q->session == p->session && q->epoch == p->epoch &&
+			    !memcmp(q->nonce, p->nonce, PCM_NONCE_LEN)) {
+				*m = p;
+				*b = q;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * Serve the listening socket and every pending connection for up to
+ * @ms; set up d->ss.main and d->ss.bulk (link keys included) and return
+ * true when both HELLOs of one link arrived.
+ */
+static bool gather_link(struct pcm_dst *d, int ms)
+{
+	struct pollfd pfd[PEND_MAX + 1];
+	struct pconn *idx[PEND_MAX + 1], *m, *b;
+	uint8_t ns[PCM_NONCE_LEN];
+	uint64_t now, hello_ns;
+	int n = 0, i, tmo = d->o.link_timeout_ms;
+
+	hello_ns = (uint64_t)(tmo < HELLO_MS_MAX ? tmo : HELLO_MS_MAX) *
+		   1000000;
+	pfd[n].fd = d->lfd;
+	pfd[n].events = POLLIN;
+	idx[n++] = NULL;
+	for (i = 0; i < PEND_MAX; i++)
+		if (d->pend[i].fd >= 0) {
+			pfd[n].fd = d->pend[i].fd;
+			pfd[n].events = POLLIN;
+			idx[n++] = &d->pend[i];
+		}
+	if (poll(pfd, n, ms) < 0)
+		return false;
+	for (i = 1; i < n; i++)
+		if (pfd[i].revents && idx[i]->fd == pfd[i].fd)
+			pend_read(d, idx[i]);
+	if (pfd[0].revents)
+		pend_accept(d);
+	now = kml_now_ns();
+	for (i = 0; i < PEND_MAX; i++)
+		if (d->pend[i].fd >= 0 && now - d->pend[i].t0 > hello_ns)
+			pend_drop(&d->pend[i]);
+	if (!pend_pair(d, &m, &b))
+		return false;
+	if (pcm_random(d->nonce_d, sizeof(d->nonce_d))) {
+		pcm_sess_error(&d->ss, "getrandom: %s", strerror(errno));
+		return false;
+	}
+	if (pcm_chan_init(&d->ss.main, m->fd, PCM_CH_MAIN, m->session,
+			  m->epoch, d->o.key, tmo, false))
+		return false;
+	if (pcm_chan_init(&d->ss.bulk, b->fd, PCM_CH_BULK, b->session,
+			  b->epoch, d->o.key, tmo, false)) {
+		d->ss.main.fd = -1;
+		pcm_chan_destroy(&d->ss.main);
+		return false;
+	}
+	memcpy(ns, m->nonce, sizeof(ns));
+	m->fd = -1;
+	b->fd = -1;
+	pend_drop(m);
+	pend_drop(b);
+	d->ss.main.rx_seq = 1;
+	d->ss.bulk.rx_seq = 1;
+	/* the bulk channel has a bigger tx buffer only on the source */
+	d->ss.bulk.tx_flush_at = 0;
+	for (i = 0; i < 2; i++) {
+		struct pcm_chan *c = i ? &d->ss.bulk : &d->ss.main;
+		int fl = fcntl(c->fd, F_GETFL);
+
+		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+		pcm_sock_tune(c->fd, tmo, false);
+		pcm_chan_set_link(c, ns, d->nonce_d);
+	}
+	return true;
+}
+
+/* one frame of the handshake, before the handshake's deadline @dl */
+static int hs_recv(struct pcm_dst *d, struct pcm_frame *f,
+		   unsigned char *buf, uint64_t dl)
+{
+	uint64_t now = kml_now_ns();
+	int ms;
+
+	if (now >= dl)
+		return -PCM_E_TIMEOUT;
+	ms = (dl - now) / 1000000 + 1;
+	if (ms > d->o.link_timeout_ms)
+		ms = d->o.link_timeout_ms;
+	return pcm_recv(&d->ss.main, f, buf, ms);
+}
+
+/*
+ * After both HELLOs: HELLO_ACK (our nonce, tagged under the link key),
+ * the received bitmap, then RESUME. Nothing changes here before RESUME
+ * arrived with a valid tag: a replayed HELLO pair (valid under the HELLO
+ * key) gets no further than that, and adopts no session and no epoch.
+ */
 static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 {
 	struct pcm_hello_ack ack = { 0 };
 	struct pcm_frame f;
 	uint64_t w, le;
+	uint64_t dl = kml_now_ns() + (uint64_t)d->o.link_timeout_ms * 4000000;
 	int ret;
 
+	memcpy(ack.nonce, d->nonce_d, sizeof(ack.nonce));
 	ack.phase = htole32(d->ss.phase);
 	ack.received = htole64(pcm_bitmap_weight(d->recv, d->npages));
 	ret = pcm_send(&d->ss.main, PCM_T_HELLO_ACK, &ack, sizeof(ack), NULL, 0,
@@ -629,7 +846,7 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 		return -PCM_E_IO;
 	if (d->ss.phase == PCM_PH_COMPLETED) {
 		/* the source lost our COMPLETE_ACK; it now says goodbye */
-		ret = pcm_recv(&d->ss.main, &f, buf, -1);
+		ret = hs_recv(d, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type != PCM_T_BYE)
@@ -674,7 +891,7 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 			return -PCM_E_IO;
 	}
 	for (;;) {
-		ret = pcm_recv(&d->ss.main, &f, buf, -1);
+		ret = hs_recv(d, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME)
@@ -683,6 +900,9 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 			return -PCM_E_STATE;
 	}
 	pthread_mutex_lock(&d->ss.lock);
+	d->last_epoch = d->ss.main.epoch;
+	if (!d->session)
+		d->session = d->ss.main.session;
 	if (d->ss.phase == PCM_PH_NEW)
 		d->ss.phase = PCM_PH_PRECOPY;
 	pthread_mutex_unlock(&d->ss.lock);
@@ -713,7 +933,6 @@ static bool dst_done(void *arg)
 int pcm_dst_run(struct pcm_dst *d, const char *addr)
 {
 	unsigned char *buf = malloc(PCM_MAX_PAYLOAD);
-	struct pending slots[2] = { 0 };
 	char err[200];
 	int ret;
 	uint64_t t0, linger = 0;
@@ -729,12 +948,18 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		free(buf);
 		return -1;
 	}
+	fcntl(d->lfd, F_SETFL, fcntl(d->lfd, F_GETFL) | O_NONBLOCK);
+	pthread_mutex_lock(&d->ss.lock);
+	d->ss.down_since = kml_now_ns();
+	pthread_mutex_unlock(&d->ss.lock);
 	while (!d->bye && d->ss.phase != PCM_PH_FAILED &&
 	       !(d->ss.phase == PCM_PH_COMPLETED && kml_now_ns() > linger)) {
-		int fd;
-
 		pthread_mutex_lock(&d->ss.lock);
 		pcm_sess_wait_unpaused(&d->ss);
+		if (pcm_sess_give_up(&d->ss)) {
+			pthread_mutex_unlock(&d->ss.lock);
+			break;
+		}
 		if (d->ss.addr_changed) {
 			int nfd = pcm_listen(d->ss.addr, err, sizeof(err));
 
@@ -745,33 +970,15 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 			} else {
 				close(d->lfd);
 				d->lfd = nfd;
+				fcntl(d->lfd, F_SETFL,
+				      fcntl(d->lfd, F_GETFL) | O_NONBLOCK);
 			}
 		}
 		pthread_mutex_unlock(&d->ss.lock);
-		fd = pcm_accept(d->lfd, 200);
-		if (fd < 0)
+		if (!gather_link(d, 100))
 			continue;
 		t0 = kml_now_ns();
-		read_hello(d, fd, slots, buf);
-		if (!slots[0].have || !slots[1].have ||
-		    slots[0].epoch != slots[1].epoch) {
-			/* drop the older half of a link */
-			if (slots[0].have && slots[1].have) {
-				if (slots[0].epoch < slots[1].epoch)
-					pending_drop(&slots[0]);
-				else
-					pending_drop(&slots[1]);
-			}
-			continue;
-		}
-		d->ss.main = slots[0].c;
-		d->ss.bulk = slots[1].c;
-		slots[0].have = false;
-		slots[1].have = false;
 		pthread_mutex_lock(&d->ss.lock);
-		d->last_epoch = d->ss.main.epoch;
-		if (!d->session)
-			d->session = d->ss.main.session;
 		d->ss.link = PCM_LINK_RECOVERING;
 		pthread_mutex_unlock(&d->ss.lock);
 		__atomic_store_n(&d->ss.failed, 0, __ATOMIC_RELEASE);
@@ -789,7 +996,7 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		pcm_sess_active(&d->ss, t0);
 		pthread_create(&d->thr[0], NULL, rx_main, d);
 		pthread_create(&d->thr[1], NULL, rx_bulk, d);
-		pcm_sess_heartbeat(&d->ss, dst_done, d);
+		pcm_sess_heartbeat(&d->ss, dst_done, NULL, d, false);
 		ret = d->ss.phase == PCM_PH_COMPLETED || d->ss.phase == PCM_PH_FAILED;
 		if (d->ss.phase == PCM_PH_COMPLETED && !linger)
 			linger = kml_now_ns() +
@@ -798,8 +1005,6 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		pcm_sess_down(&d->ss, d->thr, 2);
 		pcm_sess_paused(&d->ss, !ret);
 	}
-	pending_drop(&slots[0]);
-	pending_drop(&slots[1]);
 	free(buf);
 	return d->ss.phase == PCM_PH_COMPLETED ? 0 : -1;
 }
@@ -846,9 +1051,11 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "precopy_rounds", st->rounds);
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);
+	kml_json_u64(j, "dirty_dropped", st->dirty_dropped);
 	kml_json_u64(j, "failures", st->failures);
 	kml_json_u64(j, "recoveries", st->recoveries);
 	kml_json_u64(j, "rejected_frames", st->rejected_frames);
+	kml_json_bool(j, "gave_up", st->gave_up);
 	kml_json_u64(j, "recover_ns_last", st->recover_ns_last);
 	kml_json_u64(j, "recover_ns_max", st->recover_ns_max);
 	kml_json_u64(j, "fault_samples", st->lat_n);

@@ -52,6 +52,11 @@ struct pcm_opts {
 	uint64_t switch_pages;	/* source: switch when dirty <= this */
 	bool manual_switch;	/* source: only switch on request */
 	int linger_ms;		/* dest: wait for a lost BYE this long */
+	/*
+	 * give up (phase failed, st.gave_up) when no link worked for this
+	 * long, paused by the operator included; 0: never
+	 */
+	uint64_t give_up_ms;
 	enum pcm_dirty_mode dirty;
 	bool quiet;
 	/*
@@ -62,6 +67,7 @@ struct pcm_opts {
 	bool page_sums;
 	/* test hooks (selftests only): misbehave to prove tests can fail */
 	bool broken_no_bitmap;	/* source: ignore the received bitmap */
+	bool broken_dirty;	/* source: drop what dirty tracking finds */
 };
 
 void pcm_opts_default(struct pcm_opts *o);
@@ -74,7 +80,9 @@ struct pcm_stats {
 	uint64_t pages_dup, bytes_sent, bytes_recv;
 	uint64_t pages_summed;	/* sent / verified with a page checksum */
 	uint64_t failures, recoveries, rejected_frames;
+	uint32_t gave_up;	/* --give-up-after expired */
 	uint64_t rounds, dirty_last;
+	uint64_t dirty_dropped;	/* --broken-dirty: dirty pages not re-sent */
 	uint64_t recover_ns_last, recover_ns_max;	/* connect..active */
 	uint64_t received, npages;
 	uint64_t digest_src, digest_dst;
@@ -82,7 +90,7 @@ struct pcm_stats {
 	int phase, link;
 	uint32_t epoch;
 	uint64_t session;
-	char dirty_mode[16];
+	char dirty_mode[24];
 	char last_error[160];
 };
 

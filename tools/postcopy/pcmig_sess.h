@@ -30,16 +30,25 @@ struct pcm_sess {
 	bool conn_up;
 	struct pcm_chan main, bulk;
 	int link_timeout_ms;
+	uint64_t give_up_ns;		/* 0: retry / wait for ever */
+	uint64_t down_since;		/* when the link last stopped working */
+	char detail[120];		/* why the next pcm_sess_fail() rejects */
 	struct pcm_stats st;
 };
 
 /* counters in st, updated without the lock */
 #define PCM_ADD(ss, f, v) __atomic_fetch_add(&(ss)->st.f, (v), __ATOMIC_RELAXED)
 
-void pcm_sess_init(struct pcm_sess *ss, int link_timeout_ms);
+void pcm_sess_init(struct pcm_sess *ss, const struct pcm_opts *o);
 void pcm_sess_destroy(struct pcm_sess *ss);
 
 void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/*
+ * Say why a frame is about to be refused: the next pcm_sess_fail() reports
+ * "where: <this>" instead of the bare error name (the real cause first).
+ */
+void pcm_sess_detail(struct pcm_sess *ss, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
@@ -55,18 +64,31 @@ void pcm_sess_handshake_failed(struct pcm_sess *ss, int err);
 /* control: hold PAUSED (dropping the link) / release, maybe to @addr */
 void pcm_sess_pause(struct pcm_sess *ss);
 int pcm_sess_recover(struct pcm_sess *ss, const char *addr);
-/* with ss->lock held: wait while a pause request holds the link */
+/*
+ * With ss->lock held: wait while a pause request holds the link (or until
+ * the --give-up-after deadline passes).
+ */
 void pcm_sess_wait_unpaused(struct pcm_sess *ss);
+/*
+ * With ss->lock held: true when the link has not worked for the
+ * give-up duration; then the phase is FAILED, st.gave_up set and the cause
+ * recorded.
+ */
+bool pcm_sess_give_up(struct pcm_sess *ss);
 
 /* the handshake succeeded (@t0: when the connection began): ACTIVE */
 void pcm_sess_active(struct pcm_sess *ss, uint64_t t0);
 /*
  * While the link is up and @done(@arg) is false (called with ss->lock
- * held): send a PING on the main channel whenever it was silent for a
- * quarter of the link timeout. Returns with ss->lock held.
+ * held): send a PING on the main channel (and with @bulk on the bulk
+ * channel) whenever it was silent for a quarter of the link timeout, and
+ * fail the link when @expired(@arg) (called without the lock; may be
+ * NULL) names a protocol wait whose deadline passed. Returns with
+ * ss->lock held.
  */
 void pcm_sess_heartbeat(struct pcm_sess *ss, bool (*done)(void *arg),
-			void *arg);
+			const char *(*expired)(void *arg), void *arg,
+			bool bulk);
 /*
  * Tear the link down: stop it, join the @n threads that served it, count
  * its bytes and free both channels (then pcm_sess_paused()).

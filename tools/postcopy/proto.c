@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /* pcmig framing, validation, SipHash authentication, hashing, sockets. */
 #include <endian.h>
+#include <math.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ static const char *const err_names[PCM_E_MAX] = {
 	[PCM_E_STATE] = "frame not allowed in this state",
 	[PCM_E_SUM] = "page checksum mismatch (page corrupted in transit)",
 	[PCM_E_NOSUM] = "page without a checksum: this side requires them (run the source with --page-checksums)",
+	[PCM_E_TIMEOUT] = "silent for longer than the link timeout",
 };
 
 const char *pcm_err_name(int err)
@@ -105,14 +108,240 @@ uint64_t pcm_siphash(const uint64_t key[2], const void *a, size_t alen,
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-void pcm_key_derive(const char *secret, uint64_t key[2])
-{
-	static const uint64_t k0[2] = { 0x7063606967206b31ULL,
-					0x6b65792064657276ULL };
-	size_t n = strlen(secret);
+/* ---- SHA-256, HMAC-SHA256, HKDF-SHA256 (RFC 5869) ---- */
 
-	key[0] = pcm_siphash(k0, secret, n, "A", 1);
-	key[1] = pcm_siphash(k0, secret, n, "B", 1);
+static const uint32_t sha_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+struct sha256 {
+	uint32_t h[8];
+	unsigned char blk[64];
+	size_t n;		/* bytes in blk */
+	uint64_t total;
+};
+
+#define ROR32(x, b) (((x) >> (b)) | ((x) << (32 - (b))))
+
+static void sha_block(struct sha256 *c, const unsigned char *p)
+{
+	uint32_t w[64], a, b, d, e, f, g, h, cc, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		       (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^
+			(w[i - 15] >> 3)) +
+		       (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^
+			(w[i - 2] >> 10));
+	a = c->h[0]; b = c->h[1]; cc = c->h[2]; d = c->h[3];
+	e = c->h[4]; f = c->h[5]; g = c->h[6]; h = c->h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = h + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) +
+		     ((e & f) ^ (~e & g)) + sha_k[i] + w[i];
+		t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) +
+		     ((a & b) ^ (a & cc) ^ (b & cc));
+		h = g; g = f; f = e; e = d + t1;
+		d = cc; cc = b; b = a; a = t1 + t2;
+	}
+	c->h[0] += a; c->h[1] += b; c->h[2] += cc; c->h[3] += d;
+	c->h[4] += e; c->h[5] += f; c->h[6] += g; c->h[7] += h;
+}
+
+static void sha_init(struct sha256 *c)
+{
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(c->h, iv, sizeof(iv));
+	c->n = 0;
+	c->total = 0;
+}
+
+static void sha_update(struct sha256 *c, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	c->total += len;
+	while (len) {
+		size_t k = 64 - c->n < len ? 64 - c->n : len;
+
+		memcpy(c->blk + c->n, p, k);
+		c->n += k;
+		p += k;
+		len -= k;
+		if (c->n == 64) {
+			sha_block(c, c->blk);
+			c->n = 0;
+		}
+	}
+}
+
+static void sha_final(struct sha256 *c, uint8_t out[32])
+{
+	uint64_t bits = c->total * 8;
+	unsigned char pad = 0x80, z = 0, lenb[8];
+	int i;
+
+	sha_update(c, &pad, 1);
+	while (c->n != 56)
+		sha_update(c, &z, 1);
+	for (i = 0; i < 8; i++)
+		lenb[i] = bits >> (56 - 8 * i);
+	sha_update(c, lenb, 8);
+	for (i = 0; i < 8; i++) {
+		out[4 * i] = c->h[i] >> 24;
+		out[4 * i + 1] = c->h[i] >> 16;
+		out[4 * i + 2] = c->h[i] >> 8;
+		out[4 * i + 3] = c->h[i];
+	}
+}
+
+void pcm_sha256(const void *a, size_t alen, const void *b, size_t blen,
+		uint8_t out[32])
+{
+	struct sha256 c;
+
+	sha_init(&c);
+	sha_update(&c, a, alen);
+	sha_update(&c, b, blen);
+	sha_final(&c, out);
+}
+
+void pcm_hmac_sha256(const void *key, size_t klen, const void *a,
+		     size_t alen, const void *b, size_t blen, uint8_t out[32])
+{
+	unsigned char k[64] = { 0 }, pad[64];
+	uint8_t inner[32];
+	struct sha256 c;
+	int i;
+
+	if (klen > 64)
+		pcm_sha256(key, klen, NULL, 0, k);
+	else
+		memcpy(k, key, klen);
+	for (i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha_init(&c);
+	sha_update(&c, pad, 64);
+	sha_update(&c, a, alen);
+	sha_update(&c, b, blen);
+	sha_final(&c, inner);
+	for (i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha_init(&c);
+	sha_update(&c, pad, 64);
+	sha_update(&c, inner, 32);
+	sha_final(&c, out);
+	memset(k, 0, sizeof(k));
+	memset(pad, 0, sizeof(pad));
+}
+
+void pcm_hkdf(const void *salt, size_t slen, const void *ikm, size_t ilen,
+	      const void *info, size_t infolen, uint8_t *out, size_t outlen)
+{
+	unsigned char prk[32], t[32 + 256 + 1];
+	size_t tl = 0, done = 0;
+	unsigned char i = 1;
+	static const unsigned char zero[32];
+
+	/* Extract: PRK = HMAC(salt, IKM); Expand: T(i) = HMAC(PRK, T(i-1)|info|i) */
+	if (!salt || !slen)
+		salt = zero, slen = 32;
+	pcm_hmac_sha256(salt, slen, ikm, ilen, NULL, 0, prk);
+	if (infolen > 256)
+		infolen = 256;
+	while (done < outlen && outlen <= 255 * 32) {
+		uint8_t blk[32];
+		size_t k;
+
+		memcpy(t + tl, info, infolen);
+		t[tl + infolen] = i++;
+		pcm_hmac_sha256(prk, 32, t, tl + infolen + 1, NULL, 0, blk);
+		memcpy(t, blk, 32);
+		tl = 32;
+		k = outlen - done < 32 ? outlen - done : 32;
+		memcpy(out + done, blk, k);
+		done += k;
+	}
+	memset(prk, 0, sizeof(prk));
+	memset(t, 0, sizeof(t));
+}
+
+static void key_from(const uint8_t okm[16], uint64_t key[2])
+{
+	memcpy(&key[0], okm, 8);
+	memcpy(&key[1], okm + 8, 8);
+	key[0] = le64toh(key[0]);
+	key[1] = le64toh(key[1]);
+}
+
+void pcm_key_hello(const char *secret, uint64_t key[2])
+{
+	static const char salt[] = "pcmig-v2 hello salt";
+	static const char info[] = "pcmig-v2 hello s->d";
+	uint8_t okm[16];
+
+	pcm_hkdf(salt, sizeof(salt) - 1, secret, strlen(secret), info,
+		 sizeof(info) - 1, okm, sizeof(okm));
+	key_from(okm, key);
+}
+
+void pcm_key_link(const char *secret, const uint8_t *ns, const uint8_t *nd,
+		  uint64_t session, uint32_t epoch, int kind, int dir,
+		  uint64_t key[2])
+{
+	/* salt: both nonces; info: label, session, epoch, channel, direction */
+	unsigned char salt[2 * PCM_NONCE_LEN], info[32];
+	uint64_t sl = htole64(session);
+	uint32_t el = htole32(epoch);
+	uint8_t okm[16];
+
+	memcpy(salt, ns, PCM_NONCE_LEN);
+	memcpy(salt + PCM_NONCE_LEN, nd, PCM_NONCE_LEN);
+	memcpy(info, "pcmig-v2 link", 13);
+	memcpy(info + 13, &sl, 8);
+	memcpy(info + 21, &el, 4);
+	info[25] = kind;
+	info[26] = dir;
+	pcm_hkdf(salt, sizeof(salt), secret, strlen(secret), info, 27, okm,
+		 sizeof(okm));
+	key_from(okm, key);
+}
+
+const char *pcm_secret_weak(const unsigned char *s, size_t n)
+{
+	unsigned int cnt[256] = { 0 }, distinct = 0, i;
+	double bits = 0;
+
+	if (n < 16)
+		return "shorter than 16 bytes";
+	for (i = 0; i < n; i++)
+		if (!cnt[s[i]]++)
+			distinct++;
+	for (i = 0; i < 256; i++)
+		if (cnt[i])
+			bits -= cnt[i] * log2((double)cnt[i] / n);
+	if (distinct < 16)
+		return "fewer than 16 distinct byte values (low entropy)";
+	if (bits < 128)
+		return "estimated entropy below 128 bits (a passphrase?)";
+	return NULL;
 }
 
 /* ---- page hash (4 lanes, xxh64-like rounds) and region digest ---- */
@@ -252,7 +481,7 @@ size_t pcm_encode(unsigned char *out, const struct pcm_hdr *h,
 }
 
 int pcm_chan_init(struct pcm_chan *c, int fd, int kind, uint64_t session,
-		  uint32_t epoch, const char *key, int timeout_ms)
+		  uint32_t epoch, const char *key, int timeout_ms, bool is_src)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
@@ -260,9 +489,12 @@ int pcm_chan_init(struct pcm_chan *c, int fd, int kind, uint64_t session,
 	c->session = session;
 	c->epoch = epoch;
 	c->timeout_ms = timeout_ms;
+	c->is_src = is_src;
 	if (key) {
 		c->has_key = true;
-		pcm_key_derive(key, c->key);
+		c->secret = key;
+		pcm_key_hello(key, c->tx_key);
+		memcpy(c->rx_key, c->tx_key, sizeof(c->rx_key));
 	}
 	c->txcap = kind == PCM_CH_BULK ? TXCAP_BULK :
 		   PCM_HDR_SIZE + PCM_MAX_PAYLOAD;
@@ -277,6 +509,21 @@ int pcm_chan_init(struct pcm_chan *c, int fd, int kind, uint64_t session,
 	}
 	pthread_mutex_init(&c->tx_lock, NULL);
 	return 0;
+}
+
+void pcm_chan_set_link(struct pcm_chan *c, const uint8_t *ns,
+		       const uint8_t *nd)
+{
+	int tx = c->is_src ? PCM_DIR_S2D : PCM_DIR_D2S;
+	int rx = c->is_src ? PCM_DIR_D2S : PCM_DIR_S2D;
+
+	c->await_nonce = false;
+	if (!c->has_key)
+		return;
+	pcm_key_link(c->secret, ns, nd, c->session, c->epoch, c->kind, tx,
+		     c->tx_key);
+	pcm_key_link(c->secret, ns, nd, c->session, c->epoch, c->kind, rx,
+		     c->rx_key);
 }
 
 void pcm_chan_destroy(struct pcm_chan *c)
@@ -357,7 +604,7 @@ int pcm_send(struct pcm_chan *c, int type, const void *p1, size_t l1,
 		memcpy(out + PCM_HDR_SIZE + l1, p2, l2);
 	hdr_to_le(&le, &h);
 	if (c->has_key)
-		le.mac = htole64(pcm_siphash(c->key, &le, sizeof(le),
+		le.mac = htole64(pcm_siphash(c->tx_key, &le, sizeof(le),
 					     out + PCM_HDR_SIZE, l1 + l2));
 	memcpy(out, &le, sizeof(le));
 	c->txlen += PCM_HDR_SIZE + l1 + l2;
@@ -368,7 +615,46 @@ out:
 	return ret;
 }
 
-/* read exactly @n bytes before @deadline (ns); 0 or -PCM_E_IO */
+int pcm_ping_nowait(struct pcm_chan *c)
+{
+	unsigned char out[PCM_HDR_SIZE];
+	struct pcm_hdr h = {
+		.magic = PCM_MAGIC, .type = PCM_T_PING, .session = c->session,
+		.epoch = c->epoch,
+	};
+	struct pcm_hdr le;
+	ssize_t r;
+	int ret = 0;
+
+	/* the channel's sender is busy: not idle, no heartbeat needed */
+	if (pthread_mutex_trylock(&c->tx_lock))
+		return 0;
+	if (c->txlen)
+		goto out;
+	h.seq = c->tx_seq;
+	hdr_to_le(&le, &h);
+	if (c->has_key)
+		le.mac = htole64(pcm_siphash(c->tx_key, &le, sizeof(le), NULL,
+					     0));
+	memcpy(out, &le, sizeof(le));
+	r = send(c->fd, out, sizeof(out), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0) {
+		/* a full socket buffer: data in flight, TCP_USER_TIMEOUT */
+		if (errno != EAGAIN && errno != EINTR)
+			ret = -errno;
+		goto out;
+	}
+	c->tx_seq++;
+	if (r < (ssize_t)sizeof(out))
+		ret = write_all(c->fd, out + r, sizeof(out) - r);
+	c->bytes_tx += sizeof(out);
+	c->last_tx_ns = kml_now_ns();
+out:
+	pthread_mutex_unlock(&c->tx_lock);
+	return ret;
+}
+
+/* read exactly @n bytes before @deadline (ns); 0, -PCM_E_IO or _TIMEOUT */
 static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 		      uint64_t deadline)
 {
@@ -395,7 +681,7 @@ static int read_exact(struct pcm_chan *c, unsigned char *dst, size_t n,
 		 */
 		now = kml_now_ns();
 		if (now >= deadline)
-			return -PCM_E_IO;
+			return -PCM_E_TIMEOUT;
 		ms = (deadline - now) / 1000000 + 1;
 		if (ms > 1000)
 			ms = 1000;
@@ -458,14 +744,56 @@ int pcm_recv(struct pcm_chan *c, struct pcm_frame *f, unsigned char *buf,
 	ret = read_exact(c, buf, h->len, deadline + 1000000000ULL);
 	if (ret)
 		return ret;
+	if (c->await_nonce) {
+		/* source main: the link keys come with the destination's nonce */
+		if (h->type != PCM_T_HELLO_ACK)
+			return -PCM_E_STATE;
+		pcm_chan_set_link(c, c->nonce_s, buf +
+				  offsetof(struct pcm_hello_ack, nonce));
+	}
 	if (c->has_key) {
 		le.mac = 0;
-		mac = pcm_siphash(c->key, &le, sizeof(le), buf, h->len);
+		mac = pcm_siphash(c->rx_key, &le, sizeof(le), buf, h->len);
 		if (mac != h->mac)
 			return -PCM_E_MAC;
 	}
 	c->rx_seq++;
 	f->p = buf;
+	return 0;
+}
+
+int pcm_hello_parse(const unsigned char *b, const char *secret,
+		    uint64_t session, struct pcm_hdr *h, struct pcm_hello *hi)
+{
+	struct pcm_hdr le;
+	uint64_t key[2];
+	int kind;
+
+	memcpy(&le, b, sizeof(le));
+	hdr_from_le(h, &le);
+	if (h->magic != PCM_MAGIC || h->flags)
+		return -PCM_E_MAGIC;
+	if (h->type != PCM_T_HELLO)
+		return h->type < PCM_T_MAX ? -PCM_E_STATE : -PCM_E_TYPE;
+	if (h->len != sizeof(*hi))
+		return -PCM_E_LEN;
+	if (!h->session || (session && h->session != session))
+		return -PCM_E_SESSION;
+	if (h->seq)
+		return -PCM_E_SEQ;
+	if (secret) {
+		pcm_key_hello(secret, key);
+		le.mac = 0;
+		if (pcm_siphash(key, &le, sizeof(le), b + PCM_HDR_SIZE,
+				sizeof(*hi)) != h->mac)
+			return -PCM_E_MAC;
+	}
+	memcpy(hi, b + PCM_HDR_SIZE, sizeof(*hi));
+	kind = le32toh(hi->channel);
+	if (le32toh(hi->version) != PCM_VERSION ||
+	    le32toh(hi->page_size) != PCM_PAGE_SIZE || hi->flags ||
+	    (kind != PCM_CH_MAIN && kind != PCM_CH_BULK))
+		return -PCM_E_STATE;
 	return 0;
 }
 
@@ -554,7 +882,7 @@ int pcm_listen(const char *addr, char *err, size_t errlen)
 		unlink(((struct sockaddr_un *)&ss)->sun_path);
 	else
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 16)) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 128)) {
 		snprintf(err, errlen, "cannot listen on '%s': %s", addr,
 			 strerror(errno));
 		close(fd);
@@ -631,4 +959,9 @@ void pcm_sock_tune(int fd, int timeout_ms, bool bulk)
 int getrandom_u64(uint64_t *v)
 {
 	return getrandom(v, sizeof(*v), 0) == sizeof(*v) ? 0 : -1;
+}
+
+int pcm_random(void *p, size_t n)
+{
+	return getrandom(p, n, 0) == (ssize_t)n ? 0 : -1;
 }

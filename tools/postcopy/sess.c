@@ -13,11 +13,13 @@
 #include "kml.h"
 #include "pcmig_sess.h"
 
-void pcm_sess_init(struct pcm_sess *ss, int link_timeout_ms)
+void pcm_sess_init(struct pcm_sess *ss, const struct pcm_opts *o)
 {
 	ss->main.fd = -1;
 	ss->bulk.fd = -1;
-	ss->link_timeout_ms = link_timeout_ms;
+	ss->link_timeout_ms = o->link_timeout_ms;
+	ss->give_up_ns = (uint64_t)o->give_up_ms * 1000000;
+	ss->down_since = kml_now_ns();
 	pthread_mutex_init(&ss->lock, NULL);
 	pthread_cond_init(&ss->cond, NULL);
 	pthread_rwlock_init(&ss->conn_lock, NULL);
@@ -42,13 +44,31 @@ void pcm_sess_error(struct pcm_sess *ss, const char *fmt, ...)
 	pthread_mutex_unlock(&ss->lock);
 }
 
+void pcm_sess_detail(struct pcm_sess *ss, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ss->lock);
+	va_start(ap, fmt);
+	vsnprintf(ss->detail, sizeof(ss->detail), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&ss->lock);
+}
+
 void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
 {
+	char detail[sizeof(ss->detail)];
+
+	pthread_mutex_lock(&ss->lock);
+	memcpy(detail, ss->detail, sizeof(detail));
+	ss->detail[0] = 0;
+	pthread_mutex_unlock(&ss->lock);
 	if (__atomic_exchange_n(&ss->failed, 1, __ATOMIC_ACQ_REL))
 		return;
 	if (err)
-		pcm_sess_error(ss, "%s: %s", where, pcm_err_name(err));
-	if (err && err != -PCM_E_IO)
+		pcm_sess_error(ss, "%s: %s", where,
+			       detail[0] ? detail : pcm_err_name(err));
+	if (err && !pcm_err_is_link(err))
 		PCM_ADD(ss, rejected_frames, 1);
 	if (ss->main.fd >= 0)
 		shutdown(ss->main.fd, SHUT_RDWR);
@@ -61,8 +81,15 @@ void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
 
 void pcm_sess_handshake_failed(struct pcm_sess *ss, int err)
 {
-	pcm_sess_error(ss, "recovery handshake: %s", pcm_err_name(err));
-	if (err != -PCM_E_IO)
+	char detail[sizeof(ss->detail)];
+
+	pthread_mutex_lock(&ss->lock);
+	memcpy(detail, ss->detail, sizeof(detail));
+	ss->detail[0] = 0;
+	pthread_mutex_unlock(&ss->lock);
+	pcm_sess_error(ss, "recovery handshake: %s",
+		       detail[0] ? detail : pcm_err_name(err));
+	if (!pcm_err_is_link(err))
 		PCM_ADD(ss, rejected_frames, 1);
 }
 
@@ -90,10 +117,46 @@ int pcm_sess_recover(struct pcm_sess *ss, const char *addr)
 	return 0;
 }
 
+static void timed_wait(struct pcm_sess *ss, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += ms * 1000000L;
+	while (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&ss->cond, &ss->lock, &ts);
+}
+
+bool pcm_sess_give_up(struct pcm_sess *ss)
+{
+	char before[sizeof(ss->st.last_error)];
+	uint64_t down;
+
+	if (ss->st.gave_up)
+		return true;
+	if (!ss->give_up_ns || ss->link == PCM_LINK_ACTIVE ||
+	    ss->phase == PCM_PH_COMPLETED || ss->phase == PCM_PH_FAILED)
+		return false;
+	down = kml_now_ns() - ss->down_since;
+	if (down <= ss->give_up_ns)
+		return false;
+	ss->st.gave_up = 1;
+	ss->phase = PCM_PH_FAILED;
+	memcpy(before, ss->st.last_error, sizeof(before));
+	snprintf(ss->st.last_error, sizeof(ss->st.last_error),
+		 "gave up: no working link for %.1f s (--give-up-after); before that: %.80s",
+		 down / 1e9, before[0] ? before : "-");
+	pthread_cond_broadcast(&ss->cond);
+	return true;
+}
+
 void pcm_sess_wait_unpaused(struct pcm_sess *ss)
 {
-	while (ss->pause_req)
-		pthread_cond_wait(&ss->cond, &ss->lock);
+	while (ss->pause_req && !pcm_sess_give_up(ss))
+		timed_wait(ss, 100);
 }
 
 void pcm_sess_active(struct pcm_sess *ss, uint64_t t0)
@@ -109,29 +172,42 @@ void pcm_sess_active(struct pcm_sess *ss, uint64_t t0)
 	pthread_mutex_unlock(&ss->lock);
 }
 
+static void ping(struct pcm_sess *ss, struct pcm_chan *c, bool nowait,
+		 const char *what)
+{
+	uint64_t since = kml_now_ns() - __atomic_load_n(&c->last_tx_ns,
+							__ATOMIC_RELAXED);
+
+	if (since <= (uint64_t)ss->link_timeout_ms * 250000)
+		return;
+	/*
+	 * The bulk channel's PING must not wait for a bulk stream stuck in
+	 * a full socket buffer: main's PINGs would stop with it.
+	 */
+	if (nowait ? pcm_ping_nowait(c) :
+	    pcm_send(c, PCM_T_PING, NULL, 0, NULL, 0, true))
+		pcm_sess_fail(ss, -PCM_E_IO, what);
+}
+
 void pcm_sess_heartbeat(struct pcm_sess *ss, bool (*done)(void *arg),
-			void *arg)
+			const char *(*expired)(void *arg), void *arg,
+			bool bulk)
 {
 	pthread_mutex_lock(&ss->lock);
 	while (!ss->failed && !done(arg)) {
-		struct timespec ts;
-		uint64_t since;
+		const char *why;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&ss->cond, &ss->lock, &ts);
-		since = kml_now_ns() - ss->main.last_tx_ns;
-		if (since > (uint64_t)ss->link_timeout_ms * 250000) {
-			pthread_mutex_unlock(&ss->lock);
-			if (pcm_send(&ss->main, PCM_T_PING, NULL, 0, NULL, 0,
-				     true))
-				pcm_sess_fail(ss, -PCM_E_IO, "heartbeat");
-			pthread_mutex_lock(&ss->lock);
-		}
+		timed_wait(ss, 100);
+		if (ss->failed || done(arg))
+			break;
+		pthread_mutex_unlock(&ss->lock);
+		ping(ss, &ss->main, false, "heartbeat (main channel)");
+		if (bulk)
+			ping(ss, &ss->bulk, true, "heartbeat (bulk channel)");
+		why = expired ? expired(arg) : NULL;
+		if (why)
+			pcm_sess_fail(ss, -PCM_E_TIMEOUT, why);
+		pthread_mutex_lock(&ss->lock);
 	}
 }
 
@@ -154,6 +230,8 @@ void pcm_sess_down(struct pcm_sess *ss, const pthread_t *thr, int n)
 void pcm_sess_paused(struct pcm_sess *ss, bool failure)
 {
 	pthread_mutex_lock(&ss->lock);
+	if (ss->link == PCM_LINK_ACTIVE)
+		ss->down_since = kml_now_ns();
 	ss->link = PCM_LINK_PAUSED;
 	if (failure)
 		ss->st.failures++;

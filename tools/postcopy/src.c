@@ -8,6 +8,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct pcm_src {
 	bool switch_req, switch_pending, frozen, connected_once;
 	bool digest_valid, complete_sent;
 	uint64_t digest;
+	uint64_t ack_deadline;	/* COMPLETE sent: COMPLETE_ACK due by then */
 
 	pthread_t thr[2];	/* rx (main channel), bulk stream */
 	uint64_t bulk_bytes, bulk_t0;
@@ -157,6 +159,15 @@ fail:
 	return -1;
 }
 
+/* a written page must be sent again (the test hook forgets it instead) */
+static void mark_dirty(struct pcm_src *s, uint64_t p)
+{
+	if (s->o.broken_dirty && s->ss.st.rounds)
+		PCM_ADD(&s->ss, dirty_dropped, 1);
+	else
+		pcm_set_bit(s->need, p);
+}
+
 /* OR the pages written since the last call into need; returns how many */
 static int64_t dirty_collect(struct pcm_src *s)
 {
@@ -188,7 +199,7 @@ static int64_t dirty_collect(struct pcm_src *s)
 					     / PCM_PAGE_SIZE;
 
 				for (; p < e; p++, n++)
-					pcm_set_bit(s->need, p);
+					mark_dirty(s, p);
 			}
 			a.start = a.walk_end;
 		}
@@ -213,7 +224,7 @@ static int64_t dirty_collect(struct pcm_src *s)
 				return -EIO;
 			for (k = 0; k < cnt; k++)
 				if (buf[k] & (1ull << 55)) {
-					pcm_set_bit(s->need, i + k);
+					mark_dirty(s, i + k);
 					n++;
 				}
 		}
@@ -265,7 +276,7 @@ struct pcm_src *pcm_src_create(void *base, size_t len,
 		pcm_set_bit(s->need, i);
 	s->duffd = -1;
 	s->pmfd = -1;
-	pcm_sess_init(&s->ss, o->link_timeout_ms);
+	pcm_sess_init(&s->ss, o);
 	s->session = o->session;
 	while (!s->session) {
 		if (getrandom_u64(&s->session))
@@ -324,8 +335,9 @@ void pcm_src_status(struct pcm_src *s, struct pcm_stats *st)
 	st->digest_src = s->digest_valid ? s->digest : 0;
 	pthread_mutex_unlock(&s->ss.lock);
 	st->received = s->npages - pcm_bitmap_weight(s->need, s->npages);
-	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s",
-		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty");
+	snprintf(st->dirty_mode, sizeof(st->dirty_mode), "%s%s",
+		 s->dmode == PCM_DIRTY_WP_ASYNC ? "wp-async" : "soft-dirty",
+		 s->o.broken_dirty ? "-broken" : "");
 }
 
 void pcm_src_pause(struct pcm_src *s)
@@ -603,6 +615,14 @@ static void *bulk_thread(void *arg)
 			if (pcm_send(&s->ss.bulk, PCM_T_COMPLETE, &le, 8, NULL, 0,
 				     true))
 				break;
+			/*
+			 * The destination answers on the main channel once it
+			 * has read COMPLETE: allow it the link timeout twice
+			 * over (the bulk channel's queue drains first).
+			 */
+			__atomic_store_n(&s->ack_deadline, kml_now_ns() +
+					 (uint64_t)s->o.link_timeout_ms * 2000000,
+					 __ATOMIC_RELEASE);
 		}
 		break;
 	}
@@ -671,6 +691,27 @@ static void *rx_thread(void *arg)
 
 /* ---- handshake and the connection loop ---- */
 
+/* ms left before @dl (ns), at least 1; 0 when it passed */
+static int left_ms(uint64_t dl)
+{
+	uint64_t now = kml_now_ns();
+
+	return now >= dl ? 0 : (int)((dl - now) / 1000000) + 1;
+}
+
+/* one frame of the handshake, before the handshake's deadline @dl */
+static int hs_recv(struct pcm_src *s, struct pcm_frame *f,
+		   unsigned char *buf, uint64_t dl)
+{
+	int ms = left_ms(dl);
+
+	if (!ms)
+		return -PCM_E_TIMEOUT;
+	if (ms > s->o.link_timeout_ms)
+		ms = s->o.link_timeout_ms;
+	return pcm_recv(&s->ss.main, f, buf, ms);
+}
+
 static int handshake(struct pcm_src *s, unsigned char *buf)
 {
 	struct pcm_hello h = {
@@ -681,16 +722,18 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	struct pcm_hello_ack ack;
 	struct pcm_frame f;
 	uint64_t w, got = 0;
-	int ret, dphase;
+	/* the whole handshake, bitmap included, has a deadline */
+	uint64_t dl = kml_now_ns() + (uint64_t)s->o.link_timeout_ms * 4000000;
+	uint32_t dphase;
+	int ret;
 
 	h.channel = htole32(PCM_CH_MAIN);
-	{
-		uint64_t nonce;
-
-		if (getrandom_u64(&nonce))
-			nonce = kml_now_ns();
-		h.nonce = nonce;
+	if (pcm_random(h.nonce, sizeof(h.nonce))) {
+		pcm_sess_error(&s->ss, "getrandom: %s", strerror(errno));
+		return -PCM_E_IO;
 	}
+	memcpy(s->ss.main.nonce_s, h.nonce, sizeof(h.nonce));
+	s->ss.main.await_nonce = true;
 	ret = pcm_send(&s->ss.main, PCM_T_HELLO, &h, sizeof(h), NULL, 0, true);
 	h.channel = htole32(PCM_CH_BULK);
 	if (!ret)
@@ -698,12 +741,14 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 			       true);
 	if (ret)
 		return -PCM_E_IO;
-	ret = pcm_recv(&s->ss.main, &f, buf, -1);
+	/* HELLO_ACK: its tag is checked under the link key (our nonce too) */
+	ret = hs_recv(s, &f, buf, dl);
 	if (ret)
 		return ret;
 	if (f.h.type != PCM_T_HELLO_ACK)
 		return -PCM_E_STATE;
 	memcpy(&ack, f.p, sizeof(ack));
+	pcm_chan_set_link(&s->ss.bulk, h.nonce, ack.nonce);
 	dphase = le32toh(ack.phase);
 	if (dphase > PCM_PH_COMPLETED || ack.pad)
 		return -PCM_E_STATE;
@@ -728,7 +773,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 			struct pcm_bitmap_hdr bh;
 			uint64_t k;
 
-			ret = pcm_recv(&s->ss.main, &f, buf, -1);
+			ret = hs_recv(s, &f, buf, dl);
 			if (ret)
 				return ret;
 			if (f.h.type == PCM_T_RBITMAP_END) {
@@ -783,11 +828,12 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	}
 	memset(s->sent_ep, 0, s->nwords * 8);
 	s->complete_sent = false;
+	__atomic_store_n(&s->ack_deadline, 0, __ATOMIC_RELEASE);
 	ret = pcm_send(&s->ss.main, PCM_T_RESUME, NULL, 0, NULL, 0, true);
 	if (ret)
 		return -PCM_E_IO;
 	for (;;) {
-		ret = pcm_recv(&s->ss.main, &f, buf, -1);
+		ret = hs_recv(s, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME_ACK)
@@ -823,13 +869,13 @@ static int connect_both(struct pcm_src *s, char *err, size_t errlen)
 	pcm_sock_tune(fb, tmo, true);
 	s->epoch++;
 	if (pcm_chan_init(&s->ss.main, fm, PCM_CH_MAIN, s->session, s->epoch,
-			  s->o.key, tmo)) {
+			  s->o.key, tmo, true)) {
 		close(fm);
 		close(fb);
 		return -1;
 	}
 	if (pcm_chan_init(&s->ss.bulk, fb, PCM_CH_BULK, s->session, s->epoch,
-			  s->o.key, tmo)) {
+			  s->o.key, tmo, true)) {
 		pcm_chan_destroy(&s->ss.main);
 		close(fb);
 		return -1;
@@ -843,6 +889,29 @@ static bool src_done(void *arg)
 	struct pcm_src *s = arg;
 
 	return s->ss.phase == PCM_PH_COMPLETED || s->ss.phase == PCM_PH_FAILED;
+}
+
+/* COMPLETE went out and no COMPLETE_ACK came back in time */
+static const char *src_expired(void *arg)
+{
+	struct pcm_src *s = arg;
+	uint64_t dl = __atomic_load_n(&s->ack_deadline, __ATOMIC_ACQUIRE);
+	int outq = 0;
+
+	if (!dl || kml_now_ns() <= dl)
+		return NULL;
+	/*
+	 * Bytes still unacknowledged on the bulk channel: COMPLETE has not
+	 * even left (a stalled send fails by TCP_USER_TIMEOUT); count the
+	 * deadline from when the queue drains.
+	 */
+	if (!ioctl(s->ss.bulk.fd, SIOCOUTQ, &outq) && outq > 0) {
+		__atomic_store_n(&s->ack_deadline, kml_now_ns() +
+				 (uint64_t)s->o.link_timeout_ms * 2000000,
+				 __ATOMIC_RELEASE);
+		return NULL;
+	}
+	return "no COMPLETE_ACK within 2x the link timeout of COMPLETE";
 }
 
 int pcm_src_run(struct pcm_src *s, const char *addr)
@@ -862,6 +931,7 @@ int pcm_src_run(struct pcm_src *s, const char *addr)
 	for (;;) {
 		pthread_mutex_lock(&s->ss.lock);
 		pcm_sess_wait_unpaused(&s->ss);
+		pcm_sess_give_up(&s->ss);
 		if (s->ss.phase == PCM_PH_COMPLETED || s->ss.phase == PCM_PH_FAILED) {
 			pthread_mutex_unlock(&s->ss.lock);
 			break;
@@ -901,7 +971,7 @@ int pcm_src_run(struct pcm_src *s, const char *addr)
 		pcm_sess_active(&s->ss, t0);
 		pthread_create(&s->thr[0], NULL, rx_thread, s);
 		pthread_create(&s->thr[1], NULL, bulk_thread, s);
-		pcm_sess_heartbeat(&s->ss, src_done, s);
+		pcm_sess_heartbeat(&s->ss, src_done, src_expired, s, true);
 		ret = src_done(s);
 		pthread_mutex_unlock(&s->ss.lock);
 		/* done or failed: stop both threads and drop the connection */
