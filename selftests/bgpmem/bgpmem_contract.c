@@ -986,9 +986,12 @@ static void *fault_src_handler(void *arg)
 	return NULL;
 }
 
-/* pwrite @len bytes at @pos of @fd from a fault_src buffer; errno or 0 */
-static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
-			    uint64_t bad_sector, char *data, int *faults)
+/*
+ * In the child: pwrite BLK bytes at @pos of @fd from a fault_src buffer.
+ * Return: errno or 0, -1 when the set-up failed.
+ */
+static int fault_src_do_pwrite(struct env *e, int fd, uint64_t pos,
+			       uint64_t bad_sector, int *faults)
 {
 	struct fault_src f = { .e = e, .stop = { -1, -1 } };
 	struct uffdio_api api = { .api = UFFD_API };
@@ -998,7 +1001,6 @@ static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
 	int rc = -1;
 
 	fill(f.data, BLK, 13);
-	memcpy(data, f.data, BLK);
 	snprintf(f.bb, sizeof(f.bb), "%llu 1\n",
 		 (unsigned long long)bad_sector);
 	f.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -1020,15 +1022,86 @@ static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
 out:
 	if (rc < 0)
 		diag("userfaultfd set-up failed: %s", strerror(errno));
-	if (f.buf != MAP_FAILED)
-		munmap(f.buf, BLK);
-	if (f.uffd >= 0)
-		close(f.uffd);
-	if (f.stop[0] >= 0) {
-		close(f.stop[0]);
-		close(f.stop[1]);
-	}
 	return rc;
+}
+
+/* a pwrite of one block normally takes milliseconds, also under TCG */
+#define FAULT_SRC_DEADLINE_S	30
+
+/* what the kernel says the stuck tasks wait for, into the log */
+static void dump_stuck(pid_t pid)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(grep State: $t/status)\"; cat $t/stack; done 2>&1 | sed 's/^/#   /'",
+		 (int)pid);
+	if (system(cmd))
+		diag("cannot read the stacks of %d", (int)pid);
+	/* blocked tasks (and, with lockdep, the locks held) to the console */
+	write_file("/proc/sysrq-trigger", "w");
+}
+
+/*
+ * pwrite BLK bytes at @pos of @fd from a fault_src buffer: errno or 0, -1
+ * when the set-up failed; @data gets what was written.
+ *
+ * The pwrite runs in a child, and the parent waits for it at most
+ * FAULT_SRC_DEADLINE_S: a driver that waits for the handler while the
+ * handler waits for the driver leaves tasks that cannot be killed, and
+ * the test must say so at once, not 120 s later through the hung-task
+ * panic. The child's stdout and stderr are not the runner's: a stuck child
+ * must not keep the runner waiting for the end of the output.
+ */
+static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
+			    uint64_t bad_sector, char *data, int *faults)
+{
+	struct { int rc, faults; } res = { -1, 0 };
+	struct pollfd p;
+	int pfd[2], rc;
+	pid_t pid;
+
+	fill(data, BLK, 13);
+	if (pipe(pfd))
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		close(pfd[0]);
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		res.rc = fault_src_do_pwrite(e, fd, pos, bad_sector,
+					     &res.faults);
+		_exit(write(pfd[1], &res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(pfd[1]);
+	p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+	rc = poll(&p, 1, FAULT_SRC_DEADLINE_S * 1000);
+	if (rc == 1 && read(pfd[0], &res, sizeof(res)) == sizeof(res)) {
+		close(pfd[0]);
+		waitpid(pid, NULL, 0);
+		*faults = res.faults;
+		return res.rc;
+	}
+	close(pfd[0]);
+	if (rc == 0) {
+		diag("the pwrite from a userfaultfd buffer did not return in %d s: a deadlock between the driver and the fault handler; stacks:",
+		     FAULT_SRC_DEADLINE_S);
+		dump_stuck(pid);
+		kill(pid, SIGKILL);
+		return -2;
+	}
+	waitpid(pid, NULL, 0);
+	return -1;
 }
 
 static void dax_cases(struct env *e)
@@ -1081,6 +1154,15 @@ static void dax_cases(struct env *e)
 		rc = bad == UINT64_MAX ? -1 :
 		     fault_src_pwrite(e, fd, 2 * BLK, bad / 512, buf_a,
 				      &faults);
+		if (rc == -2) {
+			/* the device is wedged: nothing after this can run */
+			cell(e, "dax_write_fault_src", "HUNG",
+			     e->can_clear ? "OK,cleared" : "EIO,kept");
+			printf("Bail out! %s dax_write_fault_src: the pwrite hung (deadline %d s)\n",
+			       e->fs, FAULT_SRC_DEADLINE_S);
+			fflush(NULL);
+			_exit(1);
+		}
 		snprintf(got, sizeof(got), "%s,%s",
 			 rc < 0 ? "setup-failed" : err_name(rc),
 			 state(e, phys, BLK));
