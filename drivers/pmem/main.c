@@ -26,6 +26,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nd.h>
+#include <linux/pagemap.h>
 #include <linux/pfn_t.h>
 #include <linux/rwsem.h>
 #include <linux/sched/mm.h>
@@ -651,7 +652,7 @@ static void bgp_refused(struct bgpmem_device *bp, u64 off, u64 len, int op,
  * @bp: the device
  * @off: device byte offset
  * @len: bytes
- * @op: for the trace event (1 write, 2 dax, 3 clear)
+ * @op: BGP_OP_*, for the trace event
  * @locked: set when poisoned blocks were cleared at the platform; the caller
  *	then writes the data and calls bgp_write_end(), with @bp->mutex held
  *
@@ -774,7 +775,7 @@ static void bgpmem_submit_bio(struct bio *bio)
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
 		if (len && bgp_poisoned(bp, off, len)) {
-			bgp_refused(bp, off, len, 0, -EIO);
+			bgp_refused(bp, off, len, BGP_OP_READ, -EIO);
 			sts = BLK_STS_IOERR;
 			break;
 		}
@@ -782,7 +783,7 @@ static void bgpmem_submit_bio(struct bio *bio)
 		break;
 	case REQ_OP_WRITE:
 	case REQ_OP_WRITE_ZEROES:
-		if (bgp_write_begin(bp, off, len, 1, &locked)) {
+		if (bgp_write_begin(bp, off, len, BGP_OP_WRITE, &locked)) {
 			sts = BLK_STS_IOERR;
 			break;
 		}
@@ -908,29 +909,70 @@ static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
 	return rc;
 }
 
-static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
-			 const struct bgpmem_range *r)
+/*
+ * Drop the block device's page cache of [start, end] (bytes, inclusive) as
+ * 6.12's truncate_bdev_range() does for BLKZEROOUT (not exported): with a
+ * temporary claim, or, when someone else holds the device exclusively (a
+ * mounted file system), by invalidating, which fails with -EBUSY on pages
+ * that are dirty or in use. Dirty pages left in the cache would be written
+ * back over the zeroes.
+ */
+static int bgp_truncate_bdev_range(struct block_device *bdev, blk_mode_t mode,
+				   loff_t start, loff_t end)
 {
+	if (!(mode & BLK_OPEN_EXCL)) {
+		if (bd_prepare_to_claim(bdev, bgp_truncate_bdev_range, NULL))
+			return invalidate_inode_pages2_range(bdev->bd_mapping,
+							     start >> PAGE_SHIFT,
+							     end >> PAGE_SHIFT);
+	}
+	truncate_inode_pages_range(bdev->bd_mapping, start, end);
+	if (!(mode & BLK_OPEN_EXCL))
+		bd_abort_claiming(bdev, bgp_truncate_bdev_range);
+	return 0;
+}
+
+/*
+ * BGPMEM_IOC_CLEAR: like BLKZEROOUT (write access, not read-only, the page
+ * cache of the range dropped first and kept out while zeroing), but only
+ * whole poison blocks, and poisoned blocks are cleared at the platform.
+ */
+static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
+			 blk_mode_t mode, const struct bgpmem_range *r)
+{
+	struct address_space *mapping = bdev->bd_mapping;
 	bool locked;
 	u64 off;
 	int rc;
 
+	if (!(mode & BLK_OPEN_WRITE))
+		return -EBADF;
+	if (bdev_read_only(bdev))
+		return -EPERM;
 	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
 	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r->len, bp->pbs))
 		return -EINVAL;
-	rc = bgp_write_begin(bp, off, r->len, 3, &locked);
+
+	inode_lock(mapping->host);
+	filemap_invalidate_lock(mapping);
+	rc = bgp_truncate_bdev_range(bdev, mode, r->offset,
+				     r->offset + r->len - 1);
 	if (rc)
-		return rc;
+		goto out;
+	rc = bgp_write_begin(bp, off, r->len, BGP_OP_CLEAR, &locked);
+	if (rc)
+		goto out;
 	bgp_zero(bp, off, r->len);
 	if (locked)
 		bgp_write_end(bp, off, r->len, true);
 	else
 		nvdimm_flush(bp->nd_region, NULL);
-	/* the block layer's cache of the range is stale now */
-	invalidate_bdev(bdev);
-	return 0;
+out:
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(mapping->host);
+	return rc;
 }
 
 static int bgp_ioc_scrub(struct bgpmem_device *bp)
@@ -996,7 +1038,7 @@ static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
 		rc = bgp_ioc_inject(bp, bdev, &u.range);
 		break;
 	case BGPMEM_IOC_CLEAR:
-		rc = bgp_ioc_clear(bp, bdev, &u.range);
+		rc = bgp_ioc_clear(bp, bdev, mode, &u.range);
 		break;
 	default:
 		rc = bgp_ioc_scrub(bp);
@@ -1071,14 +1113,15 @@ static long bgpmem_dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff,
 	if (bgp_poisoned(bp, off, PFN_PHYS(nr_pages))) {
 		if (mode != DAX_RECOVERY_WRITE) {
 			trace_bgpmem_io_refused(bgp_name(bp), off,
-						PFN_PHYS(nr_pages), 2,
+						PFN_PHYS(nr_pages), BGP_OP_DAX,
 						-EHWPOISON);
 			return -EHWPOISON;
 		}
 		/* no point letting fs/dax turn a sure failure into EFAULT */
 		if (READ_ONCE(bp->clear_support) == BGPMEM_CLEAR_UNSUPPORTED) {
 			atomic64_inc(&bp->clear_unsupported);
-			bgp_refused(bp, off, PFN_PHYS(nr_pages), 2, -EIO);
+			bgp_refused(bp, off, PFN_PHYS(nr_pages), BGP_OP_DAX,
+				    -EIO);
 			return -EIO;
 		}
 	}
@@ -1098,7 +1141,7 @@ static int bgpmem_dax_zero_page_range(struct dax_device *dax_dev,
 
 	if (off >= bp->capacity || len > bp->capacity - off)
 		return -ERANGE;
-	if (bgp_write_begin(bp, off, len, 2, &locked))
+	if (bgp_write_begin(bp, off, len, BGP_OP_DAX, &locked))
 		return -EIO;
 	bgp_zero(bp, off, len);
 	if (locked)
@@ -1128,7 +1171,8 @@ static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
 		/* what cannot be read of the source fails as in any write */
 		bytes -= fault_in_iov_iter_readable(i, bytes);
 		/* refused: fs/dax reports 0 bytes as EFAULT (Documentation) */
-		if (!bytes || bgp_write_begin(bp, off, bytes, 2, &locked))
+		if (!bytes ||
+		    bgp_write_begin(bp, off, bytes, BGP_OP_DAX, &locked))
 			return 0;
 		if (!locked)
 			return _copy_from_iter_flushcache(addr, bytes, i);

@@ -584,6 +584,60 @@ static void bad_input_cases(struct env *e)
 	}
 }
 
+/*
+ * BGPMEM_IOC_CLEAR against BLKZEROOUT's rules: write access (EBADF), a
+ * read-only device (EPERM), and the page cache of the range dropped before
+ * zeroing, so a dirty cached page is not written back over the zeroes.
+ */
+static void clear_ioctl_cases(struct env *e)
+{
+	struct bgpmem_range r = { .offset = area(80), .len = BLK };
+	char got[64], *zero;
+	int fd, rc, ro;
+
+	/* ioc_clear_rdonly: a read-only open may not clear */
+	poison(e, r.offset, BLK);
+	fd = open(e->dev, O_RDONLY);
+	rc = fd < 0 ? -1 : ioctl(fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", rc < 0 ? "open-failed" :
+		 err_name(rc), state(e, r.offset, BLK));
+	if (fd >= 0)
+		close(fd);
+	tap(!strcmp(got, "EBADF,kept"), "blk ioc_clear_rdonly: %s", got);
+
+	/* ioc_clear_ro: nor may a clear on a device set read-only */
+	ro = 1;
+	rc = ioctl(e->fd, BLKROSET, &ro) ? -1 :
+	     ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+	ro = 0;
+	if (ioctl(e->fd, BLKROSET, &ro))
+		diag("BLKROSET 0: %s", strerror(errno));
+	snprintf(got, sizeof(got), "%s,%s", rc < 0 ? "BLKROSET-failed" :
+		 err_name(rc), state(e, r.offset, BLK));
+	tap(!strcmp(got, "EPERM,kept"), "blk ioc_clear_ro: %s", got);
+
+	/* ioc_clear_dirty_cache: a dirty cached page does not come back */
+	r.offset = area(81);
+	fill(buf_a, BLK, 21);
+	fd = open(e->dev, O_RDWR);
+	zero = buf_b + BLK;
+	memset(zero, 0, BLK);
+	if (fd < 0 || pwrite(fd, buf_a, BLK, r.offset) != BLK) {
+		snprintf(got, sizeof(got), "setup-failed");
+	} else {
+		rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+		if (fsync(fd))
+			diag("fsync: %s", strerror(errno));
+		snprintf(got, sizeof(got), "%s,%s", err_name(rc),
+			 pr(e, buf_b, BLK, r.offset) ? "read-failed" :
+			 !memcmp(buf_b, zero, BLK) ? "zeroed" :
+			 !memcmp(buf_b, buf_a, BLK) ? "stale-data" : "other-data");
+	}
+	if (fd >= 0)
+		close(fd);
+	tap(!strcmp(got, "OK,zeroed"), "blk ioc_clear_dirty_cache: %s", got);
+}
+
 /* bgpmem only: sysfs badblocks, records at scale, rebind, 512 B blocks */
 static void record_cases(struct env *e)
 {
@@ -1333,7 +1387,7 @@ static void umount_fs(struct env *e)
 /* ---- setup ------------------------------------------------------------- */
 
 #define N_RAW		10
-#define N_BAD		2
+#define N_BAD		5
 #define N_REC		4
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
@@ -1601,6 +1655,7 @@ int main(int argc, char **argv)
 	}
 	raw_cases(&e);
 	bad_input_cases(&e);
+	clear_ioctl_cases(&e);
 	record_cases(&e);
 	platform_case(&e);
 	platform_mirror_full_case(&e);
