@@ -291,24 +291,50 @@ static void bgp_bb_notify(struct bgpmem_device *bp)
 		sysfs_notify_dirent(bp->bb_state);
 }
 
-/* rebuild the badblocks mirror from the records (a clear could not split) */
-static void bgp_resync_bb(struct bgpmem_device *bp)
+static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
+			  u64 skip_end);
+static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end);
+
+/*
+ * Rebuild the badblocks mirror from the records (a clear could not split).
+ * Entries written to /sys/block/X/badblocks and not imported yet are
+ * imported first, but for [@skip_start, @skip_end): the range whose records
+ * were just dropped, with the data written, whose entries could not be
+ * cleared.
+ */
+static void bgp_resync_bb(struct bgpmem_device *bp, u64 skip_start,
+			  u64 skip_end)
 {
 	sector_t s, n = bp->capacity >> SECTOR_SHIFT;
 	struct bgp_range *r;
 
 	lockdep_assert_held(&bp->mutex);
+	if (READ_ONCE(bp->bb.changed))
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, skip_start, skip_end);
 	for (s = 0; s < n; s += BGP_BB_CHUNK)
 		badblocks_clear(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, n - s));
 	bp->bb_overflow = false;
 	for (r = bgp_set_first(&bp->poison, 0, U64_MAX); r;
 	     r = bgp_set_next(r, U64_MAX)) {
-		if (badblocks_set(&bp->bb, r->start >> SECTOR_SHIFT,
-				  (r->end - r->start) >> SECTOR_SHIFT, 1)) {
-			bp->bb_overflow = true;
+		bgp_bb_set(bp, r->start, r->end);
+		if (bp->bb_overflow)
 			break;
-		}
 	}
+}
+
+/* does the badblocks list hold a bad sector in [start, end)? lockless */
+static bool bgp_bb_hit(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	sector_t s = start >> SECTOR_SHIFT;
+	sector_t e = DIV_ROUND_UP_ULL(end, SECTOR_SIZE);
+	sector_t first;
+	int n;
+
+	for (; s < e; s += BGP_BB_CHUNK)
+		if (badblocks_check(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, e - s),
+				    &first, &n))
+			return true;
+	return false;
 }
 
 static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end)
@@ -325,9 +351,16 @@ static void bgp_bb_clear(struct bgpmem_device *bp, u64 start, u64 end)
 	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
 
 	for (; s < e; s += BGP_BB_CHUNK) {
-		if (badblocks_clear(&bp->bb, s, min(BGP_BB_CHUNK, e - s))) {
-			/* the list was full and the clear needed a split */
-			bgp_resync_bb(bp);
+		u64 n = min(BGP_BB_CHUNK, e - s);
+
+		/*
+		 * badblocks_clear() returns 1 both when there was nothing to
+		 * clear and when the list was full and the clear needed a
+		 * split: only what is left tells them apart.
+		 */
+		badblocks_clear(&bp->bb, s, n);
+		if (bgp_bb_hit(bp, s << SECTOR_SHIFT, (s + n) << SECTOR_SHIFT)) {
+			bgp_resync_bb(bp, start, end);
 			return;
 		}
 	}
@@ -397,7 +430,8 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
  * records. The list only ever holds a subset of the records plus such new
  * entries, so importing again is harmless.
  */
-static void bgp_import_bb(struct bgpmem_device *bp, int src)
+static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
+			  u64 skip_end)
 {
 	unsigned long flags;
 	int i, n;
@@ -417,8 +451,18 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src)
 		u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
 		u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
 
-		if (s < bp->capacity)
+		if (s >= bp->capacity)
+			continue;
+		/* the parts outside [skip_start, skip_end) */
+		if (skip_start >= skip_end) {
 			bgp_add_record(bp, s, l, src);
+			continue;
+		}
+		if (s < skip_start)
+			bgp_add_record(bp, s, min(s + l, skip_start) - s, src);
+		if (s + l > skip_end)
+			bgp_add_record(bp, max(s, skip_end),
+				       s + l - max(s, skip_end), src);
 	}
 	kfree(copy);
 }
@@ -554,20 +598,30 @@ static void bgp_sync_sysfs(struct bgpmem_device *bp)
 		return;
 	mutex_lock(&bp->mutex);
 	if (bp->bb.changed) {
-		bgp_import_bb(bp, BGPMEM_SRC_SYSFS);
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
 		bgp_bb_notify(bp);
 	}
 	mutex_unlock(&bp->mutex);
 }
 
-/* does [off, off + len) touch a poisoned block? */
+/*
+ * Does [off, off + len) touch a poisoned block? Never takes @bp->mutex:
+ * readers do not wait for platform clears, and the I/O path takes the
+ * mutex only to clear poison it overwrites. Entries written to
+ * /sys/block/X/badblocks and not imported yet are looked up in the list
+ * itself (lockless), over the range rounded out to whole poison blocks,
+ * as they will be once imported.
+ */
 static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
 {
+	u64 pbs = READ_ONCE(bp->pbs);
 	bool bad;
 
 	if (likely(!bgp_may_be_poisoned(bp)))
 		return false;
-	bgp_sync_sysfs(bp);
+	if (READ_ONCE(bp->bb.changed) &&
+	    bgp_bb_hit(bp, round_down(off, pbs), round_up(off + len, pbs)))
+		return true;
 	if (!READ_ONCE(bp->poison.nr) || !bgp_chunks_hit(bp, off, len))
 		return false;
 	read_lock(&bp->lock);
@@ -664,7 +718,7 @@ static void bgp_refused(struct bgpmem_device *bp, u64 off, u64 len, int op,
 static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 			   bool *locked)
 {
-	u64 end = off + len, pbs = bp->pbs;
+	u64 end = off + len, pbs = READ_ONCE(bp->pbs);
 	u64 bs = round_down(off, pbs), be = round_up(end, pbs);
 	struct bgp_range *r;
 	int rc;
@@ -674,6 +728,10 @@ static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 		return 0;
 
 	mutex_lock(&bp->mutex);
+	if (READ_ONCE(bp->bb.changed)) {
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
+		bgp_bb_notify(bp);
+	}
 	/* records only change under the mutex: no read lock needed */
 	if ((bs < off && bgp_set_first(&bp->poison, bs, bs + pbs)) ||
 	    (be > end && bgp_set_first(&bp->poison, be - pbs, be))) {
@@ -835,7 +893,7 @@ static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
 			struct bgpmem_info *info)
 {
 	info->size = bdev_nr_bytes(bdev);
-	info->poison_block_size = bp->pbs;
+	info->poison_block_size = READ_ONCE(bp->pbs);
 	info->clear_support = READ_ONCE(bp->clear_support);
 	info->mode = bp->fsdax ? BGPMEM_MODE_FSDAX : BGPMEM_MODE_RAW;
 	info->clear_failures = atomic64_read(&bp->clear_failures);
@@ -891,14 +949,15 @@ static int bgp_ioc_list(struct bgpmem_device *bp, struct block_device *bdev,
 static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
 			  const struct bgpmem_range *r)
 {
-	u64 off, start, end;
+	u64 off, start, end, pbs;
 	int rc;
 
 	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
-	start = round_down(off, bp->pbs);
-	end = min(round_up(off + r->len, bp->pbs), bp->capacity);
+	pbs = READ_ONCE(bp->pbs);
+	start = round_down(off, pbs);
+	end = min(round_up(off + r->len, pbs), bp->capacity);
 	mutex_lock(&bp->mutex);
 	rc = bp->store ? bgp_store_add(bp->store, bgp_to_phys(bp, start),
 				       end - start) : 0;
@@ -942,7 +1001,7 @@ static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
 {
 	struct address_space *mapping = bdev->bd_mapping;
 	bool locked;
-	u64 off;
+	u64 off, pbs;
 	int rc;
 
 	if (!(mode & BLK_OPEN_WRITE))
@@ -952,7 +1011,8 @@ static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
 	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
-	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r->len, bp->pbs))
+	pbs = READ_ONCE(bp->pbs);
+	if (!IS_ALIGNED(off, pbs) || !IS_ALIGNED(r->len, pbs))
 		return -EINVAL;
 
 	inode_lock(mapping->host);
@@ -1202,7 +1262,7 @@ static struct bgpmem_device *dev_to_bgp(struct device *dev)
 static ssize_t poison_block_size_show(struct device *dev,
 				      struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", dev_to_bgp(dev)->pbs);
+	return sysfs_emit(buf, "%u\n", READ_ONCE(dev_to_bgp(dev)->pbs));
 }
 
 static ssize_t poison_block_size_store(struct device *dev,
@@ -1223,7 +1283,7 @@ static ssize_t poison_block_size_store(struct device *dev,
 	if (bp->poison.nr)
 		rc = -EBUSY;
 	else
-		bp->pbs = v;
+		WRITE_ONCE(bp->pbs, v);
 	mutex_unlock(&bp->mutex);
 	return rc ? rc : len;
 }

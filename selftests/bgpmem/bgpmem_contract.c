@@ -584,6 +584,24 @@ static void bad_input_cases(struct env *e)
 	}
 }
 
+/* lines of @file containing @pat, -1 if it cannot be read */
+static int sh_count(const char *pat, const char *file)
+{
+	char cmd[256], line[32] = "";
+	FILE *p;
+
+	if (access(file, R_OK))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "grep -c -- '%s' %s", pat, file);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (!fgets(line, sizeof(line), p))
+		line[0] = 0;
+	pclose(p);
+	return atoi(line);
+}
+
 /*
  * BGPMEM_IOC_CLEAR against BLKZEROOUT's rules: write access (EBADF), a
  * read-only device (EPERM), and the page cache of the range dropped before
@@ -636,6 +654,38 @@ static void clear_ioctl_cases(struct env *e)
 	if (fd >= 0)
 		close(fd);
 	tap(!strcmp(got, "OK,zeroed"), "blk ioc_clear_dirty_cache: %s", got);
+
+	/*
+	 * sysfs_pending_read: reads never take the driver's mutex (held
+	 * across platform clears), so a read does not import a new sysfs
+	 * badblocks entry (an import is a bgpmem_poison_set src=sysfs trace
+	 * event, made under the mutex only) but still fails on its whole
+	 * poison block; the whole-block write over it imports and clears.
+	 */
+	r.offset = area(82);
+	{
+		char path[128], line[64];
+		int before, after, rr1, rr2, rw;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/badblocks",
+			 e->disk);
+		snprintf(line, sizeof(line), "%llu 1",
+			 (unsigned long long)(r.offset + 1024) / 512);
+		before = sh_count("src=sysfs", "/sys/kernel/tracing/trace");
+		write_file(path, line);
+		rr1 = pr(e, buf_b, BLK, r.offset + BLK);	/* clean neighbour */
+		rr2 = pr(e, buf_b, 512, r.offset);	/* same block */
+		after = sh_count("src=sysfs", "/sys/kernel/tracing/trace");
+		fill(buf_a, BLK, 22);
+		rw = pw(e, buf_a, BLK, r.offset);
+		snprintf(got, sizeof(got), "%s,%s,%s,%s,%s", err_name(rr1),
+			 err_name(rr2), before < 0 ? "no-trace" :
+			 after > before ? "imported-by-read" : "not-imported",
+			 err_name(rw), state(e, r.offset, BLK));
+	}
+	tap(!strcmp(got, e->can_clear ? "OK,EIO,not-imported,OK,cleared" :
+			 "OK,EIO,not-imported,EIO,kept"),
+	    "blk sysfs_pending_read: %s", got);
 }
 
 /* bgpmem only: sysfs badblocks, records at scale, rebind, 512 B blocks */
@@ -1387,7 +1437,7 @@ static void umount_fs(struct env *e)
 /* ---- setup ------------------------------------------------------------- */
 
 #define N_RAW		10
-#define N_BAD		5
+#define N_BAD		6
 #define N_REC		4
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
