@@ -106,6 +106,7 @@ static DEFINE_IDA(bgpmem_ida);
  * @bb: standard badblocks, a mirror for /sys/block/X/badblocks
  * @bb_state: sysfs dirent of badblocks for notifications
  * @bb_overflow: @bb could not hold every record
+ * @bb_importing: bgp_import_bb() is running (under @mutex)
  * @store: injected poison kept across unbind/bind
  * @clear_support: BGPMEM_CLEAR_*
  * @clear_failures: platform clears that failed
@@ -162,6 +163,7 @@ struct bgpmem_device {
 	struct badblocks bb;
 	struct kernfs_node *bb_state;
 	bool bb_overflow;
+	bool bb_importing;
 	struct bgp_store *store;
 	int clear_support;
 	atomic64_t clear_failures;
@@ -366,6 +368,21 @@ static void bgp_bb_clear(struct bgpmem_device *bp, u64 start, u64 end)
 	}
 }
 
+/*
+ * After the driver's own change of @bb (which sets bb.changed, as a write
+ * to /sys/block/X/badblocks does): import at once, under the mutex held
+ * for that change anyway, so bb.changed is clear again and I/O does not
+ * look the list up until sysfs really changes it. Entries written to sysfs
+ * meanwhile are imported with them, but for [@skip_start, @skip_end).
+ */
+static void bgp_settle_bb(struct bgpmem_device *bp, u64 skip_start,
+			  u64 skip_end)
+{
+	lockdep_assert_held(&bp->mutex);
+	if (!bp->bb_importing && READ_ONCE(bp->bb.changed))
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, skip_start, skip_end);
+}
+
 /* is [start, end) already fully recorded? */
 static bool bgp_covered(struct bgpmem_device *bp, u64 start, u64 end)
 {
@@ -403,6 +420,7 @@ static int bgp_add_record(struct bgpmem_device *bp, u64 off, u64 len, int src)
 	kfree(spare);
 	bgp_bb_set(bp, start, end);
 	trace_bgpmem_poison_set(bgp_name(bp), start, end - start, src);
+	bgp_settle_bb(bp, 0, 0);
 	return 0;
 }
 
@@ -419,6 +437,7 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 	write_unlock(&bp->lock);
 	kfree(spare);
 	bgp_bb_clear(bp, start, end);
+	bgp_settle_bb(bp, start, end);
 	if (bp->store)
 		bgp_store_remove(bp->store, bgp_to_phys(bp, start), end - start);
 	bgp_bb_notify(bp);
@@ -434,36 +453,46 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
 			  u64 skip_end)
 {
 	unsigned long flags;
-	int i, n;
+	int i, n, pass;
 	u64 *copy;
 
 	lockdep_assert_held(&bp->mutex);
 	copy = kmalloc(PAGE_SIZE, GFP_NOIO);
 	if (!copy)
 		return;
-	write_seqlock_irqsave(&bp->bb.lock, flags);
-	bp->bb.changed = 0;
-	n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
-	memcpy(copy, bp->bb.page, n * sizeof(u64));
-	write_sequnlock_irqrestore(&bp->bb.lock, flags);
+	bp->bb_importing = true;
+	/*
+	 * Adding a record sets bb.changed again (the mirror gets the whole
+	 * block): a second pass finds everything recorded and leaves it clear
+	 * unless sysfs changed the list meanwhile.
+	 */
+	for (pass = 0; pass < 3 && READ_ONCE(bp->bb.changed); pass++) {
+		write_seqlock_irqsave(&bp->bb.lock, flags);
+		bp->bb.changed = 0;
+		n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
+		memcpy(copy, bp->bb.page, n * sizeof(u64));
+		write_sequnlock_irqrestore(&bp->bb.lock, flags);
 
-	for (i = 0; i < n; i++) {
-		u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
-		u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
+		for (i = 0; i < n; i++) {
+			u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
+			u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
 
-		if (s >= bp->capacity)
-			continue;
-		/* the parts outside [skip_start, skip_end) */
-		if (skip_start >= skip_end) {
-			bgp_add_record(bp, s, l, src);
-			continue;
+			if (s >= bp->capacity)
+				continue;
+			if (skip_start >= skip_end) {
+				bgp_add_record(bp, s, l, src);
+				continue;
+			}
+			/* the parts outside [skip_start, skip_end) */
+			if (s < skip_start)
+				bgp_add_record(bp, s,
+					       min(s + l, skip_start) - s, src);
+			if (s + l > skip_end)
+				bgp_add_record(bp, max(s, skip_end),
+					       s + l - max(s, skip_end), src);
 		}
-		if (s < skip_start)
-			bgp_add_record(bp, s, min(s + l, skip_start) - s, src);
-		if (s + l > skip_end)
-			bgp_add_record(bp, max(s, skip_end),
-				       s + l - max(s, skip_end), src);
 	}
+	bp->bb_importing = false;
 	kfree(copy);
 }
 
