@@ -107,6 +107,10 @@ static DEFINE_IDA(bgpmem_ida);
  * @bb_state: sysfs dirent of badblocks for notifications
  * @bb_overflow: @bb could not hold every record
  * @bb_importing: bgp_import_bb() is running (under @mutex)
+ * @import_work: imports sysfs badblocks entries that I/O ran into (I/O
+ *	never takes @mutex); cancelled in bgpmem_release()
+ * @spare: a node for the split of a record by a clear, allocated before
+ *	the platform clear (under @mutex)
  * @store: injected poison kept across unbind/bind
  * @clear_support: BGPMEM_CLEAR_*
  * @clear_failures: platform clears that failed
@@ -164,6 +168,8 @@ struct bgpmem_device {
 	struct kernfs_node *bb_state;
 	bool bb_overflow;
 	bool bb_importing;
+	struct work_struct import_work;
+	struct bgp_range *spare;
 	struct bgp_store *store;
 	int clear_support;
 	atomic64_t clear_failures;
@@ -339,12 +345,20 @@ static bool bgp_bb_hit(struct bgpmem_device *bp, u64 start, u64 end)
 	return false;
 }
 
+/*
+ * The driver's records fill at most this much of the badblocks list: the
+ * rest is for lines written to /sys/block/X/badblocks, which must not be
+ * refused because the driver's records filled the list.
+ */
+#define BGP_BB_OURS	(MAX_BADBLOCKS - 64)
+
 static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end)
 {
 	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
 
 	for (; s < e; s += BGP_BB_CHUNK)
-		if (badblocks_set(&bp->bb, s, min(BGP_BB_CHUNK, e - s), 1))
+		if (READ_ONCE(bp->bb.count) >= BGP_BB_OURS ||
+		    badblocks_set(&bp->bb, s, min(BGP_BB_CHUNK, e - s), 1))
 			bp->bb_overflow = true;
 }
 
@@ -427,15 +441,13 @@ static int bgp_add_record(struct bgpmem_device *bp, u64 off, u64 len, int src)
 /* drop the records in [start, end): the data there is written and flushed */
 static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 {
-	struct bgp_range *spare = bgp_set_prealloc(GFP_NOIO);
-
 	lockdep_assert_held(&bp->mutex);
 	bp->clear_seq++;
 	write_lock(&bp->lock);
-	bgp_set_remove(&bp->poison, start, end, &spare);
+	/* bp->spare was allocated by bgp_write_begin(); kept if unused */
+	bgp_set_remove(&bp->poison, start, end, &bp->spare);
 	bgp_chunks_update(bp, start, end);
 	write_unlock(&bp->lock);
-	kfree(spare);
 	bgp_bb_clear(bp, start, end);
 	bgp_settle_bb(bp, start, end);
 	if (bp->store)
@@ -620,17 +632,35 @@ static bool bgp_may_be_poisoned(struct bgpmem_device *bp)
 	return READ_ONCE(bp->poison.nr) || READ_ONCE(bp->bb.changed);
 }
 
+/*
+ * Import entries written to /sys/block/X/badblocks; when they took the
+ * list past the driver's share, rebuild it from the records, so that room
+ * is left for the next ones. Context: @bp->mutex held.
+ */
+static void bgp_import_pending(struct bgpmem_device *bp)
+{
+	lockdep_assert_held(&bp->mutex);
+	if (!READ_ONCE(bp->bb.changed))
+		return;
+	bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
+	if (READ_ONCE(bp->bb.count) > BGP_BB_OURS)
+		bgp_resync_bb(bp, 0, 0);
+	bgp_bb_notify(bp);
+}
+
 /* pick up writes to /sys/block/X/badblocks */
 static void bgp_sync_sysfs(struct bgpmem_device *bp)
 {
 	if (likely(!READ_ONCE(bp->bb.changed)))
 		return;
 	mutex_lock(&bp->mutex);
-	if (bp->bb.changed) {
-		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
-		bgp_bb_notify(bp);
-	}
+	bgp_import_pending(bp);
 	mutex_unlock(&bp->mutex);
+}
+
+static void bgp_import_workfn(struct work_struct *work)
+{
+	bgp_sync_sysfs(container_of(work, struct bgpmem_device, import_work));
 }
 
 /*
@@ -648,9 +678,13 @@ static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
 
 	if (likely(!bgp_may_be_poisoned(bp)))
 		return false;
-	if (READ_ONCE(bp->bb.changed) &&
-	    bgp_bb_hit(bp, round_down(off, pbs), round_up(off + len, pbs)))
-		return true;
+	if (READ_ONCE(bp->bb.changed)) {
+		/* sysfs entries to import: not here, by the work */
+		schedule_work(&bp->import_work);
+		if (bgp_bb_hit(bp, round_down(off, pbs),
+			       round_up(off + len, pbs)))
+			return true;
+	}
 	if (!READ_ONCE(bp->poison.nr) || !bgp_chunks_hit(bp, off, len))
 		return false;
 	read_lock(&bp->lock);
@@ -757,14 +791,18 @@ static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 		return 0;
 
 	mutex_lock(&bp->mutex);
-	if (READ_ONCE(bp->bb.changed)) {
-		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
-		bgp_bb_notify(bp);
-	}
+	bgp_import_pending(bp);
 	/* records only change under the mutex: no read lock needed */
 	if ((bs < off && bgp_set_first(&bp->poison, bs, bs + pbs)) ||
 	    (be > end && bgp_set_first(&bp->poison, be - pbs, be))) {
 		rc = -EIO;
+		goto refuse;
+	}
+	/* dropping the records may split one: no allocation after a clear */
+	if (!bp->spare)
+		bp->spare = bgp_set_prealloc(GFP_NOIO);
+	if (!bp->spare) {
+		rc = -ENOMEM;
 		goto refuse;
 	}
 	for (r = bgp_set_first(&bp->poison, off, end); r;
@@ -783,14 +821,22 @@ refuse:
 	return rc;
 }
 
-/* the data is written: make it durable, then drop the records */
-static void bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
+/*
+ * The data is written: make it durable, then drop the records. A failed
+ * flush (virtio-pmem can fail it) keeps them: the blocks are not known to
+ * be good. Return: 0, or the flush's error (the I/O must fail).
+ */
+static int bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
 {
+	int rc = 0;
+
 	if (ok) {
-		nvdimm_flush(bp->nd_region, NULL);
-		bgp_drop_records(bp, off, off + len);
+		rc = nvdimm_flush(bp->nd_region, NULL);
+		if (!rc)
+			bgp_drop_records(bp, off, off + len);
 	}
 	mutex_unlock(&bp->mutex);
+	return rc;
 }
 
 /* ---- I/O ------------------------------------------------------------ */
@@ -878,8 +924,8 @@ static void bgpmem_submit_bio(struct bio *bio)
 			sts = bgp_copy_bio(bp, bio, true);
 		else
 			bgp_zero(bp, off, len);
-		if (locked)
-			bgp_write_end(bp, off, len, sts == BLK_STS_OK);
+		if (locked && bgp_write_end(bp, off, len, sts == BLK_STS_OK))
+			sts = BLK_STS_IOERR;
 		break;
 	case REQ_OP_FLUSH:
 		break;
@@ -1055,9 +1101,11 @@ static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
 		goto out;
 	bgp_zero(bp, off, r->len);
 	if (locked)
-		bgp_write_end(bp, off, r->len, true);
+		rc = bgp_write_end(bp, off, r->len, true);
 	else
-		nvdimm_flush(bp->nd_region, NULL);
+		rc = nvdimm_flush(bp->nd_region, NULL);
+	if (rc > 0)	/* NVDIMM_FLUSH_ASYNC is for bios only */
+		rc = 0;
 out:
 	filemap_invalidate_unlock(mapping);
 	inode_unlock(mapping->host);
@@ -1148,7 +1196,10 @@ static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
 
 static void bgp_free(struct bgpmem_device *bp)
 {
+	/* a disk added and released by a failed probe: no bio is left */
+	cancel_work_sync(&bp->import_work);
 	bgp_set_destroy(&bp->poison);
+	kfree(bp->spare);
 	bitmap_free(bp->chunks);
 	badblocks_exit(&bp->bb);
 	mutex_destroy(&bp->mutex);
@@ -1233,8 +1284,8 @@ static int bgpmem_dax_zero_page_range(struct dax_device *dax_dev,
 	if (bgp_write_begin(bp, off, len, BGP_OP_DAX, &locked))
 		return -EIO;
 	bgp_zero(bp, off, len);
-	if (locked)
-		bgp_write_end(bp, off, len, true);
+	if (locked && bgp_write_end(bp, off, len, true))
+		return -EIO;
 	return 0;
 }
 
@@ -1268,7 +1319,11 @@ static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
 		pagefault_disable();
 		n = _copy_from_iter_flushcache(addr, bytes, i);
 		pagefault_enable();
-		bgp_write_end(bp, off, bytes, n == bytes);
+		if (bgp_write_end(bp, off, bytes, n == bytes)) {
+			/* not durable: the records stay, the write fails */
+			iov_iter_revert(i, n);
+			return 0;
+		}
 		if (n == bytes)
 			return n;
 		iov_iter_revert(i, n);
@@ -1492,6 +1547,8 @@ static void bgpmem_release(void *data)
 	kill_dax(bp->dax_dev);
 	put_dax(bp->dax_dev);
 	del_gendisk(bp->disk);
+	/* no bio (the only one to queue it) is left */
+	cancel_work_sync(&bp->import_work);
 	/* no bio, sysfs reader or notify (device_lock) can use it now */
 	sysfs_put(bp->bb_state);
 	bp->bb_state = NULL;
@@ -1541,6 +1598,7 @@ static struct bgpmem_device *bgp_alloc(struct device *dev,
 	bp->pbs = READ_ONCE(poison_block_size);
 	rwlock_init(&bp->lock);
 	mutex_init(&bp->mutex);
+	INIT_WORK(&bp->import_work, bgp_import_workfn);
 	init_rwsem(&bp->gate);
 	bp->poison.root = RB_ROOT;
 	atomic64_set(&bp->clear_failures, 0);
