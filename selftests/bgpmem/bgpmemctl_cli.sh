@@ -110,7 +110,11 @@ after=$("$CTL" --json list "$dev")
 [[ $before == "$after" ]]
 ok $? "bad input changed nothing"
 
-if [[ $KMEMLAB_BACKEND == nfit ]]; then
+if [[ $(cat "/sys/block/$dev/ro") == 1 ]]; then
+	# a read-only region (nfit_test has one): refused, as BLKZEROOUT
+	expect_err "clear: read-only device named" "read-only device" \
+		"$CTL" clear "$dev" 1M 4K
+elif [[ $KMEMLAB_BACKEND == nfit ]]; then
 	expect_err "clear: unsupported named" "clear unsupported on this platform" \
 		"$CTL" clear "$dev" 1M 4K
 else

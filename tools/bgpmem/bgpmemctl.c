@@ -100,6 +100,15 @@ struct dev {
 	struct bgpmem_info info;
 };
 
+/* /sys/block/NAME/ro is 1 */
+static bool dev_read_only(const char *name)
+{
+	char path[PATH_MAX], v[8] = "";
+
+	snprintf(path, sizeof(path), "/sys/block/%s/ro", name);
+	return !read_str(path, v, sizeof(v)) && v[0] == '1';
+}
+
 /* @write: open for writing (BGPMEM_IOC_CLEAR needs it, as BLKZEROOUT) */
 static int dev_open_mode(const char *arg, struct dev *d, bool must,
 			 bool write)
@@ -413,6 +422,10 @@ static int cmd_inject_clear(int argc, char **argv, bool clear)
 				"%s: platform clear failed", d.name);
 		case EPERM:
 		case EACCES:
+			if (clear && dev_read_only(d.name))
+				kml_die(1, "the device is read-only (its region may be: ndctl list -R); blockdev --setrw if it may be written",
+					"%s: clear refused: read-only device",
+					d.name);
 			kml_die(1, "run as root (CAP_SYS_ADMIN)", "%s: %s: %s",
 				d.name, op, strerror(err));
 		case EINVAL:
