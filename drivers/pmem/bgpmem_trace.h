@@ -14,6 +14,12 @@
 #define BGPMEM_SRC_MF		3	/* memory_failure */
 #define BGPMEM_SRC_STORE	4	/* re-added after unbind/bind */
 
+/* what an I/O refused because of poison was */
+#define BGP_OP_READ		0	/* bio read */
+#define BGP_OP_WRITE		1	/* bio write or write-zeroes */
+#define BGP_OP_DAX		2	/* DAX access, zeroing, recovery write */
+#define BGP_OP_CLEAR		3	/* BGPMEM_IOC_CLEAR */
+
 #define show_bgpmem_src(s)					\
 	__print_symbolic(s, { BGPMEM_SRC_BUS, "bus" },		\
 			 { BGPMEM_SRC_SYSFS, "sysfs" },		\
@@ -64,7 +70,7 @@ TRACE_EVENT(bgpmem_poison_clear,
 		  __entry->offset, __entry->len)
 );
 
-/* an I/O was refused because of poison; op: 0 read, 1 write, 2 dax */
+/* an I/O was refused because of poison; op: BGP_OP_* */
 TRACE_EVENT(bgpmem_io_refused,
 	TP_PROTO(const char *disk, u64 offset, u64 len, int op, int err),
 	TP_ARGS(disk, offset, len, op, err),
@@ -84,8 +90,10 @@ TRACE_EVENT(bgpmem_io_refused,
 	),
 	TP_printk("%s offset=%llu len=%llu op=%s err=%d", __get_str(disk),
 		  __entry->offset, __entry->len,
-		  __print_symbolic(__entry->op, { 0, "read" }, { 1, "write" },
-				   { 2, "dax" }, { 3, "clear" }),
+		  __print_symbolic(__entry->op, { BGP_OP_READ, "read" },
+				   { BGP_OP_WRITE, "write" },
+				   { BGP_OP_DAX, "dax" },
+				   { BGP_OP_CLEAR, "clear" }),
 		  __entry->err)
 );
 

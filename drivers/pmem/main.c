@@ -26,6 +26,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nd.h>
+#include <linux/pagemap.h>
 #include <linux/pfn_t.h>
 #include <linux/rwsem.h>
 #include <linux/sched/mm.h>
@@ -105,6 +106,11 @@ static DEFINE_IDA(bgpmem_ida);
  * @bb: standard badblocks, a mirror for /sys/block/X/badblocks
  * @bb_state: sysfs dirent of badblocks for notifications
  * @bb_overflow: @bb could not hold every record
+ * @bb_importing: bgp_import_bb() is running (under @mutex)
+ * @import_work: imports sysfs badblocks entries that I/O ran into (I/O
+ *	never takes @mutex); cancelled in bgpmem_release()
+ * @spare: a node for the split of a record by a clear, allocated before
+ *	the platform clear (under @mutex)
  * @store: injected poison kept across unbind/bind
  * @clear_support: BGPMEM_CLEAR_*
  * @clear_failures: platform clears that failed
@@ -161,6 +167,9 @@ struct bgpmem_device {
 	struct badblocks bb;
 	struct kernfs_node *bb_state;
 	bool bb_overflow;
+	bool bb_importing;
+	struct work_struct import_work;
+	struct bgp_range *spare;
 	struct bgp_store *store;
 	int clear_support;
 	atomic64_t clear_failures;
@@ -290,32 +299,66 @@ static void bgp_bb_notify(struct bgpmem_device *bp)
 		sysfs_notify_dirent(bp->bb_state);
 }
 
-/* rebuild the badblocks mirror from the records (a clear could not split) */
-static void bgp_resync_bb(struct bgpmem_device *bp)
+static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
+			  u64 skip_end);
+static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end);
+
+/*
+ * Rebuild the badblocks mirror from the records (a clear could not split).
+ * Entries written to /sys/block/X/badblocks and not imported yet are
+ * imported first, but for [@skip_start, @skip_end): the range whose records
+ * were just dropped, with the data written, whose entries could not be
+ * cleared.
+ */
+static void bgp_resync_bb(struct bgpmem_device *bp, u64 skip_start,
+			  u64 skip_end)
 {
 	sector_t s, n = bp->capacity >> SECTOR_SHIFT;
 	struct bgp_range *r;
 
 	lockdep_assert_held(&bp->mutex);
+	if (READ_ONCE(bp->bb.changed))
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, skip_start, skip_end);
 	for (s = 0; s < n; s += BGP_BB_CHUNK)
 		badblocks_clear(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, n - s));
 	bp->bb_overflow = false;
 	for (r = bgp_set_first(&bp->poison, 0, U64_MAX); r;
 	     r = bgp_set_next(r, U64_MAX)) {
-		if (badblocks_set(&bp->bb, r->start >> SECTOR_SHIFT,
-				  (r->end - r->start) >> SECTOR_SHIFT, 1)) {
-			bp->bb_overflow = true;
+		bgp_bb_set(bp, r->start, r->end);
+		if (bp->bb_overflow)
 			break;
-		}
 	}
 }
+
+/* does the badblocks list hold a bad sector in [start, end)? lockless */
+static bool bgp_bb_hit(struct bgpmem_device *bp, u64 start, u64 end)
+{
+	sector_t s = start >> SECTOR_SHIFT;
+	sector_t e = DIV_ROUND_UP_ULL(end, SECTOR_SIZE);
+	sector_t first;
+	int n;
+
+	for (; s < e; s += BGP_BB_CHUNK)
+		if (badblocks_check(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, e - s),
+				    &first, &n))
+			return true;
+	return false;
+}
+
+/*
+ * The driver's records fill at most this much of the badblocks list: the
+ * rest is for lines written to /sys/block/X/badblocks, which must not be
+ * refused because the driver's records filled the list.
+ */
+#define BGP_BB_OURS	(MAX_BADBLOCKS - 64)
 
 static void bgp_bb_set(struct bgpmem_device *bp, u64 start, u64 end)
 {
 	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
 
 	for (; s < e; s += BGP_BB_CHUNK)
-		if (badblocks_set(&bp->bb, s, min(BGP_BB_CHUNK, e - s), 1))
+		if (READ_ONCE(bp->bb.count) >= BGP_BB_OURS ||
+		    badblocks_set(&bp->bb, s, min(BGP_BB_CHUNK, e - s), 1))
 			bp->bb_overflow = true;
 }
 
@@ -324,12 +367,34 @@ static void bgp_bb_clear(struct bgpmem_device *bp, u64 start, u64 end)
 	u64 s = start >> SECTOR_SHIFT, e = end >> SECTOR_SHIFT;
 
 	for (; s < e; s += BGP_BB_CHUNK) {
-		if (badblocks_clear(&bp->bb, s, min(BGP_BB_CHUNK, e - s))) {
-			/* the list was full and the clear needed a split */
-			bgp_resync_bb(bp);
+		u64 n = min(BGP_BB_CHUNK, e - s);
+
+		/*
+		 * badblocks_clear() returns 1 both when there was nothing to
+		 * clear and when the list was full and the clear needed a
+		 * split: only what is left tells them apart.
+		 */
+		badblocks_clear(&bp->bb, s, n);
+		if (bgp_bb_hit(bp, s << SECTOR_SHIFT, (s + n) << SECTOR_SHIFT)) {
+			bgp_resync_bb(bp, start, end);
 			return;
 		}
 	}
+}
+
+/*
+ * After the driver's own change of @bb (which sets bb.changed, as a write
+ * to /sys/block/X/badblocks does): import at once, under the mutex held
+ * for that change anyway, so bb.changed is clear again and I/O does not
+ * look the list up until sysfs really changes it. Entries written to sysfs
+ * meanwhile are imported with them, but for [@skip_start, @skip_end).
+ */
+static void bgp_settle_bb(struct bgpmem_device *bp, u64 skip_start,
+			  u64 skip_end)
+{
+	lockdep_assert_held(&bp->mutex);
+	if (!bp->bb_importing && READ_ONCE(bp->bb.changed))
+		bgp_import_bb(bp, BGPMEM_SRC_SYSFS, skip_start, skip_end);
 }
 
 /* is [start, end) already fully recorded? */
@@ -369,22 +434,22 @@ static int bgp_add_record(struct bgpmem_device *bp, u64 off, u64 len, int src)
 	kfree(spare);
 	bgp_bb_set(bp, start, end);
 	trace_bgpmem_poison_set(bgp_name(bp), start, end - start, src);
+	bgp_settle_bb(bp, 0, 0);
 	return 0;
 }
 
 /* drop the records in [start, end): the data there is written and flushed */
 static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 {
-	struct bgp_range *spare = bgp_set_prealloc(GFP_NOIO);
-
 	lockdep_assert_held(&bp->mutex);
 	bp->clear_seq++;
 	write_lock(&bp->lock);
-	bgp_set_remove(&bp->poison, start, end, &spare);
+	/* bp->spare was allocated by bgp_write_begin(); kept if unused */
+	bgp_set_remove(&bp->poison, start, end, &bp->spare);
 	bgp_chunks_update(bp, start, end);
 	write_unlock(&bp->lock);
-	kfree(spare);
 	bgp_bb_clear(bp, start, end);
+	bgp_settle_bb(bp, start, end);
 	if (bp->store)
 		bgp_store_remove(bp->store, bgp_to_phys(bp, start), end - start);
 	bgp_bb_notify(bp);
@@ -396,29 +461,50 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
  * records. The list only ever holds a subset of the records plus such new
  * entries, so importing again is harmless.
  */
-static void bgp_import_bb(struct bgpmem_device *bp, int src)
+static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
+			  u64 skip_end)
 {
 	unsigned long flags;
-	int i, n;
+	int i, n, pass;
 	u64 *copy;
 
 	lockdep_assert_held(&bp->mutex);
 	copy = kmalloc(PAGE_SIZE, GFP_NOIO);
 	if (!copy)
 		return;
-	write_seqlock_irqsave(&bp->bb.lock, flags);
-	bp->bb.changed = 0;
-	n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
-	memcpy(copy, bp->bb.page, n * sizeof(u64));
-	write_sequnlock_irqrestore(&bp->bb.lock, flags);
+	bp->bb_importing = true;
+	/*
+	 * Adding a record sets bb.changed again (the mirror gets the whole
+	 * block): a second pass finds everything recorded and leaves it clear
+	 * unless sysfs changed the list meanwhile.
+	 */
+	for (pass = 0; pass < 3 && READ_ONCE(bp->bb.changed); pass++) {
+		write_seqlock_irqsave(&bp->bb.lock, flags);
+		bp->bb.changed = 0;
+		n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
+		memcpy(copy, bp->bb.page, n * sizeof(u64));
+		write_sequnlock_irqrestore(&bp->bb.lock, flags);
 
-	for (i = 0; i < n; i++) {
-		u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
-		u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
+		for (i = 0; i < n; i++) {
+			u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
+			u64 l = (u64)BB_LEN(copy[i]) << SECTOR_SHIFT;
 
-		if (s < bp->capacity)
-			bgp_add_record(bp, s, l, src);
+			if (s >= bp->capacity)
+				continue;
+			if (skip_start >= skip_end) {
+				bgp_add_record(bp, s, l, src);
+				continue;
+			}
+			/* the parts outside [skip_start, skip_end) */
+			if (s < skip_start)
+				bgp_add_record(bp, s,
+					       min(s + l, skip_start) - s, src);
+			if (s + l > skip_end)
+				bgp_add_record(bp, max(s, skip_end),
+					       s + l - max(s, skip_end), src);
+		}
 	}
+	bp->bb_importing = false;
 	kfree(copy);
 }
 
@@ -546,27 +632,59 @@ static bool bgp_may_be_poisoned(struct bgpmem_device *bp)
 	return READ_ONCE(bp->poison.nr) || READ_ONCE(bp->bb.changed);
 }
 
+/*
+ * Import entries written to /sys/block/X/badblocks; when they took the
+ * list past the driver's share, rebuild it from the records, so that room
+ * is left for the next ones. Context: @bp->mutex held.
+ */
+static void bgp_import_pending(struct bgpmem_device *bp)
+{
+	lockdep_assert_held(&bp->mutex);
+	if (!READ_ONCE(bp->bb.changed))
+		return;
+	bgp_import_bb(bp, BGPMEM_SRC_SYSFS, 0, 0);
+	if (READ_ONCE(bp->bb.count) > BGP_BB_OURS)
+		bgp_resync_bb(bp, 0, 0);
+	bgp_bb_notify(bp);
+}
+
 /* pick up writes to /sys/block/X/badblocks */
 static void bgp_sync_sysfs(struct bgpmem_device *bp)
 {
 	if (likely(!READ_ONCE(bp->bb.changed)))
 		return;
 	mutex_lock(&bp->mutex);
-	if (bp->bb.changed) {
-		bgp_import_bb(bp, BGPMEM_SRC_SYSFS);
-		bgp_bb_notify(bp);
-	}
+	bgp_import_pending(bp);
 	mutex_unlock(&bp->mutex);
 }
 
-/* does [off, off + len) touch a poisoned block? */
+static void bgp_import_workfn(struct work_struct *work)
+{
+	bgp_sync_sysfs(container_of(work, struct bgpmem_device, import_work));
+}
+
+/*
+ * Does [off, off + len) touch a poisoned block? Never takes @bp->mutex:
+ * readers do not wait for platform clears, and the I/O path takes the
+ * mutex only to clear poison it overwrites. Entries written to
+ * /sys/block/X/badblocks and not imported yet are looked up in the list
+ * itself (lockless), over the range rounded out to whole poison blocks,
+ * as they will be once imported.
+ */
 static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
 {
+	u64 pbs = READ_ONCE(bp->pbs);
 	bool bad;
 
 	if (likely(!bgp_may_be_poisoned(bp)))
 		return false;
-	bgp_sync_sysfs(bp);
+	if (READ_ONCE(bp->bb.changed)) {
+		/* sysfs entries to import: not here, by the work */
+		schedule_work(&bp->import_work);
+		if (bgp_bb_hit(bp, round_down(off, pbs),
+			       round_up(off + len, pbs)))
+			return true;
+	}
 	if (!READ_ONCE(bp->poison.nr) || !bgp_chunks_hit(bp, off, len))
 		return false;
 	read_lock(&bp->lock);
@@ -651,7 +769,7 @@ static void bgp_refused(struct bgpmem_device *bp, u64 off, u64 len, int op,
  * @bp: the device
  * @off: device byte offset
  * @len: bytes
- * @op: for the trace event (1 write, 2 dax, 3 clear)
+ * @op: BGP_OP_*, for the trace event
  * @locked: set when poisoned blocks were cleared at the platform; the caller
  *	then writes the data and calls bgp_write_end(), with @bp->mutex held
  *
@@ -663,7 +781,7 @@ static void bgp_refused(struct bgpmem_device *bp, u64 off, u64 len, int op,
 static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 			   bool *locked)
 {
-	u64 end = off + len, pbs = bp->pbs;
+	u64 end = off + len, pbs = READ_ONCE(bp->pbs);
 	u64 bs = round_down(off, pbs), be = round_up(end, pbs);
 	struct bgp_range *r;
 	int rc;
@@ -673,10 +791,18 @@ static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 		return 0;
 
 	mutex_lock(&bp->mutex);
+	bgp_import_pending(bp);
 	/* records only change under the mutex: no read lock needed */
 	if ((bs < off && bgp_set_first(&bp->poison, bs, bs + pbs)) ||
 	    (be > end && bgp_set_first(&bp->poison, be - pbs, be))) {
 		rc = -EIO;
+		goto refuse;
+	}
+	/* dropping the records may split one: no allocation after a clear */
+	if (!bp->spare)
+		bp->spare = bgp_set_prealloc(GFP_NOIO);
+	if (!bp->spare) {
+		rc = -ENOMEM;
 		goto refuse;
 	}
 	for (r = bgp_set_first(&bp->poison, off, end); r;
@@ -695,14 +821,22 @@ refuse:
 	return rc;
 }
 
-/* the data is written: make it durable, then drop the records */
-static void bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
+/*
+ * The data is written: make it durable, then drop the records. A failed
+ * flush (virtio-pmem can fail it) keeps them: the blocks are not known to
+ * be good. Return: 0, or the flush's error (the I/O must fail).
+ */
+static int bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
 {
+	int rc = 0;
+
 	if (ok) {
-		nvdimm_flush(bp->nd_region, NULL);
-		bgp_drop_records(bp, off, off + len);
+		rc = nvdimm_flush(bp->nd_region, NULL);
+		if (!rc)
+			bgp_drop_records(bp, off, off + len);
 	}
 	mutex_unlock(&bp->mutex);
+	return rc;
 }
 
 /* ---- I/O ------------------------------------------------------------ */
@@ -774,7 +908,7 @@ static void bgpmem_submit_bio(struct bio *bio)
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
 		if (len && bgp_poisoned(bp, off, len)) {
-			bgp_refused(bp, off, len, 0, -EIO);
+			bgp_refused(bp, off, len, BGP_OP_READ, -EIO);
 			sts = BLK_STS_IOERR;
 			break;
 		}
@@ -782,7 +916,7 @@ static void bgpmem_submit_bio(struct bio *bio)
 		break;
 	case REQ_OP_WRITE:
 	case REQ_OP_WRITE_ZEROES:
-		if (bgp_write_begin(bp, off, len, 1, &locked)) {
+		if (bgp_write_begin(bp, off, len, BGP_OP_WRITE, &locked)) {
 			sts = BLK_STS_IOERR;
 			break;
 		}
@@ -790,8 +924,8 @@ static void bgpmem_submit_bio(struct bio *bio)
 			sts = bgp_copy_bio(bp, bio, true);
 		else
 			bgp_zero(bp, off, len);
-		if (locked)
-			bgp_write_end(bp, off, len, sts == BLK_STS_OK);
+		if (locked && bgp_write_end(bp, off, len, sts == BLK_STS_OK))
+			sts = BLK_STS_IOERR;
 		break;
 	case REQ_OP_FLUSH:
 		break;
@@ -834,7 +968,7 @@ static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
 			struct bgpmem_info *info)
 {
 	info->size = bdev_nr_bytes(bdev);
-	info->poison_block_size = bp->pbs;
+	info->poison_block_size = READ_ONCE(bp->pbs);
 	info->clear_support = READ_ONCE(bp->clear_support);
 	info->mode = bp->fsdax ? BGPMEM_MODE_FSDAX : BGPMEM_MODE_RAW;
 	info->clear_failures = atomic64_read(&bp->clear_failures);
@@ -890,14 +1024,15 @@ static int bgp_ioc_list(struct bgpmem_device *bp, struct block_device *bdev,
 static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
 			  const struct bgpmem_range *r)
 {
-	u64 off, start, end;
+	u64 off, start, end, pbs;
 	int rc;
 
 	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
-	start = round_down(off, bp->pbs);
-	end = min(round_up(off + r->len, bp->pbs), bp->capacity);
+	pbs = READ_ONCE(bp->pbs);
+	start = round_down(off, pbs);
+	end = min(round_up(off + r->len, pbs), bp->capacity);
 	mutex_lock(&bp->mutex);
 	rc = bp->store ? bgp_store_add(bp->store, bgp_to_phys(bp, start),
 				       end - start) : 0;
@@ -908,29 +1043,73 @@ static int bgp_ioc_inject(struct bgpmem_device *bp, struct block_device *bdev,
 	return rc;
 }
 
-static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
-			 const struct bgpmem_range *r)
+/*
+ * Drop the block device's page cache of [start, end] (bytes, inclusive) as
+ * 6.12's truncate_bdev_range() does for BLKZEROOUT (not exported): with a
+ * temporary claim, or, when someone else holds the device exclusively (a
+ * mounted file system), by invalidating, which fails with -EBUSY on pages
+ * that are dirty or in use. Dirty pages left in the cache would be written
+ * back over the zeroes.
+ */
+static int bgp_truncate_bdev_range(struct block_device *bdev, blk_mode_t mode,
+				   loff_t start, loff_t end)
 {
+	if (!(mode & BLK_OPEN_EXCL)) {
+		if (bd_prepare_to_claim(bdev, bgp_truncate_bdev_range, NULL))
+			return invalidate_inode_pages2_range(bdev->bd_mapping,
+							     start >> PAGE_SHIFT,
+							     end >> PAGE_SHIFT);
+	}
+	truncate_inode_pages_range(bdev->bd_mapping, start, end);
+	if (!(mode & BLK_OPEN_EXCL))
+		bd_abort_claiming(bdev, bgp_truncate_bdev_range);
+	return 0;
+}
+
+/*
+ * BGPMEM_IOC_CLEAR: like BLKZEROOUT (write access, not read-only, the page
+ * cache of the range dropped first and kept out while zeroing), but only
+ * whole poison blocks, and poisoned blocks are cleared at the platform.
+ */
+static int bgp_ioc_clear(struct bgpmem_device *bp, struct block_device *bdev,
+			 blk_mode_t mode, const struct bgpmem_range *r)
+{
+	struct address_space *mapping = bdev->bd_mapping;
 	bool locked;
-	u64 off;
+	u64 off, pbs;
 	int rc;
 
+	if (!(mode & BLK_OPEN_WRITE))
+		return -EBADF;
+	if (bdev_read_only(bdev))
+		return -EPERM;
 	rc = bgp_check_range(bdev, r, &off);
 	if (rc)
 		return rc;
-	if (!IS_ALIGNED(off, bp->pbs) || !IS_ALIGNED(r->len, bp->pbs))
+	pbs = READ_ONCE(bp->pbs);
+	if (!IS_ALIGNED(off, pbs) || !IS_ALIGNED(r->len, pbs))
 		return -EINVAL;
-	rc = bgp_write_begin(bp, off, r->len, 3, &locked);
+
+	inode_lock(mapping->host);
+	filemap_invalidate_lock(mapping);
+	rc = bgp_truncate_bdev_range(bdev, mode, r->offset,
+				     r->offset + r->len - 1);
 	if (rc)
-		return rc;
+		goto out;
+	rc = bgp_write_begin(bp, off, r->len, BGP_OP_CLEAR, &locked);
+	if (rc)
+		goto out;
 	bgp_zero(bp, off, r->len);
 	if (locked)
-		bgp_write_end(bp, off, r->len, true);
+		rc = bgp_write_end(bp, off, r->len, true);
 	else
-		nvdimm_flush(bp->nd_region, NULL);
-	/* the block layer's cache of the range is stale now */
-	invalidate_bdev(bdev);
-	return 0;
+		rc = nvdimm_flush(bp->nd_region, NULL);
+	if (rc > 0)	/* NVDIMM_FLUSH_ASYNC is for bios only */
+		rc = 0;
+out:
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(mapping->host);
+	return rc;
 }
 
 static int bgp_ioc_scrub(struct bgpmem_device *bp)
@@ -996,7 +1175,7 @@ static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
 		rc = bgp_ioc_inject(bp, bdev, &u.range);
 		break;
 	case BGPMEM_IOC_CLEAR:
-		rc = bgp_ioc_clear(bp, bdev, &u.range);
+		rc = bgp_ioc_clear(bp, bdev, mode, &u.range);
 		break;
 	default:
 		rc = bgp_ioc_scrub(bp);
@@ -1017,7 +1196,10 @@ static int bgpmem_ioctl(struct block_device *bdev, blk_mode_t mode,
 
 static void bgp_free(struct bgpmem_device *bp)
 {
+	/* a disk added and released by a failed probe: no bio is left */
+	cancel_work_sync(&bp->import_work);
 	bgp_set_destroy(&bp->poison);
+	kfree(bp->spare);
 	bitmap_free(bp->chunks);
 	badblocks_exit(&bp->bb);
 	mutex_destroy(&bp->mutex);
@@ -1071,14 +1253,15 @@ static long bgpmem_dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff,
 	if (bgp_poisoned(bp, off, PFN_PHYS(nr_pages))) {
 		if (mode != DAX_RECOVERY_WRITE) {
 			trace_bgpmem_io_refused(bgp_name(bp), off,
-						PFN_PHYS(nr_pages), 2,
+						PFN_PHYS(nr_pages), BGP_OP_DAX,
 						-EHWPOISON);
 			return -EHWPOISON;
 		}
 		/* no point letting fs/dax turn a sure failure into EFAULT */
 		if (READ_ONCE(bp->clear_support) == BGPMEM_CLEAR_UNSUPPORTED) {
 			atomic64_inc(&bp->clear_unsupported);
-			bgp_refused(bp, off, PFN_PHYS(nr_pages), 2, -EIO);
+			bgp_refused(bp, off, PFN_PHYS(nr_pages), BGP_OP_DAX,
+				    -EIO);
 			return -EIO;
 		}
 	}
@@ -1098,11 +1281,11 @@ static int bgpmem_dax_zero_page_range(struct dax_device *dax_dev,
 
 	if (off >= bp->capacity || len > bp->capacity - off)
 		return -ERANGE;
-	if (bgp_write_begin(bp, off, len, 2, &locked))
+	if (bgp_write_begin(bp, off, len, BGP_OP_DAX, &locked))
 		return -EIO;
 	bgp_zero(bp, off, len);
-	if (locked)
-		bgp_write_end(bp, off, len, true);
+	if (locked && bgp_write_end(bp, off, len, true))
+		return -EIO;
 	return 0;
 }
 
@@ -1128,14 +1311,19 @@ static size_t bgpmem_recovery_write(struct dax_device *dax_dev, pgoff_t pgoff,
 		/* what cannot be read of the source fails as in any write */
 		bytes -= fault_in_iov_iter_readable(i, bytes);
 		/* refused: fs/dax reports 0 bytes as EFAULT (Documentation) */
-		if (!bytes || bgp_write_begin(bp, off, bytes, 2, &locked))
+		if (!bytes ||
+		    bgp_write_begin(bp, off, bytes, BGP_OP_DAX, &locked))
 			return 0;
 		if (!locked)
 			return _copy_from_iter_flushcache(addr, bytes, i);
 		pagefault_disable();
 		n = _copy_from_iter_flushcache(addr, bytes, i);
 		pagefault_enable();
-		bgp_write_end(bp, off, bytes, n == bytes);
+		if (bgp_write_end(bp, off, bytes, n == bytes)) {
+			/* not durable: the records stay, the write fails */
+			iov_iter_revert(i, n);
+			return 0;
+		}
 		if (n == bytes)
 			return n;
 		iov_iter_revert(i, n);
@@ -1158,7 +1346,7 @@ static struct bgpmem_device *dev_to_bgp(struct device *dev)
 static ssize_t poison_block_size_show(struct device *dev,
 				      struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", dev_to_bgp(dev)->pbs);
+	return sysfs_emit(buf, "%u\n", READ_ONCE(dev_to_bgp(dev)->pbs));
 }
 
 static ssize_t poison_block_size_store(struct device *dev,
@@ -1179,7 +1367,7 @@ static ssize_t poison_block_size_store(struct device *dev,
 	if (bp->poison.nr)
 		rc = -EBUSY;
 	else
-		bp->pbs = v;
+		WRITE_ONCE(bp->pbs, v);
 	mutex_unlock(&bp->mutex);
 	return rc ? rc : len;
 }
@@ -1359,6 +1547,8 @@ static void bgpmem_release(void *data)
 	kill_dax(bp->dax_dev);
 	put_dax(bp->dax_dev);
 	del_gendisk(bp->disk);
+	/* no bio (the only one to queue it) is left */
+	cancel_work_sync(&bp->import_work);
 	/* no bio, sysfs reader or notify (device_lock) can use it now */
 	sysfs_put(bp->bb_state);
 	bp->bb_state = NULL;
@@ -1408,6 +1598,7 @@ static struct bgpmem_device *bgp_alloc(struct device *dev,
 	bp->pbs = READ_ONCE(poison_block_size);
 	rwlock_init(&bp->lock);
 	mutex_init(&bp->mutex);
+	INIT_WORK(&bp->import_work, bgp_import_workfn);
 	init_rwsem(&bp->gate);
 	bp->poison.root = RB_ROOT;
 	atomic64_set(&bp->clear_failures, 0);

@@ -584,6 +584,113 @@ static void bad_input_cases(struct env *e)
 	}
 }
 
+/* lines of @file containing @pat, -1 if it cannot be read */
+static int sh_count(const char *pat, const char *file)
+{
+	char cmd[256], line[32] = "";
+	FILE *p;
+
+	if (access(file, R_OK))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "grep -cE -- '%s' %s", pat, file);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (!fgets(line, sizeof(line), p))
+		line[0] = 0;
+	pclose(p);
+	return atoi(line);
+}
+
+/*
+ * BGPMEM_IOC_CLEAR against BLKZEROOUT's rules: write access (EBADF), a
+ * read-only device (EPERM), and the page cache of the range dropped before
+ * zeroing, so a dirty cached page is not written back over the zeroes.
+ */
+static void clear_ioctl_cases(struct env *e)
+{
+	struct bgpmem_range r = { .offset = area(80), .len = BLK };
+	char got[64], *zero;
+	int fd, rc, ro;
+
+	/* ioc_clear_rdonly: a read-only open may not clear */
+	poison(e, r.offset, BLK);
+	fd = open(e->dev, O_RDONLY);
+	rc = fd < 0 ? -1 : ioctl(fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+	snprintf(got, sizeof(got), "%s,%s", rc < 0 ? "open-failed" :
+		 err_name(rc), state(e, r.offset, BLK));
+	if (fd >= 0)
+		close(fd);
+	tap(!strcmp(got, "EBADF,kept"), "blk ioc_clear_rdonly: %s", got);
+
+	/* ioc_clear_ro: nor may a clear on a device set read-only */
+	ro = 1;
+	rc = ioctl(e->fd, BLKROSET, &ro) ? -1 :
+	     ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+	ro = 0;
+	if (ioctl(e->fd, BLKROSET, &ro))
+		diag("BLKROSET 0: %s", strerror(errno));
+	snprintf(got, sizeof(got), "%s,%s", rc < 0 ? "BLKROSET-failed" :
+		 err_name(rc), state(e, r.offset, BLK));
+	tap(!strcmp(got, "EPERM,kept"), "blk ioc_clear_ro: %s", got);
+
+	/* ioc_clear_dirty_cache: a dirty cached page does not come back */
+	r.offset = area(81);
+	fill(buf_a, BLK, 21);
+	fd = open(e->dev, O_RDWR);
+	zero = buf_b + BLK;
+	memset(zero, 0, BLK);
+	if (fd < 0 || pwrite(fd, buf_a, BLK, r.offset) != BLK) {
+		snprintf(got, sizeof(got), "setup-failed");
+	} else {
+		rc = ioctl(e->fd, BGPMEM_IOC_CLEAR, &r) ? errno : 0;
+		if (fsync(fd))
+			diag("fsync: %s", strerror(errno));
+		snprintf(got, sizeof(got), "%s,%s", err_name(rc),
+			 pr(e, buf_b, BLK, r.offset) ? "read-failed" :
+			 !memcmp(buf_b, zero, BLK) ? "zeroed" :
+			 !memcmp(buf_b, buf_a, BLK) ? "stale-data" : "other-data");
+	}
+	if (fd >= 0)
+		close(fd);
+	tap(!strcmp(got, "OK,zeroed"), "blk ioc_clear_dirty_cache: %s", got);
+
+	/*
+	 * sysfs_pending_read: reads never take the driver's mutex (held
+	 * across platform clears), so a read does not import a new sysfs
+	 * badblocks entry (an import is a bgpmem_poison_set src=sysfs trace
+	 * event, made under the mutex only; the driver's import work may
+	 * make it, from a kworker) but still fails on its whole poison
+	 * block; the whole-block write over it clears.
+	 */
+	r.offset = area(82);
+	{
+		char path[128], line[64], pat[64];
+		int before, after, rr1, rr2, rw;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/badblocks",
+			 e->disk);
+		snprintf(line, sizeof(line), "%llu 1",
+			 (unsigned long long)(r.offset + 1024) / 512);
+		/* imports by this process (a read), not by the driver's work */
+		snprintf(pat, sizeof(pat), "-%d +\\[.*src=sysfs", (int)getpid());
+		before = sh_count(pat, "/sys/kernel/tracing/trace");
+		write_file(path, line);
+		rr1 = pr(e, buf_b, BLK, r.offset + BLK);	/* clean neighbour */
+		rr2 = pr(e, buf_b, 512, r.offset);	/* same block */
+		after = sh_count(pat, "/sys/kernel/tracing/trace");
+		fill(buf_a, BLK, 22);
+		rw = pw(e, buf_a, BLK, r.offset);
+		snprintf(got, sizeof(got), "%s,%s,%s,%s,%s", err_name(rr1),
+			 err_name(rr2), before < 0 ? "no-trace" :
+			 after > before ? "imported-by-read" : "not-imported",
+			 err_name(rw), state(e, r.offset, BLK));
+	}
+	tap(!strcmp(got, e->can_clear ? "OK,EIO,not-imported,OK,cleared" :
+			 "OK,EIO,not-imported,EIO,kept"),
+	    "blk sysfs_pending_read: %s", got);
+}
+
 /* bgpmem only: sysfs badblocks, records at scale, rebind, 512 B blocks */
 static void record_cases(struct env *e)
 {
@@ -627,6 +734,7 @@ static void record_cases(struct env *e)
 		nrec = e->size > off ? (e->size - off) / (2 * BLK) : 0;
 	if (nrec < 2048) {
 		tap_skip("blk many_records", "namespace too small for 2048 records");
+		tap_skip("blk sysfs_write_many_records", "namespace too small for 2048 records");
 		tap_skip("blk many_records_clear", "namespace too small for 2048 records");
 		return;
 	}
@@ -653,6 +761,28 @@ static void record_cases(struct env *e)
 		 rc ? "not-enforced" : "enforced");
 	snprintf(want, sizeof(want), "%d,enforced", nrec);
 	cell(e, "many_records", got, want);
+
+	/*
+	 * sysfs_write_many_records: with more records than the badblocks
+	 * list holds, a line written to /sys/block/X/badblocks is still
+	 * accepted and enforced (the driver keeps room in the list for it)
+	 */
+	{
+		uint64_t b = area(83);
+		char line[64];
+		int wr, rr;
+
+		snprintf(line, sizeof(line), "%llu 8",
+			 (unsigned long long)b / 512);
+		wr = write_file(path, line);
+		rr = pr(e, buf_b, BLK, b);
+		snprintf(got, sizeof(got), "%s,%s",
+			 wr ? err_name(-wr) : "OK", err_name(rr));
+		cell(e, "sysfs_write_many_records", got, "OK,EIO");
+		/* many_records_clear counts the records since t: not this */
+		if (!wr)
+			t++;
+	}
 	{
 		struct bgpmem_range r = { .offset = off,
 					  .len = 2ULL * nrec * BLK };
@@ -986,9 +1116,12 @@ static void *fault_src_handler(void *arg)
 	return NULL;
 }
 
-/* pwrite @len bytes at @pos of @fd from a fault_src buffer; errno or 0 */
-static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
-			    uint64_t bad_sector, char *data, int *faults)
+/*
+ * In the child: pwrite BLK bytes at @pos of @fd from a fault_src buffer.
+ * Return: errno or 0, -1 when the set-up failed.
+ */
+static int fault_src_do_pwrite(struct env *e, int fd, uint64_t pos,
+			       uint64_t bad_sector, int *faults)
 {
 	struct fault_src f = { .e = e, .stop = { -1, -1 } };
 	struct uffdio_api api = { .api = UFFD_API };
@@ -998,7 +1131,6 @@ static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
 	int rc = -1;
 
 	fill(f.data, BLK, 13);
-	memcpy(data, f.data, BLK);
 	snprintf(f.bb, sizeof(f.bb), "%llu 1\n",
 		 (unsigned long long)bad_sector);
 	f.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -1020,15 +1152,86 @@ static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
 out:
 	if (rc < 0)
 		diag("userfaultfd set-up failed: %s", strerror(errno));
-	if (f.buf != MAP_FAILED)
-		munmap(f.buf, BLK);
-	if (f.uffd >= 0)
-		close(f.uffd);
-	if (f.stop[0] >= 0) {
-		close(f.stop[0]);
-		close(f.stop[1]);
-	}
 	return rc;
+}
+
+/* a pwrite of one block normally takes milliseconds, also under TCG */
+#define FAULT_SRC_DEADLINE_S	30
+
+/* what the kernel says the stuck tasks wait for, into the log */
+static void dump_stuck(pid_t pid)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(grep State: $t/status)\"; cat $t/stack; done 2>&1 | sed 's/^/#   /'",
+		 (int)pid);
+	if (system(cmd))
+		diag("cannot read the stacks of %d", (int)pid);
+	/* blocked tasks (and, with lockdep, the locks held) to the console */
+	write_file("/proc/sysrq-trigger", "w");
+}
+
+/*
+ * pwrite BLK bytes at @pos of @fd from a fault_src buffer: errno or 0, -1
+ * when the set-up failed; @data gets what was written.
+ *
+ * The pwrite runs in a child, and the parent waits for it at most
+ * FAULT_SRC_DEADLINE_S: a driver that waits for the handler while the
+ * handler waits for the driver leaves tasks that cannot be killed, and
+ * the test must say so at once, not 120 s later through the hung-task
+ * panic. The child's stdout and stderr are not the runner's: a stuck child
+ * must not keep the runner waiting for the end of the output.
+ */
+static int fault_src_pwrite(struct env *e, int fd, uint64_t pos,
+			    uint64_t bad_sector, char *data, int *faults)
+{
+	struct { int rc, faults; } res = { -1, 0 };
+	struct pollfd p;
+	int pfd[2], rc;
+	pid_t pid;
+
+	fill(data, BLK, 13);
+	if (pipe(pfd))
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		close(pfd[0]);
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		res.rc = fault_src_do_pwrite(e, fd, pos, bad_sector,
+					     &res.faults);
+		_exit(write(pfd[1], &res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(pfd[1]);
+	p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+	rc = poll(&p, 1, FAULT_SRC_DEADLINE_S * 1000);
+	if (rc == 1 && read(pfd[0], &res, sizeof(res)) == sizeof(res)) {
+		close(pfd[0]);
+		waitpid(pid, NULL, 0);
+		*faults = res.faults;
+		return res.rc;
+	}
+	close(pfd[0]);
+	if (rc == 0) {
+		diag("the pwrite from a userfaultfd buffer did not return in %d s: a deadlock between the driver and the fault handler; stacks:",
+		     FAULT_SRC_DEADLINE_S);
+		dump_stuck(pid);
+		kill(pid, SIGKILL);
+		return -2;
+	}
+	waitpid(pid, NULL, 0);
+	return -1;
 }
 
 static void dax_cases(struct env *e)
@@ -1081,6 +1284,15 @@ static void dax_cases(struct env *e)
 		rc = bad == UINT64_MAX ? -1 :
 		     fault_src_pwrite(e, fd, 2 * BLK, bad / 512, buf_a,
 				      &faults);
+		if (rc == -2) {
+			/* the device is wedged: nothing after this can run */
+			cell(e, "dax_write_fault_src", "HUNG",
+			     e->can_clear ? "OK,cleared" : "EIO,kept");
+			printf("Bail out! %s dax_write_fault_src: the pwrite hung (deadline %d s)\n",
+			       e->fs, FAULT_SRC_DEADLINE_S);
+			fflush(NULL);
+			_exit(1);
+		}
 		snprintf(got, sizeof(got), "%s,%s",
 			 rc < 0 ? "setup-failed" : err_name(rc),
 			 state(e, phys, BLK));
@@ -1251,8 +1463,8 @@ static void umount_fs(struct env *e)
 /* ---- setup ------------------------------------------------------------- */
 
 #define N_RAW		10
-#define N_BAD		2
-#define N_REC		4
+#define N_BAD		6
+#define N_REC		5
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
 #define N_PLAN		(N_RAW + N_BAD + N_REC + N_MISC + 2 * N_DAX + 1)
@@ -1519,6 +1731,7 @@ int main(int argc, char **argv)
 	}
 	raw_cases(&e);
 	bad_input_cases(&e);
+	clear_ioctl_cases(&e);
 	record_cases(&e);
 	platform_case(&e);
 	platform_mirror_full_case(&e);

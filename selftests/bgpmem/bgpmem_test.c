@@ -151,6 +151,10 @@ const char *err_name(int err)
 	case EBUSY: return "EBUSY";
 	case ENXIO: return "ENXIO";
 	case ENODEV: return "ENODEV";
+	case EBADF: return "EBADF";
+	case EPERM: return "EPERM";
+	case ENOSPC: return "ENOSPC";
+	case ENOMEM: return "ENOMEM";
 	default:
 		snprintf(buf, sizeof(buf), "errno%d", err);
 		return buf;

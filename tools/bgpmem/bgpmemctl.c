@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <kmemlab/bgpmem.h>
@@ -99,7 +100,18 @@ struct dev {
 	struct bgpmem_info info;
 };
 
-static int dev_open(const char *arg, struct dev *d, bool must)
+/* /sys/block/NAME/ro is 1 */
+static bool dev_read_only(const char *name)
+{
+	char path[PATH_MAX], v[8] = "";
+
+	snprintf(path, sizeof(path), "/sys/block/%s/ro", name);
+	return !read_str(path, v, sizeof(v)) && v[0] == '1';
+}
+
+/* @write: open for writing (BGPMEM_IOC_CLEAR needs it, as BLKZEROOUT) */
+static int dev_open_mode(const char *arg, struct dev *d, bool must,
+			 bool write)
 {
 	const char *base = strrchr(arg, '/');
 
@@ -109,7 +121,7 @@ static int dev_open(const char *arg, struct dev *d, bool must)
 		snprintf(d->path, sizeof(d->path), "%s", arg);
 	else
 		snprintf(d->path, sizeof(d->path), "/dev/%s", base);
-	d->fd = open(d->path, O_RDONLY | O_CLOEXEC);
+	d->fd = open(d->path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (d->fd < 0) {
 		int err = errno;
 
@@ -129,6 +141,11 @@ static int dev_open(const char *arg, struct dev *d, bool must)
 		return -err;
 	}
 	return 0;
+}
+
+static int dev_open(const char *arg, struct dev *d, bool must)
+{
+	return dev_open_mode(arg, d, must, false);
 }
 
 static const char *clear_name(unsigned int c)
@@ -385,7 +402,7 @@ static int cmd_inject_clear(int argc, char **argv, bool clear)
 		kml_die(2, clear ? "usage: bgpmemctl clear DEV OFFSET LEN" :
 			"usage: bgpmemctl inject DEV OFFSET LEN",
 			"%s needs DEV OFFSET LEN", op);
-	dev_open(argv[0], &d, true);
+	dev_open_mode(argv[0], &d, true, clear);
 	parse_range(argv[1], argv[2], &d, &r);
 	if (clear && (r.offset % d.info.poison_block_size ||
 		      r.len % d.info.poison_block_size))
@@ -405,6 +422,10 @@ static int cmd_inject_clear(int argc, char **argv, bool clear)
 				"%s: platform clear failed", d.name);
 		case EPERM:
 		case EACCES:
+			if (clear && dev_read_only(d.name))
+				kml_die(1, "the device is read-only (its region may be: ndctl list -R); blockdev --setrw if it may be written",
+					"%s: clear refused: read-only device",
+					d.name);
 			kml_die(1, "run as root (CAP_SYS_ADMIN)", "%s: %s: %s",
 				d.name, op, strerror(err));
 		case EINVAL:
@@ -517,6 +538,25 @@ static void driver_of(const char *dev, char *drv, size_t len)
 	memcpy(drv, p, strlen(p) + 1);
 }
 
+/* modprobe -q @mod, as ndctl loads the nd drivers it needs; 0 on success */
+static int load_module(const char *mod)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		execlp("modprobe", "modprobe", "-q", mod, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+}
+
 static int move(const char *ns, const char *to)
 {
 	char dev[128], drv[64], path[PATH_MAX];
@@ -524,10 +564,11 @@ static int move(const char *ns, const char *to)
 
 	bind_target(ns, dev, sizeof(dev));
 	snprintf(path, sizeof(path), ND_DRIVERS "/%s/bind", to);
-	if (!exists(path))
+	if (!exists(path) && (load_module(to) || !exists(path)))
 		kml_die(1, !strcmp(to, "bgpmem") ? "modprobe bgpmem" :
 			"modprobe nd_pmem",
-			"driver %s is not loaded", to);
+			"driver %s is not loaded and modprobe %s failed", to,
+			to);
 	driver_of(dev, drv, sizeof(drv));
 	if (!strcmp(drv, to)) {
 		printf("%s: already bound to %s\n", dev, to);
