@@ -97,6 +97,14 @@ static struct spf_slot spf_slots[SPF_MAX_TRACK];
 static struct tracepoint *spf_tp_kernel;
 static struct tracepoint *spf_tp_user;
 static bool spf_broken_fast;
+/*
+ * Where FAST's classification goes: the main counters in FAST mode, the
+ * SPF_C_FAST_* shadow in EXACT mode. Set before the probes attach.
+ */
+static int spf_fc_user = SPF_C_USER_FAULTS;
+static int spf_fc_abort = SPF_C_VMA_ABORTS;
+static int spf_fc_retry = SPF_C_VMA_RETRY;
+static int spf_fc_mretry = SPF_C_MMAP_RETRY;
 
 /*
  * FAST: what the current fault of a task did last, one word per task
@@ -295,7 +303,7 @@ static __always_inline int spf_hmf_count(struct vm_area_struct *vma,
 	}
 	if (flags & FAULT_FLAG_VMA_LOCK) {
 		spf_inc(slot, SPF_C_VMA_FAULTS);
-		if (spf_obs_mode == SPF_OBS_FAST && !spf_broken_fast)
+		if (!spf_broken_fast)
 			spf_pend_xchg(SPF_P_VMA);
 		viol = spf_check_vma(vma, address);
 		if (unlikely(viol))
@@ -319,8 +327,6 @@ static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 			     regs->dx, &slot);
 	if (!call)
 		return 0;
-	if (kind == SPF_K_OTHER)
-		return 1;	/* no exit handler needed */
 	call->slot = slot;
 	call->kind = kind;
 	return 0;
@@ -361,11 +367,11 @@ static void spf_lmfv_ftrace(unsigned long ip, unsigned long parent_ip,
 	slot = spf_slot_of(mm);
 	last = spf_pend_xchg(SPF_P_MMAP);
 	if (last == SPF_P_VMA)
-		spf_inc(slot, SPF_C_VMA_RETRY);
+		spf_inc(slot, spf_fc_retry);
 	else if (last == SPF_P_MMAP)
-		spf_inc(slot, SPF_C_MMAP_RETRY);
+		spf_inc(slot, spf_fc_mretry);
 	else
-		spf_inc(slot, SPF_C_VMA_ABORTS);
+		spf_inc(slot, spf_fc_abort);
 }
 
 static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
@@ -379,7 +385,12 @@ static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
 		spf_inc(call->slot, (ret & VM_FAULT_RETRY) ?
 				    SPF_C_VMA_RETRY : SPF_C_VMA_DONE);
 	else if (ret & VM_FAULT_RETRY)
-		spf_inc(call->slot, SPF_C_MMAP_RETRY);
+		spf_inc(call->slot, call->kind == SPF_K_MMAP ?
+				    SPF_C_MMAP_RETRY : SPF_C_KERNEL_RETRY);
+	/* what mm_account_fault() leaves out of min_flt/maj_flt */
+	if (!(ret & VM_FAULT_RETRY) && (ret & VM_FAULT_ERROR))
+		spf_inc(call->slot, call->kind == SPF_K_OTHER ?
+				    SPF_C_KERNEL_ERROR : SPF_C_USER_ERROR);
 }
 
 /* trace_page_fault_kernel(address, regs, error_code) */
@@ -427,7 +438,7 @@ static struct fprobe *spf_fp_hmf;
 static void spf_tp_user_probe(void *data, unsigned long address,
 			      struct pt_regs *regs, unsigned long error_code)
 {
-	spf_inc(spf_slot_of(current->mm), SPF_C_USER_FAULTS);
+	spf_inc(spf_slot_of(current->mm), spf_fc_user);
 	spf_pend_xchg(0);	/* a new fault: forget the last one */
 }
 
@@ -519,7 +530,7 @@ static void spf_obs_detach(void)
 	tracepoint_synchronize_unregister();
 	spf_obs_mode = SPF_OBS_OFF;
 	spf_broken_fast = false;
-	spf_features &= ~SPF_FEAT_BROKEN_FAST;
+	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW);
 	memset(spf_pend, 0, sizeof(spf_pend));
 }
 
@@ -561,6 +572,11 @@ static int spf_obs_attach(u32 mode, u32 flags)
 	/* Before the probes run: they read both without the lock. */
 	spf_obs_mode = mode;
 	spf_broken_fast = flags & SPF_OBS_F_BROKEN_FAST;
+	spf_fc_user = mode == SPF_OBS_EXACT ? SPF_C_FAST_USER : SPF_C_USER_FAULTS;
+	spf_fc_abort = mode == SPF_OBS_EXACT ? SPF_C_FAST_ABORTS : SPF_C_VMA_ABORTS;
+	spf_fc_retry = mode == SPF_OBS_EXACT ? SPF_C_FAST_RETRY : SPF_C_VMA_RETRY;
+	spf_fc_mretry = mode == SPF_OBS_EXACT ? SPF_C_FAST_MMAP_RETRY :
+						SPF_C_MMAP_RETRY;
 
 	if (mode == SPF_OBS_EXACT) {
 		ret = spf_fprobe_attach(&spf_fp_lvur, mode, "lock_vma_under_rcu",
@@ -569,6 +585,14 @@ static int spf_obs_attach(u32 mode, u32 flags)
 			ret = spf_fprobe_attach(&spf_fp_hmf, mode,
 						"handle_mm_fault",
 						spf_hmf_entry, spf_hmf_exit);
+		/* FAST's classification alongside, into SPF_C_FAST_* */
+		if (!ret && !spf_tp_user_attach()) {
+			ret = spf_fops_attach(&spf_fops_lmfv,
+					      "lock_mm_and_find_vma",
+					      spf_lmfv_ftrace);
+			if (!ret)
+				spf_features |= SPF_FEAT_FAST_SHADOW;
+		}
 	} else {
 		/* FAST: the tracepoint, or an fprobe if it is missing */
 		if (spf_tp_user_attach())
@@ -773,7 +797,7 @@ static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
 	if ((cfg.flags & ~SPF_OBS_F_ALL) || cfg.reserved[0] ||
 	    cfg.reserved[1] || cfg.mode > SPF_OBS_EXACT)
 		return -EINVAL;
-	if ((cfg.flags & SPF_OBS_F_BROKEN_FAST) && cfg.mode != SPF_OBS_FAST)
+	if ((cfg.flags & SPF_OBS_F_BROKEN_FAST) && cfg.mode == SPF_OBS_OFF)
 		return -EINVAL;
 	if (cfg.mode == spf_obs_mode &&
 	    !!(cfg.flags & SPF_OBS_F_BROKEN_FAST) == spf_broken_fast)

@@ -67,8 +67,8 @@ static void test_obs_bad_input(void)
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
 	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .flags = 2 };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
-	/* the broken-FAST switch is for FAST only */
-	cfg = (struct spf_obs_config){ .mode = SPF_OBS_EXACT,
+	/* the broken-FAST switch needs the observer on */
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_OFF,
 				       .flags = SPF_OBS_F_BROKEN_FAST };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
 	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .reserved[1] = 1 };

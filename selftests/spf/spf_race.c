@@ -10,12 +10,21 @@
  * matches the state before or after a transition that overlapped its
  * read. Reads overlapping more than one transition are not judged.
  *
- * Each scenario also checks, through spf_harness (EXACT mode, this
- * process tracked), that faults completed under the VMA lock, that
- * fallbacks happened where churn forces them, and that no per-VMA lock
- * invariant was violated. The last scenario runs the device in its
- * deliberately broken mode (faults ignore the generation): the oracle
- * must report violations there, or it is blind.
+ * Each scenario also checks, through spf_harness (this process tracked),
+ * that faults completed under the VMA lock, that fallbacks happened where
+ * churn forces them, and that no per-VMA lock invariant was violated. The
+ * last scenario runs the device in its deliberately broken mode (faults
+ * ignore the generation): the oracle must report violations there, or it
+ * is blind.
+ *
+ * The kernel is the oracle of the observer: every scenario runs in EXACT
+ * mode, where the observer's accounted faults (passes that neither
+ * retried nor failed, user and kernel) must equal the getrusage()
+ * min_flt + maj_flt delta of the process, and FAST's classification of
+ * the same faults (counted alongside) must equal EXACT's; then again in
+ * FAST mode, where completed user faults minus the reads that got SIGBUS,
+ * plus kernel faults, must equal the getrusage() delta. A broken FAST
+ * (SPF_OBS_F_BROKEN_FAST) must be caught by the FAST == EXACT comparison.
  *
  * userfaultfd faults and stack growth always end under mmap_lock (the
  * VMA-lock path releases the lock and retries, or finds no VMA): those
@@ -30,6 +39,7 @@
 #include <string.h>
 #include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,7 +85,7 @@ static uint64_t rng_state = 88172645463325252ULL;
 
 static _Atomic uint64_t sh_seq[NPG], sh_cur[NPG], sh_nxt[NPG];
 static atomic_int stop;
-static atomic_ulong n_reads, n_checked, n_viol, n_unjudged, n_sig;
+static atomic_ulong n_reads, n_checked, n_viol, n_unjudged, n_sig, n_bus;
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -194,6 +204,9 @@ static void *reader(void *arg)
 		atomic_fetch_add_explicit(&n_reads, 1, memory_order_relaxed);
 		if (sig)
 			atomic_fetch_add_explicit(&n_sig, 1,
+						  memory_order_relaxed);
+		if (sig == SIGBUS)
+			atomic_fetch_add_explicit(&n_bus, 1,
 						  memory_order_relaxed);
 		if (s2 - s1 > 2) {
 			atomic_fetch_add_explicit(&n_unjudged, 1,
@@ -734,7 +747,100 @@ static double secs(void)
 	return d > 0.1 && d < 60 ? d : 1.5;
 }
 
-static void run(const struct scenario *sc, int obs_fd, int slot)
+static long rusage_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -1;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+static int obs_mode(int fd, uint32_t mode, uint32_t flags)
+{
+	struct spf_obs_config cfg = { .mode = mode, .flags = flags };
+
+	return ioctl(fd, SPF_IOC_OBS_SET, &cfg) ? -errno : 0;
+}
+
+static void print_summary(const char *name, const char *what,
+			  const struct spf_summary *s)
+{
+	ksft_print_msg("%s: %s: user %llu vma_done %llu aborts %llu retries %llu mmap %llu mmap_retries %llu completed %llu no_pass %llu kernel %llu\n",
+		       name, what, (unsigned long long)s->user,
+		       (unsigned long long)s->vma_done,
+		       (unsigned long long)s->aborts,
+		       (unsigned long long)s->retries,
+		       (unsigned long long)s->mmap,
+		       (unsigned long long)s->mmap_retries,
+		       (unsigned long long)s->completed,
+		       (unsigned long long)s->no_pass,
+		       (unsigned long long)s->kernel);
+}
+
+/*
+ * The kernel as the oracle of the observer (see the top of the file).
+ * Returns true if the observer agrees.
+ */
+static bool observer_agrees(const struct scenario *sc,
+			    const struct spf_counters *d,
+			    const struct spf_summary *sm, long ru, bool broken)
+{
+	struct spf_summary fast;
+	const char *diff;
+	uint64_t acc;
+	bool ok = true;
+
+	if (d->mode == SPF_OBS_EXACT) {
+		acc = spf_exact_accounted(d, sm);
+		if (acc != (uint64_t)ru) {
+			ksft_print_msg("%s: EXACT accounts %llu faults, getrusage %ld (user errors %llu, kernel retries %llu errors %llu)\n",
+				       sc->name, (unsigned long long)acc, ru,
+				       (unsigned long long)d->c[SPF_C_USER_ERROR],
+				       (unsigned long long)d->c[SPF_C_KERNEL_RETRY],
+				       (unsigned long long)d->c[SPF_C_KERNEL_ERROR]);
+			ok = false;
+		}
+		if (!(d->features & SPF_FEAT_FAST_SHADOW)) {
+			ksft_print_msg("%s: FAST's classification not counted alongside EXACT\n",
+				       sc->name);
+			return false;
+		}
+		if (broken && !(d->features & SPF_FEAT_BROKEN_FAST)) {
+			/* not active: report "agrees", the control fails */
+			ksft_print_msg("%s: broken FAST not active\n", sc->name);
+			return true;
+		}
+		spf_summarize_fast_shadow(d, &fast);
+		diff = spf_summary_diff(&fast, sm);
+		if (diff) {
+			print_summary(sc->name, "exact", sm);
+			print_summary(sc->name, "fast (same faults)", &fast);
+			ksft_print_msg("%s: FAST != EXACT in %s\n", sc->name,
+				       diff);
+			ok = false;
+		}
+		return ok;
+	}
+	/*
+	 * FAST: no exit handlers, so failed passes are the reads that got
+	 * SIGBUS (the readers' only hmf errors) and kernel passes are taken
+	 * as done.
+	 */
+	acc = spf_sub0(sm->completed, atomic_load(&n_bus)) + sm->kernel;
+	if (acc != (uint64_t)ru) {
+		print_summary(sc->name, "fast", sm);
+		ksft_print_msg("%s: FAST accounts %llu faults (SIGBUS reads %lu), getrusage %ld\n",
+			       sc->name, (unsigned long long)acc,
+			       atomic_load(&n_bus), ru);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Run @sc with the observer in @mode; returns the TAP verdict. */
+static bool run(const struct scenario *sc, int obs_fd, int slot,
+		uint32_t mode, uint32_t flags)
 {
 	struct spf_counters before, after;
 	struct spf_dev_stats st = { 0 };
@@ -743,18 +849,25 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	struct timespec ts;
 	double t0, dur = secs();
 	unsigned long iters = 0;
+	long ru0, ru1;
 	bool ok = true;
 	int i;
+
+	if (obs_mode(obs_fd, mode, flags))
+		ksft_exit_fail_msg("observer mode %u flags 0x%x: %s\n", mode,
+				   flags, strerror(errno));
 
 	atomic_store(&n_reads, 0);
 	atomic_store(&n_checked, 0);
 	atomic_store(&n_viol, 0);
 	atomic_store(&n_unjudged, 0);
 	atomic_store(&n_sig, 0);
+	atomic_store(&n_bus, 0);
 	atomic_store(&n_uffd, 0);
 	atomic_store(&stop, 0);
 	setup_region(sc->backing);
 	spf_obs_read(obs_fd, (uint32_t)slot, &before);
+	ru0 = rusage_faults();
 	for (i = 0; i < NREADERS; i++)
 		pthread_create(&tid[i], NULL, reader, (void *)(uintptr_t)(i + 1));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -767,6 +880,7 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	atomic_store(&stop, 1);
 	for (i = 0; i < NREADERS; i++)
 		pthread_join(tid[i], NULL);
+	ru1 = rusage_faults();
 	spf_obs_read(obs_fd, (uint32_t)slot, &after);
 	spf_delta(&after, &before);
 	spf_summarize(&after, &sm);
@@ -774,8 +888,9 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 		ioctl(backing_fd, SPF_IOC_DEV_STATS, &st);
 	teardown_region();
 
-	ksft_print_msg("%s: %lu ops, %lu reads (%lu judged, %lu unjudged, %lu signals), %lu oracle violations; faults %llu: vma-lock %llu, aborts %llu, retries %llu, invariant violations %llu; device vma/mmap %llu/%llu\n",
-		       sc->name, iters, atomic_load(&n_reads),
+	ksft_print_msg("%s [%s]: %lu ops, %lu reads (%lu judged, %lu unjudged, %lu signals), %lu oracle violations; faults %llu: vma-lock %llu, aborts %llu, retries %llu, invariant violations %llu; device vma/mmap %llu/%llu; getrusage min+maj %ld\n",
+		       sc->name, mode == SPF_OBS_EXACT ? "exact" : "fast",
+		       iters, atomic_load(&n_reads),
 		       atomic_load(&n_checked), atomic_load(&n_unjudged),
 		       atomic_load(&n_sig), atomic_load(&n_viol),
 		       (unsigned long long)sm.user,
@@ -784,7 +899,7 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 		       (unsigned long long)sm.retries,
 		       (unsigned long long)sm.violations,
 		       (unsigned long long)st.faults_vma_lock,
-		       (unsigned long long)st.faults_mmap_lock);
+		       (unsigned long long)st.faults_mmap_lock, ru1 - ru0);
 	if (sc->want_violations) {
 		if (!atomic_load(&n_viol)) {
 			ksft_print_msg("the oracle missed the broken device\n");
@@ -817,7 +932,29 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 			       sc->name);
 		ok = false;
 	}
-	ksft_test_result(ok, "%s\n", sc->name);
+	if (flags & SPF_OBS_F_BROKEN_FAST)
+		return observer_agrees(sc, &after, &sm, ru1 - ru0, true);
+	if (!observer_agrees(sc, &after, &sm, ru1 - ru0, false))
+		ok = false;
+	return ok;
+}
+
+/*
+ * The negative control of FAST == EXACT: with the broken FAST switch on
+ * (proved active by SPF_FEAT_BROKEN_FAST), a scenario whose faults retry
+ * must show FAST != EXACT.
+ */
+static void run_broken_fast(int fd, int slot)
+{
+	const struct scenario *sc = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		if (scenarios[i].backing == B_DEV_NOMP)
+			sc = &scenarios[i];
+	ksft_test_result(sc && !run(sc, fd, slot, SPF_OBS_EXACT,
+				    SPF_OBS_F_BROKEN_FAST),
+			 "fast_eq_exact_catches_broken_fast\n");
 }
 
 int main(int argc, char **argv)
@@ -840,22 +977,32 @@ int main(int argc, char **argv)
 		ksft_exit_fail_msg("track: %s\n", strerror(-slot));
 	ksft_print_msg("%zu scenarios, %d readers, %.1fs each\n",
 		       ARRAY_SIZE(scenarios), NREADERS, secs());
-	ksft_set_plan(ARRAY_SIZE(scenarios));
+	ksft_set_plan(2 * ARRAY_SIZE(scenarios) + 1);
 	uffd_err = uffd_open();
 	if (uffd_err >= 0) {
 		close(uffd_err);
 		uffd_err = 0;
 	}
-	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
-		if (argc >= 2 && !strstr(scenarios[i].name, argv[1]))
-			ksft_test_result_skip("%s: not selected\n",
-					      scenarios[i].name);
-		else if (scenarios[i].uffd && uffd_err)
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
+		const struct scenario *sc = &scenarios[i];
+
+		if (argc >= 2 && !strstr(sc->name, argv[1])) {
+			ksft_test_result_skip("%s: not selected\n", sc->name);
+			ksft_test_result_skip("%s_fast: not selected\n",
+					      sc->name);
+		} else if (sc->uffd && uffd_err) {
 			ksft_test_result_skip("%s: userfaultfd: %s\n",
-					      scenarios[i].name,
-					      strerror(-uffd_err));
-		else
-			run(&scenarios[i], fd, slot);
+					      sc->name, strerror(-uffd_err));
+			ksft_test_result_skip("%s_fast: userfaultfd: %s\n",
+					      sc->name, strerror(-uffd_err));
+		} else {
+			ksft_test_result(run(sc, fd, slot, SPF_OBS_EXACT, 0),
+					 "%s\n", sc->name);
+			ksft_test_result(run(sc, fd, slot, SPF_OBS_FAST, 0),
+					 "%s_fast\n", sc->name);
+		}
+	}
+	run_broken_fast(fd, slot);
 	close(fd);
 	spf_unload();
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))

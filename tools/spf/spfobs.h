@@ -78,6 +78,38 @@ static inline void spf_summarize(const struct spf_counters *c,
 }
 
 /*
+ * EXACT mode with SPF_FEAT_FAST_SHADOW: what FAST would have reported for
+ * the same faults (its classification, counted alongside).
+ */
+static inline void spf_summarize_fast_shadow(const struct spf_counters *c,
+					     struct spf_summary *s)
+{
+	struct spf_counters f = *c;
+
+	f.mode = SPF_OBS_FAST;
+	f.c[SPF_C_USER_FAULTS] = c->c[SPF_C_FAST_USER];
+	f.c[SPF_C_VMA_ABORTS] = c->c[SPF_C_FAST_ABORTS];
+	f.c[SPF_C_VMA_RETRY] = c->c[SPF_C_FAST_RETRY];
+	f.c[SPF_C_MMAP_RETRY] = c->c[SPF_C_FAST_MMAP_RETRY];
+	spf_summarize(&f, s);
+}
+
+/*
+ * EXACT: the faults the kernel's getrusage() counts (min_flt + maj_flt,
+ * mm_account_fault()): passes that neither retried nor failed, user and
+ * kernel (GUP, kernel-mode #PF) alike.
+ */
+static inline uint64_t spf_exact_accounted(const struct spf_counters *c,
+					   const struct spf_summary *s)
+{
+	const __u64 *v = c->c;
+
+	return spf_sub0(s->completed, v[SPF_C_USER_ERROR]) +
+	       spf_sub0(v[SPF_C_KERNEL_FAULTS],
+			v[SPF_C_KERNEL_RETRY] + v[SPF_C_KERNEL_ERROR]);
+}
+
+/*
  * The fields FAST and EXACT must agree on for the same workload; returns
  * the name of the first that differs, or NULL.
  */

@@ -43,7 +43,8 @@ enum spf_obs_mode {
 /**
  * struct spf_obs_config - argument of SPF_IOC_OBS_SET.
  * @mode: an &enum spf_obs_mode.
- * @flags: 0, or %SPF_OBS_F_BROKEN_FAST (a test switch, FAST only).
+ * @flags: 0, or %SPF_OBS_F_BROKEN_FAST (a test switch; in EXACT mode it
+ *	breaks the SPF_C_FAST_* counters).
  * @reserved: must be 0.
  */
 struct spf_obs_config {
@@ -85,6 +86,18 @@ enum spf_counter {
 	SPF_C_VIOL_WRLOCKED,	/* invariant: vm_lock_seq == mm_lock_seq */
 	SPF_C_VIOL_RANGE,	/* invariant: address outside [vm_start, vm_end) */
 	SPF_C_VIOL_MM,		/* invariant: vma->vm_mm != current->mm */
+	/*
+	 * EXACT only: FAST's classification of the same faults, counted
+	 * alongside (SPF_FEAT_FAST_SHADOW), so that FAST == EXACT can be
+	 * checked on one run; and what the kernel's own accounting needs.
+	 */
+	SPF_C_FAST_USER,	/* FAST's USER_FAULTS (page_fault_user) */
+	SPF_C_FAST_ABORTS,	/* FAST's VMA_ABORTS */
+	SPF_C_FAST_RETRY,	/* FAST's VMA_RETRY */
+	SPF_C_FAST_MMAP_RETRY,	/* FAST's MMAP_RETRY */
+	SPF_C_USER_ERROR,	/* EXACT: user pass returned VM_FAULT_ERROR */
+	SPF_C_KERNEL_RETRY,	/* EXACT: non-user pass returned VM_FAULT_RETRY */
+	SPF_C_KERNEL_ERROR,	/* EXACT: non-user pass returned VM_FAULT_ERROR */
 	SPF_C_NR,
 };
 
@@ -98,6 +111,7 @@ enum spf_counter {
 #define SPF_FEAT_KERNEL_TP	(1u << 0)	/* SPF_C_KERNEL_PF is counted */
 #define SPF_FEAT_USER_TP	(1u << 1)	/* FAST: USER_FAULTS from page_fault_user */
 #define SPF_FEAT_BROKEN_FAST	(1u << 2)	/* SPF_OBS_F_BROKEN_FAST is active */
+#define SPF_FEAT_FAST_SHADOW	(1u << 3)	/* EXACT: SPF_C_FAST_* are counted */
 
 /**
  * struct spf_counters - argument of SPF_IOC_READ.
