@@ -723,6 +723,120 @@ static void test_track_permission(void)
 			 st, strerror(res));
 }
 
+/*
+ * /proc/vmstat read into a buffer touched beforehand: reading it causes no
+ * page fault of its own between the snapshots.
+ */
+static char vmstat_buf[64 * 1024];
+
+static bool vmstat_read(const char *const *names, long *vals, int n)
+{
+	int fd = open("/proc/vmstat", O_RDONLY | O_CLOEXEC);
+	ssize_t len = fd < 0 ? -1 : read(fd, vmstat_buf, sizeof(vmstat_buf) - 1);
+	char *p;
+	int i;
+
+	if (fd >= 0)
+		close(fd);
+	if (len <= 0)
+		return false;
+	vmstat_buf[len] = 0;
+	for (i = 0; i < n; i++) {
+		p = strstr(vmstat_buf, names[i]);
+		if (!p || p[strlen(names[i])] != ' ')
+			return false;
+		vals[i] = atol(p + strlen(names[i]) + 1);
+	}
+	return true;
+}
+
+/*
+ * With CONFIG_PER_VMA_LOCK_STATS (the lab's debug kernel) the kernel
+ * counts VMA-lock outcomes in /proc/vmstat: success (completed under the
+ * VMA lock, including access errors found under it), abort (no VMA lock
+ * taken), retry; miss (a detached VMA found and looked up again inside
+ * lock_vma_under_rcu()) is not observable by the observer and is only
+ * reported. EXACT's global counters must equal the deltas, on anonymous
+ * faults (successes), reads of a hole (aborts: SIGSEGV) and cold-cache
+ * file faults (retries).
+ */
+static void test_vmstat_vma_lock(void)
+{
+	static const char *const names[] = {
+		"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
+		"vma_lock_miss" };
+	long v0[4], v1[4];
+	struct spf_counters before, after;
+	struct spf_summary sm;
+	size_t len = 32 * PG, i;
+	uint64_t val;
+	char *anon, *hole, *file = MAP_FAILED;
+	int fd, disk, nseg = 0;
+	char sum = 0;
+	bool ok = true;
+
+	memset(vmstat_buf, 1, sizeof(vmstat_buf));
+	if (!vmstat_read(names, v0, 4)) {
+		ksft_test_result_skip("observer_vs_vmstat_vma_lock: no vma_lock_* lines in /proc/vmstat (CONFIG_PER_VMA_LOCK_STATS off: the stock kernel)\n");
+		return;
+	}
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hole = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (anon == MAP_FAILED || hole == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	madvise(anon, len, MADV_NOHUGEPAGE);
+	munmap(hole, PG);
+	anon[0] = 1;	/* the anon_vma: its first fault may retry */
+	disk = open(SCRATCH_DISK, O_RDONLY | O_CLOEXEC);
+	if (disk >= 0) {
+		file = mmap(NULL, len, PROT_READ, MAP_SHARED, disk, 0);
+		if (file != MAP_FAILED) {
+			madvise(file, len, MADV_RANDOM);
+			posix_fadvise(disk, 0, len, POSIX_FADV_DONTNEED);
+		}
+	}
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &before);
+	vmstat_read(names, v0, 4);
+	for (i = 1; i < len / PG; i++)
+		anon[i * PG] = 1;
+	for (i = 0; i < 16; i++)
+		nseg += spf_read_u64(hole, &val) == SIGSEGV;
+	if (file != MAP_FAILED)
+		for (i = 0; i < len / PG; i++)
+			sum += file[i * PG];
+	vmstat_read(names, v1, 4);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	(void)sum;
+	spf_delta(&after, &before);
+	spf_summarize(&after, &sm);
+	for (i = 0; i < 4; i++)
+		v1[i] -= v0[i];
+	ksft_print_msg("vmstat: success %ld abort %ld retry %ld miss %ld; observer: success %llu (done %llu + no_pass %llu) abort %llu retry %llu; %d SIGSEGV reads\n",
+		       v1[0], v1[1], v1[2], v1[3],
+		       (unsigned long long)(sm.vma_done + sm.no_pass),
+		       (unsigned long long)sm.vma_done,
+		       (unsigned long long)sm.no_pass,
+		       (unsigned long long)sm.aborts,
+		       (unsigned long long)sm.retries, nseg);
+	if ((uint64_t)v1[0] != sm.vma_done + sm.no_pass ||
+	    (uint64_t)v1[1] != sm.aborts || (uint64_t)v1[2] != sm.retries)
+		ok = false;
+	/* the workload must have produced every outcome */
+	if (v1[0] < 31 || v1[1] < 16 || (file != MAP_FAILED && v1[2] < 32))
+		ok = false;
+	if (file != MAP_FAILED)
+		munmap(file, len);
+	if (disk >= 0)
+		close(disk);
+	munmap(anon, len);
+	close(fd);
+	ksft_test_result(ok, "observer_vs_vmstat_vma_lock\n");
+}
+
 static void test_unload_refused(void)
 {
 	struct spf_dev_setup s;
@@ -758,7 +872,7 @@ int main(void)
 	spf_load_or_skip();
 	spf_catch_signals();
 	taint = spf_taint();
-	ksft_set_plan(15);
+	ksft_set_plan(16);
 
 	test_obs_bad_input();
 	test_obs_second_owner();
@@ -773,6 +887,7 @@ int main(void)
 	test_not_faults(SPF_OBS_EXACT, "not_faults_exact");
 	test_not_faults(SPF_OBS_FAST, "not_faults_fast");
 	test_track_permission();
+	test_vmstat_vma_lock();
 	test_unload_refused();
 
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))
