@@ -230,6 +230,7 @@ static DEFINE_RAW_SPINLOCK(spf_callers_lock);
  */
 static bool spf_caller_is_fault(unsigned long ret_ip)
 {
+	/* pairs with the release below: entries [0, n) are complete */
 	unsigned int i, n = smp_load_acquire(&spf_ncallers);
 	char name[64];
 	unsigned long flags;
@@ -250,6 +251,7 @@ static bool spf_caller_is_fault(unsigned long ret_ip)
 	if (i == n && n < SPF_CALLERS) {
 		spf_callers[n].ip = ret_ip;
 		spf_callers[n].fault = fault;
+		/* publish the entry before the count (acquire above) */
 		smp_store_release(&spf_ncallers, n + 1);
 	}
 	raw_spin_unlock_irqrestore(&spf_callers_lock, flags);

@@ -62,25 +62,25 @@ struct spf_obs_config {
 #define SPF_OBS_F_BROKEN_FAST	(1u << 0)
 #define SPF_OBS_F_ALL		SPF_OBS_F_BROKEN_FAST
 
-/* Counter indices in &struct spf_counters.c. */
+/*
+ * Counter indices in &struct spf_counters.c. USER_FAULTS: FAST counts the
+ * page_fault_user tracepoint, EXACT the lock_vma_under_rcu() calls of the
+ * fault handler (not those of userfaultfd or TCP zerocopy receive).
+ * VMA_ABORTS, VMA_RETRY, MMAP_RETRY: EXACT counts return values; FAST
+ * counts entries of lock_mm_and_find_vma() with no pass yet / after a
+ * VMA-lock pass / after an mmap_lock pass of the same fault.
+ */
 enum spf_counter {
-	SPF_C_USER_FAULTS,	/* user faults (FAST: page_fault_user; EXACT:
-				 * lock_vma_under_rcu() called by the fault
-				 * handler, not by userfaultfd or TCP) */
+	SPF_C_USER_FAULTS,	/* user faults */
 	SPF_C_VMA_FAULTS,	/* handle_mm_fault() with FAULT_FLAG_VMA_LOCK */
 	SPF_C_MMAP_FAULTS,	/* user handle_mm_fault() under mmap_lock */
 	SPF_C_MMAP_TRIED,	/* ... of which with FAULT_FLAG_TRIED */
 	SPF_C_KERNEL_FAULTS,	/* handle_mm_fault() without FAULT_FLAG_USER */
 	SPF_C_KERNEL_PF,	/* exceptions:page_fault_kernel tracepoint */
-	SPF_C_VMA_ABORTS,	/* lock_vma_under_rcu() returned NULL (FAST:
-				 * mmap_lock path entered without a VMA-lock
-				 * pass) */
+	SPF_C_VMA_ABORTS,	/* lock_vma_under_rcu() returned NULL */
 	SPF_C_VMA_DONE,		/* EXACT: VMA-lock fault did not retry */
-	SPF_C_VMA_RETRY,	/* VMA-lock fault returned VM_FAULT_RETRY (FAST:
-				 * mmap_lock path entered after a VMA-lock
-				 * pass) */
-	SPF_C_MMAP_RETRY,	/* mmap_lock fault returned VM_FAULT_RETRY (FAST:
-				 * mmap_lock path entered again) */
+	SPF_C_VMA_RETRY,	/* VMA-lock fault returned VM_FAULT_RETRY */
+	SPF_C_MMAP_RETRY,	/* mmap_lock fault returned VM_FAULT_RETRY */
 	SPF_C_VIOL_DETACHED,	/* invariant: VMA detached during a VMA-lock fault */
 	SPF_C_VIOL_UNLOCKED,	/* invariant: VMA rwsem not held */
 	SPF_C_VIOL_WRLOCKED,	/* invariant: vm_lock_seq == mm_lock_seq */
