@@ -810,7 +810,7 @@ static void test_vmstat_vma_lock(void)
 		nseg += spf_read_u64(hole, &val) == SIGSEGV;
 	if (file != MAP_FAILED)
 		for (i = 0; i < len / PG; i++)
-			sum += file[i * PG];
+			sum += ((volatile const char *)file)[i * PG];
 	vmstat_read(names, v1, 4);
 	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
 	(void)sum;
@@ -838,6 +838,76 @@ static void test_vmstat_vma_lock(void)
 	munmap(anon, len);
 	close(fd);
 	ksft_test_result(ok, "observer_vs_vmstat_vma_lock\n");
+}
+
+/*
+ * /proc/vmstat pgfault counts every handle_mm_fault() pass that did not
+ * retry (failed ones too), all processes: with nothing else faulting in
+ * the guest, the observer's global completed user passes + kernel passes
+ * - kernel retries (EXACT) must equal its delta, on anonymous faults,
+ * SIGSEGV reads of a hole (no pass: not counted by either) and kernel-mode
+ * faults (read() into untouched pages).
+ */
+static void test_vmstat_pgfault(void)
+{
+	static const char *const names[] = { "pgfault" };
+	struct spf_counters before, after;
+	struct spf_summary sm;
+	size_t len = 32 * PG, i;
+	long v0, v1;
+	uint64_t val, obs;
+	char *anon, *hole, *buf;
+	int fd, nul;
+	bool ok = true;
+
+	memset(vmstat_buf, 1, sizeof(vmstat_buf));
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hole = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	nul = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (anon == MAP_FAILED || buf == MAP_FAILED || hole == MAP_FAILED ||
+	    nul < 0)
+		ksft_exit_fail_msg("setup: %s\n", strerror(errno));
+	madvise(anon, len, MADV_NOHUGEPAGE);
+	madvise(buf, len, MADV_NOHUGEPAGE);
+	munmap(hole, PG);
+	anon[0] = 1;
+	buf[0] = 1;
+	/* a dry round: no snapshot's own buffers fault between them */
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	vmstat_read(names, &v1, 1);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &before);
+	if (!vmstat_read(names, &v0, 1))
+		ksft_exit_fail_msg("no pgfault in /proc/vmstat\n");
+	for (i = 1; i < len / PG; i++)
+		anon[i * PG] = 1;
+	for (i = 0; i < 8; i++)
+		spf_read_u64(hole, &val);
+	if (read(nul, buf + PG, len - PG) != (ssize_t)(len - PG))
+		ok = false;
+	vmstat_read(names, &v1, 1);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	spf_delta(&after, &before);
+	spf_summarize(&after, &sm);
+	obs = sm.completed + spf_sub0(after.c[SPF_C_KERNEL_FAULTS],
+				      after.c[SPF_C_KERNEL_RETRY]);
+	ksft_print_msg("pgfault delta %ld; observer: completed user %llu, kernel passes %llu (retried %llu)\n",
+		       v1 - v0, (unsigned long long)sm.completed,
+		       (unsigned long long)after.c[SPF_C_KERNEL_FAULTS],
+		       (unsigned long long)after.c[SPF_C_KERNEL_RETRY]);
+	if ((uint64_t)(v1 - v0) != obs || sm.completed < 31 ||
+	    after.c[SPF_C_KERNEL_FAULTS] < 31)
+		ok = false;
+	close(nul);
+	munmap(anon, len);
+	munmap(buf, len);
+	close(fd);
+	ksft_test_result(ok, "observer_vs_vmstat_pgfault\n");
 }
 
 static void test_unload_refused(void)
@@ -875,7 +945,7 @@ int main(void)
 	spf_load_or_skip();
 	spf_catch_signals();
 	taint = spf_taint();
-	ksft_set_plan(16);
+	ksft_set_plan(17);
 
 	test_obs_bad_input();
 	test_obs_second_owner();
@@ -891,6 +961,7 @@ int main(void)
 	test_not_faults(SPF_OBS_FAST, "not_faults_fast");
 	test_track_permission();
 	test_vmstat_vma_lock();
+	test_vmstat_pgfault();
 	test_unload_refused();
 
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))

@@ -895,6 +895,10 @@ static long vmstat(const char *name)
 #define ZRAM_SIZE	(64UL << 20)
 static bool swap_ours, zram_loaded_by_us;
 static char swap_why[160];
+static const char *swap_dev = "/dev/zram0";
+/* without zram (the debug kernel has none): the second scratch disk */
+#define SWAP_DISK	"/dev/vdb"
+#define SWAP_DISK_SIZE	(64UL << 20)
 
 static bool swap_active(void)
 {
@@ -930,38 +934,50 @@ static bool swap_setup(void)
 	static char page[PG];
 	uint32_t *hdr = (uint32_t *)(page + 1024);
 	char sz[32];
+	unsigned long size = ZRAM_SIZE;
+	bool had_zram = !access("/sys/block/zram0", F_OK);
 	int fd;
 
 	if (swap_active())
 		return true;
-	if (access("/sys/block/zram0", F_OK)) {
-		if (system("modprobe zram num_devices=1 2>/dev/null")) {
+	if (!had_zram && system("modprobe zram num_devices=1 2>/dev/null")) {
+		if (access(SWAP_DISK, F_OK)) {
 			snprintf(swap_why, sizeof(swap_why),
-				 "modprobe zram failed (CONFIG_ZRAM=m expected)");
+				 "no zram (modprobe zram failed) and no %s (settings disks=)",
+				 SWAP_DISK);
 			return false;
 		}
-		zram_loaded_by_us = true;
-	}
-	snprintf(sz, sizeof(sz), "%lu", ZRAM_SIZE);
-	if (!write_file("/sys/block/zram0/disksize", sz)) {
-		snprintf(swap_why, sizeof(swap_why),
-			 "zram0 disksize: %s (in use?)", strerror(errno));
-		return false;
+		swap_dev = SWAP_DISK;
+		size = SWAP_DISK_SIZE;
+	} else {
+		if (access("/sys/block/zram0", F_OK)) {
+			snprintf(swap_why, sizeof(swap_why),
+				 "zram loaded but no /sys/block/zram0");
+			return false;
+		}
+		zram_loaded_by_us = !had_zram;
+		snprintf(sz, sizeof(sz), "%lu", ZRAM_SIZE);
+		if (!write_file("/sys/block/zram0/disksize", sz)) {
+			snprintf(swap_why, sizeof(swap_why),
+				 "zram0 disksize: %s (in use?)",
+				 strerror(errno));
+			return false;
+		}
 	}
 	hdr[0] = 1;				/* version */
-	hdr[1] = ZRAM_SIZE / PG - 1;		/* last_page */
+	hdr[1] = size / PG - 1;			/* last_page */
 	memcpy(page + PG - 10, "SWAPSPACE2", 10);
-	fd = open("/dev/zram0", O_RDWR | O_CLOEXEC);
+	fd = open(swap_dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || pwrite(fd, page, PG, 0) != (ssize_t)PG || fsync(fd)) {
-		snprintf(swap_why, sizeof(swap_why), "/dev/zram0: %s",
+		snprintf(swap_why, sizeof(swap_why), "%s: %s", swap_dev,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return false;
 	}
 	close(fd);
-	if (swapon("/dev/zram0", 0)) {
-		snprintf(swap_why, sizeof(swap_why), "swapon /dev/zram0: %s",
+	if (swapon(swap_dev, 0)) {
+		snprintf(swap_why, sizeof(swap_why), "swapon %s: %s", swap_dev,
 			 strerror(errno));
 		return false;
 	}
@@ -971,9 +987,9 @@ static bool swap_setup(void)
 
 static void swap_teardown(void)
 {
-	if (swap_ours && swapoff("/dev/zram0"))
-		ksft_print_msg("swapoff /dev/zram0: %s\n", strerror(errno));
-	if (swap_ours)
+	if (swap_ours && swapoff(swap_dev))
+		ksft_print_msg("swapoff %s: %s\n", swap_dev, strerror(errno));
+	if (swap_ours && !strcmp(swap_dev, "/dev/zram0"))
 		write_file("/sys/block/zram0/reset", "1");
 	if (zram_loaded_by_us && system("rmmod zram"))
 		ksft_print_msg("rmmod zram failed\n");
