@@ -530,7 +530,7 @@ static bool no_fault_counted(const char *what, const struct spf_counters *d)
 	bool ok = true;
 	size_t i;
 
-	for (i = 0; i < sizeof(idx) / sizeof(idx[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(idx); i++)
 		if (d->c[idx[i]]) {
 			ksft_print_msg("%s: counter %d moved by %llu\n", what,
 				       idx[i], (unsigned long long)d->c[idx[i]]);

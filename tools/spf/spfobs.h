@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -116,18 +117,28 @@ static inline uint64_t spf_exact_accounted(const struct spf_counters *c,
 static inline const char *spf_summary_diff(const struct spf_summary *a,
 					   const struct spf_summary *b)
 {
-#define SPF_CMP(f) do { if (a->f != b->f) return #f; } while (0)
-	SPF_CMP(user);
-	SPF_CMP(vma_done);
-	SPF_CMP(aborts);
-	SPF_CMP(retries);
-	SPF_CMP(mmap);
-	SPF_CMP(mmap_retries);
-	SPF_CMP(completed);
-	SPF_CMP(no_pass);
-	SPF_CMP(kernel);
-	SPF_CMP(violations);
-#undef SPF_CMP
+	static const struct {
+		const char *name;
+		size_t off;
+	} f[] = {
+		{ "user", offsetof(struct spf_summary, user) },
+		{ "vma_done", offsetof(struct spf_summary, vma_done) },
+		{ "aborts", offsetof(struct spf_summary, aborts) },
+		{ "retries", offsetof(struct spf_summary, retries) },
+		{ "mmap", offsetof(struct spf_summary, mmap) },
+		{ "mmap_retries", offsetof(struct spf_summary, mmap_retries) },
+		{ "completed", offsetof(struct spf_summary, completed) },
+		{ "no_pass", offsetof(struct spf_summary, no_pass) },
+		{ "kernel", offsetof(struct spf_summary, kernel) },
+		{ "violations", offsetof(struct spf_summary, violations) },
+		{ NULL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; f[i].name; i++)
+		if (*(const uint64_t *)((const char *)a + f[i].off) !=
+		    *(const uint64_t *)((const char *)b + f[i].off))
+			return f[i].name;
 	return NULL;
 }
 
