@@ -13,10 +13,16 @@
  * exceptions:page_fault_user tracepoint (a direct call) and classifies
  * handle_mm_fault() by its flags with a plain ftrace_ops: its trampoline
  * saves the argument registers only and calls spf_hmf_ftrace() directly
- * (no pt_regs, no fprobe/rethook layer). EXACT mode uses fprobes with
- * exit handlers on both functions to count NULL returns and
- * VM_FAULT_RETRY directly. Counters are per-cpu, globally and for up to
- * SPF_MAX_TRACK tracked processes (by mm).
+ * (no pt_regs, no fprobe/rethook layer). Every way to the mmap_lock pass
+ * goes through lock_mm_and_find_vma(): a second ftrace_ops there tells an
+ * abort (no pass yet), a VMA-lock retry (the last pass of this task's
+ * fault ran under the VMA lock) and an mmap_lock retry apart, from a
+ * per-task mark set by the VMA-lock pass (spf_pend). EXACT mode uses
+ * fprobes with exit handlers on lock_vma_under_rcu() and handle_mm_fault()
+ * to count NULL returns and VM_FAULT_RETRY directly, and counts only the
+ * lock_vma_under_rcu() calls of the fault handler (userfaultfd and TCP
+ * zerocopy receive call it too). Counters are per-cpu, globally and for
+ * up to SPF_MAX_TRACK tracked processes (by mm).
  *
  * Each handle_mm_fault() under the VMA lock is checked: the VMA must be
  * attached, its rwsem held, not write-locked in the current mmap_lock
@@ -38,8 +44,20 @@
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 
+#include <linux/cred.h>
+#include <linux/hash.h>
+#include <linux/ptrace.h>
+#include <linux/sched/coredump.h>
+#include <linux/spinlock.h>
+#include <linux/user_namespace.h>
+
 #include "spf_internal.h"
 #include "spf_trace.h"
+
+/* The probes read the x86-64 argument registers (regs->di, si, dx). */
+#ifndef CONFIG_X86_64
+#error "spf_harness supports x86-64 only: its probes read x86-64 argument registers"
+#endif
 
 #define SPF_VIOL_DETACHED	BIT(0)
 #define SPF_VIOL_UNLOCKED	BIT(1)
@@ -78,6 +96,49 @@ static struct spf_pcpu __percpu *spf_global;
 static struct spf_slot spf_slots[SPF_MAX_TRACK];
 static struct tracepoint *spf_tp_kernel;
 static struct tracepoint *spf_tp_user;
+static bool spf_broken_fast;
+/*
+ * Where FAST's classification goes: the main counters in FAST mode, the
+ * SPF_C_FAST_* shadow in EXACT mode. Set before the probes attach.
+ */
+static int spf_fc_user = SPF_C_USER_FAULTS;
+static int spf_fc_abort = SPF_C_VMA_ABORTS;
+static int spf_fc_retry = SPF_C_VMA_RETRY;
+static int spf_fc_mretry = SPF_C_MMAP_RETRY;
+
+/*
+ * FAST: what the current fault of a task did last, one word per task
+ * hash (direct mapped): the task_struct pointer | SPF_P_*. Set by the
+ * VMA-lock pass and by lock_mm_and_find_vma(), cleared when the task's
+ * next user fault starts (page_fault_user), read by
+ * lock_mm_and_find_vma(). Only the task itself writes its word, except
+ * when two tasks share a hash: then one overwrites the other (see
+ * Documentation/spf.rst, Limits). task_struct is cache-line aligned, so
+ * the low bits are free.
+ */
+#define SPF_PEND_BITS	12
+#define SPF_P_VMA	1UL	/* the last pass ran under the VMA lock */
+#define SPF_P_MMAP	2UL	/* the last pass ran under mmap_lock */
+#define SPF_P_MASK	3UL
+static unsigned long spf_pend[1 << SPF_PEND_BITS];
+
+static inline unsigned long *spf_pend_word(void)
+{
+	return &spf_pend[hash_ptr(current, SPF_PEND_BITS)];
+}
+
+/* Return what the current task's fault did last (0: nothing), then mark @st. */
+static inline unsigned long spf_pend_xchg(unsigned long st)
+{
+	unsigned long *w = spf_pend_word();
+	unsigned long old = READ_ONCE(*w);
+	unsigned long me = (unsigned long)current;
+
+	old = (old & ~SPF_P_MASK) == me ? old & SPF_P_MASK : 0;
+	if (st || old)
+		WRITE_ONCE(*w, st ? me | st : 0);
+	return old;
+}
 
 static inline void spf_inc(int slot, int c)
 {
@@ -145,17 +206,74 @@ static void spf_count_viol(int slot, u32 viol)
 			    viol);
 }
 
+/*
+ * lock_vma_under_rcu() call sites by return address: the x86 fault
+ * handler, or another caller (userfaultfd's uffd_lock_vma() and
+ * uffd_move_lock(), TCP zerocopy receive's find_tcp_vma()), which is not
+ * a fault. Learned on first sight by the caller's symbol name (no address
+ * is looked up, nothing is called through one); a handful of sites exist.
+ */
+#define SPF_CALLERS	16
+static struct {
+	unsigned long ip;
+	bool fault;
+} spf_callers[SPF_CALLERS];
+static unsigned int spf_ncallers;
+static DEFINE_RAW_SPINLOCK(spf_callers_lock);
+
+/**
+ * spf_caller_is_fault() - is @ret_ip in the page-fault handler?
+ * @ret_ip: return address of a lock_vma_under_rcu() call
+ *
+ * Return: true if the caller is do_user_addr_fault() (or what it is
+ * inlined into), false for any other caller.
+ */
+static bool spf_caller_is_fault(unsigned long ret_ip)
+{
+	/* pairs with the release below: entries [0, n) are complete */
+	unsigned int i, n = smp_load_acquire(&spf_ncallers);
+	char name[64];
+	unsigned long flags;
+	bool fault;
+
+	for (i = 0; i < n; i++)
+		if (spf_callers[i].ip == ret_ip)
+			return spf_callers[i].fault;
+	snprintf(name, sizeof(name), "%ps", (void *)ret_ip);
+	fault = !strcmp(name, "do_user_addr_fault") ||
+		!strcmp(name, "exc_page_fault") ||
+		!strcmp(name, "handle_page_fault");
+	raw_spin_lock_irqsave(&spf_callers_lock, flags);
+	n = spf_ncallers;
+	for (i = 0; i < n; i++)
+		if (spf_callers[i].ip == ret_ip)
+			break;
+	if (i == n && n < SPF_CALLERS) {
+		spf_callers[n].ip = ret_ip;
+		spf_callers[n].fault = fault;
+		/* publish the entry before the count (acquire above) */
+		smp_store_release(&spf_ncallers, n + 1);
+	}
+	raw_spin_unlock_irqrestore(&spf_callers_lock, flags);
+	return fault;
+}
+
 /* lock_vma_under_rcu(struct mm_struct *mm, unsigned long address) */
 static int spf_lvur_entry(struct fprobe *fp, unsigned long ip,
 			  unsigned long ret_ip, struct pt_regs *regs,
 			  void *data)
 {
 	struct spf_call *call = data;
-	int slot = spf_slot_of((struct mm_struct *)regs->di);
+	int slot;
 
+	if (!spf_caller_is_fault(ret_ip))
+		return 1;	/* not a fault: no count, no exit handler */
+	slot = spf_slot_of((struct mm_struct *)regs->di);
 	spf_inc(slot, SPF_C_USER_FAULTS);
 	if (call)
 		call->slot = slot;
+	else	/* FAST fallback (no tracepoint): a user fault starts */
+		spf_pend_xchg(0);
 	return 0;
 }
 
@@ -187,6 +305,8 @@ static __always_inline int spf_hmf_count(struct vm_area_struct *vma,
 	}
 	if (flags & FAULT_FLAG_VMA_LOCK) {
 		spf_inc(slot, SPF_C_VMA_FAULTS);
+		if (!spf_broken_fast)
+			spf_pend_xchg(SPF_P_VMA);
 		viol = spf_check_vma(vma, address);
 		if (unlikely(viol))
 			spf_count_viol(slot, viol);
@@ -209,8 +329,6 @@ static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 			     regs->dx, &slot);
 	if (!call)
 		return 0;
-	if (kind == SPF_K_OTHER)
-		return 1;	/* no exit handler needed */
 	call->slot = slot;
 	call->kind = kind;
 	return 0;
@@ -232,6 +350,32 @@ static void spf_hmf_ftrace(unsigned long ip, unsigned long parent_ip,
 		      ftrace_regs_get_argument(fregs, 2), &slot);
 }
 
+/*
+ * FAST: lock_mm_and_find_vma(mm, address, regs), entered by the x86 fault
+ * handler before every mmap_lock pass: after an abort (no pass yet), after
+ * a VMA-lock pass that returned VM_FAULT_RETRY, or after an mmap_lock pass
+ * that did. Kernel-mode faults come here too (they never try the VMA lock).
+ */
+static void spf_lmfv_ftrace(unsigned long ip, unsigned long parent_ip,
+			    struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	struct pt_regs *regs = (struct pt_regs *)ftrace_regs_get_argument(fregs, 2);
+	struct mm_struct *mm = (struct mm_struct *)ftrace_regs_get_argument(fregs, 0);
+	unsigned long last;
+	int slot;
+
+	if (!regs || !user_mode(regs))
+		return;
+	slot = spf_slot_of(mm);
+	last = spf_pend_xchg(SPF_P_MMAP);
+	if (last == SPF_P_VMA)
+		spf_inc(slot, spf_fc_retry);
+	else if (last == SPF_P_MMAP)
+		spf_inc(slot, spf_fc_mretry);
+	else
+		spf_inc(slot, spf_fc_abort);
+}
+
 static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
 			 unsigned long ret_ip, struct pt_regs *regs,
 			 void *data)
@@ -243,7 +387,12 @@ static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
 		spf_inc(call->slot, (ret & VM_FAULT_RETRY) ?
 				    SPF_C_VMA_RETRY : SPF_C_VMA_DONE);
 	else if (ret & VM_FAULT_RETRY)
-		spf_inc(call->slot, SPF_C_MMAP_RETRY);
+		spf_inc(call->slot, call->kind == SPF_K_MMAP ?
+				    SPF_C_MMAP_RETRY : SPF_C_KERNEL_RETRY);
+	/* what mm_account_fault() leaves out of min_flt/maj_flt */
+	if (!(ret & VM_FAULT_RETRY) && (ret & VM_FAULT_ERROR))
+		spf_inc(call->slot, call->kind == SPF_K_OTHER ?
+				    SPF_C_KERNEL_ERROR : SPF_C_USER_ERROR);
 }
 
 /* trace_page_fault_kernel(address, regs, error_code) */
@@ -291,7 +440,8 @@ static struct fprobe *spf_fp_hmf;
 static void spf_tp_user_probe(void *data, unsigned long address,
 			      struct pt_regs *regs, unsigned long error_code)
 {
-	spf_inc(spf_slot_of(current->mm), SPF_C_USER_FAULTS);
+	spf_inc(spf_slot_of(current->mm), spf_fc_user);
+	spf_pend_xchg(0);	/* a new fault: forget the last one */
 }
 
 static void spf_find_tp(struct tracepoint *tp, void *priv)
@@ -314,9 +464,11 @@ static u64 spf_missed(void)
 }
 
 static struct ftrace_ops *spf_fops;
+static struct ftrace_ops *spf_fops_lmfv;
 
-/* A fresh ftrace_ops per attach, filtered on @sym only. */
-static int spf_fops_attach(const char *sym, ftrace_func_t func)
+/* A fresh ftrace_ops per attach, filtered on @sym only, stored in @slot. */
+static int spf_fops_attach(struct ftrace_ops **slot, const char *sym,
+			   ftrace_func_t func)
 {
 	char buf[KSYM_NAME_LEN];
 	struct ftrace_ops *ops;
@@ -336,8 +488,19 @@ static int spf_fops_attach(const char *sym, ftrace_func_t func)
 		kfree(ops);
 		return ret;
 	}
-	spf_fops = ops;
+	*slot = ops;
 	return 0;
+}
+
+static void spf_fops_detach(struct ftrace_ops **slot)
+{
+	if (!*slot)
+		return;
+	/* Waits for running callbacks (RCU tasks) before returning. */
+	unregister_ftrace_function(*slot);
+	ftrace_free_filter(*slot);
+	kfree(*slot);
+	*slot = NULL;
 }
 
 /* Detach every probe. Called with spf_obs_lock held. */
@@ -353,13 +516,8 @@ static void spf_obs_detach(void)
 					    NULL);
 		spf_features &= ~SPF_FEAT_USER_TP;
 	}
-	if (spf_fops) {
-		/* Waits for running callbacks (RCU tasks) before returning. */
-		unregister_ftrace_function(spf_fops);
-		ftrace_free_filter(spf_fops);
-		kfree(spf_fops);
-		spf_fops = NULL;
-	}
+	spf_fops_detach(&spf_fops_lmfv);
+	spf_fops_detach(&spf_fops);
 	if (spf_fp_hmf) {
 		unregister_fprobe(spf_fp_hmf);
 		kfree(spf_fp_hmf);
@@ -373,6 +531,9 @@ static void spf_obs_detach(void)
 	/* Tracepoint probes may still run until a grace period passes. */
 	tracepoint_synchronize_unregister();
 	spf_obs_mode = SPF_OBS_OFF;
+	spf_broken_fast = false;
+	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW);
+	memset(spf_pend, 0, sizeof(spf_pend));
 }
 
 static int spf_fprobe_attach(struct fprobe **slot, u32 mode, const char *sym,
@@ -402,10 +563,22 @@ static int spf_tp_user_attach(void)
 	return 0;
 }
 
-/* Attach the probes of @mode. Called with spf_obs_lock held, all off. */
-static int spf_obs_attach(u32 mode)
+/*
+ * Attach the probes of @mode (@flags: SPF_OBS_F_*). Called with
+ * spf_obs_lock held, all off.
+ */
+static int spf_obs_attach(u32 mode, u32 flags)
 {
 	int ret = 0;
+
+	/* Before the probes run: they read both without the lock. */
+	spf_obs_mode = mode;
+	spf_broken_fast = flags & SPF_OBS_F_BROKEN_FAST;
+	spf_fc_user = mode == SPF_OBS_EXACT ? SPF_C_FAST_USER : SPF_C_USER_FAULTS;
+	spf_fc_abort = mode == SPF_OBS_EXACT ? SPF_C_FAST_ABORTS : SPF_C_VMA_ABORTS;
+	spf_fc_retry = mode == SPF_OBS_EXACT ? SPF_C_FAST_RETRY : SPF_C_VMA_RETRY;
+	spf_fc_mretry = mode == SPF_OBS_EXACT ? SPF_C_FAST_MMAP_RETRY :
+						SPF_C_MMAP_RETRY;
 
 	if (mode == SPF_OBS_EXACT) {
 		ret = spf_fprobe_attach(&spf_fp_lvur, mode, "lock_vma_under_rcu",
@@ -414,6 +587,14 @@ static int spf_obs_attach(u32 mode)
 			ret = spf_fprobe_attach(&spf_fp_hmf, mode,
 						"handle_mm_fault",
 						spf_hmf_entry, spf_hmf_exit);
+		/* FAST's classification alongside, into SPF_C_FAST_* */
+		if (!ret && !spf_tp_user_attach()) {
+			ret = spf_fops_attach(&spf_fops_lmfv,
+					      "lock_mm_and_find_vma",
+					      spf_lmfv_ftrace);
+			if (!ret)
+				spf_features |= SPF_FEAT_FAST_SHADOW;
+		}
 	} else {
 		/* FAST: the tracepoint, or an fprobe if it is missing */
 		if (spf_tp_user_attach())
@@ -421,8 +602,12 @@ static int spf_obs_attach(u32 mode)
 						"lock_vma_under_rcu",
 						spf_lvur_entry, NULL);
 		if (!ret)
-			ret = spf_fops_attach("handle_mm_fault",
+			ret = spf_fops_attach(&spf_fops, "handle_mm_fault",
 					      spf_hmf_ftrace);
+		if (!ret)
+			ret = spf_fops_attach(&spf_fops_lmfv,
+					      "lock_mm_and_find_vma",
+					      spf_lmfv_ftrace);
 	}
 	if (ret)
 		goto err;
@@ -431,7 +616,8 @@ static int spf_obs_attach(u32 mode)
 	    !tracepoint_probe_register(spf_tp_kernel, spf_tp_kernel_probe,
 				       NULL))
 		spf_features |= SPF_FEAT_KERNEL_TP;
-	spf_obs_mode = mode;
+	if (spf_broken_fast)
+		spf_features |= SPF_FEAT_BROKEN_FAST;
 	return 0;
 err:
 	spf_obs_detach();
@@ -459,6 +645,50 @@ static void spf_untrack(int i)
 	mmdrop(mm);
 }
 
+/**
+ * spf_may_read_mm() - may the caller read @task's memory-management state?
+ * @task: the task to be tracked
+ *
+ * The credential and dumpability part of __ptrace_may_access() for
+ * PTRACE_MODE_READ_FSCREDS, as /proc/<pid>/ files check with mm_access(),
+ * written with exported API only (ptrace_may_access() and mm_access() are
+ * not exported; the LSM hook security_ptrace_access_check() is not either,
+ * so Yama/SELinux ptrace policies are not applied). Called with
+ * @task->signal->exec_update_lock held for read, like mm_access().
+ *
+ * Return: true if the caller is in @task's thread group, or its fsuid and
+ * fsgid match all of @task's uids and gids, or it has CAP_SYS_PTRACE in
+ * @task's user namespace; and, if @task's mm is not dumpable, it has
+ * CAP_SYS_PTRACE in the mm's user namespace.
+ */
+static bool spf_may_read_mm(struct task_struct *task)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	struct mm_struct *mm;
+	bool ok;
+
+	if (same_thread_group(task, current))
+		return true;
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ok = (uid_eq(cred->fsuid, tcred->euid) &&
+	      uid_eq(cred->fsuid, tcred->suid) &&
+	      uid_eq(cred->fsuid, tcred->uid) &&
+	      gid_eq(cred->fsgid, tcred->egid) &&
+	      gid_eq(cred->fsgid, tcred->sgid) &&
+	      gid_eq(cred->fsgid, tcred->gid)) ||
+	     ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	if (!ok)
+		return false;
+	task_lock(task);
+	mm = task->mm;
+	ok = !mm || get_dumpable(mm) == SUID_DUMP_USER ||
+	     ns_capable(mm->user_ns, CAP_SYS_PTRACE);
+	task_unlock(task);
+	return ok;
+}
+
 static int spf_track(struct file *file, struct spf_track __user *argp)
 {
 	struct spf_track t;
@@ -478,7 +708,18 @@ static int spf_track(struct file *file, struct spf_track __user *argp)
 	put_pid(pid);
 	if (!task)
 		return -ESRCH;
+	/* As mm_access(): the check and the mm of one exec, not of two. */
+	if (down_read_killable(&task->signal->exec_update_lock)) {
+		put_task_struct(task);
+		return -EINTR;
+	}
+	if (!spf_may_read_mm(task)) {
+		up_read(&task->signal->exec_update_lock);
+		put_task_struct(task);
+		return -EPERM;
+	}
 	mm = get_task_mm(task);
+	up_read(&task->signal->exec_update_lock);
 	t.pid = task_tgid_nr(task);
 	put_task_struct(task);
 	if (!mm)
@@ -555,17 +796,20 @@ static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
 
 	if (copy_from_user(&cfg, argp, sizeof(cfg)))
 		return -EFAULT;
-	if (cfg.flags || cfg.reserved[0] || cfg.reserved[1] ||
-	    cfg.mode > SPF_OBS_EXACT)
+	if ((cfg.flags & ~SPF_OBS_F_ALL) || cfg.reserved[0] ||
+	    cfg.reserved[1] || cfg.mode > SPF_OBS_EXACT)
 		return -EINVAL;
-	if (cfg.mode == spf_obs_mode)
+	if ((cfg.flags & SPF_OBS_F_BROKEN_FAST) && cfg.mode == SPF_OBS_OFF)
+		return -EINVAL;
+	if (cfg.mode == spf_obs_mode &&
+	    !!(cfg.flags & SPF_OBS_F_BROKEN_FAST) == spf_broken_fast)
 		return 0;
 	spf_obs_detach();
 	if (cfg.mode == SPF_OBS_OFF) {
 		spf_obs_owner = NULL;
 		return 0;
 	}
-	ret = spf_obs_attach(cfg.mode);
+	ret = spf_obs_attach(cfg.mode, cfg.flags);
 	spf_obs_owner = ret ? NULL : file;
 	return ret;
 }

@@ -4,13 +4,23 @@
  * with the documented errno and changes nothing, one observer owner at a
  * time, tagged pages, generation bumps, SIGBUS past the end, ->map_pages
  * decides VMA-lock faults, the observer counts, unload is refused while
- * a mapping exists.
+ * a mapping exists; the observer against the kernel's own counts
+ * (getrusage) on a cold-cache file, FAST == EXACT, a broken FAST is
+ * caught; userfaultfd and TCP zerocopy calls of lock_vma_under_rcu() are
+ * not faults; TRACK needs ptrace-read permission.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
+#include <linux/userfaultfd.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "spf_test.h"
@@ -55,7 +65,11 @@ static void test_obs_bad_input(void)
 	int fd = open(SPF_DEV_PATH, O_RDWR);
 
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
-	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .flags = 1 };
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .flags = 2 };
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
+	/* the broken-FAST switch needs the observer on */
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_OFF,
+				       .flags = SPF_OBS_F_BROKEN_FAST };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
 	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .reserved[1] = 1 };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
@@ -362,6 +376,540 @@ static void test_observer_counts(uint32_t mode, const char *name)
 	ksft_test_result(ok, "%s\n", name);
 }
 
+/*
+ * Cold-cache file faults on the scratch disk's block device (a real
+ * virtio-blk read per page): filemap_fault() drops the VMA lock for the
+ * read and returns VM_FAULT_RETRY|MAJOR; the mmap_lock pass runs with
+ * FAULT_FLAG_TRIED and the kernel accounts a major fault. Each mode must
+ * count every fault as a VMA-lock retry, equal to getrusage's ru_majflt
+ * delta, and FAST must equal EXACT.
+ */
+#define COLD_PAGES	256
+#define SCRATCH_DISK	"/dev/vda"
+
+struct cold_run {
+	struct spf_summary sm;
+	long minflt, majflt;
+	uint32_t features;
+	uint64_t missed;
+	bool cold;
+};
+
+static int cold_run(int disk, uint32_t mode, uint32_t flags, struct cold_run *r)
+{
+	struct spf_counters before, after;
+	struct rusage ru0, ru1;
+	size_t len = COLD_PAGES * PG, i;
+	unsigned char vec[COLD_PAGES];
+	volatile const char *p;
+	int fd, slot;
+	char sum = 0;
+
+	memset(r, 0, sizeof(*r));
+	fd = spf_obs_open_flags(mode, flags);
+	if (fd < 0)
+		return fd;
+	slot = spf_obs_track_self(fd);
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, disk, 0);
+	if (slot < 0 || p == MAP_FAILED) {
+		close(fd);
+		return -EIO;
+	}
+	madvise((void *)p, len, MADV_RANDOM);	/* no readahead, no fault-around hits */
+	posix_fadvise(disk, 0, len, POSIX_FADV_DONTNEED);
+	r->cold = !mincore((void *)p, len, vec);
+	for (i = 0; i < COLD_PAGES; i++)
+		r->cold &= !(vec[i] & 1);
+	/* a dry round: no snapshot's own buffers fault between them */
+	spf_obs_read(fd, (uint32_t)slot, &after);
+	getrusage(RUSAGE_SELF, &ru1);
+	spf_obs_read(fd, (uint32_t)slot, &before);
+	getrusage(RUSAGE_SELF, &ru0);
+	for (i = 0; i < COLD_PAGES; i++)
+		sum += p[i * PG];
+	getrusage(RUSAGE_SELF, &ru1);
+	spf_obs_read(fd, (uint32_t)slot, &after);
+	(void)sum;
+	spf_delta(&after, &before);
+	spf_summarize(&after, &r->sm);
+	r->minflt = ru1.ru_minflt - ru0.ru_minflt;
+	r->majflt = ru1.ru_majflt - ru0.ru_majflt;
+	r->features = after.features;
+	r->missed = after.missed;
+	munmap((void *)p, len);
+	close(fd);
+	return 0;
+}
+
+static void cold_print(const char *what, const struct cold_run *r)
+{
+	ksft_print_msg("%s: user %llu vma_done %llu aborts %llu retries %llu mmap %llu mmap_retries %llu completed %llu no_pass %llu; getrusage min %ld maj %ld; features 0x%x missed %llu cold %d\n",
+		       what, (unsigned long long)r->sm.user,
+		       (unsigned long long)r->sm.vma_done,
+		       (unsigned long long)r->sm.aborts,
+		       (unsigned long long)r->sm.retries,
+		       (unsigned long long)r->sm.mmap,
+		       (unsigned long long)r->sm.mmap_retries,
+		       (unsigned long long)r->sm.completed,
+		       (unsigned long long)r->sm.no_pass,
+		       r->minflt, r->majflt, r->features,
+		       (unsigned long long)r->missed, r->cold);
+}
+
+/* The kernel's accounting agrees with the observer's for this run. */
+static bool cold_agrees(const struct cold_run *r)
+{
+	return r->cold && r->majflt >= COLD_PAGES &&
+	       r->sm.retries == (uint64_t)r->majflt &&
+	       r->sm.completed == (uint64_t)(r->minflt + r->majflt) &&
+	       !r->missed && !r->sm.violations;
+}
+
+static void test_observer_cold_file(void)
+{
+	struct cold_run fast, exact, broken;
+	const char *diff;
+	bool ok = true;
+	int disk;
+
+	disk = open(SCRATCH_DISK, O_RDONLY | O_CLOEXEC);
+	if (disk < 0) {
+		ksft_test_result_skip("observer_cold_file: no scratch disk %s (%s): settings disks= gives one\n",
+				      SCRATCH_DISK, strerror(errno));
+		ksft_test_result_skip("observer_broken_fast_caught: no scratch disk\n");
+		return;
+	}
+	if (cold_run(disk, SPF_OBS_FAST, 0, &fast) ||
+	    cold_run(disk, SPF_OBS_EXACT, 0, &exact))
+		ksft_exit_fail_msg("cold run setup: %s\n", strerror(errno));
+	cold_print("fast", &fast);
+	cold_print("exact", &exact);
+	if (!cold_agrees(&exact)) {
+		ksft_print_msg("EXACT disagrees with getrusage\n");
+		ok = false;
+	}
+	if (!cold_agrees(&fast)) {
+		ksft_print_msg("FAST disagrees with getrusage\n");
+		ok = false;
+	}
+	diff = spf_summary_diff(&fast.sm, &exact.sm);
+	if (diff) {
+		ksft_print_msg("FAST != EXACT in %s\n", diff);
+		ok = false;
+	}
+	ksft_test_result(ok, "observer_cold_file\n");
+
+	/* the negative control: active, and caught by the same comparison */
+	ok = true;
+	errno = 0;
+	if (cold_run(disk, SPF_OBS_FAST, SPF_OBS_F_BROKEN_FAST, &broken)) {
+		ksft_print_msg("broken FAST cannot be set: %s\n",
+			       strerror(errno));
+		ok = false;
+	} else if (cold_print("broken-fast", &broken),
+		   !(broken.features & SPF_FEAT_BROKEN_FAST)) {
+		ksft_print_msg("broken FAST not active (features 0x%x)\n",
+			       broken.features);
+		ok = false;
+	} else if (cold_agrees(&broken) ||
+		   !spf_summary_diff(&broken.sm, &exact.sm)) {
+		ksft_print_msg("broken FAST not caught\n");
+		ok = false;
+	}
+	close(disk);
+	ksft_test_result(ok, "observer_broken_fast_caught\n");
+}
+
+/* Fault counters that calls which are not faults must leave alone. */
+static bool no_fault_counted(const char *what, const struct spf_counters *d)
+{
+	static const int idx[] = { SPF_C_USER_FAULTS, SPF_C_VMA_FAULTS,
+				   SPF_C_MMAP_FAULTS, SPF_C_MMAP_TRIED,
+				   SPF_C_VMA_ABORTS, SPF_C_VMA_DONE,
+				   SPF_C_VMA_RETRY, SPF_C_MMAP_RETRY };
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(idx); i++)
+		if (d->c[idx[i]]) {
+			ksft_print_msg("%s: counter %d moved by %llu\n", what,
+				       idx[i], (unsigned long long)d->c[idx[i]]);
+			ok = false;
+		}
+	return ok;
+}
+
+#define NF_ITERS	64
+
+/* UFFDIO_COPY into a registered range: lock_vma_under_rcu(), no fault. */
+static int uffd_copy_loop(char *dst, const char *src, int uffd)
+{
+	struct uffdio_copy cp;
+	int i;
+
+	for (i = 0; i < NF_ITERS; i++) {
+		cp = (struct uffdio_copy){ .dst = (unsigned long)dst,
+					   .src = (unsigned long)src,
+					   .len = PG };
+		if (ioctl(uffd, UFFDIO_COPY, &cp) || cp.copy != (long)PG)
+			return -1;
+		/* zap it again so that the next copy installs a page */
+		if (madvise(dst, PG, MADV_DONTNEED))
+			return -1;
+	}
+	return 0;
+}
+
+/* TCP_ZEROCOPY_RECEIVE on loopback: lock_vma_under_rcu(), no fault. */
+static int tcp_zc_loop(int tx, int rx, char *zc_area, char *buf)
+{
+	struct tcp_zerocopy_receive zc;
+	socklen_t zl;
+	ssize_t n;
+	size_t left;
+	int i;
+
+	for (i = 0; i < NF_ITERS; i++) {
+		if (send(tx, buf, 4 * PG, 0) != (ssize_t)(4 * PG))
+			return -1;
+		left = 4 * PG;
+		while (left) {
+			memset(&zc, 0, sizeof(zc));
+			zc.address = (unsigned long)zc_area;
+			zc.length = left;
+			zl = sizeof(zc);
+			if (getsockopt(rx, IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE,
+				       &zc, &zl))
+				return -1;
+			left -= zc.length;
+			if (zc.recv_skip_hint) {
+				n = recv(rx, buf, zc.recv_skip_hint, 0);
+				if (n <= 0)
+					return -1;
+				left -= (size_t)n;
+			}
+		}
+	}
+	return 0;
+}
+
+static int tcp_pair(int *tx, int *rx)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	*tx = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || *tx < 0 || bind(l, (void *)&a, sizeof(a)) ||
+	    listen(l, 1) || getsockname(l, (void *)&a, &al) ||
+	    connect(*tx, (void *)&a, sizeof(a)))
+		return -1;
+	*rx = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	return *rx < 0 ? -1 : 0;
+}
+
+static void test_not_faults(uint32_t mode, const char *name)
+{
+	struct uffdio_register reg;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct spf_counters before, after;
+	char *dst, *src, *zc_area, *buf;
+	int fd, slot, uffd, tx, rx, pass;
+	bool ok = true;
+
+	fd = spf_obs_open(mode);
+	slot = fd < 0 ? -1 : spf_obs_track_self(fd);
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	dst = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	src = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	buf = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (slot < 0 || uffd < 0 || dst == MAP_FAILED || src == MAP_FAILED ||
+	    buf == MAP_FAILED || ioctl(uffd, UFFDIO_API, &api))
+		ksft_exit_fail_msg("%s setup: %s\n", name, strerror(errno));
+	reg = (struct uffdio_register){
+		.range = { .start = (unsigned long)dst, .len = PG },
+		.mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(errno));
+	if (tcp_pair(&tx, &rx))
+		ksft_exit_fail_msg("loopback TCP: %s\n", strerror(errno));
+	zc_area = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, rx, 0);
+	if (zc_area == MAP_FAILED)
+		ksft_exit_fail_msg("mmap of a TCP socket: %s\n", strerror(errno));
+
+	/* pass 0 warms up (code, stack, libc); pass 1 is counted */
+	for (pass = 0; pass < 2 && ok; pass++) {
+		spf_obs_read(fd, (uint32_t)slot, &before);
+		if (uffd_copy_loop(dst, src, uffd)) {
+			ksft_print_msg("UFFDIO_COPY: %s\n", strerror(errno));
+			ok = false;
+		}
+		spf_obs_read(fd, (uint32_t)slot, &after);
+		spf_delta(&after, &before);
+		if (pass && !no_fault_counted("UFFDIO_COPY loop", &after))
+			ok = false;
+		spf_obs_read(fd, (uint32_t)slot, &before);
+		if (tcp_zc_loop(tx, rx, zc_area, buf)) {
+			ksft_print_msg("TCP_ZEROCOPY_RECEIVE: %s\n",
+				       strerror(errno));
+			ok = false;
+		}
+		spf_obs_read(fd, (uint32_t)slot, &after);
+		spf_delta(&after, &before);
+		if (pass && !no_fault_counted("TCP_ZEROCOPY_RECEIVE loop", &after))
+			ok = false;
+	}
+	munmap(zc_area, 4 * PG);
+	close(tx);
+	close(rx);
+	close(uffd);
+	munmap(dst, PG);
+	munmap(src, 4 * PG);
+	munmap(buf, 4 * PG);
+	close(fd);
+	ksft_test_result(ok, "%s\n", name);
+}
+
+/*
+ * TRACK of another process needs ptrace-read permission, as /proc does: a
+ * child that gave up root (and CAP_SYS_PTRACE) may track itself but not a
+ * root process, through the same open file.
+ */
+static void test_track_permission(void)
+{
+	struct spf_track t;
+	pid_t victim, child;
+	int fd, st, res;
+
+	fd = spf_obs_open(SPF_OBS_FAST);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	victim = fork();
+	if (!victim) {
+		pause();
+		_exit(0);
+	}
+	child = fork();
+	if (!child) {
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(10);
+		t = (struct spf_track){ .pid = victim };
+		res = ioctl(fd, SPF_IOC_TRACK, &t) ? errno : 0;
+		if (res != EPERM) {
+			printf("# TRACK of a root process as nobody: %s, want EPERM\n",
+			       strerror(res));
+			_exit(1);
+		}
+		t = (struct spf_track){ .pid = getpid() };
+		if (ioctl(fd, SPF_IOC_TRACK, &t)) {
+			printf("# TRACK of itself as nobody: %s\n",
+			       strerror(errno));
+			_exit(2);
+		}
+		_exit(0);
+	}
+	waitpid(child, &st, 0);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	/* root still may track the (now gone or any) root process: itself */
+	t = (struct spf_track){ .pid = getpid() };
+	res = ioctl(fd, SPF_IOC_TRACK, &t) ? errno : 0;
+	close(fd);
+	ksft_test_result(WIFEXITED(st) && !WEXITSTATUS(st) && !res,
+			 "track_needs_ptrace_read (child status 0x%x, root self-track %s)\n",
+			 st, strerror(res));
+}
+
+/*
+ * /proc/vmstat read into a buffer touched beforehand: reading it causes no
+ * page fault of its own between the snapshots.
+ */
+static char vmstat_buf[64 * 1024];
+
+static bool vmstat_read(const char *const *names, long *vals, int n)
+{
+	int fd = open("/proc/vmstat", O_RDONLY | O_CLOEXEC);
+	ssize_t len = fd < 0 ? -1 : read(fd, vmstat_buf, sizeof(vmstat_buf) - 1);
+	char *p;
+	int i;
+
+	if (fd >= 0)
+		close(fd);
+	if (len <= 0)
+		return false;
+	vmstat_buf[len] = 0;
+	for (i = 0; i < n; i++) {
+		p = strstr(vmstat_buf, names[i]);
+		if (!p || p[strlen(names[i])] != ' ')
+			return false;
+		vals[i] = atol(p + strlen(names[i]) + 1);
+	}
+	return true;
+}
+
+/*
+ * With CONFIG_PER_VMA_LOCK_STATS (the lab's debug kernel) the kernel
+ * counts VMA-lock outcomes in /proc/vmstat: success (completed under the
+ * VMA lock, including access errors found under it), abort (no VMA lock
+ * taken), retry; miss (a detached VMA found and looked up again inside
+ * lock_vma_under_rcu()) is not observable by the observer and is only
+ * reported. EXACT's global counters must equal the deltas, on anonymous
+ * faults (successes), reads of a hole (aborts: SIGSEGV) and cold-cache
+ * file faults (retries).
+ */
+static void test_vmstat_vma_lock(void)
+{
+	static const char *const names[] = {
+		"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
+		"vma_lock_miss" };
+	long v0[4], v1[4];
+	struct spf_counters before, after;
+	struct spf_summary sm;
+	size_t len = 32 * PG, i;
+	uint64_t val;
+	char *anon, *hole, *file = MAP_FAILED;
+	int fd, disk, nseg = 0;
+	char sum = 0;
+	bool ok = true;
+
+	memset(vmstat_buf, 1, sizeof(vmstat_buf));
+	if (!vmstat_read(names, v0, 4)) {
+		ksft_test_result_skip("observer_vs_vmstat_vma_lock: no vma_lock_* lines in /proc/vmstat (CONFIG_PER_VMA_LOCK_STATS off: the stock kernel)\n");
+		return;
+	}
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hole = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (anon == MAP_FAILED || hole == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	madvise(anon, len, MADV_NOHUGEPAGE);
+	munmap(hole, PG);
+	anon[0] = 1;	/* the anon_vma: its first fault may retry */
+	disk = open(SCRATCH_DISK, O_RDONLY | O_CLOEXEC);
+	if (disk >= 0) {
+		file = mmap(NULL, len, PROT_READ, MAP_SHARED, disk, 0);
+		if (file != MAP_FAILED) {
+			madvise(file, len, MADV_RANDOM);
+			posix_fadvise(disk, 0, len, POSIX_FADV_DONTNEED);
+		}
+	}
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &before);
+	vmstat_read(names, v0, 4);
+	for (i = 1; i < len / PG; i++)
+		anon[i * PG] = 1;
+	for (i = 0; i < 16; i++)
+		nseg += spf_read_u64(hole, &val) == SIGSEGV;
+	if (file != MAP_FAILED)
+		for (i = 0; i < len / PG; i++)
+			sum += ((volatile const char *)file)[i * PG];
+	vmstat_read(names, v1, 4);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	(void)sum;
+	spf_delta(&after, &before);
+	spf_summarize(&after, &sm);
+	for (i = 0; i < 4; i++)
+		v1[i] -= v0[i];
+	ksft_print_msg("vmstat: success %ld abort %ld retry %ld miss %ld; observer: success %llu (done %llu + no_pass %llu) abort %llu retry %llu; %d SIGSEGV reads\n",
+		       v1[0], v1[1], v1[2], v1[3],
+		       (unsigned long long)(sm.vma_done + sm.no_pass),
+		       (unsigned long long)sm.vma_done,
+		       (unsigned long long)sm.no_pass,
+		       (unsigned long long)sm.aborts,
+		       (unsigned long long)sm.retries, nseg);
+	if ((uint64_t)v1[0] != sm.vma_done + sm.no_pass ||
+	    (uint64_t)v1[1] != sm.aborts || (uint64_t)v1[2] != sm.retries)
+		ok = false;
+	/* the workload must have produced every outcome */
+	if (v1[0] < 31 || v1[1] < 16 || (file != MAP_FAILED && v1[2] < 32))
+		ok = false;
+	if (file != MAP_FAILED)
+		munmap(file, len);
+	if (disk >= 0)
+		close(disk);
+	munmap(anon, len);
+	close(fd);
+	ksft_test_result(ok, "observer_vs_vmstat_vma_lock\n");
+}
+
+/*
+ * /proc/vmstat pgfault counts every handle_mm_fault() pass that did not
+ * retry (failed ones too), all processes: with nothing else faulting in
+ * the guest, the observer's global completed user passes + kernel passes
+ * - kernel retries (EXACT) must equal its delta, on anonymous faults,
+ * SIGSEGV reads of a hole (no pass: not counted by either) and kernel-mode
+ * faults (read() into untouched pages).
+ */
+static void test_vmstat_pgfault(void)
+{
+	static const char *const names[] = { "pgfault" };
+	struct spf_counters before, after;
+	struct spf_summary sm;
+	size_t len = 32 * PG, i;
+	long v0, v1;
+	uint64_t val, obs;
+	char *anon, *hole, *buf;
+	int fd, nul;
+	bool ok = true;
+
+	memset(vmstat_buf, 1, sizeof(vmstat_buf));
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hole = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	nul = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (anon == MAP_FAILED || buf == MAP_FAILED || hole == MAP_FAILED ||
+	    nul < 0)
+		ksft_exit_fail_msg("setup: %s\n", strerror(errno));
+	madvise(anon, len, MADV_NOHUGEPAGE);
+	madvise(buf, len, MADV_NOHUGEPAGE);
+	munmap(hole, PG);
+	anon[0] = 1;
+	buf[0] = 1;
+	/* a dry round: no snapshot's own buffers fault between them */
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	vmstat_read(names, &v1, 1);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &before);
+	if (!vmstat_read(names, &v0, 1))
+		ksft_exit_fail_msg("no pgfault in /proc/vmstat\n");
+	for (i = 1; i < len / PG; i++)
+		anon[i * PG] = 1;
+	for (i = 0; i < 8; i++)
+		spf_read_u64(hole, &val);
+	if (read(nul, buf + PG, len - PG) != (ssize_t)(len - PG))
+		ok = false;
+	vmstat_read(names, &v1, 1);
+	spf_obs_read(fd, SPF_SCOPE_GLOBAL, &after);
+	spf_delta(&after, &before);
+	spf_summarize(&after, &sm);
+	obs = sm.completed + spf_sub0(after.c[SPF_C_KERNEL_FAULTS],
+				      after.c[SPF_C_KERNEL_RETRY]);
+	ksft_print_msg("pgfault delta %ld; observer: completed user %llu, kernel passes %llu (retried %llu)\n",
+		       v1 - v0, (unsigned long long)sm.completed,
+		       (unsigned long long)after.c[SPF_C_KERNEL_FAULTS],
+		       (unsigned long long)after.c[SPF_C_KERNEL_RETRY]);
+	if ((uint64_t)(v1 - v0) != obs || sm.completed < 31 ||
+	    after.c[SPF_C_KERNEL_FAULTS] < 31)
+		ok = false;
+	close(nul);
+	munmap(anon, len);
+	munmap(buf, len);
+	close(fd);
+	ksft_test_result(ok, "observer_vs_vmstat_pgfault\n");
+}
+
 static void test_unload_refused(void)
 {
 	struct spf_dev_setup s;
@@ -397,7 +945,7 @@ int main(void)
 	spf_load_or_skip();
 	spf_catch_signals();
 	taint = spf_taint();
-	ksft_set_plan(10);
+	ksft_set_plan(17);
 
 	test_obs_bad_input();
 	test_obs_second_owner();
@@ -408,6 +956,12 @@ int main(void)
 	test_dev_delay();
 	test_observer_counts(SPF_OBS_FAST, "observer_fast_counts");
 	test_observer_counts(SPF_OBS_EXACT, "observer_exact_counts");
+	test_observer_cold_file();
+	test_not_faults(SPF_OBS_EXACT, "not_faults_exact");
+	test_not_faults(SPF_OBS_FAST, "not_faults_fast");
+	test_track_permission();
+	test_vmstat_vma_lock();
+	test_vmstat_pgfault();
 	test_unload_refused();
 
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))

@@ -10,12 +10,21 @@
  * matches the state before or after a transition that overlapped its
  * read. Reads overlapping more than one transition are not judged.
  *
- * Each scenario also checks, through spf_harness (EXACT mode, this
- * process tracked), that faults completed under the VMA lock, that
- * fallbacks happened where churn forces them, and that no per-VMA lock
- * invariant was violated. The last scenario runs the device in its
- * deliberately broken mode (faults ignore the generation): the oracle
- * must report violations there, or it is blind.
+ * Each scenario also checks, through spf_harness (this process tracked),
+ * that faults completed under the VMA lock, that fallbacks happened where
+ * churn forces them, and that no per-VMA lock invariant was violated. The
+ * last scenario runs the device in its deliberately broken mode (faults
+ * ignore the generation): the oracle must report violations there, or it
+ * is blind.
+ *
+ * The kernel is the oracle of the observer: every scenario runs in EXACT
+ * mode, where the observer's accounted faults (passes that neither
+ * retried nor failed, user and kernel) must equal the getrusage()
+ * min_flt + maj_flt delta of the process, and FAST's classification of
+ * the same faults (counted alongside) must equal EXACT's; then again in
+ * FAST mode, where completed user faults minus the reads that got SIGBUS,
+ * plus kernel faults, must equal the getrusage() delta. A broken FAST
+ * (SPF_OBS_F_BROKEN_FAST) must be caught by the FAST == EXACT comparison.
  *
  * userfaultfd faults and stack growth always end under mmap_lock (the
  * VMA-lock path releases the lock and retries, or finds no VMA): those
@@ -30,6 +39,8 @@
 #include <string.h>
 #include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,7 +65,16 @@ enum { K_ZERO = 1, K_VAL, K_SEGV, K_BUS, K_FREE, K_DEV };
 #define ST_KIND(s)	((int)((s) >> 56))
 #define ST_PAY(s)	((s) & ((1ULL << 56) - 1))
 
-enum backing { B_ANON, B_SHMEM, B_STACK, B_DEV, B_DEV_NOMP, B_DEV_BROKEN };
+enum backing { B_ANON, B_SHMEM, B_STACK, B_DEV, B_DEV_NOMP, B_DEV_BROKEN,
+	       B_DEV_DELAY };
+
+/*
+ * B_DEV_DELAY: ->fault sleeps this long under the VMA lock, so a VMA
+ * writer (mprotect, MAP_FIXED) waits for the readers' faults in flight,
+ * and their next faults find the VMA being written: a fallback by
+ * construction, not by a lucky hit.
+ */
+#define DEV_DELAY_US	2000u
 
 struct scenario {
 	const char *name;
@@ -75,7 +95,7 @@ static uint64_t rng_state = 88172645463325252ULL;
 
 static _Atomic uint64_t sh_seq[NPG], sh_cur[NPG], sh_nxt[NPG];
 static atomic_int stop;
-static atomic_ulong n_reads, n_checked, n_viol, n_unjudged, n_sig;
+static atomic_ulong n_reads, n_checked, n_viol, n_unjudged, n_sig, n_bus;
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -194,6 +214,9 @@ static void *reader(void *arg)
 		atomic_fetch_add_explicit(&n_reads, 1, memory_order_relaxed);
 		if (sig)
 			atomic_fetch_add_explicit(&n_sig, 1,
+						  memory_order_relaxed);
+		if (sig == SIGBUS)
+			atomic_fetch_add_explicit(&n_bus, 1,
 						  memory_order_relaxed);
 		if (s2 - s1 > 2) {
 			atomic_fetch_add_explicit(&n_unjudged, 1,
@@ -383,12 +406,48 @@ static void op_dontneed(void) { madv(MADV_DONTNEED, K_ZERO); }
 static void op_free(void) { madv(MADV_FREE, K_FREE); }
 static void op_pageout(void) { madv(MADV_PAGEOUT, K_VAL); }
 
+/* AnonHugePages (kB) of the VMA that starts at @p, from smaps. */
+static long anon_huge_kb(const void *p)
+{
+	char line[256], key[32];
+	unsigned long start, end;
+	bool in = false;
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = start == (uintptr_t)p;
+			continue;
+		}
+		if (in && sscanf(line, "%31s %ld", key, &kb) == 2 &&
+		    !strcmp(key, "AnonHugePages:"))
+			break;
+		kb = -1;
+	}
+	fclose(f);
+	return kb;
+}
+
+static atomic_ulong n_collapsed, n_thp;
+static int collapse_errno;
+
 static void op_collapse(void)
 {
 	/* the region is 2 MiB aligned: a THP candidate */
 	sh_begin(0, NPG, st_content);
 	madvise(base, LEN, MADV_HUGEPAGE);
-	madvise(base, LEN, MADV_COLLAPSE);	/* may fail: no THP, memory */
+	if (madvise(base, LEN, MADV_COLLAPSE)) {
+		collapse_errno = errno;	/* EAGAIN, ENOMEM, EINVAL: why */
+	} else {
+		atomic_fetch_add(&n_collapsed, 1);
+		/* a THP now maps the region (until the zap below) */
+		if (anon_huge_kb(base) >= (long)(LEN >> 10))
+			atomic_fetch_add(&n_thp, 1);
+	}
 	madvise(base, LEN, MADV_NOHUGEPAGE);	/* split/merge the flags */
 	sh_end(0, NPG);
 	op_dontneed();
@@ -478,6 +537,47 @@ static void op_dev_bump(void)
 		ksft_exit_fail_msg("bump returned gen %llu, want %llu\n",
 				   (unsigned long long)gen,
 				   (unsigned long long)dev_gen);
+}
+
+/*
+ * B_DEV_DELAY: zap every page (bump, every 8th op: the readers take
+ * that long to fault all pages back in), so that the readers fault and sit
+ * in the delayed ->fault under the VMA lock, then split [a, b) off with
+ * mprotect and merge it back: vma_start_write() waits for the faults in
+ * flight while the readers' next faults find the VMA being written.
+ */
+static unsigned long dev_ops;
+
+static void op_dev_mprotect_split(void)
+{
+	size_t a, b;
+
+	if (!(dev_ops++ % 8))
+		op_dev_bump();
+	rand_range(&a, &b);
+	sh_begin(a, b, st_segv);
+	if (mprotect(base + a * PG, (b - a) * PG, PROT_NONE))
+		die_errno("mprotect NONE");
+	sh_end(a, b);
+	sh_begin(a, b, st_content);
+	if (mprotect(base + a * PG, (b - a) * PG, PROT_READ))
+		die_errno("mprotect R");
+	sh_end(a, b);
+}
+
+/* B_DEV_DELAY: as above, with MAP_FIXED of the same device pages. */
+static void op_dev_map_fixed(void)
+{
+	size_t a, b;
+
+	if (!(dev_ops++ % 8))
+		op_dev_bump();
+	rand_range(&a, &b);
+	sh_begin(a, b, st_content);	/* the same tags before and after */
+	if (mmap(base + a * PG, (b - a) * PG, PROT_READ, MAP_SHARED |
+		 MAP_FIXED, backing_fd, (off_t)(a * PG)) == MAP_FAILED)
+		die_errno("mmap MAP_FIXED of the device");
+	sh_end(a, b);
 }
 
 /* ---- userfaultfd ------------------------------------------------------ */
@@ -582,14 +682,26 @@ next:
 	write_vals(a, b);
 }
 
+/* A reader of one page of a registered range: its fault waits for sure. */
+static void *uffd_waiter(void *p)
+{
+	uint64_t v;
+
+	spf_read_u64(p, &v);
+	return NULL;
+}
+
 /*
- * Register a dropped range and close the uffd while readers wait in
- * handle_userfault() (no one resolves their faults): they must wake up,
- * retry and read zero pages.
+ * Register a dropped range and close the uffd while a fault waits in
+ * handle_userfault() (no one resolves it): a waiter thread reads a page
+ * of the range, so a fault is pending for certain (the mutator polls for
+ * it with a 10 s deadline); readers fault there too. Closing the uffd
+ * must wake them all: they retry and read zero pages.
  */
 static void op_uffd_close(void)
 {
 	struct pollfd pfd = { .events = POLLIN };
+	pthread_t waiter;
 	size_t a, b;
 
 	pfd.fd = uffd_open();
@@ -598,13 +710,23 @@ static void op_uffd_close(void)
 	uffd_range(&a, &b);
 	set_content(a, b, K_ZERO);
 	sh_begin(a, b, st_content);
+	/*
+	 * Register, then drop: dropped first, the readers could map the
+	 * zero page before the registration and never fault in the range.
+	 */
+	uffd_register(pfd.fd, a, b);
 	if (madvise(base + a * PG, (b - a) * PG, MADV_DONTNEED))
 		die_errno("madvise DONTNEED");
-	uffd_register(pfd.fd, a, b);
 	sh_end(a, b);
-	if (poll(&pfd, 1, 20) > 0)
+	if (pthread_create(&waiter, NULL, uffd_waiter,
+			   base + (a + (b - a) / 2) * PG))
+		ksft_exit_fail_msg("uffd waiter thread\n");
+	if (poll(&pfd, 1, 10000) > 0)
 		atomic_fetch_add(&n_uffd, 1);	/* a fault is waiting */
+	else
+		ksft_print_msg("uffd_close: no fault pending after 10 s\n");
 	close(pfd.fd);
+	pthread_join(waiter, NULL);	/* woken by the close */
 	write_vals(a, b);
 }
 
@@ -632,15 +754,16 @@ static void op_stack_grow(void)
 
 static const struct scenario scenarios[] = {
 	{ "mprotect_whole", B_ANON, op_mprotect_whole, false, false, false },
-	{ "mprotect_split_merge", B_ANON, op_mprotect_split, true, false, false },
+	/* fallbacks by luck here: required in the _dev variants below */
+	{ "mprotect_split_merge", B_ANON, op_mprotect_split, false, false, false },
 	{ "munmap_remap", B_ANON, op_munmap_remap, true, false, false },
-	{ "map_fixed_over_live", B_ANON, op_map_fixed, true, false, false },
+	{ "map_fixed_over_live", B_ANON, op_map_fixed, false, false, false },
 	{ "mremap_move", B_ANON, op_mremap_move, true, false, false },
 	{ "mremap_shrink_grow", B_ANON, op_mremap_shrink_grow, true, false, false },
 	{ "mremap_dontunmap", B_ANON, op_mremap_dontunmap, false, false, false },
 	{ "madv_dontneed", B_ANON, op_dontneed, false, false, false },
 	{ "madv_free", B_ANON, op_free, false, false, false },
-	{ "madv_pageout", B_ANON, op_pageout, false, false, false },	/* no swap: no faults */
+	{ "madv_pageout", B_ANON, op_pageout, false, false, false },
 	{ "madv_hugepage_collapse", B_ANON, op_collapse, false, false, false },
 	{ "fork_during_cow", B_ANON, op_fork_cow, false, false, false },
 	{ "mlock_munlock", B_ANON, op_mlock, false, false, false },
@@ -652,6 +775,10 @@ static const struct scenario scenarios[] = {
 	{ "stack_growth", B_STACK, op_stack_grow, true, false, false },
 	{ "dev_bump_map_pages", B_DEV, op_dev_bump, false, false, false },
 	{ "dev_bump_no_map_pages", B_DEV_NOMP, op_dev_bump, false, false, false },
+	{ "mprotect_split_merge_dev", B_DEV_DELAY, op_dev_mprotect_split, true,
+	  false, false },
+	{ "map_fixed_over_live_dev", B_DEV_DELAY, op_dev_map_fixed, true, false,
+	  false },
 	{ "oracle_catches_broken_gen", B_DEV_BROKEN, op_dev_bump, false, true, false },
 };
 
@@ -697,9 +824,10 @@ static void setup_region(enum backing bk)
 		break;
 	default:
 		backing_fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
-		s.flags = bk == B_DEV ? SPF_DEV_MAP_PAGES :
+		s.flags = bk == B_DEV || bk == B_DEV_DELAY ? SPF_DEV_MAP_PAGES :
 			  bk == B_DEV_BROKEN ? SPF_DEV_MAP_PAGES |
 					       SPF_DEV_BROKEN_GEN : 0;
+		s.delay_us = bk == B_DEV_DELAY ? DEV_DELAY_US : 0;
 		if (backing_fd < 0 || ioctl(backing_fd, SPF_IOC_DEV_SETUP, &s))
 			die_errno("device");
 		p = mmap(base, LEN, PROT_READ, flags, backing_fd, 0);
@@ -734,7 +862,224 @@ static double secs(void)
 	return d > 0.1 && d < 60 ? d : 1.5;
 }
 
-static void run(const struct scenario *sc, int obs_fd, int slot)
+static long rusage_faults(long *maj)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -1;
+	*maj = ru.ru_majflt;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/* A /proc/vmstat counter, or -1. */
+static long vmstat(const char *name)
+{
+	char key[64];
+	long v, r = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &v) == 2)
+		if (!strcmp(key, name)) {
+			r = v;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+/* ---- swap for madv_pageout: a zram device, swapon'd by us ------------- */
+
+#define ZRAM_SIZE	(64UL << 20)
+static bool swap_ours, zram_loaded_by_us;
+static char swap_why[160];
+static const char *swap_dev = "/dev/zram0";
+/* without zram (the debug kernel has none): the second scratch disk */
+#define SWAP_DISK	"/dev/vdb"
+#define SWAP_DISK_SIZE	(64UL << 20)
+
+static bool swap_active(void)
+{
+	char line[256];
+	int n = 0;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n > 1;	/* a header line, then one per swap area */
+}
+
+static bool write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * Give the guest swap so that MADV_PAGEOUT really pages out: zram0 of
+ * ZRAM_SIZE with a swap header written here (mkswap's format: version 1,
+ * last page, "SWAPSPACE2" at the end of page 0) and swapon(2).
+ */
+static bool swap_setup(void)
+{
+	static char page[PG];
+	uint32_t *hdr = (uint32_t *)(page + 1024);
+	char sz[32];
+	unsigned long size = ZRAM_SIZE;
+	bool had_zram = !access("/sys/block/zram0", F_OK);
+	int fd;
+
+	if (swap_active())
+		return true;
+	if (!had_zram && system("modprobe zram num_devices=1 2>/dev/null")) {
+		if (access(SWAP_DISK, F_OK)) {
+			snprintf(swap_why, sizeof(swap_why),
+				 "no zram (modprobe zram failed) and no %s (settings disks=)",
+				 SWAP_DISK);
+			return false;
+		}
+		swap_dev = SWAP_DISK;
+		size = SWAP_DISK_SIZE;
+	} else {
+		if (access("/sys/block/zram0", F_OK)) {
+			snprintf(swap_why, sizeof(swap_why),
+				 "zram loaded but no /sys/block/zram0");
+			return false;
+		}
+		zram_loaded_by_us = !had_zram;
+		snprintf(sz, sizeof(sz), "%lu", ZRAM_SIZE);
+		if (!write_file("/sys/block/zram0/disksize", sz)) {
+			snprintf(swap_why, sizeof(swap_why),
+				 "zram0 disksize: %s (in use?)",
+				 strerror(errno));
+			return false;
+		}
+	}
+	hdr[0] = 1;				/* version */
+	hdr[1] = size / PG - 1;			/* last_page */
+	memcpy(page + PG - 10, "SWAPSPACE2", 10);
+	fd = open(swap_dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, page, PG, 0) != (ssize_t)PG || fsync(fd)) {
+		snprintf(swap_why, sizeof(swap_why), "%s: %s", swap_dev,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	if (swapon(swap_dev, 0)) {
+		snprintf(swap_why, sizeof(swap_why), "swapon %s: %s", swap_dev,
+			 strerror(errno));
+		return false;
+	}
+	swap_ours = true;
+	return true;
+}
+
+static void swap_teardown(void)
+{
+	if (swap_ours && swapoff(swap_dev))
+		ksft_print_msg("swapoff %s: %s\n", swap_dev, strerror(errno));
+	if (swap_ours && !strcmp(swap_dev, "/dev/zram0"))
+		write_file("/sys/block/zram0/reset", "1");
+	if (zram_loaded_by_us && system("rmmod zram"))
+		ksft_print_msg("rmmod zram failed\n");
+}
+
+static int obs_mode(int fd, uint32_t mode, uint32_t flags)
+{
+	struct spf_obs_config cfg = { .mode = mode, .flags = flags };
+
+	return ioctl(fd, SPF_IOC_OBS_SET, &cfg) ? -errno : 0;
+}
+
+static void print_summary(const char *name, const char *what,
+			  const struct spf_summary *s)
+{
+	ksft_print_msg("%s: %s: user %llu vma_done %llu aborts %llu retries %llu mmap %llu mmap_retries %llu completed %llu no_pass %llu kernel %llu\n",
+		       name, what, (unsigned long long)s->user,
+		       (unsigned long long)s->vma_done,
+		       (unsigned long long)s->aborts,
+		       (unsigned long long)s->retries,
+		       (unsigned long long)s->mmap,
+		       (unsigned long long)s->mmap_retries,
+		       (unsigned long long)s->completed,
+		       (unsigned long long)s->no_pass,
+		       (unsigned long long)s->kernel);
+}
+
+/*
+ * The kernel as the oracle of the observer (see the top of the file).
+ * Returns true if the observer agrees.
+ */
+static bool observer_agrees(const struct scenario *sc,
+			    const struct spf_counters *d,
+			    const struct spf_summary *sm, long ru, bool broken)
+{
+	struct spf_summary fast;
+	const char *diff;
+	uint64_t acc;
+	bool ok = true;
+
+	if (d->mode == SPF_OBS_EXACT) {
+		acc = spf_exact_accounted(d, sm);
+		if (acc != (uint64_t)ru) {
+			ksft_print_msg("%s: EXACT accounts %llu faults, getrusage %ld (user errors %llu, kernel retries %llu errors %llu)\n",
+				       sc->name, (unsigned long long)acc, ru,
+				       (unsigned long long)d->c[SPF_C_USER_ERROR],
+				       (unsigned long long)d->c[SPF_C_KERNEL_RETRY],
+				       (unsigned long long)d->c[SPF_C_KERNEL_ERROR]);
+			ok = false;
+		}
+		if (!(d->features & SPF_FEAT_FAST_SHADOW)) {
+			ksft_print_msg("%s: FAST's classification not counted alongside EXACT\n",
+				       sc->name);
+			return false;
+		}
+		if (broken && !(d->features & SPF_FEAT_BROKEN_FAST)) {
+			/* not active: report "agrees", the control fails */
+			ksft_print_msg("%s: broken FAST not active\n", sc->name);
+			return true;
+		}
+		spf_summarize_fast_shadow(d, &fast);
+		diff = spf_summary_diff(&fast, sm);
+		if (diff) {
+			print_summary(sc->name, "exact", sm);
+			print_summary(sc->name, "fast (same faults)", &fast);
+			ksft_print_msg("%s: FAST != EXACT in %s\n", sc->name,
+				       diff);
+			ok = false;
+		}
+		return ok;
+	}
+	/*
+	 * FAST: no exit handlers, so failed passes are the reads that got
+	 * SIGBUS (the readers' only hmf errors) and kernel passes are taken
+	 * as done.
+	 */
+	acc = spf_sub0(sm->completed, atomic_load(&n_bus)) + sm->kernel;
+	if (acc != (uint64_t)ru) {
+		print_summary(sc->name, "fast", sm);
+		ksft_print_msg("%s: FAST accounts %llu faults (SIGBUS reads %lu), getrusage %ld\n",
+			       sc->name, (unsigned long long)acc,
+			       atomic_load(&n_bus), ru);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Run @sc with the observer in @mode; returns the TAP verdict. */
+static bool run(const struct scenario *sc, int obs_fd, int slot,
+		uint32_t mode, uint32_t flags)
 {
 	struct spf_counters before, after;
 	struct spf_dev_stats st = { 0 };
@@ -743,18 +1088,33 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	struct timespec ts;
 	double t0, dur = secs();
 	unsigned long iters = 0;
+	long ru0, ru1, maj0 = 0, maj1 = 0, swpout0 = 0;
 	bool ok = true;
 	int i;
+
+	if (obs_mode(obs_fd, mode, flags))
+		ksft_exit_fail_msg("observer mode %u flags 0x%x: %s\n", mode,
+				   flags, strerror(errno));
 
 	atomic_store(&n_reads, 0);
 	atomic_store(&n_checked, 0);
 	atomic_store(&n_viol, 0);
 	atomic_store(&n_unjudged, 0);
 	atomic_store(&n_sig, 0);
+	atomic_store(&n_bus, 0);
+	atomic_store(&n_collapsed, 0);
+	atomic_store(&n_thp, 0);
+	collapse_errno = 0;
 	atomic_store(&n_uffd, 0);
 	atomic_store(&stop, 0);
 	setup_region(sc->backing);
+	/* a dry round: no snapshot's own buffers fault between them */
+	spf_obs_read(obs_fd, (uint32_t)slot, &after);
+	rusage_faults(&maj1);
 	spf_obs_read(obs_fd, (uint32_t)slot, &before);
+	ru0 = rusage_faults(&maj0);
+	if (sc->op == op_pageout)
+		swpout0 = vmstat("pswpout");
 	for (i = 0; i < NREADERS; i++)
 		pthread_create(&tid[i], NULL, reader, (void *)(uintptr_t)(i + 1));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -767,6 +1127,7 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	atomic_store(&stop, 1);
 	for (i = 0; i < NREADERS; i++)
 		pthread_join(tid[i], NULL);
+	ru1 = rusage_faults(&maj1);
 	spf_obs_read(obs_fd, (uint32_t)slot, &after);
 	spf_delta(&after, &before);
 	spf_summarize(&after, &sm);
@@ -774,8 +1135,9 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 		ioctl(backing_fd, SPF_IOC_DEV_STATS, &st);
 	teardown_region();
 
-	ksft_print_msg("%s: %lu ops, %lu reads (%lu judged, %lu unjudged, %lu signals), %lu oracle violations; faults %llu: vma-lock %llu, aborts %llu, retries %llu, invariant violations %llu; device vma/mmap %llu/%llu\n",
-		       sc->name, iters, atomic_load(&n_reads),
+	ksft_print_msg("%s [%s]: %lu ops, %lu reads (%lu judged, %lu unjudged, %lu signals), %lu oracle violations; faults %llu: vma-lock %llu, aborts %llu, retries %llu, invariant violations %llu; device vma/mmap %llu/%llu; getrusage min+maj %ld\n",
+		       sc->name, mode == SPF_OBS_EXACT ? "exact" : "fast",
+		       iters, atomic_load(&n_reads),
 		       atomic_load(&n_checked), atomic_load(&n_unjudged),
 		       atomic_load(&n_sig), atomic_load(&n_viol),
 		       (unsigned long long)sm.user,
@@ -784,7 +1146,7 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 		       (unsigned long long)sm.retries,
 		       (unsigned long long)sm.violations,
 		       (unsigned long long)st.faults_vma_lock,
-		       (unsigned long long)st.faults_mmap_lock);
+		       (unsigned long long)st.faults_mmap_lock, ru1 - ru0);
 	if (sc->want_violations) {
 		if (!atomic_load(&n_viol)) {
 			ksft_print_msg("the oracle missed the broken device\n");
@@ -803,8 +1165,30 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 	} else if (sc->backing >= B_DEV) {
 		if (!st.faults_vma_lock || !sm.vma_done)
 			ok = false;
-	} else if (!sm.vma_done && sc->op != op_pageout) {
+	} else if (!sm.vma_done) {
 		ok = false;
+	}
+	if (sc->op == op_pageout) {
+		long out = vmstat("pswpout") - swpout0;
+
+		/*
+		 * Pages left (swapped out) and came back through faults:
+		 * major ones from zram (synchronous swap-in); from a disk the
+		 * refaults mostly hit the swap cache while writeback runs.
+		 */
+		ksft_print_msg("%s: %ld pages swapped out to %s, %ld major faults\n",
+			       sc->name, out, swap_dev, maj1 - maj0);
+		if (out <= 0 || !sm.user ||
+		    (!strcmp(swap_dev, "/dev/zram0") && maj1 - maj0 <= 0))
+			ok = false;
+	}
+	if (sc->op == op_collapse) {
+		ksft_print_msg("%s: MADV_COLLAPSE succeeded %lu times, THP seen %lu times; last error: %s\n",
+			       sc->name, atomic_load(&n_collapsed),
+			       atomic_load(&n_thp),
+			       collapse_errno ? strerror(collapse_errno) : "none");
+		if (!atomic_load(&n_thp))
+			ok = false;
 	}
 	if (sc->uffd) {
 		ksft_print_msg("%s: %lu userfaultfd faults seen\n", sc->name,
@@ -817,7 +1201,29 @@ static void run(const struct scenario *sc, int obs_fd, int slot)
 			       sc->name);
 		ok = false;
 	}
-	ksft_test_result(ok, "%s\n", sc->name);
+	if (flags & SPF_OBS_F_BROKEN_FAST)
+		return observer_agrees(sc, &after, &sm, ru1 - ru0, true);
+	if (!observer_agrees(sc, &after, &sm, ru1 - ru0, false))
+		ok = false;
+	return ok;
+}
+
+/*
+ * The negative control of FAST == EXACT: with the broken FAST switch on
+ * (proved active by SPF_FEAT_BROKEN_FAST), a scenario whose faults retry
+ * must show FAST != EXACT.
+ */
+static void run_broken_fast(int fd, int slot)
+{
+	const struct scenario *sc = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		if (scenarios[i].backing == B_DEV_NOMP)
+			sc = &scenarios[i];
+	ksft_test_result(sc && !run(sc, fd, slot, SPF_OBS_EXACT,
+				    SPF_OBS_F_BROKEN_FAST),
+			 "fast_eq_exact_catches_broken_fast\n");
 }
 
 int main(int argc, char **argv)
@@ -840,22 +1246,39 @@ int main(int argc, char **argv)
 		ksft_exit_fail_msg("track: %s\n", strerror(-slot));
 	ksft_print_msg("%zu scenarios, %d readers, %.1fs each\n",
 		       ARRAY_SIZE(scenarios), NREADERS, secs());
-	ksft_set_plan(ARRAY_SIZE(scenarios));
+	ksft_set_plan(2 * ARRAY_SIZE(scenarios) + 1);
+	if (!swap_setup())
+		ksft_print_msg("no swap: %s\n", swap_why);
 	uffd_err = uffd_open();
 	if (uffd_err >= 0) {
 		close(uffd_err);
 		uffd_err = 0;
 	}
-	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
-		if (argc >= 2 && !strstr(scenarios[i].name, argv[1]))
-			ksft_test_result_skip("%s: not selected\n",
-					      scenarios[i].name);
-		else if (scenarios[i].uffd && uffd_err)
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
+		const struct scenario *sc = &scenarios[i];
+
+		if (argc >= 2 && !strstr(sc->name, argv[1])) {
+			ksft_test_result_skip("%s: not selected\n", sc->name);
+			ksft_test_result_skip("%s_fast: not selected\n",
+					      sc->name);
+		} else if (sc->op == op_pageout && !swap_active()) {
+			ksft_test_result_fail("%s: no swap: %s\n", sc->name,
+					      swap_why);
+			ksft_test_result_fail("%s_fast: no swap\n", sc->name);
+		} else if (sc->uffd && uffd_err) {
 			ksft_test_result_skip("%s: userfaultfd: %s\n",
-					      scenarios[i].name,
-					      strerror(-uffd_err));
-		else
-			run(&scenarios[i], fd, slot);
+					      sc->name, strerror(-uffd_err));
+			ksft_test_result_skip("%s_fast: userfaultfd: %s\n",
+					      sc->name, strerror(-uffd_err));
+		} else {
+			ksft_test_result(run(sc, fd, slot, SPF_OBS_EXACT, 0),
+					 "%s\n", sc->name);
+			ksft_test_result(run(sc, fd, slot, SPF_OBS_FAST, 0),
+					 "%s_fast\n", sc->name);
+		}
+	}
+	run_broken_fast(fd, slot);
+	swap_teardown();
 	close(fd);
 	spf_unload();
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))

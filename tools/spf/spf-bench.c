@@ -77,6 +77,8 @@ struct cfg {
 	double *vma_share, *aborts_k, *retries_k, *viol;
 	double *w_p50, *w_p99, *w_ops;
 	double *fault_ns;	/* median ns per page touch, see worker_fn() */
+	double *ru_faults;	/* getrusage(RUSAGE_SELF) min+maj delta */
+	double *obs_faults;	/* the same, as the observer accounts it */
 };
 
 struct worker {
@@ -104,6 +106,14 @@ static bool wl_is_dev(enum wl wl)
 static bool wl_is_shared(enum wl wl)
 {
 	return wl == WL_SHARED_TMPFS || wl == WL_SHARED_EXT4 || wl_is_dev(wl);
+}
+
+static uint64_t self_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
 }
 
 static uint64_t thread_faults(void)
@@ -316,6 +326,7 @@ struct run_result {
 	double fault_ns;
 	struct spf_summary s;
 	bool have_obs;
+	uint64_t ru_faults, obs_faults;
 	double w_p50, w_p99, w_ops;
 };
 
@@ -326,7 +337,7 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	struct writer wr = { .op = c->wr, .len = o->wsize };
 	struct spf_counters before, after;
 	unsigned int i, nthr = c->threads;
-	uint64_t t0, t1, faults = 0;
+	uint64_t t0, t1, faults = 0, ru0 = 0;
 	struct timespec ts;
 	size_t n;
 	int ret = 0;
@@ -357,14 +368,23 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 			kml_die(1, NULL, "out of memory");
 	}
 	atomic_store(&stop_flag, 0);
+	/*
+	 * The kernel's own count of the same interval, every thread of the
+	 * process: before any thread starts, after all are joined. A dry
+	 * round first, so that no snapshot's own buffers fault between them.
+	 */
+	if (obs_fd >= 0) {
+		spf_obs_read(obs_fd, slot, &after);
+		spf_obs_read(obs_fd, slot, &before);
+	}
+	ru0 = self_faults();
+	ru0 = self_faults();
 	pthread_barrier_init(&start_barrier, NULL,
 			     nthr + 1 + (c->wr != WR_NONE));
 	for (i = 0; i < nthr; i++)
 		pthread_create(&ws[i].tid, NULL, worker_fn, &ws[i]);
 	if (c->wr != WR_NONE)
 		pthread_create(&wr.tid, NULL, writer_fn, &wr);
-	if (obs_fd >= 0)
-		spf_obs_read(obs_fd, slot, &before);
 	pthread_barrier_wait(&start_barrier);
 	t0 = kml_now_ns();
 	ts.tv_sec = (time_t)o->duration;
@@ -402,10 +422,15 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	r->fault_ns = (double)kml_percentile(ws[0].bt, ws[0].nbt, 50) / BATCH;
 	for (i = 0; i < nthr; i++)
 		free(ws[i].bt);
+	r->ru_faults = self_faults() - ru0;
 	if (obs_fd >= 0 && !spf_obs_read(obs_fd, slot, &after)) {
 		spf_delta(&after, &before);
 		spf_summarize(&after, &r->s);
 		r->have_obs = true;
+		/* FAST: the workloads' passes neither fail nor retry in GUP */
+		r->obs_faults = after.mode == SPF_OBS_EXACT ?
+				spf_exact_accounted(&after, &r->s) :
+				r->s.completed + r->s.kernel;
 	}
 	r->fps = (double)faults / ((double)(t1 - t0) / 1e9);
 	return ret;
@@ -788,6 +813,11 @@ static void print_json(const struct opts *o, struct cfg *cfgs, int n)
 					median(c->retries_k, o->reps));
 			kml_json_double(&j, "violations",
 					median(c->viol, o->reps));
+			/* the kernel as the oracle: must be equal, rep by rep */
+			json_arr(&j, "kernel_faults_reps", c->ru_faults,
+				 o->reps);
+			json_arr(&j, "observer_faults_reps", c->obs_faults,
+				 o->reps);
 		}
 		if (c->wr != WR_NONE) {
 			kml_json_double(&j, "writer_p50_us",
@@ -865,7 +895,7 @@ int main(int argc, char **argv)
 					c->threads = o.threads[t];
 					c->wr = wr;
 					c->obs = absent ? -1 : (int)m;
-					c->fps = calloc((size_t)o.reps * 9,
+					c->fps = calloc((size_t)o.reps * 11,
 							sizeof(double));
 					if (!c->fps)
 						kml_die(1, NULL, "out of memory");
@@ -877,6 +907,8 @@ int main(int argc, char **argv)
 					c->w_p99 = c->fps + 6 * o.reps;
 					c->w_ops = c->fps + 7 * o.reps;
 					c->fault_ns = c->fps + 8 * o.reps;
+					c->ru_faults = c->fps + 9 * o.reps;
+					c->obs_faults = c->fps + 10 * o.reps;
 					n++;
 				}
 
@@ -924,6 +956,8 @@ int main(int argc, char **argv)
 						    (double)r.s.user;
 			}
 			c->viol[rep] = (double)r.s.violations;
+			c->ru_faults[rep] = (double)r.ru_faults;
+			c->obs_faults[rep] = (double)r.obs_faults;
 		}
 	kml_progress_end(&prog);
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,17 +18,26 @@
 
 /**
  * struct spf_summary - what a counter snapshot means.
- * @user: user faults (lock_vma_under_rcu() calls).
- * @vma_done: faults completed under the VMA lock.
- * @aborts: lock_vma_under_rcu() returned NULL (or the access was denied).
- * @retries: VMA-lock faults that returned VM_FAULT_RETRY.
- * @mmap: user faults handled under mmap_lock (first passes + retries).
+ * @user: user faults.
+ * @vma_done: faults completed under the VMA lock (errors included).
+ * @aborts: lock_vma_under_rcu() returned NULL: straight to mmap_lock.
+ * @retries: VMA-lock faults that returned VM_FAULT_RETRY (then redone
+ *	under mmap_lock; with FAULT_FLAG_TRIED if the retry was major).
+ * @mmap: user handle_mm_fault() passes under mmap_lock (all of them).
+ * @mmap_retries: mmap_lock passes that returned VM_FAULT_RETRY.
+ * @completed: user handle_mm_fault() passes that did not retry: the faults
+ *	the kernel accounts (getrusage min+maj) plus those that failed
+ *	(SIGBUS, SIGSEGV, OOM from handle_mm_fault()).
+ * @no_pass: user faults that ended without any handle_mm_fault() under
+ *	the VMA lock nor an abort: access errors (SIGSEGV) under the VMA
+ *	lock, counted by the kernel as VMA-lock successes.
  * @kernel: handle_mm_fault() calls without FAULT_FLAG_USER (GUP, kernel #PF).
  * @violations: invariant violations of all kinds.
- * @exact: counted by exit handlers (EXACT) rather than derived (FAST).
+ * @exact: counted by exit handlers (EXACT) rather than by entry order (FAST).
  */
 struct spf_summary {
-	uint64_t user, vma_done, aborts, retries, mmap, kernel, violations;
+	uint64_t user, vma_done, aborts, retries, mmap, mmap_retries;
+	uint64_t completed, no_pass, kernel, violations;
 	int exact;
 };
 
@@ -37,12 +47,11 @@ static inline uint64_t spf_sub0(uint64_t a, uint64_t b)
 }
 
 /*
- * FAST mode: each user fault enters lock_vma_under_rcu() once; it then
- * either aborts to the mmap_lock path, or runs handle_mm_fault() under the
- * VMA lock and completes or retries under mmap_lock. So
- *   aborts  = user - vma_faults
- *   retries = mmap_first_pass - aborts
- * exact but for faults that end in SIGSEGV before handle_mm_fault().
+ * Both modes count aborts, VMA-lock retries and mmap_lock retries: EXACT
+ * from return values, FAST from the order of passes per task (a pass
+ * under mmap_lock after a VMA-lock pass of the same fault is a VMA-lock
+ * retry, whether the kernel set FAULT_FLAG_TRIED for it (major) or not).
+ * FAST derives only: completed under the VMA lock = VMA passes - retries.
  */
 static inline void spf_summarize(const struct spf_counters *c,
 				 struct spf_summary *s)
@@ -56,22 +65,90 @@ static inline void spf_summarize(const struct spf_counters *c,
 	s->mmap = v[SPF_C_MMAP_FAULTS] + v[SPF_C_MMAP_TRIED];
 	for (i = SPF_C_VIOL_DETACHED; i <= SPF_C_VIOL_MM; i++)
 		s->violations += v[i];
+	s->aborts = v[SPF_C_VMA_ABORTS];
+	s->retries = v[SPF_C_VMA_RETRY];
+	s->mmap_retries = v[SPF_C_MMAP_RETRY];
 	if (c->mode == SPF_OBS_EXACT) {
 		s->exact = 1;
-		s->aborts = v[SPF_C_VMA_ABORTS];
-		s->retries = v[SPF_C_VMA_RETRY];
 		s->vma_done = v[SPF_C_VMA_DONE];
 	} else {
-		s->aborts = spf_sub0(s->user, v[SPF_C_VMA_FAULTS]);
-		s->retries = spf_sub0(v[SPF_C_MMAP_FAULTS], s->aborts);
 		s->vma_done = spf_sub0(v[SPF_C_VMA_FAULTS], s->retries);
 	}
+	s->completed = s->vma_done + spf_sub0(s->mmap, s->mmap_retries);
+	s->no_pass = spf_sub0(s->user, s->aborts + v[SPF_C_VMA_FAULTS]);
 }
 
-/* Open the harness, take the observer in @mode. Returns fd or -errno. */
-static inline int spf_obs_open(uint32_t mode)
+/*
+ * EXACT mode with SPF_FEAT_FAST_SHADOW: what FAST would have reported for
+ * the same faults (its classification, counted alongside).
+ */
+static inline void spf_summarize_fast_shadow(const struct spf_counters *c,
+					     struct spf_summary *s)
 {
-	struct spf_obs_config cfg = { .mode = mode };
+	struct spf_counters f = *c;
+
+	f.mode = SPF_OBS_FAST;
+	f.c[SPF_C_USER_FAULTS] = c->c[SPF_C_FAST_USER];
+	f.c[SPF_C_VMA_ABORTS] = c->c[SPF_C_FAST_ABORTS];
+	f.c[SPF_C_VMA_RETRY] = c->c[SPF_C_FAST_RETRY];
+	f.c[SPF_C_MMAP_RETRY] = c->c[SPF_C_FAST_MMAP_RETRY];
+	spf_summarize(&f, s);
+}
+
+/*
+ * EXACT: the faults the kernel's getrusage() counts (min_flt + maj_flt,
+ * mm_account_fault()): passes that neither retried nor failed, user and
+ * kernel (GUP, kernel-mode #PF) alike.
+ */
+static inline uint64_t spf_exact_accounted(const struct spf_counters *c,
+					   const struct spf_summary *s)
+{
+	const __u64 *v = c->c;
+
+	return spf_sub0(s->completed, v[SPF_C_USER_ERROR]) +
+	       spf_sub0(v[SPF_C_KERNEL_FAULTS],
+			v[SPF_C_KERNEL_RETRY] + v[SPF_C_KERNEL_ERROR]);
+}
+
+/*
+ * The fields FAST and EXACT must agree on for the same workload; returns
+ * the name of the first that differs, or NULL.
+ */
+static inline const char *spf_summary_diff(const struct spf_summary *a,
+					   const struct spf_summary *b)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} f[] = {
+		{ "user", offsetof(struct spf_summary, user) },
+		{ "vma_done", offsetof(struct spf_summary, vma_done) },
+		{ "aborts", offsetof(struct spf_summary, aborts) },
+		{ "retries", offsetof(struct spf_summary, retries) },
+		{ "mmap", offsetof(struct spf_summary, mmap) },
+		{ "mmap_retries", offsetof(struct spf_summary, mmap_retries) },
+		{ "completed", offsetof(struct spf_summary, completed) },
+		{ "no_pass", offsetof(struct spf_summary, no_pass) },
+		{ "kernel", offsetof(struct spf_summary, kernel) },
+		{ "violations", offsetof(struct spf_summary, violations) },
+		{ NULL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; f[i].name; i++)
+		if (*(const uint64_t *)((const char *)a + f[i].off) !=
+		    *(const uint64_t *)((const char *)b + f[i].off))
+			return f[i].name;
+	return NULL;
+}
+
+/*
+ * Open the harness, take the observer in @mode with @flags (SPF_OBS_F_*).
+ * Returns fd or -errno.
+ */
+static inline int spf_obs_open_flags(uint32_t mode, uint32_t flags)
+{
+	struct spf_obs_config cfg = { .mode = mode, .flags = flags };
 	int fd, err;
 
 	fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
@@ -83,6 +160,12 @@ static inline int spf_obs_open(uint32_t mode)
 		return err;
 	}
 	return fd;
+}
+
+/* Open the harness, take the observer in @mode. Returns fd or -errno. */
+static inline int spf_obs_open(uint32_t mode)
+{
+	return spf_obs_open_flags(mode, 0);
 }
 
 /* Track the calling process; returns the slot or -errno. */

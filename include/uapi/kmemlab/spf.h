@@ -25,10 +25,11 @@
 /**
  * enum spf_obs_mode - how the observer probes the fault path.
  * @SPF_OBS_OFF: no probes attached.
- * @SPF_OBS_FAST: the exceptions:page_fault_user/kernel tracepoints and a
- *	plain ftrace_ops (entry only, no pt_regs) on handle_mm_fault(), with
- *	the invariant checks. Aborts, retries and completions are derived
- *	(see Documentation/spf.rst). The cheap default.
+ * @SPF_OBS_FAST: the exceptions:page_fault_user/kernel tracepoints and
+ *	plain ftrace_ops (entry only, no pt_regs) on handle_mm_fault() and
+ *	lock_mm_and_find_vma(), with the invariant checks. Aborts and retries
+ *	are counted by remembering, per task, whether the fault's last pass
+ *	ran under the VMA lock (see Documentation/spf.rst). The cheap default.
  * @SPF_OBS_EXACT: fprobes with exit handlers on lock_vma_under_rcu() and
  *	handle_mm_fault(): aborts (NULL from lock_vma_under_rcu) and
  *	VM_FAULT_RETRY are counted directly; costlier.
@@ -42,7 +43,8 @@ enum spf_obs_mode {
 /**
  * struct spf_obs_config - argument of SPF_IOC_OBS_SET.
  * @mode: an &enum spf_obs_mode.
- * @flags: must be 0.
+ * @flags: 0, or %SPF_OBS_F_BROKEN_FAST (a test switch; in EXACT mode it
+ *	breaks the SPF_C_FAST_* counters).
  * @reserved: must be 0.
  */
 struct spf_obs_config {
@@ -51,23 +53,51 @@ struct spf_obs_config {
 	__u64 reserved[2];
 };
 
-/* Counter indices in &struct spf_counters.c. */
+/*
+ * &struct spf_obs_config.flags. BROKEN: FAST forgets that a fault's pass
+ * ran under the VMA lock, so VMA-lock retries count as aborts (the
+ * pre-fix derivation's class of error). For the selftests' negative
+ * control; READ reports %SPF_FEAT_BROKEN_FAST while it is active.
+ */
+#define SPF_OBS_F_BROKEN_FAST	(1u << 0)
+#define SPF_OBS_F_ALL		SPF_OBS_F_BROKEN_FAST
+
+/*
+ * Counter indices in &struct spf_counters.c. USER_FAULTS: FAST counts the
+ * page_fault_user tracepoint, EXACT the lock_vma_under_rcu() calls of the
+ * fault handler (not those of userfaultfd or TCP zerocopy receive).
+ * VMA_ABORTS, VMA_RETRY, MMAP_RETRY: EXACT counts return values; FAST
+ * counts entries of lock_mm_and_find_vma() with no pass yet / after a
+ * VMA-lock pass / after an mmap_lock pass of the same fault.
+ */
 enum spf_counter {
-	SPF_C_USER_FAULTS,	/* user faults (page_fault_user / lock_vma_under_rcu) */
+	SPF_C_USER_FAULTS,	/* user faults */
 	SPF_C_VMA_FAULTS,	/* handle_mm_fault() with FAULT_FLAG_VMA_LOCK */
 	SPF_C_MMAP_FAULTS,	/* user handle_mm_fault() under mmap_lock */
 	SPF_C_MMAP_TRIED,	/* ... of which with FAULT_FLAG_TRIED */
 	SPF_C_KERNEL_FAULTS,	/* handle_mm_fault() without FAULT_FLAG_USER */
 	SPF_C_KERNEL_PF,	/* exceptions:page_fault_kernel tracepoint */
-	SPF_C_VMA_ABORTS,	/* EXACT: lock_vma_under_rcu() returned NULL */
+	SPF_C_VMA_ABORTS,	/* lock_vma_under_rcu() returned NULL */
 	SPF_C_VMA_DONE,		/* EXACT: VMA-lock fault did not retry */
-	SPF_C_VMA_RETRY,	/* EXACT: VMA-lock fault returned VM_FAULT_RETRY */
-	SPF_C_MMAP_RETRY,	/* EXACT: mmap_lock fault returned VM_FAULT_RETRY */
+	SPF_C_VMA_RETRY,	/* VMA-lock fault returned VM_FAULT_RETRY */
+	SPF_C_MMAP_RETRY,	/* mmap_lock fault returned VM_FAULT_RETRY */
 	SPF_C_VIOL_DETACHED,	/* invariant: VMA detached during a VMA-lock fault */
 	SPF_C_VIOL_UNLOCKED,	/* invariant: VMA rwsem not held */
 	SPF_C_VIOL_WRLOCKED,	/* invariant: vm_lock_seq == mm_lock_seq */
 	SPF_C_VIOL_RANGE,	/* invariant: address outside [vm_start, vm_end) */
 	SPF_C_VIOL_MM,		/* invariant: vma->vm_mm != current->mm */
+	/*
+	 * EXACT only: FAST's classification of the same faults, counted
+	 * alongside (SPF_FEAT_FAST_SHADOW), so that FAST == EXACT can be
+	 * checked on one run; and what the kernel's own accounting needs.
+	 */
+	SPF_C_FAST_USER,	/* FAST's USER_FAULTS (page_fault_user) */
+	SPF_C_FAST_ABORTS,	/* FAST's VMA_ABORTS */
+	SPF_C_FAST_RETRY,	/* FAST's VMA_RETRY */
+	SPF_C_FAST_MMAP_RETRY,	/* FAST's MMAP_RETRY */
+	SPF_C_USER_ERROR,	/* EXACT: user pass returned VM_FAULT_ERROR */
+	SPF_C_KERNEL_RETRY,	/* EXACT: non-user pass returned VM_FAULT_RETRY */
+	SPF_C_KERNEL_ERROR,	/* EXACT: non-user pass returned VM_FAULT_ERROR */
 	SPF_C_NR,
 };
 
@@ -80,6 +110,8 @@ enum spf_counter {
 /* &struct spf_counters.features */
 #define SPF_FEAT_KERNEL_TP	(1u << 0)	/* SPF_C_KERNEL_PF is counted */
 #define SPF_FEAT_USER_TP	(1u << 1)	/* FAST: USER_FAULTS from page_fault_user */
+#define SPF_FEAT_BROKEN_FAST	(1u << 2)	/* SPF_OBS_F_BROKEN_FAST is active */
+#define SPF_FEAT_FAST_SHADOW	(1u << 3)	/* EXACT: SPF_C_FAST_* are counted */
 
 /**
  * struct spf_counters - argument of SPF_IOC_READ.
