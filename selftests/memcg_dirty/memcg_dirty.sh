@@ -33,17 +33,19 @@ RECORD_CMD=/sys/kernel/tracing/options/record-cmd
 # checks).
 # MDT_BASELINE=1: also measure and print upstream (module not loaded)
 # before the cells.
+# MDT_CELLS=load: only the load-time cells (refusals, configfs order).
 # MDT_CELLS=compare: only the measurements, without and with the module,
 # printed side by side (slow: the upstream runs are device-bound).
 CELLS=${MDT_CELLS:-all}
 BASELINE=${MDT_BASELINE:-0}
 BOUND_MIB=64	# A's writer in the bound cells
 case $CELLS in
-all) NTESTS=21 ;;
-fs) NTESTS=8 ;;
-negative) NTESTS=4 ;;
+all) NTESTS=33 ;;
+load) NTESTS=10 ;;
+fs) NTESTS=11 ;;
+negative) NTESTS=5 ;;
 compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ;;
-*) echo "MDT_CELLS=$CELLS: use all, fs, negative or compare" >&2; exit 1 ;;
+*) echo "MDT_CELLS=$CELLS: use all, fs, negative, load or compare" >&2; exit 1 ;;
 esac
 
 mkdir -p "$WORK"
@@ -57,6 +59,7 @@ loopdev=
 dev=
 saved_wbmask=
 saved_record_cmd=
+saved_ftrace_enabled=
 
 log() { echo "# $*"; }
 
@@ -132,6 +135,7 @@ cleanup() {
 	trace_teardown 2>/dev/null
 	# with no event enabled, turning record-cmd back on patches nothing
 	[[ -n $saved_record_cmd ]] && echo "$saved_record_cmd" > "$RECORD_CMD"
+	[[ -n $saved_ftrace_enabled ]] && echo "$saved_ftrace_enabled" > /proc/sys/kernel/ftrace_enabled
 	mod_unload 2>/dev/null
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		umount "$MNT"
@@ -393,6 +397,41 @@ bound_ok() {	# peak3 max1 -> status
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
+# Lower bounds: a module that throttles far too hard must fail too. The
+# limit is used: A's dirty+writeback peaks at >= 50% of the limit. And A
+# keeps >= 80% of its writeback bandwidth: A dirties at >= 80% of
+# REF_MIBPS, the io.max bandwidth or, where A's dd cannot dirty that fast
+# with nothing in its way (the debug kernel), the rate it dirties in free
+# run just before (ref_rate).
+used_ok() {	# peak3 max1 [limit]: status
+	local l=${3:-$L} p=$1
+
+	(($2 > p)) && p=$2
+	((p * 2 >= l))
+}
+rate_ok() { awk -v r="$1" -v ref="$REF_MIBPS" 'BEGIN { exit !(r >= 0.8 * ref) }'; }
+
+# ref_rate: REF_MIBPS = min(io.max bandwidth, the best of two free-run
+# 32 MiB dd runs in a cgroup without io.max or a knob)
+REF_MIBPS=$((RATE / MiB))
+ref_rate() {
+	local cg i s best=0 out=$WORK/free.dd
+
+	cg=$(new_cg F)
+	for i in 1 2; do
+		writer "$cg" "$MNT/f" 32 "" "$out"
+		wait_or_kill "$WPID" 120
+		s=$(awk '/copied/ { for (i = 2; i <= NF; i++) if ($i ~ /^s,?$/) {
+			printf "%.2f", 32 / $(i - 1); exit } }' "$out")
+		rm -f "$MNT/f"
+		best=$(awk -v a="$best" -v b="${s:-0}" 'BEGIN { print (b > a ? b : a) }')
+	done
+	sync -f "$MNT"
+	rmdir "$cg"
+	REF_MIBPS=$(awk -v a="$best" -v r=$((RATE / MiB)) 'BEGIN { print (a > 0 && a < r ? a : r) }')
+	log "  reference: $REF_MIBPS MiB/s (io.max $((RATE / MiB)) MiB/s, free run $best MiB/s)"
+}
+
 # ---- isolation: balance_dirty_pages throttling of B ----------------------
 #
 # What the module can do to B is throttle it in balance_dirty_pages(), so
@@ -643,16 +682,100 @@ trace_setup	# before any writer: see trace_on
 echo "1..$NTESTS"
 kmsg_mark
 
-if [[ $CELLS == all ]]; then
-	# refusal on a layout mismatch (test-only fault), with a message
+# load_refused FAULT REGEX WHAT: with the test-only fault, the module
+# refuses to load, the fault was in force (the module says so first) and
+# the refusal names the cause (REGEX), no WARN
+load_refused() {
 	kmsg_mark
-	if mod_load fault=layout 2>/dev/null; then
+	if mod_load fault="$1" 2>/dev/null; then
 		rmmod memcg_dirty
-		not_ok "refuses to load on a layout mismatch"
-	else
-		kmsg_since | grep -q "private layout changed, refusing to load"
-		check "refuses to load on a layout mismatch, naming the cause" $?
+		not_ok "refuses to load on $3 (fault=$1: it loaded)"
+		return
 	fi
+	if ! kmsg_since | grep -q "test-only fault '$1' active"; then
+		not_ok "refuses to load on $3 (fault=$1 not in force: $(kmsg_since | grep memcg_dirty | tail -1))"
+		return
+	fi
+	kmsg_since | grep -qE "$2" && ! mod_loaded && no_warn
+	check "refuses to load on $3, naming the cause" $?
+}
+
+if [[ $CELLS == all || $CELLS == load ]]; then
+	# refusals on a layout mismatch (test-only faults perturb what the
+	# module expects), each with its message
+	load_refused layout "is [0-9]+ bytes in the running kernel, this module was built for [0-9]+: private layout changed" \
+		"a size mismatch of struct dirty_throttle_control"
+	load_refused layout_member "member 5 is 'dirty' at bit [0-9]+ in the running kernel, expected 'nr_dirty' at bit [0-9]+: private layout changed" \
+		"a renamed member"
+	load_refused layout_offset "member 5 is 'dirty' at bit ([0-9]+) in the running kernel, expected 'dirty' at bit [0-9]+: private layout changed" \
+		"a moved member"
+	load_refused layout_proto "domain_dirty_limits does not have the prototype int \\(struct dirty_throttle_control \\*\\) in the running kernel" \
+		"another prototype of domain_dirty_limits()"
+	load_refused layout_probe "tracepoint balance_dirty_pages probe prototype differs: argument 11 is not unsigned long in the running kernel \\(btf_trace_balance_dirty_pages\\)" \
+		"another prototype of the balance_dirty_pages tracepoint's probe"
+	load_refused layout_nobtf "cannot open /sys/kernel/btf/vmlinux.missing \\(-2\\): kernel BTF is needed" \
+		"missing kernel BTF"
+	load_refused noftrace "cannot trace mdirty_limits_done \\(-?[0-9]+\\): not an ftrace location" \
+		"a hook point that is not an ftrace location"
+
+	# ftrace_enabled=0: register_ftrace_function() refuses the permanent
+	# redirect with -EBUSY, as for a taken hook point; the message names
+	# the sysctl
+	kmsg_mark
+	saved_ftrace_enabled=$(</proc/sys/kernel/ftrace_enabled)
+	echo 0 > /proc/sys/kernel/ftrace_enabled
+	if mod_load 2>/dev/null; then
+		rmmod memcg_dirty
+		echo "$saved_ftrace_enabled" > /proc/sys/kernel/ftrace_enabled
+		not_ok "refuses to load with kernel.ftrace_enabled=0 (it loaded)"
+	else
+		echo "$saved_ftrace_enabled" > /proc/sys/kernel/ftrace_enabled
+		log "  $(kmsg_since | grep -m1 'refusing to load')"
+		kmsg_since | grep -q "function tracing is disabled (sysctl kernel.ftrace_enabled = 0)" &&
+			! kmsg_since | grep -q "already redirected by another IPMODIFY" && no_warn
+		check "refuses to load with kernel.ftrace_enabled=0, naming that cause (not another IPMODIFY user)" $?
+	fi
+
+	# configfs is registered last: a load that fails at the ftrace hook
+	# (ftrace_enabled=0) never shows /sys/kernel/config/memcg_dirty, so no
+	# knob directory can be made that outlives the failed load (with item
+	# types in the freed module). A poller on the other CPU tries mkdir as
+	# soon as the directory appears, during three failing loads.
+	R=$(new_cg R)
+	rid=$(stat -c %i "$R")
+	: > "$WORK/race"
+	bad=0
+	for ((i = 0; i < 3 && !bad; i++)); do
+		kmsg_mark
+		(
+			tnow
+			end=$((NOW + 60000))
+			while [[ ! -d $CFG ]]; do
+				[[ -e $WORK/race.stop ]] && exit 0
+				tnow
+				((NOW < end)) || exit 0
+			done
+			mkdir "$CFG/$rid" 2>/dev/null && echo "mkdir $CFG/$rid succeeded" >> "$WORK/race"
+			echo "$CFG appeared" >> "$WORK/race"
+		) &
+		ppid_=$!
+		(($(nproc) >= 2)) && taskset -p -c 1 "$ppid_" >/dev/null 2>&1
+		rm -f "$WORK/race.stop"
+		echo 0 > /proc/sys/kernel/ftrace_enabled
+		mod_load 2>/dev/null && { rmmod memcg_dirty; bad=1; log "  it loaded with ftrace_enabled=0"; }
+		echo "$saved_ftrace_enabled" > /proc/sys/kernel/ftrace_enabled
+		touch "$WORK/race.stop"
+		wait "$ppid_"
+		rm -f "$WORK/race.stop"
+		[[ -s $WORK/race ]] && { bad=1; log "  $(tr '\n' ' ' < "$WORK/race")during a failed load"; }
+		if kmsg_since | grep -q "unregister non-empty subsystem"; then
+			bad=1
+			log "  configfs: $(kmsg_since | grep -m1 'non-empty subsystem')"
+		fi
+	done
+	rmdir "$R"
+	((bad == 0)) && no_warn
+	check "configfs appears only once the hook is in place: no knob directory during a load that fails at the hook" $?
 
 	# refusal while another IPMODIFY user holds domain_dirty_limits()
 	busy=$KMEMLAB_DIR/selftests/memcg_dirty/busy/memcg_dirty_busy.ko
@@ -670,6 +793,7 @@ if [[ $CELLS == all ]]; then
 		ok "refuses to load while the hook point is taken # SKIP memcg_dirty_busy.ko not built"
 	fi
 fi
+[[ $CELLS == load ]] && exit $failed
 
 # show_measurements NAME-OF-A: run_all_measurements' lines, for people
 show_measurements() {
@@ -717,24 +841,30 @@ measure_reaction() {
 	tl=$(now_ms)
 	excess=$((before > 8 * MiB ? before - 8 * MiB : 0))
 	deadline=$((excess * 1000 / RATE + 2000))
-	# samples "ms-after-lowering wchar dirty" every 0.2 s until the deadline
+	# samples "ms-after-lowering wchar dirty" every 0.2 s until 3 s after
+	# the deadline (the lower bounds: A back at its bandwidth, under the
+	# new limit)
 	while :; do
 		tnow
 		t=$((NOW - tl))
 		wchar_of "$pid"
 		dirty_of "$A"
 		echo "$t $WCHAR $DIRTY"
-		((t >= deadline)) && break
+		((t >= deadline + 3000)) && break
 		snooze 0.2
 	done > "$WORK/reaction"
 	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 	"$CTL" clear "$A"
 	drop "$MNT/a"
-	read -r over_ms over_b after <<< "$(awk -v lim=$((8 * MiB + 2 * MiB)) '
-		NR > 1 && pt >= 1000 && pd > lim && $3 > lim { ms += $1 - pt; b += $2 - pw }
+	read -r over_ms over_b after rate peak <<< "$(awk -v lim=$((8 * MiB + 2 * MiB)) -v dl="$deadline" '
+		NR > 1 && pt >= 1000 && pt < dl && pd > lim && $3 > lim { ms += $1 - pt; b += $2 - pw }
+		$1 < dl { after = $3 }
+		$1 >= dl && !t0 { t0 = $1; w0 = $2; after = $3 }
+		$1 > dl && $3 > peak { peak = $3 }
 		{ pt = $1; pw = $2; pd = $3 }
-		END { print ms + 0, b + 0, pd + 0 }' "$WORK/reaction")"
-	echo "$before $over_ms $over_b $after $deadline $(wc -l < "$WORK/reaction")"
+		END { printf "%d %d %d %.2f %d\n", ms, b, after,
+		      pt > t0 ? (pw - w0) / 1048576 * 1000 / (pt - t0) : 0, peak }' "$WORK/reaction")"
+	echo "$before $over_ms $over_b $after $deadline $(wc -l < "$WORK/reaction") $rate $peak"
 }
 
 # "stopped": from 1 s after lowering, while A is still above the new bound
@@ -749,13 +879,16 @@ reaction_ok() {	# over_ms over_bytes dirty_at_deadline
 # the cells with the module loaded (not in MDT_CELLS=negative)
 module_cells() {
 # bound and no collapse
+ref_rate
 A=$(new_cg A throttled)
 read -r p3 m1 rate bw <<< "$(measure_bound "$A" yes "$BOUND_MIB")"
 log "with the module: A limit 16M: peak 0-3 s $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB, dirtied $rate MiB/s, written back $bw MiB/s"
 bound_ok "$p3" "$m1"
 check "bound: A's dirty+writeback within L+max(2M,10%) after 1 s, peak within L+max(4M,25%)" $?
-awk -v r="$rate" -v bw="$bw" 'BEGIN { exit !(r >= 0.8 * bw) }'
-check "no collapse: A's throughput $rate MiB/s >= 80% of its writeback bandwidth $bw MiB/s" $?
+used_ok "$p3" "$m1"
+check "bound: the limit is used: A's dirty+writeback peaks at >= 50% of L" $?
+rate_ok "$rate"
+check "no collapse: A dirties at $rate MiB/s, >= 80% of $REF_MIBPS MiB/s (its io.max bandwidth, or its free-run rate if lower; the device wrote back $bw MiB/s)" $?
 
 # isolation
 iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" yes)
@@ -775,10 +908,13 @@ iso_pre_ok $iso && iso_time_ok "$alone" "$shared" "$aoff" "$soff"
 check "isolation: B finishes within 1.25x of B alone, on $(iso_time_how) ($alone ms alone, $shared ms beside A; off-CPU $aoff and $soff ms)" $?
 
 # reaction to a lowered limit
-read -r before over_ms over_b after deadline n <<< "$(measure_reaction)"
-log "reaction: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms spent above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms ($n samples)"
+ref_rate
+read -r before over_ms over_b after deadline n rate peak <<< "$(measure_reaction)"
+log "reaction: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms spent above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms ($n samples); in the 3 s after, $rate MiB/s and a peak of $(mib "$peak") MiB"
 reaction_ok "$over_ms" "$over_b" "$after"
 check "reaction: dirtying stops within 1 s of lowering L and A is within bound after excess/bandwidth + 2 s" $?
+rate_ok "$rate" && ((peak * 2 >= 8 * MiB))
+check "reaction: in the 3 s after, A dirties at $rate MiB/s, >= 80% of $REF_MIBPS MiB/s, and uses the new limit (peak >= 50%)" $?
 
 # background writeback drains to L/2 without sync: the writer is stopped
 # (SIGSTOP) while A is above L/2. Above the freerun point (L + bg) / 2,
@@ -827,19 +963,26 @@ P=$(new_cg P throttled)
 echo "+memory +io" > "$P/cgroup.subtree_control"
 mkdir "$P/C"
 "$CTL" set "$P" --dirty-bytes 16M --background-bytes 8M >/dev/null
+ref_rate
 out=$WORK/hier
+tnow
+t0=$NOW
 writer "$P/C" "$MNT/c" 40
 pid=$WPID
 sampler "$P" "$out"
 spid=$SPID
 wait_or_kill "$pid" 120
+tnow
 kill "$spid"; wait "$spid" 2>/dev/null
 "$CTL" clear "$P"
+rate=$(awk -v ms=$((NOW - t0)) 'BEGIN { printf "%.2f", 40 * 1000 / ms }')
 read -r p3 m1 <<< "$(awk '$1 <= 3000 && $2 > p { p = $2 } $1 >= 1000 && $2 > m { m = $2 }
 			  END { print p + 0, m + 0 }' "$out")"
-log "hierarchy: P (16M) with the writer in P/C: peak 0-3 s $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB"
+log "hierarchy: P (16M) with the writer in P/C: peak 0-3 s $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB, the writer dirtied $rate MiB/s"
 bound_ok "$p3" "$m1"
 check "hierarchy: a limit on a parent bounds a writer in a child" $?
+used_ok "$p3" "$m1" && rate_ok "$rate"
+check "hierarchy: the parent's limit is used (peak >= 50%) and the child dirties at $rate MiB/s, >= 80% of $REF_MIBPS MiB/s" $?
 drop "$MNT/c"
 rmdir "$P/C"
 
@@ -1020,10 +1163,30 @@ fi
 # negative checks: deliberately broken builds must fail the checks above
 [[ $CELLS == fs ]] && exit $failed
 
+# fault_load FAULT: the test-only faulty build loaded and in force (configfs
+# "fault" shows it); otherwise logs why and fails: a negative cell whose
+# faulty build did not load proves nothing
+fault_load() {
+	local f=
+
+	if ! mod_load fault="$1"; then
+		log "fault=$1: the module did not load"
+		return 1
+	fi
+	[[ -r $CFG/fault ]] && read -r f < "$CFG/fault"
+	[[ $f == "$1" ]] && return 0
+	log "fault=$1: configfs fault shows '$f'"
+	rmmod memcg_dirty
+	return 1
+}
+
 negative_bound() {	# FAULT DESCRIPTION: that build must fail the bound
 	local A p3 m1
 
-	mod_load fault="$1"
+	if ! fault_load "$1"; then
+		not_ok "negative: the bound check fails $2 (fault=$1 not in force)"
+		return
+	fi
 	A=$(new_cg A throttled)
 	read -r p3 m1 _ <<< "$(measure_bound "$A" yes 48)"
 	rmmod memcg_dirty
@@ -1036,26 +1199,48 @@ negative_bound() {	# FAULT DESCRIPTION: that build must fail the bound
 negative_bound passthrough "when the redirect is disabled"
 
 # A's limit applied to every memcg (fault=everyone): the isolation fails
-mod_load fault=everyone
-iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" yes)
-"$CTL" clear --all >/dev/null 2>&1
-rmmod memcg_dirty
-read -r alone shared tra trs bev bpms aev _ apre await _ _ aalive aoff soff <<< "$iso"
-log "fault=everyone: A paused $apre times after $await ms before B's window; B alone $alone ms ($aoff ms off-CPU), beside A $shared ms ($soff ms off-CPU); B's balance_dirty_pages events (paused/seen) while A writes $trs; module: B $bev pauses, $bpms ms; A $aev"
-# both isolation checks must fail, on a window that has the precondition
-# (A throttled before it): without it they fail for the wrong reason
-# shellcheck disable=SC2086 # the fields, split on purpose
-iso_pre_ok $iso && ! isolation_ok $iso && ! iso_time_ok "$alone" "$shared" "$aoff" "$soff"
-check "negative: the isolation checks fail when the limit applies to every memcg" $?
+if fault_load everyone; then
+	iso=$(measure_isolation "$(new_cg A throttled)" "$(new_cg B throttled)" yes)
+	"$CTL" clear --all >/dev/null 2>&1
+	rmmod memcg_dirty
+	read -r alone shared tra trs bev bpms aev _ apre await _ _ aalive aoff soff <<< "$iso"
+	log "fault=everyone: A paused $apre times after $await ms before B's window; B alone $alone ms ($aoff ms off-CPU), beside A $shared ms ($soff ms off-CPU); B's balance_dirty_pages events (paused/seen) while A writes $trs; module: B $bev pauses, $bpms ms; A $aev"
+	# both isolation checks must fail, on a window that has the
+	# precondition (A throttled before it): without it they would fail
+	# for the wrong reason
+	# shellcheck disable=SC2086 # the fields, split on purpose
+	iso_pre_ok $iso && ! isolation_ok $iso && ! iso_time_ok "$alone" "$shared" "$aoff" "$soff"
+	check "negative: the isolation checks fail when the limit applies to every memcg" $?
+else
+	not_ok "negative: the isolation checks fail when the limit applies to every memcg (fault=everyone not in force)"
+fi
+
+# a module that throttles far too hard (fault=harsh: a quarter of every
+# limit): the bound cell's lower limits (the limit is used, the writer
+# keeps its writeback bandwidth) fail
+if fault_load harsh; then
+	ref_rate
+	A=$(new_cg A throttled)
+	read -r p3 m1 rate _ <<< "$(measure_bound "$A" yes "$BOUND_MIB")"
+	rmmod memcg_dirty
+	log "fault=harsh: peak $(mib "$p3") MiB, max after 1 s $(mib "$m1") MiB, dirtied $rate MiB/s (reference $REF_MIBPS MiB/s)"
+	! { used_ok "$p3" "$m1" && rate_ok "$rate"; }
+	check "negative: the bound's lower limits fail when the module throttles 4x too hard" $?
+else
+	not_ok "negative: the bound's lower limits fail when the module throttles 4x too hard (fault=harsh not in force)"
+fi
 
 # no wb_domain_size_changed() on a knob change (fault=nodomreset): the
 # domain's limit history follows a lowered limit by 1/32 per 200 ms
-mod_load fault=nodomreset
-read -r before over_ms over_b after deadline n <<< "$(measure_reaction)"
-rmmod memcg_dirty
-log "fault=nodomreset: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms"
-! reaction_ok "$over_ms" "$over_b" "$after"
-check "negative: the reaction check fails without the domain reset on a knob change" $?
+if fault_load nodomreset; then
+	read -r before over_ms over_b after deadline n _ <<< "$(measure_reaction)"
+	rmmod memcg_dirty
+	log "fault=nodomreset: $(mib "$before") MiB at 64M -> 8M; dirtied $(mib "$over_b") MiB in $over_ms ms above 10 MiB from 1 s after; $(mib "$after") MiB after $deadline ms"
+	! reaction_ok "$over_ms" "$over_b" "$after"
+	check "negative: the reaction check fails without the domain reset on a knob change" $?
+else
+	not_ok "negative: the reaction check fails without the domain reset on a knob change (fault=nodomreset not in force)"
+fi
 
 # the memcg statistics upstream uses instead of fresh per-wb counts
 # (fault=stale: flushed at most every 2 s): the bound fails
