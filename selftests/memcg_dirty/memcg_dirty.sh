@@ -8,8 +8,9 @@
 # memcg effect. Every measurement is also run without the module and both
 # are printed. TAP 13; exit 0 pass, 1 fail, 4 skip.
 #
-# Environment: MDT_FS=ext4|xfs (default ext4), MDT_CELLS=all|fs,
-# MDT_BASELINE=1|0, KMEMLAB_DIR, KMEMLAB_BIN, KMEMLAB_RESULTS.
+# Environment: MDT_FS=ext4|xfs (default ext4), MDT_CELLS=all|fs|negative|
+# load|compare, MDT_BASELINE=1|0, MDT_KO (a module build to test instead),
+# KMEMLAB_DIR, KMEMLAB_BIN, KMEMLAB_RESULTS.
 
 set -u
 
@@ -113,7 +114,13 @@ cg_dirty() { dirty_of "$1"; echo "$DIRTY"; }
 
 mod_loaded() { [[ -d /sys/module/memcg_dirty ]]; }
 
+# MDT_KO=path: load that build instead (to run these checks against another
+# version of the module)
 mod_load() {
+	if [[ -n ${MDT_KO:-} ]]; then
+		insmod "$MDT_KO" "$@"
+		return
+	fi
 	modprobe memcg_dirty "$@" 2>/dev/null ||
 		insmod "$KMEMLAB_DIR/mm/dirty/memcg_dirty.ko" "$@"
 }
@@ -511,7 +518,9 @@ knob_stat() {	# knob_stat CGROUP KEY: the module's counter, or 0
 # fails, with these numbers, if they did not. A writes at most
 # ISO_RATE (io.max) and far more than that rate can write back in the
 # window (ISO_A_MIB), so that it stays throttled until B's last run ends
-# even where B's runs are slow (the debug kernel: ~6x).
+# even where B's runs are slow (the debug kernel: ~6x). B's io.max is
+# ISO_RATE too: B alone never waits for its device (free run), while a B
+# under A's limit must (fault=everyone).
 ISO_WAIT_MS=${MDT_ISO_WAIT_MS:-60000}
 ISO_RATE=$((2 * MiB))
 ISO_A_MIB=768
@@ -520,6 +529,10 @@ measure_isolation() {
 	local be0=- be1=- bp0=- bp1=- ae0=- ae1=- size=48 t0 wait_ms alive
 	local adirty=- adirtied=- wait_max=8000
 
+	# both at ISO_RATE: A stays throttled, and a B wrongly given A's limit
+	# (fault=everyone) is throttled hard even where its dd dirties slowly
+	echo "$majmin wbps=$ISO_RATE" > "$a/io.max"
+	echo "$majmin wbps=$ISO_RATE" > "$b/io.max"
 	trace_on "$(stat -c %i "$b")" || log "no trace instance: module accounting only" >&2
 	pin
 	alone=$(b_runs "$b" "$size" $runs)
@@ -528,7 +541,6 @@ measure_isolation() {
 		"$CTL" set "$a" --dirty-bytes $L --background-bytes $((L / 2)) >/dev/null
 		mkdir "$CFG/$(stat -c %i "$b")"	# B: no limit, accounting only
 	fi
-	echo "$majmin wbps=$ISO_RATE" > "$a/io.max"
 	writer "$a" "$MNT/a" "$ISO_A_MIB" "$PIN_A"
 	apid=$WPID
 	# B starts once A is being throttled (module: its pauses rose, after
