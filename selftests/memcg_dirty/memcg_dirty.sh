@@ -447,7 +447,7 @@ ref_rate() {
 	t0=$NOW
 	sync -f "$MNT"
 	tnow
-	wb=$(awk -v ms=$((NOW - t0)) 'BEGIN { printf "%.2f", ms > 0 ? 32 * 1000 / ms : 0 }')
+	wb=$(awk -v ms=$((NOW - t0)) 'BEGIN { printf "%.2f", (ms > 0 ? 32 * 1000 / ms : 0) }')
 	rm -f "$MNT/f"
 	rmdir "$cg"
 	REF_MIBPS=$(awk -v a="$best" -v w="$wb" -v r=$((RATE / MiB)) 'BEGIN {
