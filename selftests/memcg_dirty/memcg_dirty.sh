@@ -933,7 +933,8 @@ isolation_ok $iso
 check "isolation: B without a knob stays in balance_dirty_pages free run (no event, no pause) while A is throttled under its limit (A paused before and during B's window)" $?
 # shellcheck disable=SC2086 # the fields, split on purpose
 iso_pre_ok $iso && iso_time_ok "$alone" "$shared" "$aoff" "$soff"
-check "isolation: B finishes within 1.25x of B alone, on $(iso_time_how) ($alone ms alone, $shared ms beside A; off-CPU $aoff and $soff ms)" $?
+st=$?	# before the message's command substitution resets $?
+check "isolation: B finishes within 1.25x of B alone, on $(iso_time_how) ($alone ms alone, $shared ms beside A; off-CPU $aoff and $soff ms)" $st
 
 # reaction to a lowered limit
 ref_rate
