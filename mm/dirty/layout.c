@@ -189,7 +189,8 @@ static u32 mdirty_btf_pointee(const struct mdirty_btf *b, u32 id)
 }
 
 static int mdirty_check_struct(const struct mdirty_btf *b, u32 id,
-			       size_t expect_size)
+			       size_t expect_size,
+			       enum mdirty_layout_fault fault)
 {
 	const struct btf_type *t = mdirty_btf_type(b, id);
 	const struct btf_member *m = (const struct btf_member *)(t + 1);
@@ -211,24 +212,154 @@ static int mdirty_check_struct(const struct mdirty_btf *b, u32 id,
 		const char *name = mdirty_btf_str(b, m[i].name_off);
 		u32 bits = kflag ? BTF_MEMBER_BIT_OFFSET(m[i].offset) :
 				   m[i].offset;
+		const char *want = mdirty_members[i].name;
+		size_t want_off = mdirty_members[i].offset;
 
-		if (!name || strcmp(name, mdirty_members[i].name) ||
-		    bits != mdirty_members[i].offset * BITS_PER_BYTE) {
+		/* test-only: expect member 5 (dirty) renamed or moved */
+		if (i == 5 && fault == MDIRTY_LF_MEMBER)
+			want = "nr_dirty";
+		if (i == 5 && fault == MDIRTY_LF_OFFSET)
+			want_off += sizeof(long);
+		if (!name || strcmp(name, want) ||
+		    bits != want_off * BITS_PER_BYTE) {
 			pr_err("struct %s member %u is '%s' at bit %u in the running kernel, expected '%s' at bit %zu: private layout changed, refusing to load\n",
 			       MDIRTY_DTC_STRUCT, i, name ? name : "?", bits,
-			       mdirty_members[i].name,
-			       mdirty_members[i].offset * BITS_PER_BYTE);
+			       want, want_off * BITS_PER_BYTE);
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-static int mdirty_check(const struct mdirty_btf *b, size_t expect_size)
+/* the type behind @id, skipping qualifiers and typedefs */
+static const struct btf_type *mdirty_btf_resolve(const struct mdirty_btf *b,
+						 u32 id)
 {
-	u32 id, sid = 0, fid = 0, nr_struct = 0;
+	const struct btf_type *t;
+	int depth;
+
+	for (depth = 0; depth < 16; depth++) {
+		t = mdirty_btf_type(b, id);
+		if (!t)
+			return NULL;
+		switch (BTF_INFO_KIND(t->info)) {
+		case BTF_KIND_CONST:
+		case BTF_KIND_VOLATILE:
+		case BTF_KIND_RESTRICT:
+		case BTF_KIND_TYPEDEF:
+		case BTF_KIND_TYPE_TAG:
+			id = t->type;
+			continue;
+		default:
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/* one argument of mdirty_bdp_probe_t (memcg_dirty.h) */
+enum mdirty_arg {
+	MDIRTY_ARG_VOIDP,	/* void * */
+	MDIRTY_ARG_WBP,		/* struct bdi_writeback * */
+	MDIRTY_ARG_ULONG,	/* unsigned long */
+	MDIRTY_ARG_LONG,	/* long */
+};
+
+static const u8 mdirty_probe_args[] = {
+	MDIRTY_ARG_VOIDP, MDIRTY_ARG_WBP,
+	MDIRTY_ARG_ULONG, MDIRTY_ARG_ULONG, MDIRTY_ARG_ULONG,	/* thresh.. */
+	MDIRTY_ARG_ULONG, MDIRTY_ARG_ULONG,	/* bdi_thresh, bdi_dirty */
+	MDIRTY_ARG_ULONG, MDIRTY_ARG_ULONG,	/* the two ratelimits */
+	MDIRTY_ARG_ULONG, MDIRTY_ARG_ULONG,	/* dirtied, period */
+	MDIRTY_ARG_LONG, MDIRTY_ARG_ULONG,	/* pause, start_time */
+};
+
+static const char * const mdirty_arg_names[] = {
+	[MDIRTY_ARG_VOIDP] = "void *",
+	[MDIRTY_ARG_WBP] = "struct bdi_writeback *",
+	[MDIRTY_ARG_ULONG] = "unsigned long",
+	[MDIRTY_ARG_LONG] = "long",
+};
+
+static bool mdirty_arg_is(const struct mdirty_btf *b, u32 id, u8 want)
+{
+	const struct btf_type *t = mdirty_btf_resolve(b, id);
+	u32 enc;
+
+	if (!t)
+		return false;
+	switch (want) {
+	case MDIRTY_ARG_VOIDP:
+		return BTF_INFO_KIND(t->info) == BTF_KIND_PTR &&
+		       !mdirty_btf_resolve(b, t->type);
+	case MDIRTY_ARG_WBP:
+		if (BTF_INFO_KIND(t->info) != BTF_KIND_PTR)
+			return false;
+		t = mdirty_btf_resolve(b, t->type);
+		return t && mdirty_btf_named(b, t, BTF_KIND_STRUCT,
+					     "bdi_writeback");
+	case MDIRTY_ARG_ULONG:
+	case MDIRTY_ARG_LONG:
+		if (BTF_INFO_KIND(t->info) != BTF_KIND_INT ||
+		    t->size != sizeof(long))
+			return false;
+		enc = BTF_INT_ENCODING(*(const u32 *)(t + 1));
+		return !!(enc & BTF_INT_SIGNED) == (want == MDIRTY_ARG_LONG);
+	}
+	return false;
+}
+
+/*
+ * The balance_dirty_pages tracepoint's probe prototype, typed by hand in
+ * main.c (mdirty_bdp_probe_t), against the typedef the kernel's BTF has for
+ * it (include/trace/bpf_probe.h: btf_trace_<event>, a pointer to the
+ * probe's function prototype).
+ */
+static int mdirty_check_probe(const struct mdirty_btf *b, u32 tid,
+			      enum mdirty_layout_fault fault)
+{
+	const struct btf_type *t = mdirty_btf_type(b, tid), *p;
+	const struct btf_param *param;
+	u32 i, vlen;
+
+	p = mdirty_btf_resolve(b, t->type);
+	if (p && BTF_INFO_KIND(p->info) == BTF_KIND_PTR)
+		p = mdirty_btf_resolve(b, p->type);
+	if (!p || BTF_INFO_KIND(p->info) != BTF_KIND_FUNC_PROTO || p->type) {
+		pr_err("%s is not a pointer to a void function in the running kernel: cannot check the tracepoint probe, refusing to load\n",
+		       MDIRTY_BDP_TYPEDEF);
+		return -EINVAL;
+	}
+	vlen = BTF_INFO_VLEN(p->info);
+	if (vlen != ARRAY_SIZE(mdirty_probe_args)) {
+		pr_err("tracepoint balance_dirty_pages probe prototype differs: %u arguments in the running kernel (%s), expected %zu; refusing to load\n",
+		       vlen, MDIRTY_BDP_TYPEDEF, ARRAY_SIZE(mdirty_probe_args));
+		return -EINVAL;
+	}
+	param = (const struct btf_param *)(p + 1);
+	for (i = 0; i < vlen; i++) {
+		u8 want = mdirty_probe_args[i];
+
+		/* test-only: expect pause (argument 11) unsigned */
+		if (i == 11 && fault == MDIRTY_LF_PROBE)
+			want = MDIRTY_ARG_ULONG;
+		if (!mdirty_arg_is(b, param[i].type, want)) {
+			pr_err("tracepoint balance_dirty_pages probe prototype differs: argument %u is not %s in the running kernel (%s); refusing to load\n",
+			       i, mdirty_arg_names[want], MDIRTY_BDP_TYPEDEF);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int mdirty_check(const struct mdirty_btf *b, size_t expect_size,
+			enum mdirty_layout_fault fault)
+{
+	u32 id, sid = 0, fid = 0, tid = 0, nr_struct = 0;
 	const struct btf_type *f, *p;
 	const struct btf_param *param;
+	bool want_void = fault != MDIRTY_LF_PROTO;
+	int ret;
 
 	for (id = 1; id < b->nr; id++) {
 		const struct btf_type *t = mdirty_btf_type(b, id);
@@ -239,6 +370,9 @@ static int mdirty_check(const struct mdirty_btf *b, size_t expect_size)
 		} else if (mdirty_btf_named(b, t, BTF_KIND_FUNC,
 					    MDIRTY_HOOK_FUNC)) {
 			fid = id;
+		} else if (mdirty_btf_named(b, t, BTF_KIND_TYPEDEF,
+					    MDIRTY_BDP_TYPEDEF)) {
+			tid = id;
 		}
 	}
 	if (!nr_struct) {
@@ -256,12 +390,18 @@ static int mdirty_check(const struct mdirty_btf *b, size_t expect_size)
 		       MDIRTY_HOOK_FUNC);
 		return -ENOENT;
 	}
+	if (!tid) {
+		pr_err("%s not found in the kernel BTF: cannot check the tracepoint probe's prototype, refusing to load\n",
+		       MDIRTY_BDP_TYPEDEF);
+		return -ENOENT;
+	}
 	f = mdirty_btf_type(b, fid);
 	p = mdirty_btf_type(b, f->type);
 	if (!p || BTF_INFO_KIND(p->info) != BTF_KIND_FUNC_PROTO ||
-	    BTF_INFO_VLEN(p->info) != 1 || p->type != 0) {
-		pr_err("%s does not have the prototype void (struct %s *) in the running kernel: refusing to load\n",
-		       MDIRTY_HOOK_FUNC, MDIRTY_DTC_STRUCT);
+	    BTF_INFO_VLEN(p->info) != 1 || !p->type != want_void) {
+		pr_err("%s does not have the prototype %s (struct %s *) in the running kernel: refusing to load\n",
+		       MDIRTY_HOOK_FUNC, want_void ? "void" : "int",
+		       MDIRTY_DTC_STRUCT);
 		return -EINVAL;
 	}
 	param = (const struct btf_param *)(p + 1);
@@ -270,26 +410,29 @@ static int mdirty_check(const struct mdirty_btf *b, size_t expect_size)
 		       MDIRTY_HOOK_FUNC, MDIRTY_DTC_STRUCT);
 		return -EINVAL;
 	}
-	return mdirty_check_struct(b, sid, expect_size);
+	ret = mdirty_check_probe(b, tid, fault);
+	if (ret)
+		return ret;
+	return mdirty_check_struct(b, sid, expect_size, fault);
 }
 
-static int mdirty_read_btf(void **bufp, size_t *lenp)
+static int mdirty_read_btf(const char *path, void **bufp, size_t *lenp)
 {
 	struct file *file;
 	loff_t size, pos = 0;
 	void *buf;
 	int ret;
 
-	file = filp_open(MDIRTY_BTF_PATH, O_RDONLY, 0);
+	file = filp_open(path, O_RDONLY, 0);
 	if (IS_ERR(file)) {
 		pr_err("cannot open %s (%ld): kernel BTF is needed to verify the private layout (CONFIG_DEBUG_INFO_BTF, sysfs mounted), refusing to load\n",
-		       MDIRTY_BTF_PATH, PTR_ERR(file));
+		       path, PTR_ERR(file));
 		return PTR_ERR(file);
 	}
 	size = i_size_read(file_inode(file));
 	if (size <= (loff_t)sizeof(struct btf_header) || size > MDIRTY_BTF_MAX) {
 		pr_err("%s has an unexpected size %lld, refusing to load\n",
-		       MDIRTY_BTF_PATH, size);
+		       path, size);
 		ret = -EINVAL;
 		goto out_close;
 	}
@@ -303,7 +446,7 @@ static int mdirty_read_btf(void **bufp, size_t *lenp)
 
 		if (n <= 0) {
 			pr_err("reading %s failed (%zd), refusing to load\n",
-			       MDIRTY_BTF_PATH, n);
+			       path, n);
 			vfree(buf);
 			ret = n < 0 ? n : -EIO;
 			goto out_close;
@@ -318,15 +461,16 @@ out_close:
 }
 
 /**
- * mdirty_verify_layout() - check struct dirty_throttle_control and the
- * prototype of domain_dirty_limits() against the running kernel's BTF.
- * @fault_layout: test-only fault: pretend the struct is one byte larger,
- *	so that the refusal path can be exercised on a matching kernel
+ * mdirty_verify_layout() - check struct dirty_throttle_control, the
+ * prototype of domain_dirty_limits() and that of the balance_dirty_pages
+ * tracepoint's probe against the running kernel's BTF, in one pass.
+ * @fault: test-only perturbation of what is expected (MDIRTY_LF_NONE in
+ *	use), so that each refusal path can be exercised on a matching kernel
  *
  * Return: 0 if the layout matches, a negative errno (after a message naming
  * the cause) otherwise.
  */
-int mdirty_verify_layout(bool fault_layout)
+int mdirty_verify_layout(enum mdirty_layout_fault fault)
 {
 	const struct btf_header *hdr;
 	struct mdirty_btf b = { };
@@ -334,7 +478,8 @@ int mdirty_verify_layout(bool fault_layout)
 	size_t len;
 	int ret;
 
-	ret = mdirty_read_btf(&buf, &len);
+	ret = mdirty_read_btf(fault == MDIRTY_LF_NOBTF ? MDIRTY_BTF_PATH ".missing" :
+			      MDIRTY_BTF_PATH, &buf, &len);
 	if (ret)
 		return ret;
 	hdr = buf;
@@ -362,7 +507,7 @@ int mdirty_verify_layout(bool fault_layout)
 	if (ret)
 		goto out;
 	ret = mdirty_check(&b, sizeof(struct dirty_throttle_control) +
-			   (fault_layout ? 1 : 0));
+			   (fault == MDIRTY_LF_SIZE ? 1 : 0), fault);
 	kvfree(b.off);
 out:
 	vfree(buf);

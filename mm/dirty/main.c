@@ -30,6 +30,7 @@
 #include <linux/backing-dev.h>
 #include <linux/cgroup.h>
 #include <linux/configfs.h>
+#include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/jiffies.h>
 #include <linux/jump_label.h>
@@ -67,6 +68,13 @@ enum mdirty_fault {
 	MDIRTY_FAULT_LAYOUT,		/* pretend the layout differs */
 	MDIRTY_FAULT_PASSTHROUGH,	/* never redirect */
 	MDIRTY_FAULT_EVERYONE,		/* apply a limit to every memcg */
+	MDIRTY_FAULT_LAYOUT_MEMBER,	/* expect another member name */
+	MDIRTY_FAULT_LAYOUT_OFFSET,	/* expect a member elsewhere */
+	MDIRTY_FAULT_LAYOUT_PROTO,	/* expect another hook prototype */
+	MDIRTY_FAULT_LAYOUT_PROBE,	/* expect another tracepoint prototype */
+	MDIRTY_FAULT_LAYOUT_NOBTF,	/* read the BTF from a missing file */
+	MDIRTY_FAULT_NOFTRACE,		/* hook a function ftrace cannot trace */
+	MDIRTY_FAULT_HARSH,		/* enforce a quarter of every limit */
 };
 
 static const char * const mdirty_fault_names[] = {
@@ -76,11 +84,18 @@ static const char * const mdirty_fault_names[] = {
 	[MDIRTY_FAULT_LAYOUT] = "layout",
 	[MDIRTY_FAULT_PASSTHROUGH] = "passthrough",
 	[MDIRTY_FAULT_EVERYONE] = "everyone",
+	[MDIRTY_FAULT_LAYOUT_MEMBER] = "layout_member",
+	[MDIRTY_FAULT_LAYOUT_OFFSET] = "layout_offset",
+	[MDIRTY_FAULT_LAYOUT_PROTO] = "layout_proto",
+	[MDIRTY_FAULT_LAYOUT_PROBE] = "layout_probe",
+	[MDIRTY_FAULT_LAYOUT_NOBTF] = "layout_nobtf",
+	[MDIRTY_FAULT_NOFTRACE] = "noftrace",
+	[MDIRTY_FAULT_HARSH] = "harsh",
 };
 
 static char *fault = "none";
 module_param(fault, charp, 0444);
-MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough, everyone");
+MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh");
 
 static enum mdirty_fault mdirty_fault;
 
@@ -301,6 +316,11 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 	if (unlikely(mdirty_fault == MDIRTY_FAULT_EVERYONE) && !b_knob)
 		b_knob = mdirty_fault_everyone(dtc, &b_thresh, &b_bg, &b_dirty);
 	if (b_knob) {
+		/* test-only: throttle far too hard (the lower bounds' check) */
+		if (unlikely(mdirty_fault == MDIRTY_FAULT_HARSH)) {
+			b_thresh = max(b_thresh / 4, 1UL);
+			b_bg /= 4;
+		}
 		atomic64_inc(&b_knob->binding);
 		/*
 		 * The domain is compared with dirty + writeback here even
@@ -418,6 +438,9 @@ static void notrace mdirty_probe_bdp(void *data, struct bdi_writeback *wb,
 					   pause, period, dirty, thresh);
 	rcu_read_unlock();
 }
+
+/* the prototype layout.c checks against btf_trace_balance_dirty_pages */
+static_assert(__same_type(&mdirty_probe_bdp, mdirty_bdp_probe_t));
 
 static void mdirty_find_tp(struct tracepoint *tp, void *priv)
 {
@@ -851,7 +874,7 @@ static int __init mdirty_parse_fault(void)
 	int i = sysfs_match_string(mdirty_fault_names, fault);
 
 	if (i < 0) {
-		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough, everyone)\n",
+		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh)\n",
 		       fault);
 		return -EINVAL;
 	}
@@ -861,9 +884,55 @@ static int __init mdirty_parse_fault(void)
 	return 0;
 }
 
+/* ftrace_set_filter() takes a writable buffer: the names are copied */
+#define MDIRTY_NOFTRACE_FUNC	"mdirty_limits_done"
+
+static enum mdirty_layout_fault __init mdirty_layout_fault(void)
+{
+	switch (mdirty_fault) {
+	case MDIRTY_FAULT_LAYOUT:
+		return MDIRTY_LF_SIZE;
+	case MDIRTY_FAULT_LAYOUT_MEMBER:
+		return MDIRTY_LF_MEMBER;
+	case MDIRTY_FAULT_LAYOUT_OFFSET:
+		return MDIRTY_LF_OFFSET;
+	case MDIRTY_FAULT_LAYOUT_PROTO:
+		return MDIRTY_LF_PROTO;
+	case MDIRTY_FAULT_LAYOUT_PROBE:
+		return MDIRTY_LF_PROBE;
+	case MDIRTY_FAULT_LAYOUT_NOBTF:
+		return MDIRTY_LF_NOBTF;
+	default:
+		return MDIRTY_LF_NONE;
+	}
+}
+
+/*
+ * register_ftrace_function() refuses a FTRACE_OPS_FL_PERMANENT ops with
+ * -EBUSY while sysctl kernel.ftrace_enabled is 0, the same error as for an
+ * IPMODIFY conflict. ftrace_enabled is not exported: read the sysctl.
+ */
+static bool __init mdirty_ftrace_disabled(void)
+{
+	struct file *file;
+	char buf[4] = "";
+	loff_t pos = 0;
+	ssize_t n;
+
+	file = filp_open("/proc/sys/kernel/ftrace_enabled", O_RDONLY, 0);
+	if (IS_ERR(file))
+		return false;
+	n = kernel_read(file, buf, sizeof(buf) - 1, &pos);
+	filp_close(file, NULL);
+	return n > 0 && buf[0] == '0';
+}
+
 static int __init mdirty_init(void)
 {
-	static char func[] = MDIRTY_HOOK_FUNC;
+	static char hook_func[] = MDIRTY_HOOK_FUNC;
+	/* test-only fault noftrace: a real function without an ftrace site */
+	static char mdirty_noftrace_func[] = MDIRTY_NOFTRACE_FUNC;
+	char *func = hook_func;
 	int ret;
 
 	ret = mdirty_parse_fault();
@@ -879,7 +948,7 @@ static int __init mdirty_init(void)
 		return -EOPNOTSUPP;
 	}
 
-	ret = mdirty_verify_layout(mdirty_fault == MDIRTY_FAULT_LAYOUT);
+	ret = mdirty_verify_layout(mdirty_layout_fault());
 	if (ret)
 		return ret;
 
@@ -889,22 +958,15 @@ static int __init mdirty_init(void)
 		return -ENOENT;
 	}
 
-	config_group_init(&mdirty_subsys.su_group);
-	mutex_init(&mdirty_subsys.su_mutex);
-	ret = configfs_register_subsystem(&mdirty_subsys);
-	if (ret) {
-		pr_err("cannot register configfs subsystem (%d): is configfs available?\n",
-		       ret);
-		return ret;
-	}
-
 	ret = tracepoint_probe_register(mdirty_tp_bdp, mdirty_probe_bdp, NULL);
 	if (ret) {
 		pr_err("cannot attach to tracepoint balance_dirty_pages (%d)\n",
 		       ret);
-		goto err_configfs;
+		return ret;
 	}
 
+	if (mdirty_fault == MDIRTY_FAULT_NOFTRACE)
+		func = mdirty_noftrace_func;
 	ret = ftrace_set_filter(&mdirty_ftrace_ops, func, strlen(func), 1);
 	if (ret) {
 		pr_err("cannot trace %s (%d): not an ftrace location in this kernel; refusing to load\n",
@@ -912,7 +974,11 @@ static int __init mdirty_init(void)
 		goto err_free_filter;
 	}
 	ret = register_ftrace_function(&mdirty_ftrace_ops);
-	if (ret == -EBUSY) {
+	if (ret == -EBUSY && mdirty_ftrace_disabled()) {
+		pr_err("cannot register the ftrace redirect of %s (%d): function tracing is disabled (sysctl kernel.ftrace_enabled = 0), and the redirect must stay in force (FTRACE_OPS_FL_PERMANENT): set kernel.ftrace_enabled=1 first; refusing to load\n",
+		       func, ret);
+		goto err_free_filter;
+	} else if (ret == -EBUSY) {
 		pr_err("%s is already redirected by another IPMODIFY ftrace user (a livepatch of it, or a kprobe with a post_handler): remove that first; refusing to load\n",
 		       func);
 		goto err_free_filter;
@@ -922,15 +988,31 @@ static int __init mdirty_init(void)
 		goto err_free_filter;
 	}
 
+	/*
+	 * configfs last: once it is registered, knob directories can be
+	 * made, and they hold item types in this module's memory, so no step
+	 * after it may fail. The hook and the probe are inert until a knob
+	 * sets a limit (mdirty_active).
+	 */
+	config_group_init(&mdirty_subsys.su_group);
+	mutex_init(&mdirty_subsys.su_mutex);
+	ret = configfs_register_subsystem(&mdirty_subsys);
+	if (ret) {
+		pr_err("cannot register configfs subsystem (%d): is configfs available?\n",
+		       ret);
+		goto err_ftrace;
+	}
+
 	pr_info("loaded: per-cgroup dirty limits in /sys/kernel/config/memcg_dirty\n");
 	return 0;
 
+err_ftrace:
+	unregister_ftrace_function(&mdirty_ftrace_ops);
+	synchronize_rcu_tasks();
 err_free_filter:
 	ftrace_free_filter(&mdirty_ftrace_ops);
 	tracepoint_probe_unregister(mdirty_tp_bdp, mdirty_probe_bdp, NULL);
 	tracepoint_synchronize_unregister();
-err_configfs:
-	configfs_unregister_subsystem(&mdirty_subsys);
 	return ret;
 }
 

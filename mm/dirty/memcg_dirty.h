@@ -41,6 +41,36 @@ struct dirty_throttle_control {
 #define MDIRTY_HOOK_FUNC	"domain_dirty_limits"
 #define MDIRTY_DTC_STRUCT	"dirty_throttle_control"
 
-int mdirty_verify_layout(bool fault_layout);
+/*
+ * The balance_dirty_pages tracepoint probe: void *data, then TP_PROTO of
+ * include/trace/events/writeback.h. layout.c checks it, argument by
+ * argument (mdirty_probe_args), against the running kernel's
+ * btf_trace_balance_dirty_pages; main.c asserts that its probe has it.
+ */
+typedef void (*mdirty_bdp_probe_t)(void *data, struct bdi_writeback *wb,
+				   unsigned long thresh,
+				   unsigned long bg_thresh,
+				   unsigned long dirty,
+				   unsigned long bdi_thresh,
+				   unsigned long bdi_dirty,
+				   unsigned long dirty_ratelimit,
+				   unsigned long task_ratelimit,
+				   unsigned long dirtied,
+				   unsigned long period,
+				   long pause, unsigned long start_time);
+#define MDIRTY_BDP_TYPEDEF	"btf_trace_balance_dirty_pages"
+
+/* test-only perturbations of what mdirty_verify_layout() expects */
+enum mdirty_layout_fault {
+	MDIRTY_LF_NONE,
+	MDIRTY_LF_SIZE,		/* the struct one byte larger */
+	MDIRTY_LF_MEMBER,	/* another name for one member */
+	MDIRTY_LF_OFFSET,	/* one member one word further */
+	MDIRTY_LF_PROTO,	/* the hook returning int */
+	MDIRTY_LF_PROBE,	/* the probe's pause unsigned */
+	MDIRTY_LF_NOBTF,	/* the BTF read from a missing file */
+};
+
+int mdirty_verify_layout(enum mdirty_layout_fault fault);
 
 #endif /* MEMCG_DIRTY_H */
