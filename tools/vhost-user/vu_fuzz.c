@@ -5,10 +5,10 @@
  * build/bin/vu-fuzz-msg and vu-fuzz-ring; run by selftests/vhost_user/
  * vu_fuzz.sh with the seed corpus in selftests/vhost_user/fuzz/).
  *
- * vub.c is included whole (without its main()), so the targets run vub's
- * own static functions, not a copy. Its worker pool is replaced by
- * v->sync (vub_submit() does each job at once), so a run is one thread
- * and repeatable.
+ * It links vub's units (vub_msg.c, vub_mem.c, vub_vq.c, vub_blk.c: all but
+ * vub.c's main loop), so the targets run vub's own functions, not a copy.
+ * Its worker pool is replaced by v->sync (vub_submit() does each job at
+ * once), so a run is one thread and repeatable.
  *
  * VU_FUZZ_MSG: the input is a stream of vhost-user messages. The harness
  *   cuts it at the header sizes and sends each piece over a socketpair
@@ -29,8 +29,7 @@
  * "CANARY" overflow a heap buffer: vu_fuzz.sh's proof that a sanitizer
  * report fails the run.
  */
-#define VUB_NO_MAIN
-#include "vub.c"
+#include "vub.h"
 
 #define FZ_MEM		(64u << 10)
 #define FZ_UVA		0x7f0000000000ull
