@@ -102,37 +102,21 @@ static int vub_walk_chain(struct vub_conn *c, struct vub_vq *vq,
 	}
 }
 
-/* copy @len bytes at byte offset @off of a segment list out to @dst */
-void vub_segs_read(const struct vub_seg *s, unsigned int n,
-		   uint64_t off, void *dst, uint64_t len)
-{
-	uint8_t *out = dst;
-	unsigned int i;
-
-	for (i = 0; i < n && len; i++) {
-		uint64_t take;
-
-		if (off >= s[i].len) {
-			off -= s[i].len;
-			continue;
-		}
-		take = s[i].len - off;
-		if (take > len)
-			take = len;
-		memcpy(out, s[i].host + off, take);
-		out += take;
-		len -= take;
-		off = 0;
-	}
-}
-
-/* build an iovec for bytes [off, off+len) of a segment list */
-int vub_segs_iov(const struct vub_seg *s, unsigned int n, uint64_t off,
-		 uint64_t len, struct iovec *iov)
+/*
+ * The one segment walker: call @fn with each piece of bytes [off, off+len)
+ * of a segment list (its host address, gpa and length), in order; returns
+ * the number of pieces.
+ */
+static unsigned int vub_segs_walk(const struct vub_seg *s, unsigned int n,
+				  uint64_t off, uint64_t len,
+				  void (*fn)(const struct vub_seg *piece,
+					     void *arg),
+				  void *arg)
 {
 	unsigned int i, k = 0;
 
 	for (i = 0; i < n && len; i++) {
+		struct vub_seg piece;
 		uint64_t take;
 
 		if (off >= s[i].len) {
@@ -142,8 +126,10 @@ int vub_segs_iov(const struct vub_seg *s, unsigned int n, uint64_t off,
 		take = s[i].len - off;
 		if (take > len)
 			take = len;
-		iov[k].iov_base = s[i].host + off;
-		iov[k].iov_len = take;
+		piece.host = s[i].host + off;
+		piece.gpa = s[i].gpa + off;
+		piece.len = take;
+		fn(&piece, arg);
 		k++;
 		len -= take;
 		off = 0;
@@ -151,27 +137,59 @@ int vub_segs_iov(const struct vub_seg *s, unsigned int n, uint64_t off,
 	return k;
 }
 
+static void vub_piece_read(const struct vub_seg *piece, void *arg)
+{
+	uint8_t **out = arg;
+
+	memcpy(*out, piece->host, piece->len);
+	*out += piece->len;
+}
+
+/* copy @len bytes at byte offset @off of a segment list out to @dst */
+void vub_segs_read(const struct vub_seg *s, unsigned int n,
+		   uint64_t off, void *dst, uint64_t len)
+{
+	uint8_t *out = dst;
+
+	vub_segs_walk(s, n, off, len, vub_piece_read, &out);
+}
+
+static void vub_piece_iov(const struct vub_seg *piece, void *arg)
+{
+	struct iovec **iov = arg;
+
+	(*iov)->iov_base = piece->host;
+	(*iov)->iov_len = piece->len;
+	(*iov)++;
+}
+
+/* build an iovec for bytes [off, off+len) of a segment list */
+int vub_segs_iov(const struct vub_seg *s, unsigned int n, uint64_t off,
+		 uint64_t len, struct iovec *iov)
+{
+	return vub_segs_walk(s, n, off, len, vub_piece_iov, &iov);
+}
+
+struct vub_piece_log {
+	struct vub *v;
+	struct vub_conn *c;
+};
+
+static void vub_piece_log(const struct vub_seg *piece, void *arg)
+{
+	struct vub_piece_log *l = arg;
+
+	vub_log_gpa(l->v, l->c, piece->gpa, piece->len);
+}
+
 /* log every guest page in bytes [off, off+len) of a writable list */
 void vub_segs_log(struct vub *v, struct vub_conn *c,
 		  const struct vub_seg *s, unsigned int n, uint64_t off,
 		  uint64_t len)
 {
-	unsigned int i;
+	struct vub_piece_log l = { v, c };
 
-	for (i = 0; i < n && len; i++) {
-		uint64_t take;
-
-		if (off >= s[i].len) {
-			off -= s[i].len;
-			continue;
-		}
-		take = s[i].len - off;
-		if (take > len)
-			take = len;
-		vub_log_gpa(v, c, s[i].gpa + off, take);
-		len -= take;
-		off = 0;
-	}
+	vub_segs_walk(s, n, off, len, vub_piece_log, &l);
 }
 
 int vub_vq_map(struct vub_conn *c, struct vub_vq *vq)
