@@ -1905,23 +1905,11 @@ static int vc_raw(struct vc *c, uint32_t req, uint32_t flags, uint32_t size,
 	m.hdr.size = psize;
 	if (size != psize) {
 		struct vu_hdr h = { req, flags, size };
-		char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 		struct iovec iov[2] = { { &h, sizeof(h) },
 					{ (void *)payload, psize } };
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
-		if (nfds) {
-			struct cmsghdr *cm;
-
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-			memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-		}
-		return sendmsg(c->sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+		return vu_send_fds(c->sock, iov, 2, fds, nfds,
+				   MSG_NOSIGNAL) < 0 ? -1 : 0;
 	}
 	return vu_msg_send(c->sock, &m, fds, nfds);
 }
@@ -1982,28 +1970,17 @@ static int bad_kick_no_fd(struct vc *c)
 
 static int bad_too_many_fds(struct vc *c)
 {
-	int fds[VU_MAX_FDS + 4];
+	struct vu_hdr h = { VU_SET_FEATURES, VU_VERSION, 8 };
 	uint64_t v = 0;
+	struct iovec iov[2] = { { &h, sizeof(h) }, { &v, 8 } };
+	int fds[VU_MAX_FDS + 4];
 	unsigned int i;
 
 	for (i = 0; i < KML_ARRAY_SIZE(fds); i++)
 		fds[i] = c->memfd;
 	/* more fds than the protocol allows on one message */
-	{
-		struct vu_hdr h = { VU_SET_FEATURES, VU_VERSION, 8 };
-		char cbuf[CMSG_SPACE(sizeof(fds))];
-		struct iovec iov[2] = { { &h, sizeof(h) }, { &v, 8 } };
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(fds));
-		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-		return sendmsg(c->sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
-	}
+	return vu_send_fds(c->sock, iov, 2, fds, KML_ARRAY_SIZE(fds),
+			   MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 static int bad_mem_table_fd_count(struct vc *c)

@@ -297,18 +297,10 @@ static int vub_set_log_base(struct vub *v, struct vub_conn *c,
 static int vub_reply_fd(struct vub_conn *c, struct vu_msg *m, uint32_t size,
 			int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov[2] = {
 		{ &m->hdr, sizeof(m->hdr) },
 		{ &m->p, size },
 	};
-	struct msghdr mh = {
-		.msg_iov = iov,
-		.msg_iovlen = 2,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
 	size_t len = sizeof(m->hdr) + size;
 	ssize_t n;
 
@@ -316,15 +308,7 @@ static int vub_reply_fd(struct vub_conn *c, struct vu_msg *m, uint32_t size,
 	m->hdr.size = size;
 	if (c->out_len || size > sizeof(m->p))
 		return vub_fail(c, "reply queue full: the front-end does not read its replies");
-	memset(cbuf, 0, sizeof(cbuf));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	do {
-		n = sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
+	n = vu_send_fds(c->sock, iov, 2, &fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n <= 0)
 		return vub_fail(c, "sending the reply with its fd failed (the front-end's socket is full?)");
 	if ((size_t)n < len) {
