@@ -5,10 +5,10 @@
  * build/bin/vu-fuzz-msg and vu-fuzz-ring; run by selftests/vhost_user/
  * vu_fuzz.sh with the seed corpus in selftests/vhost_user/fuzz/).
  *
- * vub.c is included whole (without its main()), so the targets run vub's
- * own static functions, not a copy. Its worker pool is replaced by
- * v->sync (vub_submit() does each job at once), so a run is one thread
- * and repeatable.
+ * It links vub's units (vub_msg.c, vub_mem.c, vub_vq.c, vub_blk.c: all but
+ * vub.c's main loop), so the targets run vub's own functions, not a copy.
+ * Its worker pool is replaced by v->sync (vub_submit() does each job at
+ * once), so a run is one thread and repeatable.
  *
  * VU_FUZZ_MSG: the input is a stream of vhost-user messages. The harness
  *   cuts it at the header sizes and sends each piece over a socketpair
@@ -29,8 +29,7 @@
  * "CANARY" overflow a heap buffer: vu_fuzz.sh's proof that a sanitizer
  * report fails the run.
  */
-#define VUB_NO_MAIN
-#include "vub.c"
+#include "vub.h"
 
 #define FZ_MEM		(64u << 10)
 #define FZ_UVA		0x7f0000000000ull
@@ -152,10 +151,9 @@ static int fz_nfds(const struct vu_hdr *h, const uint8_t *p, size_t len)
 static void fz_send(int sock, const uint8_t *buf, size_t len, int nfds,
 		    const uint8_t *fill, size_t fill_len, int request)
 {
-	char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[VU_MAX_FDS], i, n = 0;
+	ssize_t sent;
 
 	for (i = 0; i < nfds; i++) {
 		bool ring = request == VU_SET_VRING_KICK ||
@@ -167,20 +165,9 @@ static void fz_send(int sock, const uint8_t *buf, size_t len, int nfds,
 		if (fd >= 0)
 			fds[n++] = fd;
 	}
-	if (n) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-	}
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
-		kml_die(1, NULL, "sendmsg: %s", strerror(errno));
+	sent = vu_send_fds(sock, &iov, 1, fds, n, MSG_NOSIGNAL);
+	if (sent < 0 && sent != -EAGAIN)
+		kml_die(1, NULL, "sendmsg: %s", strerror(-sent));
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 }

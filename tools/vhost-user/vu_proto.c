@@ -343,21 +343,17 @@ const char *vu_msg_validate(const struct vu_msg *msg)
 	return NULL;
 }
 
-int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, int nfds)
+ssize_t vu_send_fds(int sock, struct iovec *iov, int iovcnt, const int *fds,
+		    int nfds, int flags)
 {
-	char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	struct iovec iov[2] = {
-		{ (void *)&msg->hdr, sizeof(msg->hdr) },
-		{ (void *)&msg->p, msg->hdr.size },
-	};
+	char cbuf[CMSG_SPACE(VU_SEND_MAX_FDS * sizeof(int))];
 	struct msghdr mh = {
 		.msg_iov = iov,
-		.msg_iovlen = msg->hdr.size ? 2 : 1,
+		.msg_iovlen = iovcnt,
 	};
-	size_t total = sizeof(msg->hdr) + msg->hdr.size;
 	ssize_t n;
 
-	if (nfds < 0 || nfds > VU_MAX_FDS || msg->hdr.size > sizeof(msg->p))
+	if (nfds < 0 || nfds > VU_SEND_MAX_FDS)
 		return -EINVAL;
 	if (nfds) {
 		struct cmsghdr *cm;
@@ -372,10 +368,26 @@ int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, int nfds)
 		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	}
 	do {
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, flags);
 	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, int nfds)
+{
+	struct iovec iov[2] = {
+		{ (void *)&msg->hdr, sizeof(msg->hdr) },
+		{ (void *)&msg->p, msg->hdr.size },
+	};
+	size_t total = sizeof(msg->hdr) + msg->hdr.size;
+	ssize_t n;
+
+	if (nfds < 0 || nfds > VU_MAX_FDS || msg->hdr.size > sizeof(msg->p))
+		return -EINVAL;
+	n = vu_send_fds(sock, iov, msg->hdr.size ? 2 : 1, fds, nfds,
+			MSG_NOSIGNAL);
 	if (n < 0)
-		return -errno;
+		return n;
 	if ((size_t)n != total) {
 		/* a stream socket may take part of it; send the rest plainly */
 		size_t off = n;

@@ -275,6 +275,20 @@ int vu_msg_recv_nb(int sock, struct vu_rx *rx, const char **err);
  */
 const char *vu_msg_validate(const struct vu_msg *msg);
 
+/* the most fds vu_send_fds() takes: more than VU_MAX_FDS, for a checker */
+#define VU_SEND_MAX_FDS		(2 * VU_MAX_FDS)
+
+/**
+ * vu_send_fds() - one sendmsg() of @iov with @nfds fds as SCM_RIGHTS
+ * @flags: sendmsg() flags (MSG_NOSIGNAL, MSG_DONTWAIT)
+ *
+ * The one SCM_RIGHTS send of vub and vu-check; EINTR is retried.
+ * Return: the bytes sent (possibly fewer than @iov holds), or -errno
+ * (-EINVAL for more than VU_SEND_MAX_FDS fds).
+ */
+ssize_t vu_send_fds(int sock, struct iovec *iov, int iovcnt, const int *fds,
+		    int nfds, int flags);
+
 /** vu_msg_send() - send header+payload (hdr.size bytes) and @nfds fds. */
 int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, int nfds);
 
