@@ -371,13 +371,15 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	/*
 	 * The kernel's own count of the same interval, every thread of the
 	 * process: before any thread starts, after all are joined. A dry
-	 * round first, so that no snapshot's own buffers fault between them.
+	 * round of both snapshots first, so that neither faults between
+	 * them (the first getrusage() call resolves its PLT slot, a write
+	 * fault the observer saw and the kernel's count did not yet hold).
 	 */
+	ru0 = self_faults();
 	if (obs_fd >= 0) {
 		spf_obs_read(obs_fd, slot, &after);
 		spf_obs_read(obs_fd, slot, &before);
 	}
-	ru0 = self_faults();
 	ru0 = self_faults();
 	pthread_barrier_init(&start_barrier, NULL,
 			     nthr + 1 + (c->wr != WR_NONE));
