@@ -5,8 +5,9 @@
 A front-end without a VM, as QEMU's vhost-user-blk with INFLIGHT_SHMFD
 behaves: it keeps 16 4 KiB writes in flight (each to its own block, with
 its own pattern; the image is on the host's file system, so vub's worker
-pool completes them out of order), and 20 times kills vub with SIGKILL at
-a random moment, starts a new one on the same socket and image, reconnects
+pool completes them out of order), and 20 times kills vub with SIGKILL
+(after a random time, aimed at the moment the region marks a head in
+flight), starts a new one on the same socket and image, reconnects
 with the same guest memory and the inflight region of GET_INFLIGHT_FD
 (SET_INFLIGHT_FD), and restarts the ring at the used index. Passes when
 every request completes exactly once (no used entry for a head not in
@@ -253,6 +254,60 @@ class Run:
     def pending(self):
         return sum(r is not None for r in self.slot_req)
 
+    def mid_batch(self, u0, want):
+        """the region marks a head in flight or, without a region, a
+        request is used while an earlier one is not (what a restart at
+        the used index gets wrong)"""
+        if self.ifl is not None:
+            return self.in_flight_marked() > 0
+        d = (self.used_idx() - u0) & 0xffff
+        if not d or d >= want:
+            return False
+        used = set()
+        for k in range(d):
+            head = struct.unpack_from("<I", self.mem, USED + 4 + 8 * ((u0 + k) % QSIZE))[0]
+            if head % 4 == 0 and head // 4 < SLOTS:
+                used.add(head // 4)
+        ids = [(self.slot_req[sl], sl in used) for sl in range(SLOTS)
+               if self.slot_req[sl] is not None]
+        return max((i for i, u in ids if u), default=-1) > \
+            min((i for i, u in ids if not u), default=1 << 62)
+
+    def stopped(self):
+        """every thread of vub is stopped (a group stop is not atomic)"""
+        d = f"/proc/{self.p.pid}/task"
+        try:
+            for t in os.listdir(d):
+                with open(f"{d}/{t}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                        return False
+        except OSError:
+            pass
+        return True
+
+    def aim(self, total):
+        """up to 0.5 s of fresh batches: catch vub mid-batch and freeze it
+        there (SIGSTOP, then check again), so that the SIGKILL lands in
+        that state and not microseconds later, when its workers have
+        finished the batch"""
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            self.harvest()
+            self.submit(total)
+            u0, want = self.used_idx(), self.pending()
+            batch_end = time.monotonic() + 0.02
+            while time.monotonic() < batch_end:
+                if not self.mid_batch(u0, want):
+                    continue
+                self.p.send_signal(signal.SIGSTOP)
+                t = time.monotonic() + 0.05
+                while not self.stopped() and time.monotonic() < t:
+                    pass
+                if self.mid_batch(u0, want):
+                    return
+                self.p.send_signal(signal.SIGCONT)
+                break
+
     def go(self, kills, total):
         """returns (kills landing with marked heads, max marked)"""
         landed, most = 0, 0
@@ -268,6 +323,10 @@ class Run:
                 except BlockingIOError:
                     pass
                 self.harvest()
+            # aim the kill at requests in flight: on a quiet host vub
+            # completes 16 writes in microseconds, and kills at random
+            # moments found nothing in flight in 20 of 20 CI kills
+            self.aim(total)
             self.kill_vub()
             self.harvest()
             marked = self.in_flight_marked()
