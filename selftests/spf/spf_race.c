@@ -1019,9 +1019,9 @@ static void print_summary(const char *name, const char *what,
 
 /*
  * Known and not yet explained: in fork_during_cow the observer has
- * accounted exactly one fault more than getrusage(RUSAGE_SELF) in 1 of 3
- * runs (in both modes); a fault around fork() that the kernel counts for
- * another task is the suspect. Exactly +1 there is reported, not failed;
+ * accounted exactly one fault more than getrusage(RUSAGE_SELF) in 2 of 4
+ * stock runs (in both modes); a fault around fork() that the kernel
+ * counts for another task is the suspect. Exactly +1 there is reported, not failed;
  * any other difference fails.
  */
 static bool fork_extra_fault(const struct scenario *sc, uint64_t acc, long ru)
