@@ -25,22 +25,20 @@ import os
 import random
 import select
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-VERSION, REPLY, NEED_REPLY = 0x1, 0x4, 0x8
-(GET_FEATURES, SET_FEATURES, SET_OWNER, SET_MEM_TABLE, SET_VRING_NUM,
- SET_VRING_ADDR, SET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL,
- GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, SET_VRING_ENABLE,
- GET_INFLIGHT_FD, SET_INFLIGHT_FD) = (1, 2, 3, 5, 8, 9, 10, 12, 13, 15, 16,
-                                      18, 31, 32)
-F_VERSION_1, F_PROTOCOL_FEATURES = 32, 30
-PF_REPLY_ACK, PF_INFLIGHT = 3, 12
+from vu_lib import (DESC_F_NEXT, DESC_F_WRITE, F_PROTOCOL_FEATURES,
+                    F_VERSION_1, GET_FEATURES, GET_INFLIGHT_FD,
+                    GET_PROTOCOL_FEATURES, PF_INFLIGHT, PF_REPLY_ACK,
+                    SET_FEATURES, SET_INFLIGHT_FD, SET_MEM_TABLE, SET_OWNER,
+                    SET_PROTOCOL_FEATURES, SET_VRING_ADDR, SET_VRING_BASE,
+                    SET_VRING_CALL, SET_VRING_ENABLE, SET_VRING_KICK,
+                    SET_VRING_NUM, Closed, Conn, Nack, Tap, diag, find_vub)
+
 MEM = 1 << 20
 UVA = 0x7f3400000000
 QSIZE = 64
@@ -50,35 +48,12 @@ HDR, STATUS, DATA = 0x3000, 0x3400, 0x10000
 BLOCK = 4096
 NBLOCKS = 4096          # the 16 MiB image; request i writes block i % NBLOCKS
 T_OUT = 1
-DESC_F_NEXT, DESC_F_WRITE = 1, 2
-TAP = [0, 0]
-
-
-def tap(ok, desc):
-    TAP[0] += 1
-    TAP[1] += not ok
-    print(f"{'ok' if ok else 'not ok'} {TAP[0]} {desc}", flush=True)
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
-
-def find_vub():
-    for d in (os.environ.get("KMEMLAB_BIN"), os.path.join(HERE, "..", "..", "bin"),
-              os.path.join(HERE, "..", "..", "build", "bin")):
-        if d and os.access(os.path.join(d, "vub"), os.X_OK):
-            return os.path.abspath(os.path.join(d, "vub"))
-    return None
+TAP = Tap()
+tap = TAP
 
 
 def pattern(i):
     return struct.pack("<Q", 0x5642000000000000 | i) * (BLOCK // 8)
-
-
-class Dead(Exception):
-    """the back-end went away"""
 
 
 class Run:
@@ -114,13 +89,9 @@ class Run:
         deadline = time.monotonic() + 30
         while True:
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(5)
-                s.connect(self.sock_path)
-                self.s = s
+                self.s = Conn(self.sock_path, 5)
                 return
             except OSError:
-                s.close()
                 if self.p.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("vub did not start")
                 time.sleep(0.02)
@@ -130,77 +101,39 @@ class Run:
         self.p.wait()
         self.s.close()
 
-    # ---- messages
-    def send(self, req, payload=b"", fds=(), flags=VERSION):
-        msg = struct.pack("<III", req, flags, len(payload)) + payload
-        try:
-            if fds:
-                socket.send_fds(self.s, [msg], list(fds))
-            else:
-                self.s.sendall(msg)
-        except OSError as e:
-            raise Dead(str(e)) from e
-
-    def reply(self, req):
-        try:
-            data, fds, _, _ = socket.recv_fds(self.s, 12, 1)
-            if len(data) < 12:
-                raise Dead("short reply")
-            r, flags, size = struct.unpack("<III", data)
-            payload = b""
-            while len(payload) < size:
-                chunk = self.s.recv(size - len(payload))
-                if not chunk:
-                    raise Dead("closed")
-                payload += chunk
-        except OSError as e:
-            raise Dead(str(e)) from e
-        if r != req or not flags & REPLY:
-            raise Dead(f"unexpected reply {r}")
-        return payload, fds
-
-    def u64(self, req):
-        self.send(req)
-        return struct.unpack("<Q", self.reply(req)[0])[0]
-
-    def ack(self, req, payload=b"", fds=()):
-        self.send(req, payload, fds, VERSION | NEED_REPLY)
-        if struct.unpack("<Q", self.reply(req)[0])[0]:
-            raise Dead(f"request {req} refused")
-
     def session(self):
         """QEMU's bring-up; after a crash the ring restarts at used->idx"""
-        self.u64(GET_FEATURES)
-        pf = self.u64(GET_PROTOCOL_FEATURES)
+        self.s.get_u64(GET_FEATURES)
+        pf = self.s.get_u64(GET_PROTOCOL_FEATURES)
         want = 1 << PF_REPLY_ACK
         if self.inflight:
             if not pf & (1 << PF_INFLIGHT):
-                raise Dead("INFLIGHT_SHMFD not offered")
+                raise Closed("INFLIGHT_SHMFD not offered")
             want |= 1 << PF_INFLIGHT
-        self.send(SET_PROTOCOL_FEATURES, struct.pack("<Q", want))
-        self.ack(SET_FEATURES, struct.pack("<Q", (1 << F_VERSION_1) |
+        self.s.send(SET_PROTOCOL_FEATURES, struct.pack("<Q", want))
+        self.s.ack(SET_FEATURES, struct.pack("<Q", (1 << F_VERSION_1) |
                                            (1 << F_PROTOCOL_FEATURES)))
-        self.ack(SET_OWNER)
-        self.ack(SET_MEM_TABLE, struct.pack("<II", 1, 0) +
+        self.s.ack(SET_OWNER)
+        self.s.ack(SET_MEM_TABLE, struct.pack("<II", 1, 0) +
                  struct.pack("<QQQQ", 0, MEM, UVA, 0), [self.memfd])
         if self.inflight:
             if self.ifl_fd is None:
-                self.send(GET_INFLIGHT_FD, struct.pack("<QQHHI", 0, 0, 1, QSIZE, 0))
-                payload, fds = self.reply(GET_INFLIGHT_FD)
+                self.s.send(GET_INFLIGHT_FD, struct.pack("<QQHHI", 0, 0, 1, QSIZE, 0))
+                payload, fds = self.s.reply_fds(GET_INFLIGHT_FD)
                 if len(fds) != 1:
-                    raise Dead("GET_INFLIGHT_FD without an fd")
+                    raise Closed("GET_INFLIGHT_FD without an fd")
                 self.ifl_fd, self.ifl_info = fds[0], payload
                 size, off = struct.unpack_from("<QQ", payload)
                 self.ifl = mmap.mmap(self.ifl_fd, size, offset=off)
-            self.ack(SET_INFLIGHT_FD, self.ifl_info, [self.ifl_fd])
+            self.s.ack(SET_INFLIGHT_FD, self.ifl_info, [self.ifl_fd])
         base = self.used_idx()
-        self.ack(SET_VRING_NUM, struct.pack("<II", 0, QSIZE))
-        self.ack(SET_VRING_BASE, struct.pack("<II", 0, base))
-        self.ack(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 0, UVA + DESC,
+        self.s.ack(SET_VRING_NUM, struct.pack("<II", 0, QSIZE))
+        self.s.ack(SET_VRING_BASE, struct.pack("<II", 0, base))
+        self.s.ack(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 0, UVA + DESC,
                                              UVA + USED, UVA + AVAIL, 0))
-        self.ack(SET_VRING_CALL, struct.pack("<Q", 0), [self.call])
-        self.ack(SET_VRING_KICK, struct.pack("<Q", 0), [self.kick])
-        self.ack(SET_VRING_ENABLE, struct.pack("<II", 0, 1))
+        self.s.ack(SET_VRING_CALL, struct.pack("<Q", 0), [self.call])
+        self.s.ack(SET_VRING_KICK, struct.pack("<Q", 0), [self.kick])
+        self.s.ack(SET_VRING_ENABLE, struct.pack("<II", 0, 1))
 
     # ---- the ring
     def used_idx(self):
@@ -382,7 +315,7 @@ def main():
     # the control breaks only when a kill lands between an out-of-order
     # completion and the earlier request's: up to 3 rounds to see it
     for inflight in (True, False, False, False):
-        if not inflight and TAP[0] == 3:
+        if not inflight and TAP.n == 3:
             break
         with tempfile.TemporaryDirectory(prefix="vu_crash.") as tmp:
             r = Run(vub, tmp, inflight)
@@ -390,7 +323,7 @@ def main():
                 landed, most = r.go(kills, total)
                 lost, twice, wrong = r.verify(total)
                 err = None
-            except (Dead, RuntimeError) as e:
+            except (Closed, Nack, RuntimeError) as e:
                 err = str(e)
             finally:
                 r.close()
@@ -419,8 +352,7 @@ def main():
         else:
             diag(f"negative control round {rounds + 1}: nothing broke ({broken})")
             rounds += 1
-    print(f"# {TAP[0] - TAP[1]} passed, {TAP[1]} failed of 3", flush=True)
-    return 1 if TAP[1] or TAP[0] != 3 else 0
+    return TAP.summary(3)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,13 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TAP_N = 0
-FAILS = 0
+from vu_lib import (DESC_F_NEXT, DESC_F_WRITE, F_PROTOCOL_FEATURES,
+                    F_VERSION_1, GET_FEATURES, GET_PROTOCOL_FEATURES,
+                    PF_REPLY_ACK, SET_FEATURES, SET_MEM_TABLE, SET_OWNER,
+                    SET_PROTOCOL_FEATURES, SET_VRING_ADDR, SET_VRING_BASE,
+                    SET_VRING_CALL, SET_VRING_ENABLE, SET_VRING_ERR,
+                    SET_VRING_KICK, SET_VRING_NUM, NAMES, VERSION, Closed,
+                    Conn, Nack, Tap, diag, find_vub)
 
 # the well-behaved front-end: every answer within this many seconds
 SERVED_S = 5.0
@@ -61,18 +65,6 @@ STOP_S = 1.0
 # truncated: the median reply to the other front-end
 QUICK_S = 0.1
 
-VERSION, REPLY, NEED_REPLY = 0x1, 0x4, 0x8
-GET_FEATURES, SET_FEATURES, SET_OWNER = 1, 2, 3
-SET_MEM_TABLE = 5
-SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 8, 9, 10
-SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR = 12, 13, 14
-GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES = 15, 16
-SET_VRING_ENABLE = 18
-F_PROTOCOL_FEATURES, F_VERSION_1 = 30, 32
-PF_REPLY_ACK = 3
-NAMES = {SET_MEM_TABLE: "SET_MEM_TABLE", SET_VRING_KICK: "SET_VRING_KICK",
-         SET_VRING_CALL: "SET_VRING_CALL", SET_VRING_ERR: "SET_VRING_ERR"}
-
 EVENTFD_MAX = 0xfffffffffffffffe
 MEM_SIZE = 1 << 20
 UVA = 0x7f1200000000          # the front-end's "virtual address" of gpa 0
@@ -82,36 +74,8 @@ HDR, IDBUF, STATUS = 0x3000, 0x3100, 0x3200
 VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID = 4, 8
 # the truncated case's FLUSH: its status byte alone on a page of its own
 FLUSH_STATUS = 0x5000
-DESC_F_NEXT, DESC_F_WRITE = 1, 2
-
-
-def tap(ok, desc):
-    global TAP_N, FAILS
-    TAP_N += 1
-    if not ok:
-        FAILS += 1
-    print(f"{'ok' if ok else 'not ok'} {TAP_N} {desc}", flush=True)
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
-
-def find_vub():
-    for d in (os.environ.get("KMEMLAB_BIN"), os.path.join(HERE, "..", "..", "bin"),
-              os.path.join(HERE, "..", "..", "build", "bin")):
-        if d and os.access(os.path.join(d, "vub"), os.X_OK):
-            return os.path.abspath(os.path.join(d, "vub"))
-    return None
-
-
-class Closed(Exception):
-    """the back-end closed the connection (or never answered)"""
-
-
-class Nack(Exception):
-    """a REPLY_ACK with a non-zero status"""
+TAP = Tap()
+tap = TAP
 
 
 class Vub:
@@ -169,14 +133,11 @@ class Vub:
             self.p.wait()
 
 
-class FrontEnd:
+class FrontEnd(Conn):
     """A minimal vhost-user-blk front-end: one ring, one memfd region."""
 
     def __init__(self, path, timeout=SERVED_S):
-        self.timeout = timeout
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
+        super().__init__(path, timeout)
         self.memfd = os.memfd_create("vu-hostile", 0)
         os.ftruncate(self.memfd, MEM_SIZE)
         self.mem = mmap.mmap(self.memfd, MEM_SIZE)
@@ -185,54 +146,12 @@ class FrontEnd:
         self.kick = self.call = None
 
     def close(self):
-        self.s.close()
+        super().close()
         self.mem.close()
         os.close(self.memfd)
         for fd in (self.kick, self.call):
             if fd is not None:
                 os.close(fd)
-
-    def send(self, req, payload=b"", fds=(), flags=VERSION):
-        msg = struct.pack("<III", req, flags, len(payload)) + payload
-        try:
-            if fds:
-                socket.send_fds(self.s, [msg], list(fds))
-            else:
-                self.s.sendall(msg)
-        except OSError as e:
-            raise Closed(f"send: {e}") from e
-
-    def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            try:
-                chunk = self.s.recv(n - len(buf))
-            except socket.timeout as e:
-                raise Closed(f"no reply within {self.timeout:g} s") from e
-            except OSError as e:
-                raise Closed(f"recv: {e}") from e
-            if not chunk:
-                raise Closed("connection closed")
-            buf += chunk
-        return buf
-
-    def reply(self, req):
-        r, flags, size = struct.unpack("<III", self.recv_exact(12))
-        payload = self.recv_exact(size) if size else b""
-        if r != req or not flags & REPLY:
-            raise Closed(f"unexpected reply {r} flags {flags:#x} to {req}")
-        return payload
-
-    def get_u64(self, req):
-        self.send(req)
-        return struct.unpack("<Q", self.reply(req))[0]
-
-    def ack(self, req, payload=b"", fds=()):
-        """a request with NEED_REPLY; raises Nack/Closed"""
-        self.send(req, payload, fds, VERSION | NEED_REPLY)
-        status = struct.unpack("<Q", self.reply(req))[0]
-        if status:
-            raise Nack(f"{NAMES.get(req, req)} refused (status {status})")
 
     def closed_within(self, timeout):
         """True once the back-end has closed the connection (replies read)"""
@@ -641,20 +560,19 @@ def main():
             func, lines = CASES[name]
             diag(f"--- {name}")
             vub = Vub(vub_bin, tmp, name)
-            first, fails = TAP_N, FAILS
+            first, fails = TAP.n, TAP.fails
             try:
                 func(vub)
             except Exception:
                 vub.kill()
                 raise
-            if TAP_N - first != lines:
-                tap(False, f"{name}: {TAP_N - first} results, expected {lines}")
+            if TAP.n - first != lines:
+                tap(False, f"{name}: {TAP.n - first} results, expected {lines}")
             stopped(vub, name)
-            if FAILS > fails:
+            if TAP.fails > fails:
                 diag(f"vub's log ({name}):")
                 diag(vub.text())
-    print(f"# {TAP_N - FAILS} passed, {FAILS} failed of {plan}", flush=True)
-    return 1 if FAILS or TAP_N != plan else 0
+    return TAP.summary(plan)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 #   - coccicheck MODE=report over the module sources
 #   - checkpatch.pl --strict on our kernel code; on userspace code too, minus
 #     the rules that only make sense inside the kernel (listed below)
-#   - bash -n on every shell script
+#   - bash -n on every shell script, pyflakes on every Python script
 #
 # usage: lint.sh KVER KSRC
 set -uo pipefail
@@ -121,6 +121,20 @@ while IFS= read -r f; do
 	bash -n "$f" 2>&1 || failed+=("bash -n $f")
 done < <(cd "$TOP" && grep -rlE '^#!/bin/(ba)?sh' tools/vm tools/lint tools/ship \
 	"${AREAS[@]/#/selftests/}" selftests/lib .ci 2>/dev/null)
+
+# ---- python -------------------------------------------------------------------
+# undefined names and unused imports: the Python front-ends run only in tests
+step "pyflakes on Python scripts"
+mapfile -t pyfiles < <(cd "$TOP" && git ls-files '*.py' 2>/dev/null || find . -name '*.py' ! -path './build/*')
+if ! command -v pyflakes3 >/dev/null; then
+	failed+=("pyflakes: pyflakes3 not installed (make deps)")
+elif ((${#pyfiles[@]})); then
+	out=$(cd "$TOP" && pyflakes3 "${pyfiles[@]}" 2>&1)
+	if [[ -n $out ]]; then
+		echo "$out"
+		failed+=("pyflakes")
+	fi
+fi
 
 if ((${#failed[@]})); then
 	echo "lint: FAILED: ${failed[*]}" >&2

@@ -11,7 +11,7 @@ PKGS=(
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
 	# building modules and tools
 	gcc make libc6-dev bc flex bison libelf-dev pahole kmod xz-utils
-	sparse coccinelle ocaml-nox python3
+	sparse coccinelle ocaml-nox python3 pyflakes3
 	# the vhost-user fuzz targets (libFuzzer, ASan, UBSan)
 	clang libclang-rt-14-dev
 	# shipping: the DKMS package (selftests/ship)
