@@ -52,7 +52,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pcmig source --size SIZE --connect ADDR [options]\n"
 		"       pcmig dest   --size SIZE --listen ADDR [options]\n"
-		"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover [--json]\n"
+		"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover|abandon [--json]\n"
 		"       pcmig relay  --listen ADDR --connect ADDR [--die-after BYTES]\n"
 		"                    [--blackhole-from TYPE] [--record DIR]\n"
 		"       pcmig relay  --replay DIR --connect ADDR\n"
@@ -91,12 +91,18 @@ static void usage(FILE *f)
 		"  --run-after SEC      keep the workload running after completion (1)\n"
 		"  --linger MS          after completion, wait this long for a source that\n"
 		"                       lost the final acknowledgment (default 10000)\n"
+		"  --on-source-lost P   when the source is lost for good (`pcmig ctl SOCK\n"
+		"                       abandon`, or --give-up-after in postcopy): wait\n"
+		"                       (default: faulting threads wait), poison (every\n"
+		"                       missing page becomes a memory error: SIGBUS\n"
+		"                       BUS_MCEERR_AR on access; the demo workload counts\n"
+		"                       it and goes on) or kill (the workload)\n"
 		"  --pidfile FILE       write the workload process id here\n"
 		"  --unsafe-drop-uffd   (tests) behave like CRIU: the workload drops its\n"
 		"                       userfaultfd and survives its handler\n"
 		"\n"
 		"exit status: 0 migrated and verified, 1 failure, 2 usage,\n"
-		"             3 gave up (--give-up-after)\n");
+		"             3 gave up (--give-up-after), 4 abandoned (pcmig ctl abandon)\n");
 }
 
 struct cli {
@@ -204,7 +210,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "die-after", 1, 0, 'D' }, { "page-checksums", 0, 0, 'p' },
 		{ "give-up-after", 1, 0, 'G' }, { "blackhole-from", 1, 0, 'H' },
 		{ "record", 1, 0, 'A' }, { "replay", 1, 0, 'Y' },
-		{ "broken-dirty", 0, 0, 'Z' },
+		{ "broken-dirty", 0, 0, 'Z' }, { "on-source-lost", 1, 0, 'O' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -328,6 +334,17 @@ static void parse(struct cli *c, int argc, char **argv)
 				kml_die(2, "use a duration such as 30s, 5m or 1500ms",
 					"bad --give-up-after '%s'", optarg);
 			break;
+		case 'O':
+			if (!strcmp(optarg, "wait"))
+				c->o.on_lost = PCM_LOST_WAIT;
+			else if (!strcmp(optarg, "poison"))
+				c->o.on_lost = PCM_LOST_POISON;
+			else if (!strcmp(optarg, "kill"))
+				c->o.on_lost = PCM_LOST_KILL;
+			else
+				kml_die(2, "use wait, poison or kill",
+					"bad --on-source-lost '%s'", optarg);
+			break;
 		case 'H':
 			for (v = 1; v < PCM_T_MAX; v++)
 				if (!strcmp(optarg, type_names[v]))
@@ -438,6 +455,16 @@ static void *ctl_thread(void *arg)
 		} else if (!strcmp(cmd, "switchover") && t->s) {
 			pcm_src_switchover(t->s);
 			fprintf(f, "{\"ok\": true}\n");
+		} else if (!strcmp(cmd, "abandon") && t->d) {
+			char why[200];
+
+			if (pcm_dst_abandon(t->d, why, sizeof(why)))
+				fprintf(f, "{\"ok\": false, \"error\": \"%s\"}\n",
+					why);
+			else
+				fprintf(f, "{\"ok\": true}\n");
+		} else if (!strcmp(cmd, "abandon")) {
+			fprintf(f, "{\"ok\": false, \"error\": \"abandon is for the destination's control socket\"}\n");
 		} else {
 			fprintf(f, "{\"ok\": false, \"error\": \"unknown command\"}\n");
 		}
@@ -586,6 +613,9 @@ static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
 		kml_json_u64(&j, "writes", ws->writes);
 		kml_json_u64(&j, "errors", ws->errors);
 		kml_json_u64(&j, "zero_pages", ws->zero_pages);
+		kml_json_u64(&j, "sigbus_mceerr", ws->poison_mceerr);
+		kml_json_u64(&j, "sigbus_other", ws->poison_other);
+		kml_json_u64(&j, "sigbus_bad_addr", ws->poison_bad_addr);
 		kml_json_str(&j, "first_error", ws->first_error);
 		kml_json_obj_end(&j);
 		if (mem_check >= 0)
@@ -612,6 +642,11 @@ static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
 	printf("  workload: %" PRIu64 " checks, %" PRIu64 " writes, %" PRIu64
 	       " errors%s%s\n", ws->checks, ws->writes, ws->errors,
 	       ws->errors ? ": " : "", ws->first_error);
+	if (ws->poison_mceerr || ws->poison_other || st.pages_poisoned)
+		printf("  %" PRIu64 " missing pages poisoned; workload reads that got SIGBUS: %"
+		       PRIu64 " BUS_MCEERR_AR, %" PRIu64 " other, %" PRIu64
+		       " at a wrong address\n", st.pages_poisoned,
+		       ws->poison_mceerr, ws->poison_other, ws->poison_bad_addr);
 	if (mem_check >= 0)
 		printf("  live memory %s the source\n",
 		       mem_check ? "identical to" : "DIFFERS from");
@@ -636,6 +671,9 @@ static int cmd_source(struct cli *c)
 	if (!c->connect)
 		kml_die(2, "add --connect ADDR (where `pcmig dest` listens)",
 			"no --connect address");
+	if (c->o.on_lost != PCM_LOST_WAIT)
+		kml_die(2, "give --on-source-lost to `pcmig dest`",
+			"--on-source-lost is a destination option");
 	base = mmap(NULL, c->size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
@@ -762,6 +800,8 @@ static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
 		_exit(1);
 	if (read(sock, &cmd, 1) != 1 || cmd != 's')
 		_exit(0);
+	if (c->o.on_lost == PCM_LOST_POISON && wl_survive_poison(&w))
+		_exit(1);
 	if (c->dest_wl != 2)
 		wl_start(&w);
 	if (c->unsafe_drop) {
@@ -794,7 +834,17 @@ static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
 	_exit(0);
 }
 
+/* how long the workload may take to stop and report */
+#define WL_STOP_MS 10000
+
 static int child_sock = -1;
+static pid_t child_pid;
+
+/* --on-source-lost kill */
+static void dest_source_lost(void *arg)
+{
+	kill(child_pid, SIGKILL);
+}
 
 static void dest_postcopy_start(void *arg)
 {
@@ -805,10 +855,14 @@ static void dest_postcopy_start(void *arg)
 static int cmd_dest(struct cli *c)
 {
 	struct ctl_target t = { 0 };
-	struct pcm_region_ops ops = { .postcopy_start = dest_postcopy_start };
+	struct pcm_region_ops ops = {
+		.postcopy_start = dest_postcopy_start,
+		.source_lost = dest_source_lost,
+	};
 	struct child_msg m = { 0 };
 	struct prog p = { 0 };
 	int memfd, sv[2], uffd, ret, mem_check = -1, status = 0;
+	bool stuck = false;
 	pthread_t pt;
 	char err[256];
 	pid_t pid, me = getpid();
@@ -840,6 +894,7 @@ static int cmd_dest(struct cli *c)
 	}
 	close(sv[1]);
 	child_sock = sv[0];
+	child_pid = pid;
 	uffd = recv_fd(sv[0], &m, sizeof(m));
 	if (uffd < 0)
 		kml_die(1, "run as root, or set vm.unprivileged_userfaultfd=1",
@@ -877,16 +932,41 @@ static int cmd_dest(struct cli *c)
 		struct pcm_stats st;
 
 		pcm_dst_status(t.d, &st);
-		kml_err("check the source's report", "migration failed: %s",
+		kml_err(st.abandoned ? "the destination gave the source up: pcmig ctl abandon" :
+			"check the source's report", "migration failed: %s",
 			st.last_error);
+		/* poisoned: the workload goes on with what arrived */
+		if (st.pages_poisoned)
+			usleep(c->run_after * 1e6);
 	}
+	/*
+	 * Stop the workload and take its counts, with a deadline: after a
+	 * failure in postcopy under --on-source-lost wait its threads wait for
+	 * pages that will never come, and only SIGKILL ends them.
+	 */
 	if (write(sv[0], "x", 1) != 1 ||
-	    read(sv[0], &m, sizeof(m)) != sizeof(m))
-		m.st.errors = m.st.errors ? m.st.errors : 0;
+	    poll(&(struct pollfd){ .fd = sv[0], .events = POLLIN }, 1,
+		 WL_STOP_MS) != 1 ||
+	    read(sv[0], &m, sizeof(m)) != sizeof(m)) {
+		stuck = kill(pid, SIGKILL) == 0;
+		memset(&m.st, 0, sizeof(m.st));
+	}
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(m.st.first_error, sizeof(m.st.first_error),
-			 "workload process exit status %#x", status);
+		if (stuck)
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "the workload did not stop within %d s (threads waiting for pages that will not come); killed",
+				 WL_STOP_MS / 1000);
+		else if (WIFSIGNALED(status))
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "workload process killed by signal %d%s",
+				 WTERMSIG(status),
+				 c->o.on_lost == PCM_LOST_KILL ?
+				 " (--on-source-lost kill)" : "");
+		else
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "workload process exit status %d",
+				 WEXITSTATUS(status));
 		m.st.errors++;
 	}
 	report(c, &t, &m.st, mem_check, !ret && !m.st.errors &&
@@ -903,6 +983,8 @@ static int cmd_dest(struct cli *c)
 		free(c->key);
 		if (st.gave_up)
 			return 3;
+		if (st.abandoned)
+			return 4;
 	}
 	return ret || m.st.errors || mem_check == 0 ? 1 : 0;
 }

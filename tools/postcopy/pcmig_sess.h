@@ -24,6 +24,7 @@ struct pcm_sess {
 	int phase, link;
 	int failed;			/* the current link is going down */
 	bool pause_req;			/* held PAUSED by pcm_sess_pause() */
+	bool stop_req;			/* ended for good (dest: abandon) */
 	char addr[256];
 	bool addr_changed;		/* set by pcm_sess_recover() */
 	pthread_rwlock_t conn_lock;	/* writers: channels set up / freed */

@@ -155,7 +155,7 @@ bool pcm_sess_give_up(struct pcm_sess *ss)
 
 void pcm_sess_wait_unpaused(struct pcm_sess *ss)
 {
-	while (ss->pause_req && !pcm_sess_give_up(ss))
+	while (ss->pause_req && !ss->stop_req && !pcm_sess_give_up(ss))
 		timed_wait(ss, 100);
 }
 
