@@ -863,6 +863,7 @@ static int cmd_dest(struct cli *c)
 	struct prog p = { 0 };
 	int memfd, sv[2], uffd, ret, mem_check = -1, status = 0;
 	bool stuck = false;
+	ssize_t n;
 	pthread_t pt;
 	char err[256];
 	pid_t pid, me = getpid();
@@ -944,13 +945,16 @@ static int cmd_dest(struct cli *c)
 	 * failure in postcopy under --on-source-lost wait its threads wait for
 	 * pages that will never come, and only SIGKILL ends them.
 	 */
-	if (write(sv[0], "x", 1) != 1 ||
-	    poll(&(struct pollfd){ .fd = sv[0], .events = POLLIN }, 1,
-		 WL_STOP_MS) != 1 ||
-	    read(sv[0], &m, sizeof(m)) != sizeof(m)) {
-		stuck = kill(pid, SIGKILL) == 0;
-		memset(&m.st, 0, sizeof(m.st));
+	n = -1;
+	if (write(sv[0], "x", 1) == 1) {
+		if (poll(&(struct pollfd){ .fd = sv[0], .events = POLLIN }, 1,
+			 WL_STOP_MS) == 1)
+			n = read(sv[0], &m, sizeof(m));
+		else
+			stuck = !kill(pid, SIGKILL);
 	}
+	if (n != sizeof(m))
+		memset(&m.st, 0, sizeof(m.st));
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		if (stuck)

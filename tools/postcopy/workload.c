@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -142,6 +143,9 @@ int wl_survive_poison(struct wl *w)
 		.sa_flags = SA_SIGINFO | SA_NODEFER,
 	};
 
+	w->lost = calloc((w->npages + 63) / 64, 8);
+	if (!w->lost)
+		return -ENOMEM;
 	w->survive_poison = true;
 	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
 }
@@ -154,6 +158,7 @@ static void wl_poisoned(struct wl *w, uint64_t p)
 	bool here = (bus_addr >= pg && bus_addr < pg + PCM_PAGE_SIZE) ||
 		    bus_addr / PCM_PAGE_SIZE == te / PCM_PAGE_SIZE;
 
+	__atomic_fetch_or(&w->lost[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
 	if (bus_code == BUS_MCEERR_AR)
 		__atomic_fetch_add(&w->st.poison_mceerr, 1, __ATOMIC_RELAXED);
 	else
@@ -228,6 +233,10 @@ static void *wl_thread(void *arg)
 		p = w->tpages + (rng % span) * w->nthreads + a->t;
 		if (p >= w->npages)
 			continue;
+		if (w->lost && (__atomic_load_n(&w->lost[p / 64],
+						__ATOMIC_RELAXED) &
+				(1ULL << (p % 64))))
+			continue;
 		checks++;
 		if (visit(w, p) <= 0)
 			continue;
@@ -292,6 +301,8 @@ void wl_stop(struct wl *w)
 	for (t = 0; t < w->running; t++)
 		pthread_join(w->thr[t], NULL);
 	w->running = 0;
+	free(w->lost);
+	w->lost = NULL;
 }
 
 uint64_t wl_verify_all(struct wl *w)

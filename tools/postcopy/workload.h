@@ -32,6 +32,7 @@ struct wl {
 	unsigned int nthreads;
 	bool rw;
 	bool survive_poison;
+	uint64_t *lost;		/* pages that raised SIGBUS: not read again */
 	int stop, pause, parked, running;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -45,8 +46,9 @@ int wl_init(struct wl *w, void *base, uint64_t npages, unsigned int nthreads,
 void wl_fill(struct wl *w);
 /*
  * A read of a poisoned page (the destination gave up on it) raises SIGBUS:
- * count it and go on with another page instead of dying. Call before
- * wl_start(); the handler is process-wide.
+ * count it and go on with other pages (each lost page is read once: the
+ * kernel logs every memory-error SIGBUS). Call before wl_start(); the
+ * handler is process-wide.
  */
 int wl_survive_poison(struct wl *w);
 int wl_start(struct wl *w);
