@@ -22,7 +22,7 @@
 source "$(dirname "$(readlink -f "$0")")/pcmig_lib.sh"
 need_env
 
-SIZE=${PCMIG_ABANDON_SIZE:-16M}
+SIZE=${PCMIG_ABANDON_SIZE:-4M}
 # the kernel logs every memory-error SIGBUS ("MCE: Killing ..."): a small
 # region keeps that to one line per lost page
 tap_header 13
