@@ -863,6 +863,7 @@ static int cmd_dest(struct cli *c)
 	struct prog p = { 0 };
 	int memfd, sv[2], uffd, ret, mem_check = -1, status = 0;
 	bool stuck = false;
+	struct pollfd pfd;
 	ssize_t n;
 	pthread_t pt;
 	char err[256];
@@ -946,9 +947,10 @@ static int cmd_dest(struct cli *c)
 	 * pages that will never come, and only SIGKILL ends them.
 	 */
 	n = -1;
+	pfd.fd = sv[0];
+	pfd.events = POLLIN;
 	if (write(sv[0], "x", 1) == 1) {
-		if (poll(&(struct pollfd){ .fd = sv[0], .events = POLLIN }, 1,
-			 WL_STOP_MS) == 1)
+		if (poll(&pfd, 1, WL_STOP_MS) == 1)
 			n = read(sv[0], &m, sizeof(m));
 		else
 			stuck = !kill(pid, SIGKILL);

@@ -119,20 +119,26 @@ void wl_fill(struct wl *w)
 }
 
 /* the reading thread's way out of a SIGBUS, and what the signal said */
-static __thread sigjmp_buf *bus_jb;
-static __thread int bus_code;
-static __thread uintptr_t bus_addr;
+struct bus_escape {
+	sigjmp_buf jb;
+	volatile sig_atomic_t armed;
+	int code;
+	uintptr_t addr;
+};
+
+static __thread struct bus_escape bus;
 
 static void bus_handler(int sig, siginfo_t *si, void *uc)
 {
-	if (!bus_jb) {
+	if (!bus.armed) {
 		/* not a page read of ours: die of it as we would have */
 		signal(SIGBUS, SIG_DFL);
 		return;
 	}
-	bus_code = si->si_code;
-	bus_addr = (uintptr_t)si->si_addr;
-	siglongjmp(*bus_jb, 1);
+	bus.armed = 0;
+	bus.code = si->si_code;
+	bus.addr = (uintptr_t)si->si_addr;
+	siglongjmp(bus.jb, 1);
 }
 
 int wl_survive_poison(struct wl *w)
@@ -153,13 +159,14 @@ int wl_survive_poison(struct wl *w)
 /* a read of page @p raised SIGBUS: was it at page @p or its table entry? */
 static void wl_poisoned(struct wl *w, uint64_t p)
 {
+	uintptr_t bus_addr = bus.addr;
 	uintptr_t pg = (uintptr_t)w->base + p * PCM_PAGE_SIZE;
 	uintptr_t te = (uintptr_t)&table(w)[p];
 	bool here = (bus_addr >= pg && bus_addr < pg + PCM_PAGE_SIZE) ||
 		    bus_addr / PCM_PAGE_SIZE == te / PCM_PAGE_SIZE;
 
 	__atomic_fetch_or(&w->lost[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
-	if (bus_code == BUS_MCEERR_AR)
+	if (bus.code == BUS_MCEERR_AR)
 		__atomic_fetch_add(&w->st.poison_mceerr, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_fetch_add(&w->st.poison_other, 1, __ATOMIC_RELAXED);
@@ -176,25 +183,23 @@ static void wl_poisoned(struct wl *w, uint64_t p)
  */
 static int visit(struct wl *w, uint64_t p)
 {
-	sigjmp_buf jb;
 	uint32_t gen;
 
 	if (w->survive_poison) {
-		if (sigsetjmp(jb, 0)) {
-			bus_jb = NULL;
+		if (sigsetjmp(bus.jb, 0)) {
 			wl_poisoned(w, p);
 			return -1;
 		}
-		bus_jb = &jb;
+		bus.armed = 1;
 	}
 	if (page_check(w, p) || !w->rw) {
-		bus_jb = NULL;
+		bus.armed = 0;
 		return 0;
 	}
 	gen = table(w)[p] + 1;
 	page_write(w, p, gen);
 	__atomic_store_n(&table(w)[p], gen, __ATOMIC_RELEASE);
-	bus_jb = NULL;
+	bus.armed = 0;
 	return 1;
 }
 
