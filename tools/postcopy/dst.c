@@ -600,12 +600,14 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	pthread_mutex_lock(&d->ss.lock);
 	d->ss.st.digest_src = src;
 	d->ss.st.digest_dst = dig;
-	if (dig == src)
+	if (dig == src) {
 		d->ss.phase = PCM_PH_COMPLETED;
-	else
+	} else {
 		snprintf(d->ss.st.last_error, sizeof(d->ss.st.last_error),
-			 "digest mismatch: source %016llx destination %016llx",
+			 "digest mismatch: source %016llx destination %016llx (a page changed in transit; page checksums catch that, on by default)",
 			 (unsigned long long)src, (unsigned long long)dig);
+		d->ss.verdict = true;
+	}
 	pthread_mutex_unlock(&d->ss.lock);
 	if (pcm_send(&d->ss.main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
 		     true))

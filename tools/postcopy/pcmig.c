@@ -46,6 +46,9 @@ static uint64_t relay_die_after, relay_back_bytes;
  * DIR --connect ADDR: send those files again, one connection each.
  */
 static int relay_blackhole_type;
+/* --flip-bit-after: flip one payload bit of the first page frame after */
+static uint64_t relay_flip_after, relay_fwd_bytes;
+static int relay_flipped;
 static const char *relay_record_dir, *relay_replay_dir;
 
 static void usage(FILE *f)
@@ -54,7 +57,8 @@ static void usage(FILE *f)
 		"       pcmig dest   --size SIZE --listen ADDR [options]\n"
 		"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover|abandon [--json]\n"
 		"       pcmig relay  --listen ADDR --connect ADDR [--die-after BYTES]\n"
-		"                    [--blackhole-from TYPE] [--record DIR]\n"
+		"                    [--blackhole-from TYPE] [--flip-bit-after BYTES]\n"
+		"                    [--record DIR]\n"
 		"       pcmig relay  --replay DIR --connect ADDR\n"
 		"\n"
 		"Migrates a running demo workload's memory from a source process to a\n"
@@ -75,8 +79,11 @@ static void usage(FILE *f)
 		"  --timeout MS         link silence before pausing (default 2000)\n"
 		"  --give-up-after DUR  stop when no link worked for DUR (e.g. 30s, 5m,\n"
 		"                       1500ms; default never): state failed, exit 3\n"
-		"  --page-checksums     source: send every page with its 64-bit hash;\n"
-		"                       dest: verify it, refuse pages without one\n"
+		"  --page-checksums     (the default) source: send every page with its\n"
+		"                       64-bit hash; dest: verify it, refuse pages\n"
+		"                       without one\n"
+		"  --no-page-checksums  plain pages (with --key-file the tag still\n"
+		"                       covers them; without, only TCP's checksum)\n"
 		"  --ctl PATH           control socket for `pcmig ctl`\n"
 		"  --json               final report as JSON on stdout\n"
 		"  --quiet              no progress lines\n"
@@ -211,6 +218,8 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "give-up-after", 1, 0, 'G' }, { "blackhole-from", 1, 0, 'H' },
 		{ "record", 1, 0, 'A' }, { "replay", 1, 0, 'Y' },
 		{ "broken-dirty", 0, 0, 'Z' }, { "on-source-lost", 1, 0, 'O' },
+		{ "flip-bit-after", 1, 0, 'F' },
+		{ "no-page-checksums", 0, 0, 'N' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -353,6 +362,15 @@ static void parse(struct cli *c, int argc, char **argv)
 				kml_die(2, "use a frame type name such as COMPLETE or RUN",
 					"bad --blackhole-from '%s'", optarg);
 			relay_blackhole_type = v;
+			break;
+		case 'F':
+			if (kml_parse_size(optarg, &relay_flip_after) ||
+			    !relay_flip_after)
+				kml_die(2, "use a byte count (K/M/G), e.g. --flip-bit-after 1M",
+					"bad --flip-bit-after '%s'", optarg);
+			break;
+		case 'N':
+			c->o.page_sums = false;
 			break;
 		case 'A':
 			relay_record_dir = optarg;
@@ -1006,15 +1024,19 @@ struct pump {
 	struct relay_conn *rc;
 	int from, to;
 	bool count;		/* destination to source */
-	/* --blackhole-from: frame parser of the source-to-dest stream */
+	/* frame parser of the source-to-dest stream (black hole, flip) */
 	unsigned char hb[PCM_HDR_SIZE];
 	size_t hg;		/* header bytes seen */
 	uint64_t skip;		/* payload bytes left in the current frame */
+	int64_t flip;		/* payload offset to flip a bit at, -1: none */
 	bool black;
 };
 
-/* how many of the @n bytes at @b may pass before the black hole opens */
-static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
+/*
+ * Parse the frames in the @n bytes at @b: flip a bit (--flip-bit-after)
+ * and return how many bytes may pass before the black hole opens.
+ */
+static size_t frame_scan(struct pump *p, unsigned char *b, size_t n)
 {
 	size_t i = 0, pass = n;
 	uint32_t len;
@@ -1025,6 +1047,13 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 
 		if (p->skip) {
 			k = p->skip < n - i ? p->skip : n - i;
+			if (p->flip >= 0 && (uint64_t)p->flip < k) {
+				b[i + p->flip] ^= 0x10;
+				p->flip = -1;
+				fprintf(stderr, "pcmig relay: flipped a bit\n");
+			} else if (p->flip >= 0) {
+				p->flip -= k;
+			}
 			p->skip -= k;
 			i += k;
 			continue;
@@ -1041,6 +1070,14 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 		memcpy(&len, p->hb + offsetof(struct pcm_hdr, len), 4);
 		memcpy(&type, p->hb + offsetof(struct pcm_hdr, type), 2);
 		p->skip = le32toh(len);
+		/* in the page's content, past its index (and checksum) */
+		if (relay_flip_after && p->skip >= PCM_PAGE_SIZE &&
+		    (le16toh(type) == PCM_T_PAGE ||
+		     le16toh(type) == PCM_T_PAGE_SUM) &&
+		    __atomic_load_n(&relay_fwd_bytes, __ATOMIC_RELAXED) >=
+		    relay_flip_after &&
+		    !__atomic_exchange_n(&relay_flipped, 1, __ATOMIC_ACQ_REL))
+			p->flip = p->skip - PCM_PAGE_SIZE / 2;
 		if (le16toh(type) == relay_blackhole_type) {
 			struct timespec ts;
 
@@ -1091,8 +1128,11 @@ static void *pump_thread(void *arg)
 			kill(getpid(), SIGKILL);
 		if (!p->count && rc->rec >= 0)
 			record_chunk(rc->rec, buf, n);
-		if (!p->count && relay_blackhole_type)
-			pass = p->black ? 0 : blackhole_scan(p, buf, n);
+		if (!p->count)
+			__atomic_fetch_add(&relay_fwd_bytes, n,
+					   __ATOMIC_RELAXED);
+		if (!p->count && (relay_blackhole_type || relay_flip_after))
+			pass = p->black ? 0 : frame_scan(p, buf, n);
 		if (pass && write(p->to, buf, pass) != (ssize_t)pass)
 			break;
 	}
@@ -1125,6 +1165,8 @@ static void relay_start(int fd, int up, int rec)
 	b->from = up;
 	b->to = fd;
 	b->count = true;
+	a->flip = -1;
+	b->flip = -1;
 	pthread_create(&t, NULL, pump_thread, a);
 	pthread_detach(t);
 	pthread_create(&t, NULL, pump_thread, b);
