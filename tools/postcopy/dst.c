@@ -486,16 +486,7 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 	idx = le64toh(idx);
 	if (idx >= d->npages)
 		return -PCM_E_RANGE;
-	if (urgent) {
-		/* an answer to a request the bulk stream beat to completion */
-		if (d->ss.phase == PCM_PH_COMPLETED) {
-			ADD(d, pages_dup, 1);
-			return 0;
-		}
-		if (d->ss.phase != PCM_PH_POSTCOPY)
-			return -PCM_E_STATE;
-		ADD(d, pages_urgent, 1);
-	}
+	/* every page frame read is checked, a late duplicate too */
 	if (f->h.type == PCM_T_PAGE_SUM) {
 		memcpy(&sum, f->p + 8, 8);
 		sum = le64toh(sum);
@@ -508,6 +499,18 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 		if (d->o.page_sums)
 			return -PCM_E_NOSUM;
 		data = f->p + 8;
+	}
+	if (f->h.type != PCM_T_ZERO)
+		ADD(d, page_frames, 1);
+	if (urgent) {
+		/* an answer to a request the bulk stream beat to completion */
+		if (d->ss.phase == PCM_PH_COMPLETED) {
+			ADD(d, pages_dup, 1);
+			return 0;
+		}
+		if (d->ss.phase != PCM_PH_POSTCOPY)
+			return -PCM_E_STATE;
+		ADD(d, pages_urgent, 1);
 	}
 	if (place(d, idx, data, f->h.type == PCM_T_PAGE_SUM ? &h : NULL)) {
 		pthread_mutex_lock(&d->ss.lock);
@@ -1162,6 +1165,7 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "pages_urgent", st->pages_urgent);
 	kml_json_u64(j, "pages_duplicate", st->pages_dup);
 	kml_json_u64(j, "pages_checksummed", st->pages_summed);
+	kml_json_u64(j, "page_frames_read", st->page_frames);
 	kml_json_u64(j, "precopy_rounds", st->rounds);
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);

@@ -94,6 +94,7 @@ struct pcm_stats {
 	uint64_t pages_sent, pages_recv, pages_req, pages_urgent;
 	uint64_t pages_dup, bytes_sent, bytes_recv;
 	uint64_t pages_summed;	/* sent / verified with a page checksum */
+	uint64_t page_frames;	/* dest: PAGE / PAGE_SUM frames read */
 	uint64_t failures, recoveries, rejected_frames;
 	uint32_t gave_up;	/* --give-up-after expired */
 	uint32_t abandoned;	/* pcm_dst_abandon() */
