@@ -138,8 +138,9 @@ check "kill: the workload was killed ($(f first_error))" \
 	grep -q 'killed by signal 9 (--on-source-lost kill)' "$d/dst.json"
 check "kill: the workload process is gone" [ ! -d "/proc/$wpid" ]
 
-# ---- wait (the default), then --give-up-after
-start wait --give-up-after 8s
+# ---- wait (the default), then --give-up-after (long enough for the checks
+# before it on a loaded TCG guest, where each `pcmig ctl` takes seconds)
+start wait --give-up-after 25s
 set_up=$([ "$phase" = postcopy-active ] && [ "$missing" -gt 0 ] && echo 1)
 "$PCMIG" ctl "$d/dst.ctl" abandon >"$d/abandon.out"
 abandon_rc=$?
@@ -161,7 +162,7 @@ in_faults() {
 	return 1
 }
 check "wait: the workload waits in its faults" in_faults
-finish 90
+finish 120
 diag "wait: exit $rc; $(f first_error)"
 gave_up() {
 	[ "$rc" = 3 ] && [ "$(f gave_up)" = true ] &&
