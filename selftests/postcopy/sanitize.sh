@@ -15,7 +15,7 @@ ASAN_PCMIG=$build/asan/bin/pcmig
 ASAN_FRAMES=$build/asan/pcmig_frames
 [ -x "$ASAN_PCMIG" ] && [ -x "$ASAN_FRAMES" ] ||
 	skip_all "no sanitizer build: run make -C selftests/postcopy"
-tests=(pcmig_frames cli.sh stall.sh replay.sh dos.sh)
+tests=(pcmig_frames cli.sh stall.sh replay.sh dos.sh integrity.sh)
 tap_header ${#tests[@]}
 export ASAN_OPTIONS="log_path=$WORK/san/asan:detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$WORK/san/ubsan:print_stacktrace=1:halt_on_error=1"

@@ -4,7 +4,9 @@
  * applies the discard bitmap, enters postcopy on RUN, resolves the
  * workload's userfaultfd MISSING faults by requesting pages, and keeps the
  * userfaultfd open across any number of transport failures so that
- * faulting threads wait (never read zeros) until a new connection resumes.
+ * faulting threads wait (never read zeros) until a new connection resumes,
+ * or until the source is declared lost: then the on_lost policy decides
+ * (wait, poison the missing pages, or kill the workload).
  */
 #include <endian.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include "kml.h"
 #include "pcmig.h"
 #include "pcmig_sess.h"
+#include "uffd_compat.h"
 
 /*
  * Connections that have not sent a valid HELLO yet: at most PEND_MAX, at
@@ -75,6 +78,7 @@ struct pcm_dst {
 	pthread_t thr[2];	/* rx main, rx bulk */
 	pthread_t fault_thr;
 	bool fault_started;
+	bool postcopy_started;	/* the workload runs on the region */
 	int stop_pipe[2];
 };
 
@@ -225,6 +229,103 @@ void pcm_dst_pause(struct pcm_dst *d)
 int pcm_dst_recover(struct pcm_dst *d, const char *addr)
 {
 	return pcm_sess_recover(&d->ss, addr);
+}
+
+int pcm_dst_abandon(struct pcm_dst *d, char *err, size_t errlen)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&d->ss.lock);
+	if (d->o.on_lost == PCM_LOST_WAIT)
+		snprintf(err, errlen, "the policy is --on-source-lost wait: the workload waits for the source; start the destination with --on-source-lost poison or kill to abandon");
+	else if (d->ss.phase == PCM_PH_COMPLETED ||
+		 d->ss.phase == PCM_PH_FAILED)
+		snprintf(err, errlen, "the migration has %s already",
+			 pcm_phase_name(d->ss.phase));
+	else
+		ret = 0;
+	if (!ret) {
+		d->ss.stop_req = true;
+		pthread_cond_broadcast(&d->ss.cond);
+	}
+	pthread_mutex_unlock(&d->ss.lock);
+	if (!ret)
+		pcm_sess_fail(&d->ss, 0, "abandon");
+	return ret;
+}
+
+/*
+ * Make every page not received a memory error in the workload's mapping;
+ * waiting faults are woken and refault into SIGBUS. Runs when nothing
+ * places pages any more, so a page is either present or poisoned.
+ */
+static uint64_t poison_missing(struct pcm_dst *d)
+{
+	uint64_t idx, n = 0;
+
+	for (idx = 0; idx < d->npages; idx++) {
+		struct uffdio_poison p = {
+			.range.start = d->uffd_base + idx * PCM_PAGE_SIZE,
+			.range.len = PCM_PAGE_SIZE,
+		};
+		int tries = 0, r;
+
+		if (pcm_test_bit(d->recv, idx))
+			continue;
+		/* EAGAIN: the workload's mm is changing (mremap, fork) */
+		while ((r = ioctl(d->uffd, UFFDIO_POISON, &p)) &&
+		       errno == EAGAIN && ++tries < 1000)
+			usleep(1000);
+		if (!r) {
+			n++;
+		} else if (errno != EEXIST) {	/* EEXIST: present after all */
+			pcm_sess_error(&d->ss, "UFFDIO_POISON of page %llu: %s",
+				       (unsigned long long)idx, strerror(errno));
+			break;
+		}
+	}
+	return n;
+}
+
+/* the source is lost for good (abandon or give-up): apply on_lost */
+static void source_lost(struct pcm_dst *d)
+{
+	uint64_t missing = d->npages - pcm_bitmap_weight(d->recv, d->npages);
+	char what[80] = "";
+	uint64_t n;
+
+	pthread_mutex_lock(&d->ss.lock);
+	if (d->ss.stop_req && d->ss.phase != PCM_PH_COMPLETED) {
+		d->ss.phase = PCM_PH_FAILED;
+		d->ss.st.abandoned = 1;
+		snprintf(d->ss.st.last_error, sizeof(d->ss.st.last_error),
+			 "abandoned (pcmig ctl abandon): the source is declared lost with %llu of %llu pages missing",
+			 (unsigned long long)missing,
+			 (unsigned long long)d->npages);
+	}
+	pthread_cond_broadcast(&d->ss.cond);
+	pthread_mutex_unlock(&d->ss.lock);
+	if (!d->postcopy_started || !missing)
+		return;
+	switch (d->o.on_lost) {
+	case PCM_LOST_POISON:
+		n = poison_missing(d);
+		ADD(d, pages_poisoned, n);
+		snprintf(what, sizeof(what), "; %llu missing pages poisoned",
+			 (unsigned long long)n);
+		break;
+	case PCM_LOST_KILL:
+		if (d->ops.source_lost)
+			d->ops.source_lost(d->ops.arg);
+		snprintf(what, sizeof(what), "; workload killed");
+		break;
+	case PCM_LOST_WAIT:
+		break;
+	}
+	pthread_mutex_lock(&d->ss.lock);
+	strncat(d->ss.st.last_error, what, sizeof(d->ss.st.last_error) -
+		strlen(d->ss.st.last_error) - 1);
+	pthread_mutex_unlock(&d->ss.lock);
 }
 
 /* ---- the fault handler ---- */
@@ -385,16 +486,7 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 	idx = le64toh(idx);
 	if (idx >= d->npages)
 		return -PCM_E_RANGE;
-	if (urgent) {
-		/* an answer to a request the bulk stream beat to completion */
-		if (d->ss.phase == PCM_PH_COMPLETED) {
-			ADD(d, pages_dup, 1);
-			return 0;
-		}
-		if (d->ss.phase != PCM_PH_POSTCOPY)
-			return -PCM_E_STATE;
-		ADD(d, pages_urgent, 1);
-	}
+	/* every page frame read is checked, a late duplicate too */
 	if (f->h.type == PCM_T_PAGE_SUM) {
 		memcpy(&sum, f->p + 8, 8);
 		sum = le64toh(sum);
@@ -407,6 +499,18 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 		if (d->o.page_sums)
 			return -PCM_E_NOSUM;
 		data = f->p + 8;
+	}
+	if (f->h.type != PCM_T_ZERO)
+		ADD(d, page_frames, 1);
+	if (urgent) {
+		/* an answer to a request the bulk stream beat to completion */
+		if (d->ss.phase == PCM_PH_COMPLETED) {
+			ADD(d, pages_dup, 1);
+			return 0;
+		}
+		if (d->ss.phase != PCM_PH_POSTCOPY)
+			return -PCM_E_STATE;
+		ADD(d, pages_urgent, 1);
 	}
 	if (place(d, idx, data, f->h.type == PCM_T_PAGE_SUM ? &h : NULL)) {
 		pthread_mutex_lock(&d->ss.lock);
@@ -459,6 +563,7 @@ static int enter_postcopy(struct pcm_dst *d)
 		return -PCM_E_STATE;
 	pthread_mutex_lock(&d->ss.lock);
 	d->ss.phase = PCM_PH_POSTCOPY;
+	d->postcopy_started = true;
 	pthread_mutex_unlock(&d->ss.lock);
 	if (!d->fault_started) {
 		int fl = fcntl(d->uffd, F_GETFL);
@@ -498,12 +603,14 @@ static int complete(struct pcm_dst *d, const struct pcm_frame *f)
 	pthread_mutex_lock(&d->ss.lock);
 	d->ss.st.digest_src = src;
 	d->ss.st.digest_dst = dig;
-	if (dig == src)
+	if (dig == src) {
 		d->ss.phase = PCM_PH_COMPLETED;
-	else
+	} else {
 		snprintf(d->ss.st.last_error, sizeof(d->ss.st.last_error),
-			 "digest mismatch: source %016llx destination %016llx",
+			 "digest mismatch: source %016llx destination %016llx (a page changed in transit; page checksums catch that, on by default)",
 			 (unsigned long long)src, (unsigned long long)dig);
+		d->ss.verdict = true;
+	}
 	pthread_mutex_unlock(&d->ss.lock);
 	if (pcm_send(&d->ss.main, PCM_T_COMPLETE_ACK, &a, sizeof(a), NULL, 0,
 		     true))
@@ -927,7 +1034,7 @@ static bool dst_done(void *arg)
 {
 	struct pcm_dst *d = arg;
 
-	return d->bye || d->ss.phase == PCM_PH_FAILED;
+	return d->bye || d->ss.phase == PCM_PH_FAILED || d->ss.stop_req;
 }
 
 int pcm_dst_run(struct pcm_dst *d, const char *addr)
@@ -956,7 +1063,7 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 	       !(d->ss.phase == PCM_PH_COMPLETED && kml_now_ns() > linger)) {
 		pthread_mutex_lock(&d->ss.lock);
 		pcm_sess_wait_unpaused(&d->ss);
-		if (pcm_sess_give_up(&d->ss)) {
+		if (d->ss.stop_req || pcm_sess_give_up(&d->ss)) {
 			pthread_mutex_unlock(&d->ss.lock);
 			break;
 		}
@@ -1005,6 +1112,9 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		pcm_sess_down(&d->ss, d->thr, 2);
 		pcm_sess_paused(&d->ss, !ret);
 	}
+	/* the receive threads are down: no page is placed any more */
+	if (d->ss.stop_req || d->ss.st.gave_up)
+		source_lost(d);
 	free(buf);
 	return d->ss.phase == PCM_PH_COMPLETED ? 0 : -1;
 }
@@ -1017,6 +1127,13 @@ const char *pcm_phase_name(int phase)
 					  "completed", "failed" };
 
 	return phase >= 0 && phase < (int)KML_ARRAY_SIZE(n) ? n[phase] : "?";
+}
+
+const char *pcm_on_lost_name(int policy)
+{
+	static const char *const n[] = { "wait", "poison", "kill" };
+
+	return policy >= 0 && policy < (int)KML_ARRAY_SIZE(n) ? n[policy] : "?";
 }
 
 const char *pcm_link_name(int link)
@@ -1048,6 +1165,7 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "pages_urgent", st->pages_urgent);
 	kml_json_u64(j, "pages_duplicate", st->pages_dup);
 	kml_json_u64(j, "pages_checksummed", st->pages_summed);
+	kml_json_u64(j, "page_frames_read", st->page_frames);
 	kml_json_u64(j, "precopy_rounds", st->rounds);
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);
@@ -1056,6 +1174,8 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "recoveries", st->recoveries);
 	kml_json_u64(j, "rejected_frames", st->rejected_frames);
 	kml_json_bool(j, "gave_up", st->gave_up);
+	kml_json_bool(j, "abandoned", st->abandoned);
+	kml_json_u64(j, "pages_poisoned", st->pages_poisoned);
 	kml_json_u64(j, "recover_ns_last", st->recover_ns_last);
 	kml_json_u64(j, "recover_ns_max", st->recover_ns_max);
 	kml_json_u64(j, "fault_samples", st->lat_n);

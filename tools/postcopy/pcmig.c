@@ -46,15 +46,19 @@ static uint64_t relay_die_after, relay_back_bytes;
  * DIR --connect ADDR: send those files again, one connection each.
  */
 static int relay_blackhole_type;
+/* --flip-bit-after: flip one payload bit of the first page frame after */
+static uint64_t relay_flip_after, relay_fwd_bytes;
+static int relay_flipped;
 static const char *relay_record_dir, *relay_replay_dir;
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pcmig source --size SIZE --connect ADDR [options]\n"
 		"       pcmig dest   --size SIZE --listen ADDR [options]\n"
-		"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover [--json]\n"
+		"       pcmig ctl    SOCKET status|pause|recover [ADDR]|switchover|abandon [--json]\n"
 		"       pcmig relay  --listen ADDR --connect ADDR [--die-after BYTES]\n"
-		"                    [--blackhole-from TYPE] [--record DIR]\n"
+		"                    [--blackhole-from TYPE] [--flip-bit-after BYTES]\n"
+		"                    [--record DIR]\n"
 		"       pcmig relay  --replay DIR --connect ADDR\n"
 		"\n"
 		"Migrates a running demo workload's memory from a source process to a\n"
@@ -75,8 +79,11 @@ static void usage(FILE *f)
 		"  --timeout MS         link silence before pausing (default 2000)\n"
 		"  --give-up-after DUR  stop when no link worked for DUR (e.g. 30s, 5m,\n"
 		"                       1500ms; default never): state failed, exit 3\n"
-		"  --page-checksums     source: send every page with its 64-bit hash;\n"
-		"                       dest: verify it, refuse pages without one\n"
+		"  --page-checksums     (the default) source: send every page with its\n"
+		"                       64-bit hash; dest: verify it, refuse pages\n"
+		"                       without one\n"
+		"  --no-page-checksums  plain pages (with --key-file the tag still\n"
+		"                       covers them; without, only TCP's checksum)\n"
 		"  --ctl PATH           control socket for `pcmig ctl`\n"
 		"  --json               final report as JSON on stdout\n"
 		"  --quiet              no progress lines\n"
@@ -91,12 +98,18 @@ static void usage(FILE *f)
 		"  --run-after SEC      keep the workload running after completion (1)\n"
 		"  --linger MS          after completion, wait this long for a source that\n"
 		"                       lost the final acknowledgment (default 10000)\n"
+		"  --on-source-lost P   when the source is lost for good (`pcmig ctl SOCK\n"
+		"                       abandon`, or --give-up-after in postcopy): wait\n"
+		"                       (default: faulting threads wait), poison (every\n"
+		"                       missing page becomes a memory error: SIGBUS\n"
+		"                       BUS_MCEERR_AR on access; the demo workload counts\n"
+		"                       it and goes on) or kill (the workload)\n"
 		"  --pidfile FILE       write the workload process id here\n"
 		"  --unsafe-drop-uffd   (tests) behave like CRIU: the workload drops its\n"
 		"                       userfaultfd and survives its handler\n"
 		"\n"
 		"exit status: 0 migrated and verified, 1 failure, 2 usage,\n"
-		"             3 gave up (--give-up-after)\n");
+		"             3 gave up (--give-up-after), 4 abandoned (pcmig ctl abandon)\n");
 }
 
 struct cli {
@@ -204,7 +217,9 @@ static void parse(struct cli *c, int argc, char **argv)
 		{ "die-after", 1, 0, 'D' }, { "page-checksums", 0, 0, 'p' },
 		{ "give-up-after", 1, 0, 'G' }, { "blackhole-from", 1, 0, 'H' },
 		{ "record", 1, 0, 'A' }, { "replay", 1, 0, 'Y' },
-		{ "broken-dirty", 0, 0, 'Z' },
+		{ "broken-dirty", 0, 0, 'Z' }, { "on-source-lost", 1, 0, 'O' },
+		{ "flip-bit-after", 1, 0, 'F' },
+		{ "no-page-checksums", 0, 0, 'N' },
 		{ 0 }
 	};
 	uint64_t v;
@@ -328,6 +343,17 @@ static void parse(struct cli *c, int argc, char **argv)
 				kml_die(2, "use a duration such as 30s, 5m or 1500ms",
 					"bad --give-up-after '%s'", optarg);
 			break;
+		case 'O':
+			if (!strcmp(optarg, "wait"))
+				c->o.on_lost = PCM_LOST_WAIT;
+			else if (!strcmp(optarg, "poison"))
+				c->o.on_lost = PCM_LOST_POISON;
+			else if (!strcmp(optarg, "kill"))
+				c->o.on_lost = PCM_LOST_KILL;
+			else
+				kml_die(2, "use wait, poison or kill",
+					"bad --on-source-lost '%s'", optarg);
+			break;
 		case 'H':
 			for (v = 1; v < PCM_T_MAX; v++)
 				if (!strcmp(optarg, type_names[v]))
@@ -336,6 +362,15 @@ static void parse(struct cli *c, int argc, char **argv)
 				kml_die(2, "use a frame type name such as COMPLETE or RUN",
 					"bad --blackhole-from '%s'", optarg);
 			relay_blackhole_type = v;
+			break;
+		case 'F':
+			if (kml_parse_size(optarg, &relay_flip_after) ||
+			    !relay_flip_after)
+				kml_die(2, "use a byte count (K/M/G), e.g. --flip-bit-after 1M",
+					"bad --flip-bit-after '%s'", optarg);
+			break;
+		case 'N':
+			c->o.page_sums = false;
 			break;
 		case 'A':
 			relay_record_dir = optarg;
@@ -438,6 +473,16 @@ static void *ctl_thread(void *arg)
 		} else if (!strcmp(cmd, "switchover") && t->s) {
 			pcm_src_switchover(t->s);
 			fprintf(f, "{\"ok\": true}\n");
+		} else if (!strcmp(cmd, "abandon") && t->d) {
+			char why[200];
+
+			if (pcm_dst_abandon(t->d, why, sizeof(why)))
+				fprintf(f, "{\"ok\": false, \"error\": \"%s\"}\n",
+					why);
+			else
+				fprintf(f, "{\"ok\": true}\n");
+		} else if (!strcmp(cmd, "abandon")) {
+			fprintf(f, "{\"ok\": false, \"error\": \"abandon is for the destination's control socket\"}\n");
 		} else {
 			fprintf(f, "{\"ok\": false, \"error\": \"unknown command\"}\n");
 		}
@@ -586,6 +631,9 @@ static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
 		kml_json_u64(&j, "writes", ws->writes);
 		kml_json_u64(&j, "errors", ws->errors);
 		kml_json_u64(&j, "zero_pages", ws->zero_pages);
+		kml_json_u64(&j, "sigbus_mceerr", ws->poison_mceerr);
+		kml_json_u64(&j, "sigbus_other", ws->poison_other);
+		kml_json_u64(&j, "sigbus_bad_addr", ws->poison_bad_addr);
 		kml_json_str(&j, "first_error", ws->first_error);
 		kml_json_obj_end(&j);
 		if (mem_check >= 0)
@@ -612,6 +660,11 @@ static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
 	printf("  workload: %" PRIu64 " checks, %" PRIu64 " writes, %" PRIu64
 	       " errors%s%s\n", ws->checks, ws->writes, ws->errors,
 	       ws->errors ? ": " : "", ws->first_error);
+	if (ws->poison_mceerr || ws->poison_other || st.pages_poisoned)
+		printf("  %" PRIu64 " missing pages poisoned; workload reads that got SIGBUS: %"
+		       PRIu64 " BUS_MCEERR_AR, %" PRIu64 " other, %" PRIu64
+		       " at a wrong address\n", st.pages_poisoned,
+		       ws->poison_mceerr, ws->poison_other, ws->poison_bad_addr);
 	if (mem_check >= 0)
 		printf("  live memory %s the source\n",
 		       mem_check ? "identical to" : "DIFFERS from");
@@ -636,6 +689,9 @@ static int cmd_source(struct cli *c)
 	if (!c->connect)
 		kml_die(2, "add --connect ADDR (where `pcmig dest` listens)",
 			"no --connect address");
+	if (c->o.on_lost != PCM_LOST_WAIT)
+		kml_die(2, "give --on-source-lost to `pcmig dest`",
+			"--on-source-lost is a destination option");
 	base = mmap(NULL, c->size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
@@ -762,6 +818,8 @@ static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
 		_exit(1);
 	if (read(sock, &cmd, 1) != 1 || cmd != 's')
 		_exit(0);
+	if (c->o.on_lost == PCM_LOST_POISON && wl_survive_poison(&w))
+		_exit(1);
 	if (c->dest_wl != 2)
 		wl_start(&w);
 	if (c->unsafe_drop) {
@@ -794,7 +852,17 @@ static void child_main(struct cli *c, int memfd, int sock, pid_t parent)
 	_exit(0);
 }
 
+/* how long the workload may take to stop and report */
+#define WL_STOP_MS 10000
+
 static int child_sock = -1;
+static pid_t child_pid;
+
+/* --on-source-lost kill */
+static void dest_source_lost(void *arg)
+{
+	kill(child_pid, SIGKILL);
+}
 
 static void dest_postcopy_start(void *arg)
 {
@@ -805,10 +873,16 @@ static void dest_postcopy_start(void *arg)
 static int cmd_dest(struct cli *c)
 {
 	struct ctl_target t = { 0 };
-	struct pcm_region_ops ops = { .postcopy_start = dest_postcopy_start };
+	struct pcm_region_ops ops = {
+		.postcopy_start = dest_postcopy_start,
+		.source_lost = dest_source_lost,
+	};
 	struct child_msg m = { 0 };
 	struct prog p = { 0 };
 	int memfd, sv[2], uffd, ret, mem_check = -1, status = 0;
+	bool stuck = false;
+	struct pollfd pfd;
+	ssize_t n;
 	pthread_t pt;
 	char err[256];
 	pid_t pid, me = getpid();
@@ -840,6 +914,7 @@ static int cmd_dest(struct cli *c)
 	}
 	close(sv[1]);
 	child_sock = sv[0];
+	child_pid = pid;
 	uffd = recv_fd(sv[0], &m, sizeof(m));
 	if (uffd < 0)
 		kml_die(1, "run as root, or set vm.unprivileged_userfaultfd=1",
@@ -877,16 +952,45 @@ static int cmd_dest(struct cli *c)
 		struct pcm_stats st;
 
 		pcm_dst_status(t.d, &st);
-		kml_err("check the source's report", "migration failed: %s",
+		kml_err(st.abandoned ? "the destination gave the source up: pcmig ctl abandon" :
+			"check the source's report", "migration failed: %s",
 			st.last_error);
+		/* poisoned: the workload goes on with what arrived */
+		if (st.pages_poisoned)
+			usleep(c->run_after * 1e6);
 	}
-	if (write(sv[0], "x", 1) != 1 ||
-	    read(sv[0], &m, sizeof(m)) != sizeof(m))
-		m.st.errors = m.st.errors ? m.st.errors : 0;
+	/*
+	 * Stop the workload and take its counts, with a deadline: after a
+	 * failure in postcopy under --on-source-lost wait its threads wait for
+	 * pages that will never come, and only SIGKILL ends them.
+	 */
+	n = -1;
+	pfd.fd = sv[0];
+	pfd.events = POLLIN;
+	if (write(sv[0], "x", 1) == 1) {
+		if (poll(&pfd, 1, WL_STOP_MS) == 1)
+			n = read(sv[0], &m, sizeof(m));
+		else
+			stuck = !kill(pid, SIGKILL);
+	}
+	if (n != sizeof(m))
+		memset(&m.st, 0, sizeof(m.st));
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(m.st.first_error, sizeof(m.st.first_error),
-			 "workload process exit status %#x", status);
+		if (stuck)
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "the workload did not stop within %d s (threads waiting for pages that will not come); killed",
+				 WL_STOP_MS / 1000);
+		else if (WIFSIGNALED(status))
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "workload process killed by signal %d%s",
+				 WTERMSIG(status),
+				 c->o.on_lost == PCM_LOST_KILL ?
+				 " (--on-source-lost kill)" : "");
+		else
+			snprintf(m.st.first_error, sizeof(m.st.first_error),
+				 "workload process exit status %d",
+				 WEXITSTATUS(status));
 		m.st.errors++;
 	}
 	report(c, &t, &m.st, mem_check, !ret && !m.st.errors &&
@@ -903,6 +1007,8 @@ static int cmd_dest(struct cli *c)
 		free(c->key);
 		if (st.gave_up)
 			return 3;
+		if (st.abandoned)
+			return 4;
 	}
 	return ret || m.st.errors || mem_check == 0 ? 1 : 0;
 }
@@ -918,15 +1024,19 @@ struct pump {
 	struct relay_conn *rc;
 	int from, to;
 	bool count;		/* destination to source */
-	/* --blackhole-from: frame parser of the source-to-dest stream */
+	/* frame parser of the source-to-dest stream (black hole, flip) */
 	unsigned char hb[PCM_HDR_SIZE];
 	size_t hg;		/* header bytes seen */
 	uint64_t skip;		/* payload bytes left in the current frame */
+	int64_t flip;		/* payload offset to flip a bit at, -1: none */
 	bool black;
 };
 
-/* how many of the @n bytes at @b may pass before the black hole opens */
-static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
+/*
+ * Parse the frames in the @n bytes at @b: flip a bit (--flip-bit-after)
+ * and return how many bytes may pass before the black hole opens.
+ */
+static size_t frame_scan(struct pump *p, unsigned char *b, size_t n)
 {
 	size_t i = 0, pass = n;
 	uint32_t len;
@@ -937,6 +1047,13 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 
 		if (p->skip) {
 			k = p->skip < n - i ? p->skip : n - i;
+			if (p->flip >= 0 && (uint64_t)p->flip < k) {
+				b[i + p->flip] ^= 0x10;
+				p->flip = -1;
+				fprintf(stderr, "pcmig relay: flipped a bit\n");
+			} else if (p->flip >= 0) {
+				p->flip -= k;
+			}
 			p->skip -= k;
 			i += k;
 			continue;
@@ -953,6 +1070,14 @@ static size_t blackhole_scan(struct pump *p, const unsigned char *b, size_t n)
 		memcpy(&len, p->hb + offsetof(struct pcm_hdr, len), 4);
 		memcpy(&type, p->hb + offsetof(struct pcm_hdr, type), 2);
 		p->skip = le32toh(len);
+		/* in the page's content, past its index (and checksum) */
+		if (relay_flip_after && p->skip >= PCM_PAGE_SIZE &&
+		    (le16toh(type) == PCM_T_PAGE ||
+		     le16toh(type) == PCM_T_PAGE_SUM) &&
+		    __atomic_load_n(&relay_fwd_bytes, __ATOMIC_RELAXED) >=
+		    relay_flip_after &&
+		    !__atomic_exchange_n(&relay_flipped, 1, __ATOMIC_ACQ_REL))
+			p->flip = p->skip - PCM_PAGE_SIZE / 2;
 		if (le16toh(type) == relay_blackhole_type) {
 			struct timespec ts;
 
@@ -1003,8 +1128,11 @@ static void *pump_thread(void *arg)
 			kill(getpid(), SIGKILL);
 		if (!p->count && rc->rec >= 0)
 			record_chunk(rc->rec, buf, n);
-		if (!p->count && relay_blackhole_type)
-			pass = p->black ? 0 : blackhole_scan(p, buf, n);
+		if (!p->count)
+			__atomic_fetch_add(&relay_fwd_bytes, n,
+					   __ATOMIC_RELAXED);
+		if (!p->count && (relay_blackhole_type || relay_flip_after))
+			pass = p->black ? 0 : frame_scan(p, buf, n);
 		if (pass && write(p->to, buf, pass) != (ssize_t)pass)
 			break;
 	}
@@ -1037,6 +1165,8 @@ static void relay_start(int fd, int up, int rec)
 	b->from = up;
 	b->to = fd;
 	b->count = true;
+	a->flip = -1;
+	b->flip = -1;
 	pthread_create(&t, NULL, pump_thread, a);
 	pthread_detach(t);
 	pthread_create(&t, NULL, pump_thread, b);

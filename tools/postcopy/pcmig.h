@@ -36,6 +36,20 @@ enum pcm_link {
 	PCM_LINK_RECOVERING = 2,/* handshake, bitmap exchange, resume */
 };
 
+/*
+ * What the destination does with the pages still missing when the source
+ * is lost for good (`pcmig ctl abandon`, or --give-up-after in postcopy):
+ * WAIT leaves the faulting threads waiting; POISON makes every missing page
+ * a memory error (UFFDIO_POISON: an access gets SIGBUS, BUS_MCEERR_AR on a
+ * kernel with CONFIG_MEMORY_FAILURE), present pages stay; KILL calls
+ * ops->source_lost (the CLI kills the workload).
+ */
+enum pcm_on_lost {
+	PCM_LOST_WAIT = 0,
+	PCM_LOST_POISON,
+	PCM_LOST_KILL,
+};
+
 enum pcm_dirty_mode {
 	PCM_DIRTY_AUTO = 0,
 	PCM_DIRTY_WP_ASYNC,	/* uffd WP_ASYNC + PAGEMAP_SCAN */
@@ -58,6 +72,7 @@ struct pcm_opts {
 	 */
 	uint64_t give_up_ms;
 	enum pcm_dirty_mode dirty;
+	enum pcm_on_lost on_lost;	/* dest */
 	bool quiet;
 	/*
 	 * per-page checksums: the source sends every page with its 64-bit
@@ -79,8 +94,11 @@ struct pcm_stats {
 	uint64_t pages_sent, pages_recv, pages_req, pages_urgent;
 	uint64_t pages_dup, bytes_sent, bytes_recv;
 	uint64_t pages_summed;	/* sent / verified with a page checksum */
+	uint64_t page_frames;	/* dest: PAGE / PAGE_SUM frames read */
 	uint64_t failures, recoveries, rejected_frames;
 	uint32_t gave_up;	/* --give-up-after expired */
+	uint32_t abandoned;	/* pcm_dst_abandon() */
+	uint64_t pages_poisoned;	/* missing pages made memory errors */
 	uint64_t rounds, dirty_last;
 	uint64_t dirty_dropped;	/* --broken-dirty: dirty pages not re-sent */
 	uint64_t recover_ns_last, recover_ns_max;	/* connect..active */
@@ -100,6 +118,8 @@ struct pcm_region_ops {
 	void (*thaw)(void *arg);
 	/* dest: the workload may start (postcopy entered) */
 	void (*postcopy_start)(void *arg);
+	/* dest, --on-source-lost kill: the workload must go */
+	void (*source_lost)(void *arg);
 	void *arg;
 };
 
@@ -136,6 +156,14 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr);
 void pcm_dst_status(struct pcm_dst *d, struct pcm_stats *st);
 void pcm_dst_pause(struct pcm_dst *d);
 int pcm_dst_recover(struct pcm_dst *d, const char *addr);
+/*
+ * The source is lost for good: stop the link, fail the migration and
+ * apply the on_lost policy to the missing pages (in pcm_dst_run()'s
+ * thread, once no page can be placed any more). -1 with @err when the
+ * policy is WAIT or the migration has ended.
+ */
+int pcm_dst_abandon(struct pcm_dst *d, char *err, size_t errlen);
+const char *pcm_on_lost_name(int policy);
 /* digest of the region's live contents (valid when nothing writes it) */
 uint64_t pcm_dst_memory_digest(struct pcm_dst *d);
 void pcm_dst_destroy(struct pcm_dst *d);

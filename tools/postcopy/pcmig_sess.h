@@ -24,6 +24,9 @@ struct pcm_sess {
 	int phase, link;
 	int failed;			/* the current link is going down */
 	bool pause_req;			/* held PAUSED by pcm_sess_pause() */
+	bool stop_req;			/* ended for good (dest: abandon) */
+	/* st.last_error is the migration's verdict: link errors keep off */
+	bool verdict;
 	char addr[256];
 	bool addr_changed;		/* set by pcm_sess_recover() */
 	pthread_rwlock_t conn_lock;	/* writers: channels set up / freed */
@@ -32,6 +35,7 @@ struct pcm_sess {
 	int link_timeout_ms;
 	uint64_t give_up_ns;		/* 0: retry / wait for ever */
 	uint64_t down_since;		/* when the link last stopped working */
+	uint64_t active_since;		/* when the link last came up */
 	char detail[120];		/* why the next pcm_sess_fail() rejects */
 	struct pcm_stats st;
 };

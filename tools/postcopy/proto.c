@@ -36,7 +36,7 @@ static const char *const err_names[PCM_E_MAX] = {
 	[PCM_E_RANGE] = "page index or bitmap outside the region",
 	[PCM_E_STATE] = "frame not allowed in this state",
 	[PCM_E_SUM] = "page checksum mismatch (page corrupted in transit)",
-	[PCM_E_NOSUM] = "page without a checksum: this side requires them (run the source with --page-checksums)",
+	[PCM_E_NOSUM] = "page without a checksum: this side requires them (the source runs with --no-page-checksums: drop that, or give it here too)",
 	[PCM_E_TIMEOUT] = "silent for longer than the link timeout",
 };
 

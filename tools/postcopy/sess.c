@@ -58,14 +58,17 @@ void pcm_sess_detail(struct pcm_sess *ss, const char *fmt, ...)
 void pcm_sess_fail(struct pcm_sess *ss, int err, const char *where)
 {
 	char detail[sizeof(ss->detail)];
+	bool verdict;
 
 	pthread_mutex_lock(&ss->lock);
 	memcpy(detail, ss->detail, sizeof(detail));
 	ss->detail[0] = 0;
+	verdict = ss->verdict;
 	pthread_mutex_unlock(&ss->lock);
 	if (__atomic_exchange_n(&ss->failed, 1, __ATOMIC_ACQ_REL))
 		return;
-	if (err)
+	/* the real cause first: a lost link after a verdict is its effect */
+	if (err && !verdict)
 		pcm_sess_error(ss, "%s: %s", where,
 			       detail[0] ? detail : pcm_err_name(err));
 	if (err && !pcm_err_is_link(err))
@@ -155,7 +158,7 @@ bool pcm_sess_give_up(struct pcm_sess *ss)
 
 void pcm_sess_wait_unpaused(struct pcm_sess *ss)
 {
-	while (ss->pause_req && !pcm_sess_give_up(ss))
+	while (ss->pause_req && !ss->stop_req && !pcm_sess_give_up(ss))
 		timed_wait(ss, 100);
 }
 
@@ -163,6 +166,7 @@ void pcm_sess_active(struct pcm_sess *ss, uint64_t t0)
 {
 	pthread_mutex_lock(&ss->lock);
 	ss->link = PCM_LINK_ACTIVE;
+	ss->active_since = kml_now_ns();
 	if (ss->st.failures) {
 		ss->st.recoveries++;
 		ss->st.recover_ns_last = kml_now_ns() - t0;
@@ -229,9 +233,16 @@ void pcm_sess_down(struct pcm_sess *ss, const pthread_t *thr, int n)
 
 void pcm_sess_paused(struct pcm_sess *ss, bool failure)
 {
+	uint64_t now = kml_now_ns();
+
 	pthread_mutex_lock(&ss->lock);
-	if (ss->link == PCM_LINK_ACTIVE)
-		ss->down_since = kml_now_ns();
+	/*
+	 * A link that failed within a link timeout of coming up (a peer that
+	 * refuses every page, say) did not work: --give-up-after counts on.
+	 */
+	if (ss->link == PCM_LINK_ACTIVE &&
+	    now - ss->active_since >= (uint64_t)ss->link_timeout_ms * 1000000)
+		ss->down_since = now;
 	ss->link = PCM_LINK_PAUSED;
 	if (failure)
 		ss->st.failures++;

@@ -58,6 +58,8 @@ void pcm_opts_default(struct pcm_opts *o)
 	o->max_rounds = 4;
 	o->switch_pages = 256;
 	o->linger_ms = 10000;
+	/* a flipped bit must not reach the workload, keyed or not */
+	o->page_sums = true;
 }
 
 /* ---- dirty tracking ---- */
@@ -670,6 +672,7 @@ static void *rx_thread(void *arg)
 					 "digest mismatch: source %016llx destination %016llx",
 					 (unsigned long long)s->digest,
 					 (unsigned long long)s->ss.st.digest_dst);
+				s->ss.verdict = true;
 			}
 			pthread_cond_broadcast(&s->ss.cond);
 			pthread_mutex_unlock(&s->ss.lock);

@@ -57,4 +57,17 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN	_IOWR(PROCFS_IOCTL_MAGIC, 16, struct pm_scan_arg)
 #endif
 
+#ifndef UFFDIO_POISON
+#define UFFD_FEATURE_POISON		(1 << 14)
+struct uffdio_poison {
+	struct uffdio_range range;
+#define UFFDIO_POISON_MODE_DONTWAKE	((__u64)1 << 0)
+	__u64 mode;
+	__s64 updated;
+};
+
+#define _UFFDIO_POISON			(0x08)
+#define UFFDIO_POISON	_IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
 #endif /* PCMIG_UFFD_COMPAT_H */

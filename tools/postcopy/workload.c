@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The pcmig self-checking demo workload (see workload.h). */
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,6 +118,91 @@ void wl_fill(struct wl *w)
 	}
 }
 
+/* the reading thread's way out of a SIGBUS, and what the signal said */
+struct bus_escape {
+	sigjmp_buf jb;
+	volatile sig_atomic_t armed;
+	int code;
+	uintptr_t addr;
+};
+
+static __thread struct bus_escape bus;
+
+static void bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	if (!bus.armed) {
+		/* not a page read of ours: die of it as we would have */
+		signal(SIGBUS, SIG_DFL);
+		return;
+	}
+	bus.armed = 0;
+	bus.code = si->si_code;
+	bus.addr = (uintptr_t)si->si_addr;
+	siglongjmp(bus.jb, 1);
+}
+
+int wl_survive_poison(struct wl *w)
+{
+	/* SA_NODEFER: the jump out leaves SIGBUS unblocked for the next */
+	struct sigaction sa = {
+		.sa_sigaction = bus_handler,
+		.sa_flags = SA_SIGINFO | SA_NODEFER,
+	};
+
+	w->lost = calloc((w->npages + 63) / 64, 8);
+	if (!w->lost)
+		return -ENOMEM;
+	w->survive_poison = true;
+	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
+}
+
+/* a read of page @p raised SIGBUS: was it at page @p or its table entry? */
+static void wl_poisoned(struct wl *w, uint64_t p)
+{
+	uintptr_t bus_addr = bus.addr;
+	uintptr_t pg = (uintptr_t)w->base + p * PCM_PAGE_SIZE;
+	uintptr_t te = (uintptr_t)&table(w)[p];
+	bool here = (bus_addr >= pg && bus_addr < pg + PCM_PAGE_SIZE) ||
+		    bus_addr / PCM_PAGE_SIZE == te / PCM_PAGE_SIZE;
+
+	__atomic_fetch_or(&w->lost[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+	if (bus.code == BUS_MCEERR_AR)
+		__atomic_fetch_add(&w->st.poison_mceerr, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&w->st.poison_other, 1, __ATOMIC_RELAXED);
+	if (!here) {
+		__atomic_fetch_add(&w->st.poison_bad_addr, 1, __ATOMIC_RELAXED);
+		wl_error(w, false, "page %llu: SIGBUS at %#lx, not in the page or its table entry",
+			 (unsigned long long)p, (unsigned long)bus_addr);
+	}
+}
+
+/*
+ * Check page @p and, in rw mode, write its next generation: 1 if written,
+ * 0 if not (a bad page, or read-only), -1 if a read raised SIGBUS.
+ */
+static int visit(struct wl *w, uint64_t p)
+{
+	uint32_t gen;
+
+	if (w->survive_poison) {
+		if (sigsetjmp(bus.jb, 0)) {
+			wl_poisoned(w, p);
+			return -1;
+		}
+		bus.armed = 1;
+	}
+	if (page_check(w, p) || !w->rw) {
+		bus.armed = 0;
+		return 0;
+	}
+	gen = table(w)[p] + 1;
+	page_write(w, p, gen);
+	__atomic_store_n(&table(w)[p], gen, __ATOMIC_RELEASE);
+	bus.armed = 0;
+	return 1;
+}
+
 struct wl_arg {
 	struct wl *w;
 	unsigned int t;
@@ -133,7 +221,6 @@ static void *wl_thread(void *arg)
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t p;
-		uint32_t gen;
 
 		if (__atomic_load_n(&w->pause, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_lock(&w->lock);
@@ -151,14 +238,13 @@ static void *wl_thread(void *arg)
 		p = w->tpages + (rng % span) * w->nthreads + a->t;
 		if (p >= w->npages)
 			continue;
+		if (w->lost && (__atomic_load_n(&w->lost[p / 64],
+						__ATOMIC_RELAXED) &
+				(1ULL << (p % 64))))
+			continue;
 		checks++;
-		if (page_check(w, p))
+		if (visit(w, p) <= 0)
 			continue;
-		if (!w->rw)
-			continue;
-		gen = table(w)[p] + 1;
-		page_write(w, p, gen);
-		__atomic_store_n(&table(w)[p], gen, __ATOMIC_RELEASE);
 		writes++;
 		if ((checks & 1023) == 0) {
 			__atomic_fetch_add(&w->st.checks, checks,
@@ -220,6 +306,8 @@ void wl_stop(struct wl *w)
 	for (t = 0; t < w->running; t++)
 		pthread_join(w->thr[t], NULL);
 	w->running = 0;
+	free(w->lost);
+	w->lost = NULL;
 }
 
 uint64_t wl_verify_all(struct wl *w)
