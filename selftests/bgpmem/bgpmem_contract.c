@@ -132,12 +132,58 @@ static void trace_restore(void)
 
 static bool nfit_test_flavor;	/* nfit_test: the --wrap build */
 
+/*
+ * --fault=LIST: the test-only fault build (drivers/pmem/fault_flavor.sh,
+ * build/fault/KVER/pmem/{std,nfit_test}/bgpmem.ko, or
+ * $KMEMLAB_BGPMEM_FAULT_KO) loaded with fault=LIST, and only the block
+ * cells run (selftests/bgpmem/bgpmem_faults.sh).
+ */
+static const char *opt_fault;
+static char fault_ko_path[512];
+
+#define FAULT_PARAM	"/sys/module/bgpmem/parameters/fault"
+#define FAULT_HITS	"/sys/module/bgpmem/parameters/fault_hits"
+
+static const char *fault_ko(void)
+{
+	const char *env = getenv("KMEMLAB_BGPMEM_FAULT_KO");
+	char rel[128] = "";
+	FILE *f;
+
+	if (env && *env)
+		return env;
+	f = fopen("/proc/sys/kernel/osrelease", "r");
+	if (f) {
+		if (!fgets(rel, sizeof(rel), f))
+			rel[0] = 0;
+		fclose(f);
+	}
+	rel[strcspn(rel, "\n")] = 0;
+	snprintf(fault_ko_path, sizeof(fault_ko_path),
+		 "%s/build/fault/%s/pmem/%s/bgpmem.ko", kdir, rel,
+		 nfit_test_flavor ? "nfit_test" : "std");
+	return fault_ko_path;
+}
+
+static int fault_hits(void)
+{
+	char v[32];
+
+	return read_file(FAULT_HITS, v, sizeof(v)) ? -1 : atoi(v);
+}
+
 static int load_bgpmem(const char *params)
 {
 	int rc;
 
 	if (module_loaded("bgpmem"))
 		return 0;
+	if (opt_fault) {
+		rc = sh("insmod %s fault=%s %s", fault_ko(), opt_fault, params);
+		if (!rc)
+			write_file("/sys/kernel/tracing/events/bgpmem/enable", "1");
+		return rc;
+	}
 	if (nfit_test_flavor)
 		rc = sh("insmod %s %s", nfit_test_ko(kdir), params);
 	else
@@ -883,6 +929,78 @@ static void platform_mirror_full_case(struct env *e)
 	}
 	snprintf(got, sizeof(got), "%s,%s,%s", full, s1, err_name(rc));
 	cell(e, "platform_scrub_mirror_full", got, "mirror-full,kept,OK");
+}
+
+/*
+ * Fault build only: environment failures the driver must survive, injected
+ * at run time on top of the loaded fault list (issue 15, defect 3). The
+ * flush after a platform clear fails (virtio-pmem can fail it): the write
+ * fails and the record stays. The node that a whole-block write inside a
+ * larger record needs for the split cannot be allocated: the write fails
+ * before the platform clear and every block stays poisoned (the code
+ * before the fix wrote the block and lost the record's tail).
+ */
+static void fault_injection_cases(struct env *e)
+{
+	char cur[128], with[160], got[96], s1[16], s2[16], s3[16];
+	uint64_t a;
+	int rc, rc2, rr, h0, h1;
+
+	if (!e->can_clear) {
+		tap_skip("blk blk_write_flush_fails",
+			 "needs a platform that clears poison (QEMU NFIT cannot)");
+		tap_skip("blk blk_write_split_nomem",
+			 "needs a platform that clears poison (QEMU NFIT cannot)");
+		return;
+	}
+	if (read_file(FAULT_PARAM, cur, sizeof(cur)))
+		snprintf(cur, sizeof(cur), "none");
+	cur[strcspn(cur, "\n")] = 0;
+
+	/* blk_write_flush_fails */
+	a = area(90);
+	fill(buf_a, 4 * BLK, 31);
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, a + BLK, BLK);
+	snprintf(with, sizeof(with), "%s%sflush_eio",
+		 strcmp(cur, "none") ? cur : "", strcmp(cur, "none") ? "," : "");
+	h0 = fault_hits();
+	rc = write_file(FAULT_PARAM, with) ? -1 : pw(e, buf_a, BLK, a + BLK);
+	h1 = fault_hits();
+	write_file(FAULT_PARAM, cur);
+	snprintf(s1, sizeof(s1), "%s", state(e, a + BLK, BLK));
+	rc2 = pw(e, buf_a, BLK, a + BLK);
+	snprintf(got, sizeof(got), "%s,%s,%s,%s%s",
+		 rc < 0 ? "set-failed" : err_name(rc), s1, err_name(rc2),
+		 state(e, a + BLK, BLK), h1 > h0 ? "" : ",not-injected");
+	cell(e, "blk_write_flush_fails", got, "EIO,kept,OK,cleared");
+
+	/* blk_write_split_nomem: the middle block of a 3-block record */
+	a = area(91);
+	fill(buf_a, 4 * BLK, 32);
+	pw(e, buf_a, 4 * BLK, a);
+	poison(e, a, 3 * BLK);
+	snprintf(with, sizeof(with), "%s%snomem_io",
+		 strcmp(cur, "none") ? cur : "", strcmp(cur, "none") ? "," : "");
+	h0 = fault_hits();
+	rc = write_file(FAULT_PARAM, with) ? -1 : pw(e, buf_a, BLK, a + BLK);
+	h1 = fault_hits();
+	write_file(FAULT_PARAM, cur);
+	snprintf(s1, sizeof(s1), "%s", state(e, a, BLK));
+	snprintf(s2, sizeof(s2), "%s", state(e, a + BLK, BLK));
+	snprintf(s3, sizeof(s3), "%s", state(e, a + 2 * BLK, BLK));
+	rr = pr(e, buf_b, BLK, a + 2 * BLK);
+	snprintf(got, sizeof(got), "%s,%s,%s,%s,%s",
+		 rc < 0 ? "set-failed" : err_name(rc), s1, s2, s3,
+		 err_name(rr));
+	/* without the fault the same write clears the block alone */
+	rc2 = pw(e, buf_a, BLK, a + BLK);
+	snprintf(got + strlen(got), sizeof(got) - strlen(got),
+		 ",%s,%s,%s,%s%s", err_name(rc2), state(e, a, BLK),
+		 state(e, a + BLK, BLK), state(e, a + 2 * BLK, BLK),
+		 h1 > h0 ? "" : ",not-injected");
+	cell(e, "blk_write_split_nomem", got,
+	     "EIO,kept,kept,kept,EIO,OK,kept,cleared,kept");
 }
 
 /* concurrent clean I/O while another thread injects and clears */
@@ -1659,6 +1777,57 @@ static void module_cases(struct env *e)
 	unlink("/tmp/bgp-slab1");
 }
 
+/*
+ * --fault=LIST: the block cells against the fault build, which must be
+ * loaded with exactly LIST in force (else nothing else runs); ends with
+ * "# fault LIST: fault_hits N". Return: 0 when every cell held.
+ */
+#define N_FAULT_PLAN	(1 + N_RAW + 2 + 2)
+
+static int fault_main(const char *backend, bool can_clear)
+{
+	char cur[128] = "";
+	struct env e;
+	bool active;
+	int hits;
+
+	printf("TAP version 13\n1..%d\n", N_FAULT_PLAN);
+	read_file(FAULT_PARAM, cur, sizeof(cur));
+	cur[strcspn(cur, "\n")] = 0;
+	active = !strcmp(cur, opt_fault);
+	diag("backend %s: platform %s clear; namespace %s; fault build %s",
+	     backend, can_clear ? "can" : "cannot", ns_name, fault_ko());
+	tap(active, "fault_build_active: fault=%s (wanted %s)",
+	    cur[0] ? cur : "no such parameter: not the fault build",
+	    opt_fault);
+	if (!active) {
+		printf("Bail out! the fault build is not loaded with fault=%s\n",
+		       opt_fault);
+		sh("rmmod bgpmem 2>/dev/null");
+		trace_restore();
+		return 1;
+	}
+	if (env_open(&e, true, can_clear)) {
+		printf("Bail out! cannot bind %s to bgpmem\n", bind_dev);
+		sh("rmmod bgpmem 2>/dev/null");
+		trace_restore();
+		return 1;
+	}
+	raw_cases(&e);
+	fault_injection_cases(&e);
+	platform_case(&e);
+	platform_mirror_full_case(&e);
+	hits = fault_hits();
+	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
+	kmsg("fault %s: fault_hits %d", opt_fault, hits);
+	env_close(&e);
+	sh("rmmod bgpmem 2>/dev/null");
+	trace_restore();
+	bind_to("nd_pmem");
+	diag("%d of %d failed", tap_fail, tap_n);
+	return tap_fail ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *backend;
@@ -1675,8 +1844,10 @@ int main(int argc, char **argv)
 		opt_full = true;
 		opt_cycles = 50;
 		opt_stress_secs = 20;
+	} else if (argc > 1 && !strncmp(argv[1], "--fault=", 8) && argv[1][8]) {
+		opt_fault = argv[1] + 8;
 	} else if (argc > 1) {
-		fprintf(stderr, "usage: %s [--full]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--full | --fault=LIST]\n", argv[0]);
 		return 2;
 	}
 	backend = bt_require_backend(kdir, &nfit_test_flavor);
@@ -1698,6 +1869,8 @@ int main(int argc, char **argv)
 		skip_all("cannot load bgpmem");
 	}
 
+	if (opt_fault)
+		return fault_main(backend, can_clear);
 	printf("TAP version 13\n1..%d\n", N_PLAN);
 	/* trace events explain failures (enabled at each load) */
 	write_file("/sys/kernel/tracing/events/bgpmem/enable", "1");
