@@ -100,7 +100,7 @@ if [[ $BACKEND == nfit ]]; then
 	skip "blk_write_flush_fails, blk_write_split_nomem: a failed flush or split allocation keeps the records (defect 3)" "$NOCLEAR"
 else
 	bad=$(grep -c '^not ok' <<< "$cells")
-	printf '# %s\n' "$cells"
+	while IFS= read -r l; do echo "# $l"; done <<< "$cells"
 	ok "$(( $(wc -l <<< "$cells") != 2 || bad != 0 ))" \
 		"blk_write_flush_fails, blk_write_split_nomem: a failed flush or split allocation keeps the records (defect 3)"
 fi
