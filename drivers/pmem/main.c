@@ -1087,8 +1087,24 @@ static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
 				       SECTOR_SHIFT);
 	bgp_sync_sysfs(bp);
 	read_lock(&bp->lock);
-	info->records = bp->poison.nr;
-	info->poisoned_bytes = bp->poison.bytes;
+	if (!bdev_is_partition(bdev)) {
+		info->records = bp->poison.nr;
+		info->poisoned_bytes = bp->poison.bytes;
+	} else {
+		/* a partition: its records, clipped, as LIST gives them */
+		u64 base = (u64)bdev->bd_start_sect << SECTOR_SHIFT;
+		u64 limit = base + bdev_nr_bytes(bdev);
+		struct bgp_range *r;
+
+		info->records = 0;
+		info->poisoned_bytes = 0;
+		for (r = bgp_set_first(&bp->poison, base, limit); r;
+		     r = bgp_set_next(r, limit)) {
+			info->records++;
+			info->poisoned_bytes += min(r->end, limit) -
+						max(r->start, base);
+		}
+	}
 	read_unlock(&bp->lock);
 	strscpy(info->namespace, dev_name(&bp->ndns->dev),
 		sizeof(info->namespace));
