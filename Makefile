@@ -76,6 +76,10 @@ selftests: ksrc tools
 # ships <dir>/nfit_test_flavor.sh KVER KSRC NFIT_TEST_BUILD OUTDIR; the lab
 # uses those builds instead of the normal ones on that backend.
 FLAVORS = $(wildcard $(TOP)/drivers/*/nfit_test_flavor.sh $(TOP)/mm/*/nfit_test_flavor.sh)
+# Test-only fault builds (<dir>/fault_flavor.sh KVER KSRC OUTDIR NFIT_TEST_BUILD,
+# into build/fault/KVER/<dir>/): loaded by the area's negative tests, never
+# staged by the lab; built here, with the nfit_test flavours
+FAULT_FLAVORS = $(wildcard $(TOP)/drivers/*/fault_flavor.sh)
 
 nfit_test: ksrc modules
 	+$(TOP)/tools/vm/nfit_test.sh $(KVER) $(KSRC) $(NFIT_TEST)
@@ -83,6 +87,11 @@ nfit_test: ksrc modules
 		d=$$(basename $$(dirname $$f)); \
 		$$f $(KVER) $(KSRC) $(NFIT_TEST) $(NFIT_TEST)/flavors/$$d >$(NFIT_TEST)/flavor-$$d.log 2>&1 || \
 			{ tail -20 $(NFIT_TEST)/flavor-$$d.log; echo "nfit_test: error: $$f failed (log: $(NFIT_TEST)/flavor-$$d.log)" >&2; exit 1; }; \
+	done
+	+@for f in $(FAULT_FLAVORS); do \
+		d=$$(basename $$(dirname $$f)); o=$(BUILD)/fault/$(KVER)/$$d; mkdir -p $$o; \
+		$$f $(KVER) $(KSRC) $$o $(NFIT_TEST) >$$o.log 2>&1 || \
+			{ tail -20 $$o.log; echo "fault build: error: $$f failed (log: $$o.log)" >&2; exit 1; }; \
 	done
 
 run: deps

@@ -5,7 +5,9 @@
 #ifndef BGPMEM_H
 #define BGPMEM_H
 
+#include <linux/atomic.h>
 #include <linux/badblocks.h>
+#include <linux/bitops.h>
 #include <linux/blkdev.h>
 #include <linux/memremap.h>
 #include <linux/mutex.h>
@@ -66,5 +68,51 @@ void bgp_store_remove(struct bgp_store *st, u64 phys, u64 len);
 int bgp_store_for_each(struct bgp_store *st, u64 phys, u64 len,
 		       int (*fn)(void *arg, u64 phys, u64 len), void *arg);
 void bgp_store_exit(void);
+
+/*
+ * Test-only faults (KMEMLAB_BGPMEM_FAULTS=1 build, drivers/pmem/
+ * fault_flavor.sh; never in the shipped module): module parameter
+ * "fault", a comma-separated list, readable and writable at run time, and
+ * "fault_hits", how often a faulty path was taken. Documentation/bgpmem.rst,
+ * "Test-only fault build".
+ */
+enum bgp_fault_id {
+	BGP_FAULT_PARTIAL_CLEAR,	/* bug: a partial write clears its blocks */
+	BGP_FAULT_DROP_EARLY,		/* bug: record dropped before the block is good */
+	BGP_FAULT_MIRROR_DROP,		/* bug: a full mirror drops bus poison */
+	BGP_FAULT_FLUSH_EIO,		/* injected: the flush after a clear fails */
+	BGP_FAULT_NOMEM_IO,		/* injected: GFP_NOIO node allocations fail */
+	BGP_NR_FAULTS,
+};
+
+#ifdef BGPMEM_FAULTS
+extern unsigned long bgp_faults;
+extern atomic_t bgp_fault_hits;
+
+/* is fault @f on? (not counted) */
+static inline bool bgp_fault_on(enum bgp_fault_id f)
+{
+	return test_bit(f, &bgp_faults);
+}
+
+/* take the faulty path of @f if it is on, and count it */
+static inline bool bgp_fault(enum bgp_fault_id f)
+{
+	if (!bgp_fault_on(f))
+		return false;
+	atomic_inc(&bgp_fault_hits);
+	return true;
+}
+#else
+static inline bool bgp_fault_on(enum bgp_fault_id f)
+{
+	return false;
+}
+
+static inline bool bgp_fault(enum bgp_fault_id f)
+{
+	return false;
+}
+#endif
 
 #endif /* BGPMEM_H */

@@ -74,6 +74,84 @@ module_param_cb(poison_block_size, &pbs_param_ops, &poison_block_size, 0644);
 MODULE_PARM_DESC(poison_block_size,
 		 "poison granularity in bytes for new devices: power of two, 512..PAGE_SIZE (default PAGE_SIZE)");
 
+#ifdef BGPMEM_FAULTS
+unsigned long bgp_faults;
+atomic_t bgp_fault_hits = ATOMIC_INIT(0);
+
+static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
+	[BGP_FAULT_PARTIAL_CLEAR] = "partial_clear",
+	[BGP_FAULT_DROP_EARLY] = "drop_early",
+	[BGP_FAULT_MIRROR_DROP] = "mirror_drop",
+	[BGP_FAULT_FLUSH_EIO] = "flush_eio",
+	[BGP_FAULT_NOMEM_IO] = "nomem_io",
+};
+
+/* "none" or a comma-separated list of bgp_fault_names; nothing changes on error */
+static int fault_param_set(const char *val, const struct kernel_param *kp)
+{
+	char *buf, *p, *tok;
+	unsigned long set = 0;
+	int i, rc = 0;
+
+	buf = kstrdup(val, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	p = strim(buf);
+	if (!strcmp(p, "none") || !*p)
+		goto done;
+	while ((tok = strsep(&p, ","))) {
+		i = match_string(bgp_fault_names, BGP_NR_FAULTS, strim(tok));
+		if (i < 0) {
+			pr_err("fault: unknown '%s'\n", tok);
+			rc = -EINVAL;
+			goto out;
+		}
+		set |= BIT(i);
+	}
+done:
+	WRITE_ONCE(bgp_faults, set);
+	pr_warn("test-only fault build: faults now 0x%lx\n", set);
+out:
+	kfree(buf);
+	return rc;
+}
+
+static int fault_param_get(char *buf, const struct kernel_param *kp)
+{
+	unsigned long set = READ_ONCE(bgp_faults);
+	int i, n = 0;
+
+	if (!set)
+		return sysfs_emit(buf, "none\n");
+	for (i = 0; i < BGP_NR_FAULTS; i++)
+		if (set & BIT(i))
+			n += sysfs_emit_at(buf, n, "%s%s", n ? "," : "",
+					   bgp_fault_names[i]);
+	return n + sysfs_emit_at(buf, n, "\n");
+}
+
+static const struct kernel_param_ops fault_param_ops = {
+	.set = fault_param_set,
+	.get = fault_param_get,
+};
+
+module_param_cb(fault, &fault_param_ops, NULL, 0644);
+MODULE_PARM_DESC(fault,
+		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io");
+
+static int fault_hits_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&bgp_fault_hits));
+}
+
+static const struct kernel_param_ops fault_hits_ops = {
+	.get = fault_hits_get,
+};
+
+module_param_cb(fault_hits, &fault_hits_ops, NULL, 0444);
+MODULE_PARM_DESC(fault_hits, "TEST-ONLY: faulty paths taken since load");
+#endif
+
 static DEFINE_IDA(bgpmem_ida);
 
 /**
@@ -541,6 +619,12 @@ static int bgp_read_bus_poison(struct bgpmem_device *bp,
 		int i;
 
 		scratch->count = 0;
+		/* test-only bug: what a full mirror cannot hold is lost */
+		if (READ_ONCE(bp->bb_overflow) &&
+		    bgp_fault(BGP_FAULT_MIRROR_DROP)) {
+			pos += len;
+			continue;
+		}
 		nvdimm_badblocks_populate(bp->nd_region, scratch, &range);
 		if (badblocks_full(scratch) && len >= 2 * SECTOR_SIZE) {
 			/* some of the window's poison may not have fit */
@@ -796,7 +880,16 @@ static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 	if ((bs < off && bgp_set_first(&bp->poison, bs, bs + pbs)) ||
 	    (be > end && bgp_set_first(&bp->poison, be - pbs, be))) {
 		rc = -EIO;
-		goto refuse;
+		/* test-only bug: clear the partly written blocks whole */
+		if (!bgp_fault(BGP_FAULT_PARTIAL_CLEAR))
+			goto refuse;
+		off = bs;
+		end = be;
+	}
+	/* test-only: a spare from before would hide the injected failure */
+	if (bp->spare && bgp_fault_on(BGP_FAULT_NOMEM_IO)) {
+		kfree(bp->spare);
+		bp->spare = NULL;
 	}
 	/* dropping the records may split one: no allocation after a clear */
 	if (!bp->spare)
@@ -804,6 +897,13 @@ static int bgp_write_begin(struct bgpmem_device *bp, u64 off, u64 len, int op,
 	if (!bp->spare) {
 		rc = -ENOMEM;
 		goto refuse;
+	}
+	/* test-only bug: the records go before the blocks are good */
+	if (bgp_fault(BGP_FAULT_DROP_EARLY)) {
+		bgp_drop_records(bp, off, end);
+		rc = bgp_platform_clear(bp, off, end);
+		if (rc)
+			goto refuse;
 	}
 	for (r = bgp_set_first(&bp->poison, off, end); r;
 	     r = bgp_set_next(r, end)) {
@@ -831,7 +931,16 @@ static int bgp_write_end(struct bgpmem_device *bp, u64 off, u64 len, bool ok)
 	int rc = 0;
 
 	if (ok) {
-		rc = nvdimm_flush(bp->nd_region, NULL);
+		/* test-only: the partly written blocks were cleared whole */
+		if (bgp_fault_on(BGP_FAULT_PARTIAL_CLEAR)) {
+			u64 pbs = READ_ONCE(bp->pbs), end = off + len;
+
+			off = round_down(off, pbs);
+			len = round_up(end, pbs) - off;
+		}
+		/* test-only: a flush that fails (virtio-pmem can) */
+		rc = bgp_fault(BGP_FAULT_FLUSH_EIO) ? -EIO :
+		     nvdimm_flush(bp->nd_region, NULL);
 		if (!rc)
 			bgp_drop_records(bp, off, off + len);
 	}
@@ -978,8 +1087,24 @@ static int bgp_ioc_info(struct bgpmem_device *bp, struct block_device *bdev,
 				       SECTOR_SHIFT);
 	bgp_sync_sysfs(bp);
 	read_lock(&bp->lock);
-	info->records = bp->poison.nr;
-	info->poisoned_bytes = bp->poison.bytes;
+	if (!bdev_is_partition(bdev)) {
+		info->records = bp->poison.nr;
+		info->poisoned_bytes = bp->poison.bytes;
+	} else {
+		/* a partition: its records, clipped, as LIST gives them */
+		u64 base = (u64)bdev->bd_start_sect << SECTOR_SHIFT;
+		u64 limit = base + bdev_nr_bytes(bdev);
+		struct bgp_range *r;
+
+		info->records = 0;
+		info->poisoned_bytes = 0;
+		for (r = bgp_set_first(&bp->poison, base, limit); r;
+		     r = bgp_set_next(r, limit)) {
+			info->records++;
+			info->poisoned_bytes += min(r->end, limit) -
+						max(r->start, base);
+		}
+	}
 	read_unlock(&bp->lock);
 	strscpy(info->namespace, dev_name(&bp->ndns->dev),
 		sizeof(info->namespace));

@@ -21,6 +21,8 @@
  */
 struct bgp_range *bgp_set_prealloc(gfp_t gfp)
 {
+	if (gfp == GFP_NOIO && bgp_fault(BGP_FAULT_NOMEM_IO))
+		return NULL;
 	return kmalloc(sizeof(struct bgp_range), gfp);
 }
 

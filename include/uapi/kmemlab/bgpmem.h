@@ -34,10 +34,10 @@ struct bgpmem_range {
 
 /**
  * struct bgpmem_info - device state
- * @size: block device size in bytes
+ * @size: block device size in bytes (of the partition, on a partition)
  * @poison_block_size: poison granularity in bytes
- * @records: number of poisoned ranges
- * @poisoned_bytes: bytes covered by the ranges
+ * @records: number of poisoned ranges (on a partition: those inside it)
+ * @poisoned_bytes: bytes covered by the ranges (on a partition: inside it)
  * @clear_support: BGPMEM_CLEAR_*
  * @mode: BGPMEM_MODE_*
  * @clear_failures: platform clears that failed
