@@ -21,14 +21,14 @@
 #     built in a copy of the tree (the checkout's build is not touched),
 #     one kernel at a time, at nice 10;
 #   - the kernels named by --boot (default: the oldest and newest amd64 and
-#     the newest rt-amd64) also get their linux-image unpacked and a lab
+#     the newest rt-amd64; newest-rt: that one; none) also get their linux-image unpacked and a lab
 #     run on it (LAB_KROOT: tools/vm/lab) of the areas in --areas, which
 #     fills the load and tests columns; the other kernels are build-only
 #     ("-").
 #
 # Writes $OUT (default build/matrix/matrix.txt) and prints it.
 #
-# usage: matrix.sh [--boot KVER,...|none] [--areas A,B|all] [--only KVER,...]
+# usage: matrix.sh [--boot KVER,...|newest-rt|none] [--areas A,B|all] [--only KVER,...]
 #                  [--out FILE]
 set -uo pipefail
 
@@ -111,11 +111,11 @@ pick() {	# pick FLAVOUR oldest|newest
 		echo "${list[-1]}"
 	fi
 }
-if [[ $BOOT == default ]]; then
-	BOOT=$(printf '%s,' "$(pick amd64 oldest)" "$(pick amd64 newest)" "$(pick rt-amd64 newest)")
-elif [[ $BOOT == none ]]; then
-	BOOT=
-fi
+case $BOOT in
+default) BOOT=$(printf '%s,' "$(pick amd64 oldest)" "$(pick amd64 newest)" "$(pick rt-amd64 newest)") ;;
+newest-rt) BOOT=$(pick rt-amd64 newest) ;;
+none) BOOT= ;;
+esac
 say "kernels served with headers: ${#KVERS[@]} (${KVERS[0]} ... ${KVERS[-1]}); boot-tested: ${BOOT:-none}"
 
 # ---- fetching --------------------------------------------------------------
@@ -213,6 +213,13 @@ ksrc() {
 
 # ---- building --------------------------------------------------------------
 
+# the modules' sources (the Kbuild, include/ and the modules' directories,
+# as they are now): a build of the same sources against the same packages
+# is not redone
+SRCKEY=$(cd "$TOP" && find Kbuild include $(sed -n 's/^obj-m += \(.*\)\/$/\1/p' Kbuild) \
+	-type f ! -name '*.o' ! -name '*.ko' ! -name '*.mod*' ! -name '.*' ! -name 'modules.order' \
+	! -name Module.symvers -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)
+
 # the modules of the Kbuild, as modules.order names them (after a build of
 # the checkout; else from the Kbuild's obj-m directories)
 mapfile -t MODULES < <(cd "$TOP" && for d in $(sed -n 's/^obj-m += \(.*\)\/$/\1/p' Kbuild); do
@@ -225,6 +232,11 @@ build() {
 	local k=$1 res=$CACHE/results/$1 kdir src tree m d note ksrc_err=
 
 	mkdir -p "$res"
+	# the same sources against the same packages: the last result stands
+	if [[ -s $res/build && $(cat "$res/build.key" 2>/dev/null) == "$SRCKEY $(pkgver "$k")" ]]; then
+		return
+	fi
+	rm -f "$res/build.key"
 	: >"$res/build"
 	if ! kdir=$(headers "$k"); then
 		for m in "${MODULES[@]}"; do
@@ -282,6 +294,7 @@ build() {
 			printf '%s\tfail\t%s\n' "$m" "${note:-see $res/build.log}" >>"$res/build"
 		fi
 	done
+	echo "$SRCKEY $(pkgver "$k")" >"$res/build.key"
 }
 
 # ---- booting ---------------------------------------------------------------
@@ -316,12 +329,16 @@ boot() {
 # ---- the table -----------------------------------------------------------
 
 table() {
-	local k m b n t st load tests area
+	local k m b n t st load tests area why
 
 	printf 'kmemlab build matrix, %s (tools/ship/matrix.sh; registry: %s)\n\n' \
 		"$(date -u '+%Y-%m-%d %H:%M UTC')" \
 		"$(apt-cache policy "linux-headers-${KVERS[-1]}" | sed -n 's/^ *[0-9]\+ \(http[^ ]*\) .*/\1/p' | head -1)"
-	printf '%-28s %-16s %-8s %-6s %s\n' kernel module build load tests
+	printf 'build: the module built against the kernel'"'"'s headers package (and, for\n'
+	printf 'bgpmem, the same version'"'"'s linux-source-6.12); load: modprobe in a lab\n'
+	printf 'boot of the registry'"'"'s image (- not booted); tests: make check'"'"'s results\n'
+	printf 'of the module'"'"'s area in that boot; * known failure (tools/ship/matrix.expect)\n\n'
+	printf '%-28s %-16s %-8s %-8s %-18s %s\n' kernel module build load tests note
 	for k in "${KVERS[@]}"; do
 		for m in "${MODULES[@]}"; do
 			b=$(awk -F'\t' -v m="$m" '$1 == m {print $2; exit}' "$CACHE/results/$k/build" 2>/dev/null)
@@ -331,17 +348,48 @@ table() {
 				area=$(area_of "$m")
 				load=$(load_of "$k" "$m")
 				tests=$(awk -F'\t' -v a="$area" '$2 == a {n[$1]++} END {
-					s = ""; for (x in n) s = s (s ? " " : "") x "=" n[x]; print s ? s : "-"}' \
-					"$CACHE/results/$k/tests")
+					t = n["PASS"] + n["FAIL"] + n["SKIP"]
+					if (t) printf "%d/%d pass", n["PASS"], t; else printf "not run"
+					if (n["FAIL"]) printf ", %d fail", n["FAIL"] }' "$CACHE/results/$k/tests")
 			fi
-			printf '%-28s %-16s %-8s %-6s %s%s\n' "$k" "$m" "${b:-?}" "$load" "$tests" \
-				"${n:+  ($n)}"
+			if [[ $b == fail ]] && why=$(known "$k" "$m" build); then
+				b="fail*" n="known: $why"
+			elif [[ $b != ok ]]; then
+				FAILED+=("$k $m build")
+			fi
+			if [[ $load == fail || $load == refused ]]; then
+				if why=$(known "$k" "$m" load); then
+					load="$load*"
+				else
+					FAILED+=("$k $m load")
+				fi
+			fi
+			if [[ $tests == *fail* || $tests == "not run" ]]; then
+				if why=$(known "$k" "$m" tests); then
+					tests+="*"
+				else
+					FAILED+=("$k $m tests")
+				fi
+			fi
+			printf '%-28s %-16s %-8s %-8s %-18s %s\n' "$k" "$m" "${b:-?}" "$load" "$tests" "$n"
 		done
 	done
 	for k in $(imageonly); do
 		printf '%s\n' "${ALL_KVERS[@]}" | grep -qx "$k" ||
-			printf '%-28s %-16s %-8s %-6s %s\n' "$k" "(all)" "-" "-" "- (image served without headers)"
+			printf '%-28s %-16s %-8s %-8s %-18s %s\n' "$k" "(all)" "-" "-" "-" "image served without headers: no build"
 	done
+}
+
+# known KVER MODULE COLUMN: the reason, if tools/ship/matrix.expect lists
+# the failure
+known() {
+	local re m c why
+
+	while IFS=$'\t' read -r re m c why; do
+		[[ $re == '#'* || -z $re ]] && continue
+		[[ $2 == "$m" && $3 == "$c" && $1 =~ $re ]] && { echo "$why"; return 0; }
+	done <"$TOP/tools/ship/matrix.expect"
+	return 1
 }
 
 # the selftest area of a module
@@ -372,5 +420,11 @@ for k in ${BOOT//,/ }; do
 	say "$k: boot test"
 	boot "$k"
 done
-table | tee "$OUT"
+FAILED=()
+table >"$OUT"
+cat "$OUT"
 echo "matrix: table in $OUT; logs in $CACHE/results/KVER/" >&2
+if ((${#FAILED[@]})); then
+	printf 'matrix: failed (not in tools/ship/matrix.expect): %s\n' "${FAILED[@]}" >&2
+	exit 1
+fi
