@@ -216,6 +216,7 @@ ksrc() {
 # the modules' sources (the Kbuild, include/ and the modules' directories,
 # as they are now): a build of the same sources against the same packages
 # is not redone
+# shellcheck disable=SC2046 # the Kbuild's directories, one word each
 SRCKEY=$(cd "$TOP" && find Kbuild include $(sed -n 's/^obj-m += \(.*\)\/$/\1/p' Kbuild) \
 	-type f ! -name '*.o' ! -name '*.ko' ! -name '*.mod*' ! -name '.*' ! -name 'modules.order' \
 	! -name Module.symvers -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)
@@ -245,11 +246,7 @@ build() {
 		return
 	fi
 	tree=$CACHE/build/$k
-	mkdir -p "$tree"
-	rsync -a --delete --exclude=/build --exclude=/.git --exclude='*.o' --exclude='*.ko' \
-		--exclude='*.mod*' --exclude='.*.cmd' --exclude=modules.order --exclude=Module.symvers \
-		"$TOP/" "$tree/"
-	mkdir -p "$tree/build"
+	sync "$tree"
 	if src=$(ksrc "$k" "$kdir" 2>"$res/ksrc.err"); then
 		ln -sfn "$src" "$tree/build/ksrc"
 	else
@@ -294,7 +291,24 @@ build() {
 			printf '%s\tfail\t%s\n' "$m" "${note:-see $res/build.log}" >>"$res/build"
 		fi
 	done
+	printf '%s\n' "${failed[@]}" >"$res/failed-dirs"
 	echo "$SRCKEY $(pkgver "$k")" >"$res/build.key"
+}
+
+# sync TREE [RES]: the copy of the checkout a kernel builds and boots in;
+# with RES, without the module directories that did not build (RES/failed-dirs)
+sync() {
+	local d
+
+	mkdir -p "$1"
+	rsync -a --delete --exclude=/build --exclude=/.git --exclude='*.o' --exclude='*.ko' \
+		--exclude='*.mod*' --exclude='.*.cmd' --exclude=modules.order --exclude=Module.symvers \
+		"$TOP/" "$1/"
+	mkdir -p "$1/build"
+	[[ -n ${2:-} && -s $2/failed-dirs ]] || return 0
+	while read -r d; do
+		[[ -n $d ]] && sed -i "\|^obj-m += $d/\$|d" "$1/Kbuild"
+	done <"$2/failed-dirs"
 }
 
 # ---- booting ---------------------------------------------------------------
@@ -312,6 +326,8 @@ boot() {
 		return
 	fi
 	[[ $AREAS == all ]] || for a in ${AREAS//,/ }; do args+=(-a "$a"); done
+	# the tests and tools of the checkout as it is now
+	sync "$tree" "$res"
 	say "$k: building tools and selftests in $tree, then the lab (areas: $AREAS)"
 	KSRC_TARBALL=$CACHE/src/$(pkgver "$k")/pkg/usr/src/linux-source-6.12.tar.xz
 	export KSRC_TARBALL
