@@ -362,12 +362,13 @@ table() {
 			b=$(awk -F'\t' -v m="$m" '$1 == m {print $2; exit}' "$CACHE/results/$k/build" 2>/dev/null)
 			n=$(awk -F'\t' -v m="$m" '$1 == m {print $3; exit}' "$CACHE/results/$k/build" 2>/dev/null)
 			load=- tests=- fb=
-			if [[ -s $CACHE/results/$k/tests ]]; then
+			# a module that did not build is neither loaded nor tested
+			if [[ -s $CACHE/results/$k/tests && $b == ok ]]; then
 				area=$(area_of "$m")
 				load=$(load_of "$k" "$m")
 				tests=$(awk -F'\t' -v a="$area" '$2 == a {n[$1]++} END {
 					t = n["PASS"] + n["FAIL"] + n["SKIP"]
-					if (t) printf "%d/%d pass", n["PASS"], t; else printf "not run"
+					if (t) printf "%d/%d pass", n["PASS"], t; else printf "-"
 					if (n["FAIL"]) printf ", %d fail", n["FAIL"] }' "$CACHE/results/$k/tests")
 				# the boots the failures were in
 				fb=$(awk -F'\t' -v a="$area" '$2 == a && $1 == "FAIL" {print $4}' \
@@ -386,7 +387,8 @@ table() {
 					FAILED+=("$k $m load")
 				fi
 			fi
-			if [[ $tests == *fail* || $tests == "not run" ]]; then
+			# (- : the module's area was not in the boot's --areas)
+			if [[ $tests == *fail* ]]; then
 				if why=$(known "$k" "$m" tests) || { [[ $fb != *,* ]] && why=$(known "$k" "$m" "tests@$fb"); }; then
 					tests+="*"
 					n+="${n:+; }known: $why"
