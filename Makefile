@@ -12,6 +12,8 @@
 #   make lint     sparse, W=1, coccicheck, checkpatch
 #   make bench    benchmarks (B=name), tables in build/results/
 #   make kselftest-tarball   build/kselftest.tar.gz for LAVA/KernelCI
+#   make matrix   build every module against every Debian 6.12 kernel the
+#                 registry serves, boot-test three (build/matrix/matrix.txt)
 #   make install  the shipped modules to /lib/modules/$KVER/updates/kmemlab,
 #                 tools to /usr/local/bin; make uninstall removes them
 #
@@ -187,6 +189,13 @@ uninstall:
 kselftest-tarball: all
 	$(TOP)/tools/ship/kselftest-tarball.sh $(TOP) $(BUILD) $(KSRC) $(BUILD)/kselftest.tar.gz
 
+# The build matrix: every Debian 6.12 kernel the registry serves (apt-cache)
+# x every module x (build, load, tests); boot tests of the oldest and newest
+# amd64 and the newest rt-amd64 (tools/ship/matrix.sh; MATRIX_ARGS='--boot
+# none' builds only, '--areas lab,spf' limits the boot tests).
+matrix:
+	$(TOP)/tools/ship/matrix.sh $(MATRIX_ARGS)
+
 clean:
 	-+$(KBUILD) clean
 	+$(MAKE) -C tools clean
@@ -198,4 +207,4 @@ distclean: clean
 comma := ,
 
 .PHONY: all deps kver-check kernel ksrc modules tools selftests nfit_test run check \
-	nfit_test-if-needed lint bench install uninstall kselftest-tarball clean distclean
+	nfit_test-if-needed lint bench install uninstall kselftest-tarball matrix clean distclean

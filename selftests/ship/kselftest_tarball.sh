@@ -26,7 +26,7 @@ km_cleanup "rm -rf $W"
 mkdir -p "$W"
 
 ktap_print_header
-ktap_set_plan 4
+ktap_set_plan 5
 
 build() {
 	"$TOP/tools/ship/kselftest-tarball.sh" "$TOP" "$BUILD" "$BUILD/ksrc" "$W/kselftest.tar.gz"
@@ -77,6 +77,26 @@ else
 	ktap_test_fail "run_kselftest.sh from the tarball: lab exit $rc, runner exit ${end:-none}"
 fi
 
+# the parser reads every result kselftest.h and the harness print: a
+# kselftest.h skip is "ok N # SKIP reason" (its name is in the directive),
+# which an earlier version dropped (spf_ioctl: 16 pass, 0 skip against make
+# check's 16 pass, 1 skip; issue 20)
+parser() {
+	local d=$W/parser
+	mkdir -p "$d/none"
+	printf '%s\n' '# selftests: kmemlab/t: x' '# ok 1 a' '# ok 2 # SKIP b: reason' \
+		'# not ok 3 c # exit=1' '# ok 4 d # SKIP reason' 'not ok 1 selftests: kmemlab/t: x # exit=1' >"$d/tap"
+	sed 's/kmemlab\///' "$d/tap" >"$d/none/tap.log"
+	printf 't\tx\tnone\t1\t1\t2\t0\n' >"$d/cases"
+	printf 'FAIL\tt\tx\tnone\texit=1\n' >"$d/results"
+	python3 "$HERE/ksft_tap.py" "$d/tap" "$d/cases" none | grep -qx \
+		'SAME t: x: fail (cases 1 pass, 1 fail, 2 skip); fail (cases 1 pass, 1 fail, 2 skip) \[make check, none\]' || return 1
+	# and sees a difference of one case's result
+	sed -i 's/# ok 1 a/# not ok 1 a/' "$d/none/tap.log"
+	! python3 "$HERE/ksft_tap.py" "$d/tap" "$d/cases" none >/dev/null
+}
+km_check "the TAP parser (LAVA's rules) counts a kselftest.h skip and sees a one-case difference" parser
+
 # the verdicts, by LAVA's rules, against make check's: this check's when
 # it ran those areas, else the newest check that did (build/vm/runs/)
 areas=()
@@ -102,7 +122,7 @@ if [[ -z $cases ]]; then
 	ktap_test_fail "no make check results of ${areas[*]} to compare with (run make check T=${areas[*]// /,} first)"
 else
 	echo "# make check's results: $cases"
-	km_check "LAVA's parse of the TAP gives every test make check's verdict and case counts" \
+	km_check "LAVA's parse of the TAP gives every test and case make check's verdict" \
 		python3 "$HERE/ksft_tap.py" "$W/tap.log" "$cases" nfit
 fi
 km_finish
