@@ -108,12 +108,24 @@ static bool wl_is_shared(enum wl wl)
 	return wl == WL_SHARED_TMPFS || wl == WL_SHARED_EXT4 || wl_is_dev(wl);
 }
 
-static uint64_t self_faults(void)
+/*
+ * One end of a measured interval: the observer's counters (if on) and
+ * getrusage(RUSAGE_SELF), taken twice (see spf_snap()). Returns 0 or
+ * -errno of the observer's read.
+ */
+static int bench_snap(int obs_fd, int slot, struct spf_snap *s)
 {
-	struct rusage ru;
+	int i, ret = 0;
 
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+	for (i = 0; i < 2; i++) {
+		if (obs_fd >= 0) {
+			ret = spf_snap(obs_fd, (uint32_t)slot, s);
+		} else {
+			memset(s, 0, sizeof(*s));
+			getrusage(RUSAGE_SELF, &s->ru);
+		}
+	}
+	return ret;
 }
 
 static uint64_t thread_faults(void)
@@ -335,9 +347,10 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 {
 	struct worker ws[MAX_THREADS];
 	struct writer wr = { .op = c->wr, .len = o->wsize };
-	struct spf_counters before, after;
+	struct spf_snap start, end;
 	unsigned int i, nthr = c->threads;
-	uint64_t t0, t1, faults = 0, ru0 = 0;
+	uint64_t t0, t1, faults = 0;
+	int obs_err;
 	struct timespec ts;
 	size_t n;
 	int ret = 0;
@@ -370,17 +383,10 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	atomic_store(&stop_flag, 0);
 	/*
 	 * The kernel's own count of the same interval, every thread of the
-	 * process: before any thread starts, after all are joined. A dry
-	 * round of both snapshots first, so that neither faults between
-	 * them (the first getrusage() call resolves its PLT slot, a write
-	 * fault the observer saw and the kernel's count did not yet hold).
+	 * process: before any thread starts, after all are joined (twice at
+	 * each end, see spf_snap()).
 	 */
-	ru0 = self_faults();
-	if (obs_fd >= 0) {
-		spf_obs_read(obs_fd, slot, &after);
-		spf_obs_read(obs_fd, slot, &before);
-	}
-	ru0 = self_faults();
+	bench_snap(obs_fd, slot, &start);
 	pthread_barrier_init(&start_barrier, NULL,
 			     nthr + 1 + (c->wr != WR_NONE));
 	for (i = 0; i < nthr; i++)
@@ -424,14 +430,16 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	r->fault_ns = (double)kml_percentile(ws[0].bt, ws[0].nbt, 50) / BATCH;
 	for (i = 0; i < nthr; i++)
 		free(ws[i].bt);
-	r->ru_faults = self_faults() - ru0;
-	if (obs_fd >= 0 && !spf_obs_read(obs_fd, slot, &after)) {
-		spf_delta(&after, &before);
-		spf_summarize(&after, &r->s);
+	obs_err = bench_snap(obs_fd, slot, &end);
+	r->ru_faults = (uint64_t)(spf_snap_faults(&end) -
+				  spf_snap_faults(&start));
+	if (obs_fd >= 0 && !obs_err) {
+		spf_delta(&end.c, &start.c);
+		spf_summarize(&end.c, &r->s);
 		r->have_obs = true;
 		/* FAST: the workloads' passes neither fail nor retry in GUP */
-		r->obs_faults = after.mode == SPF_OBS_EXACT ?
-				spf_exact_accounted(&after, &r->s) :
+		r->obs_faults = end.c.mode == SPF_OBS_EXACT ?
+				spf_exact_accounted(&end.c, &r->s) :
 				r->s.completed + r->s.kernel;
 	}
 	r->fps = (double)faults / ((double)(t1 - t0) / 1e9);
