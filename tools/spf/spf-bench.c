@@ -860,6 +860,16 @@ static void obs_list(const struct opts *o, char *buf, size_t len)
 
 /* ---- latency by outcome ------------------------------------------------ */
 
+/* A zeroed histogram set if @want, else NULL. */
+static struct spf_latency *lat_alloc(bool want)
+{
+	struct spf_latency *l = want ? calloc(1, sizeof(*l)) : NULL;
+
+	if (want && !l)
+		kml_die(1, NULL, "out of memory");
+	return l;
+}
+
 static void lat_accumulate(struct cfg *c, const struct run_result *r)
 {
 	int k, b;
@@ -1239,11 +1249,8 @@ int main(int argc, char **argv)
 					c->fault_ns = c->fps + 8 * o.reps;
 					c->ru_faults = c->fps + 9 * o.reps;
 					c->obs_faults = c->fps + 10 * o.reps;
-					if (o.latency && !absent && m != SPF_OBS_OFF) {
-						c->lat = calloc(1, sizeof(*c->lat));
-						if (!c->lat)
-							kml_die(1, NULL, "out of memory");
-					}
+					c->lat = lat_alloc(o.latency && !absent &&
+							   m != SPF_OBS_OFF);
 					n++;
 				}
 
