@@ -120,7 +120,7 @@ BENCH_VM_bgpmem      := -p nfit
 # instruction-counted guest time: repeatable to 0.5 %, where multi-threaded
 # TCG varied 1.5x between back-to-back runs (Documentation/bgpmem.rst)
 BENCH_ENV_bgpmem     := LAB_NVDIMM_DIR=/dev/shm LAB_CLOCK=icount
-BENCH_VM_spf         := -p none
+BENCH_VM_spf         := -p none --disk 512M
 BENCH_VM_memcg_dirty := -p none --disk 1G
 
 # benchmark boots without the stock kernel's boot-time checkers (slub_debug,

@@ -14,6 +14,11 @@
 #     under fault load
 #  4. every workload (anon, private/shared tmpfs, private/shared ext4 on a
 #     loop device, THP off and on), 1 vs 2 threads
+#  5. fault latency by outcome (spf-bench --latency): anon, cold-cache file
+#     faults on ext4 on a virtio-blk scratch disk (the first unmounted
+#     /dev/vdX; a loop device if none), swap-in from zram, the device
+#     without ->map_pages; with and without a concurrent mprotect writer;
+#     p50/p99/max per outcome and a PNG (gnuplot) next to the table
 # Run in the lab:  flock /tmp/kmemlab-bench.lock make bench B=spf
 #   (or: flock /tmp/kmemlab-bench.lock tools/vm/lab run -p none -t 1800 -c $PWD/bench/spf/run.sh)
 # Output: a table on stdout and in $KMEMLAB_RESULTS/spf/bench-<time>.txt
@@ -27,7 +32,7 @@ OBS_REPS=${OBS_REPS:-21}	# section 1 (the 5% target needs more)
 DUR=${DUR:-0.3}
 SIZE=${SIZE:-8M}
 BENCH=$BIN/spf-bench
-loaded= loopdev= mnt=
+loaded= loopdev= mnt= vmnt= zram=
 
 die() { echo "spf bench: error: $1" >&2; [[ -n ${2:-} ]] && echo "spf bench: hint: $2" >&2; exit 1; }
 
@@ -35,6 +40,8 @@ die() { echo "spf bench: error: $1" >&2; [[ -n ${2:-} ]] && echo "spf bench: hin
 command -v python3 >/dev/null || die "python3 not found" "install python3 (Debian: apt-get install python3)"
 tmp=$(mktemp -d)
 cleanup() {
+	[[ -n $zram ]] && { swapoff /dev/zram0; echo 1 >/sys/block/zram0/reset; }
+	[[ -n $vmnt ]] && umount "$vmnt" && rmdir "$vmnt"
 	[[ -n $mnt ]] && umount "$mnt" && rmdir "$mnt"
 	[[ -n $loopdev ]] && losetup -d "$loopdev"
 	[[ -n $loaded ]] && rmmod spf_harness
@@ -58,24 +65,54 @@ mkfs.ext4 -q -F "$loopdev" || die "mkfs.ext4 $loopdev failed" "install e2fsprogs
 mnt=$(mktemp -d /mnt/spf-ext4.XXXXXX)
 mount -t ext4 "$loopdev" "$mnt" || { rmdir "$mnt"; mnt=; die "cannot mount ext4 on $loopdev"; }
 
+# section 5: ext4 on a virtio-blk scratch disk (make bench boots with one),
+# and swap on zram for the swap-in workload
+vdisk=
+for d in /dev/vd[a-z]; do
+	[[ -b $d ]] && ! grep -q "^$d " /proc/mounts && ! grep -q "^$d " /proc/swaps && { vdisk=$d; break; }
+done
+lat_ext4=$mnt lat_disk="a loop device (no scratch disk: make bench boots with --disk)"
+if [[ -n $vdisk ]]; then
+	vmnt=$(mktemp -d /mnt/spf-vd.XXXXXX)
+	if mkfs.ext4 -q -F "$vdisk" && mount -t ext4 "$vdisk" "$vmnt"; then
+		lat_ext4=$vmnt lat_disk="$vdisk (virtio-blk)"
+	else
+		rmdir "$vmnt"; vmnt=
+	fi
+fi
+lat_wl=anon,cold-ext4,dev
+if grep -q '^/dev/' /proc/swaps; then
+	lat_wl+=,swapin
+elif modprobe zram num_devices=1 2>/dev/null && [[ -e /sys/block/zram0 ]] &&
+     echo 256M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
+     swapon /dev/zram0; then
+	zram=1 lat_wl+=,swapin
+else
+	echo "spf bench: no swap (zram): section 5 without swapin" >&2
+fi
+png=$OUTDIR/latency-$(date +%Y%m%d-%H%M%S).png
+
 common=(-q --json -s "$SIZE" -d "$DUR" -r "$REPS")
-echo "spf bench: 1/4 observer overhead ($OBS_REPS reps)" >&2
+echo "spf bench: 1/5 observer overhead ($OBS_REPS reps)" >&2
 "$BENCH" -q --json -s "$SIZE" -d "$DUR" -r "$OBS_REPS" -w anon --thp off \
 	-o off,fast,exact >"$tmp/obs.json"
-echo "spf bench: 2/4 device map_pages vs none" >&2
+echo "spf bench: 2/5 device map_pages vs none" >&2
 "$BENCH" "${common[@]}" -w dev,dev-mp -o exact >"$tmp/dev.json"
-echo "spf bench: 3/4 writers" >&2
+echo "spf bench: 3/5 writers" >&2
 "$BENCH" "${common[@]}" -w anon --thp off -W none,munmap,mprotect,mremap,dontneed \
 	-o fast >"$tmp/writer.json"
-echo "spf bench: 4/4 workloads x threads, THP off and on" >&2
+echo "spf bench: 4/5 workloads x threads, THP off and on" >&2
 "$BENCH" "${common[@]}" -w anon,private-tmpfs,shared-tmpfs,private-ext4,shared-ext4 \
 	--tmpdir /dev/shm --ext4-dir "$mnt" --thp off -t 1,2 -o fast >"$tmp/wl-thpoff.json"
 "$BENCH" "${common[@]}" -w anon --thp on -t 1,2 -o fast >"$tmp/wl-thpon.json"
+echo "spf bench: 5/5 latency by outcome ($lat_wl)" >&2
+"$BENCH" "${common[@]}" -w "$lat_wl" --ext4-dir "$lat_ext4" -W none,mprotect \
+	-o fast --latency --plot "$png" >"$tmp/lat.json"
 load_after=$(cat /proc/loadavg)
 
-python3 - "$tmp" "$REPS" "$OBS_REPS" "$DUR" "$SIZE" "$(uname -r)" "$(nproc)" "$load_before" "$load_after" <<'PY' | tee "$out"
+python3 - "$tmp" "$REPS" "$OBS_REPS" "$DUR" "$SIZE" "$(uname -r)" "$(nproc)" "$load_before" "$load_after" "$lat_disk" "$png" <<'PY' | tee "$out"
 import json, statistics, sys
-tmp, reps, oreps, dur, size, kver, ncpu, lb, la = sys.argv[1:]
+tmp, reps, oreps, dur, size, kver, ncpu, lb, la, lat_disk, png = sys.argv[1:]
 def load(p):
     return json.load(open(p))
 def res(doc):
@@ -128,5 +165,17 @@ for wl in ("anon", "anon+thp", "private-tmpfs", "shared-tmpfs", "private-ext4", 
     name, thp = (wl[:-4], "on") if wl.endswith("+thp") else (wl, "off")
     ratio = statistics.median(y / x for x, y in zip(a["faults_per_s_reps"], b["faults_per_s_reps"]) if x)
     print(f"{name:<14} {thp:<4} {a['faults_per_s']:>10.0f} {b['faults_per_s']:>10.0f} {ratio:>6.2f} {a['vma_lock_pct']:>8.1f} {b['vma_lock_pct']:>8.1f} {b['retries_per_1000']:>11.1f}")
+print()
+print(f"## 5. fault latency by outcome (observer fast + latency, 1 fault thread, all reps; cold-ext4 on {lat_disk})")
+print("# from the fault's start (page_fault_user) to its last handle_mm_fault() pass; p50/p99")
+print("# interpolated within log2 buckets (a factor of 2); check: histogram faults == completed passes")
+print(f"# plot: {png}")
+print(f"{'workload':<10} {'writer':<9} {'outcome':<15} {'faults':>8} {'p50_us':>9} {'p99_us':>9} {'max_us':>10} {'check':>6}")
+for r in load(f"{tmp}/lat.json")["results"]:
+    l = r["latency"]
+    chk = "ok" if l["histogram_faults"] == l["completed_user_passes"] and not l["lost"] else "BAD"
+    for k, v in l.items():
+        if isinstance(v, dict) and v["faults"]:
+            print(f"{r['workload']:<10} {r['writer']:<9} {k:<15} {v['faults']:>8} {v['p50_us']:>9.1f} {v['p99_us']:>9.1f} {v['max_us']:>10.1f} {chk:>6}")
 PY
 echo "spf bench: results in $out" >&2

@@ -54,6 +54,7 @@ static long spf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case SPF_IOC_UNTRACK:
 	case SPF_IOC_READ:
 	case SPF_IOC_RESET:
+	case SPF_IOC_LAT_READ:
 		return spf_obs_ioctl(file, cmd, argp);
 	case SPF_IOC_DEV_SETUP:
 	case SPF_IOC_DEV_DELAY:

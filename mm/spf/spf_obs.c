@@ -38,6 +38,7 @@
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -69,6 +70,14 @@ struct spf_pcpu {
 	u64 c[SPF_C_NR];
 };
 
+/* Latency histograms (SPF_OBS_F_LATENCY), per cpu. */
+struct spf_lat_pcpu {
+	u64 count[SPF_LAT_NR][SPF_LAT_BUCKETS];
+	u64 max_ns[SPF_LAT_NR];
+	u64 sum_ns[SPF_LAT_NR];
+	u64 lost;
+};
+
 /*
  * A tracked process. @mm is compared only, never dereferenced in probes.
  * @by is the file that tracked it: closing that file frees the slot.
@@ -78,12 +87,15 @@ struct spf_slot {
 	struct file *by;
 	pid_t pid;
 	struct spf_pcpu __percpu *cnt;
+	struct spf_lat_pcpu __percpu *lat;
 };
 
 /* Per-call data handed from an entry to an exit handler (EXACT mode). */
 struct spf_call {
 	int slot;
 	int kind;
+	unsigned long address;
+	unsigned int flags;
 };
 
 enum { SPF_K_VMA, SPF_K_MMAP, SPF_K_OTHER };
@@ -93,6 +105,7 @@ static struct file *spf_obs_owner;
 static u32 spf_obs_mode;
 static u32 spf_features;
 static struct spf_pcpu __percpu *spf_global;
+static struct spf_lat_pcpu __percpu *spf_global_lat;
 static struct spf_slot spf_slots[SPF_MAX_TRACK];
 static struct tracepoint *spf_tp_kernel;
 static struct tracepoint *spf_tp_user;
@@ -121,6 +134,24 @@ static int spf_fc_mretry = SPF_C_MMAP_RETRY;
 #define SPF_P_MMAP	2UL	/* the last pass ran under mmap_lock */
 #define SPF_P_MASK	3UL
 static unsigned long spf_pend[1 << SPF_PEND_BITS];
+
+/*
+ * SPF_OBS_F_LATENCY: the fault in progress of a task, by the same task
+ * hash as spf_pend: @task (0: none), its start (local_clock()) and
+ * whether a VMA-lock pass of it returned VM_FAULT_RETRY. Written by the
+ * task itself (page_fault_user starts it, the exit of its last
+ * handle_mm_fault() pass ends it); a task sharing the slot at the same
+ * moment makes the other's last pass "lost".
+ */
+struct spf_lat_task {
+	unsigned long task;
+	u64 t0;
+	unsigned long retried;
+};
+
+static struct spf_lat_task spf_lat_tasks[1 << SPF_PEND_BITS];
+static bool spf_lat_on;
+static u64 spf_slow_ns;
 
 static inline unsigned long *spf_pend_word(void)
 {
@@ -331,6 +362,8 @@ static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 		return 0;
 	call->slot = slot;
 	call->kind = kind;
+	call->address = regs->si;
+	call->flags = regs->dx;
 	return 0;
 }
 
@@ -376,6 +409,65 @@ static void spf_lmfv_ftrace(unsigned long ip, unsigned long parent_ip,
 		spf_inc(slot, spf_fc_abort);
 }
 
+static void spf_lat_add(struct spf_lat_pcpu __percpu *lat, int out, u64 ns)
+{
+	int b = ns ? min_t(int, fls64(ns) - 1, SPF_LAT_BUCKETS - 1) : 0;
+
+	this_cpu_inc(lat->count[out][b]);
+	this_cpu_add(lat->sum_ns[out], ns);
+	if (ns > this_cpu_read(lat->max_ns[out]))
+		this_cpu_write(lat->max_ns[out], ns);
+}
+
+static void spf_lat_lost(int slot)
+{
+	this_cpu_inc(spf_global_lat->lost);
+	if (slot >= 0)
+		this_cpu_inc(spf_slots[slot].lat->lost);
+}
+
+/*
+ * SPF_OBS_F_LATENCY: a user handle_mm_fault() pass of the current task
+ * returned @ret. A VMA-lock pass that retries marks its fault; the last
+ * pass (no VM_FAULT_RETRY) ends it: its time goes into the histogram of
+ * its outcome, and the trace event fires if it was slow.
+ */
+static void spf_lat_pass(const struct spf_call *call, vm_fault_t ret)
+{
+	struct spf_lat_task *t = &spf_lat_tasks[hash_ptr(current, SPF_PEND_BITS)];
+	bool major;
+	int out;
+	u64 ns;
+
+	if (READ_ONCE(t->task) != (unsigned long)current) {
+		if (!(ret & VM_FAULT_RETRY))
+			spf_lat_lost(call->slot);
+		return;
+	}
+	if (ret & VM_FAULT_RETRY) {
+		if (call->kind == SPF_K_VMA)
+			t->retried = 1;
+		return;
+	}
+	ns = local_clock() - t->t0;
+	WRITE_ONCE(t->task, 0);
+	if (ret & VM_FAULT_ERROR) {
+		out = SPF_LAT_ERROR;
+	} else {
+		/* what mm_account_fault() counts as major */
+		major = (ret & VM_FAULT_MAJOR) || (call->flags & FAULT_FLAG_TRIED);
+		out = call->kind == SPF_K_VMA ? SPF_LAT_VMA :
+		      t->retried ? SPF_LAT_RETRY : SPF_LAT_FALLBACK;
+		out += major;
+	}
+	spf_lat_add(spf_global_lat, out, ns);
+	if (call->slot >= 0)
+		spf_lat_add(spf_slots[call->slot].lat, out, ns);
+	if (ns >= READ_ONCE(spf_slow_ns))
+		trace_spf_slow_fault(call->address, ns, out, (__force u32)ret,
+				     call->flags);
+}
+
 static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
 			 unsigned long ret_ip, struct pt_regs *regs,
 			 void *data)
@@ -383,6 +475,11 @@ static void spf_hmf_exit(struct fprobe *fp, unsigned long ip,
 	struct spf_call *call = data;
 	vm_fault_t ret = (__force vm_fault_t)regs_return_value(regs);
 
+	if (READ_ONCE(spf_lat_on) && call->kind != SPF_K_OTHER)
+		spf_lat_pass(call, ret);
+	/* FAST with SPF_OBS_F_LATENCY: latency only, FAST counts the rest */
+	if (spf_obs_mode != SPF_OBS_EXACT)
+		return;
 	if (call->kind == SPF_K_VMA)
 		spf_inc(call->slot, (ret & VM_FAULT_RETRY) ?
 				    SPF_C_VMA_RETRY : SPF_C_VMA_DONE);
@@ -410,7 +507,7 @@ static void spf_tp_kernel_probe(void *data, unsigned long address,
  * frees the filter hashes without clearing the ops, so a struct fprobe
  * must never be registered twice.
  */
-static struct fprobe *spf_fprobe_new(u32 mode, fprobe_entry_cb entry,
+static struct fprobe *spf_fprobe_new(bool with_exit, fprobe_entry_cb entry,
 				     fprobe_exit_cb exit)
 {
 	struct fprobe *fp = kzalloc(sizeof(*fp), GFP_KERNEL);
@@ -418,7 +515,7 @@ static struct fprobe *spf_fprobe_new(u32 mode, fprobe_entry_cb entry,
 	if (!fp)
 		return NULL;
 	fp->entry_handler = entry;
-	if (mode == SPF_OBS_EXACT) {
+	if (with_exit) {
 		fp->exit_handler = exit;
 		fp->entry_data_size = sizeof(struct spf_call);
 		fp->nr_maxactive = SPF_MAXACTIVE;
@@ -442,6 +539,14 @@ static void spf_tp_user_probe(void *data, unsigned long address,
 {
 	spf_inc(spf_slot_of(current->mm), spf_fc_user);
 	spf_pend_xchg(0);	/* a new fault: forget the last one */
+	if (READ_ONCE(spf_lat_on)) {
+		struct spf_lat_task *t =
+			&spf_lat_tasks[hash_ptr(current, SPF_PEND_BITS)];
+
+		WRITE_ONCE(t->task, (unsigned long)current);
+		t->retried = 0;
+		t->t0 = local_clock();
+	}
 }
 
 static void spf_find_tp(struct tracepoint *tp, void *priv)
@@ -532,14 +637,18 @@ static void spf_obs_detach(void)
 	tracepoint_synchronize_unregister();
 	spf_obs_mode = SPF_OBS_OFF;
 	spf_broken_fast = false;
-	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW);
+	spf_lat_on = false;
+	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW |
+			  SPF_FEAT_LATENCY);
 	memset(spf_pend, 0, sizeof(spf_pend));
+	memset(spf_lat_tasks, 0, sizeof(spf_lat_tasks));
 }
 
-static int spf_fprobe_attach(struct fprobe **slot, u32 mode, const char *sym,
-			     fprobe_entry_cb entry, fprobe_exit_cb exit)
+static int spf_fprobe_attach(struct fprobe **slot, bool with_exit,
+			     const char *sym, fprobe_entry_cb entry,
+			     fprobe_exit_cb exit)
 {
-	struct fprobe *fp = spf_fprobe_new(mode, entry, exit);
+	struct fprobe *fp = spf_fprobe_new(with_exit, entry, exit);
 	int ret;
 
 	if (!fp)
@@ -567,13 +676,22 @@ static int spf_tp_user_attach(void)
  * Attach the probes of @mode (@flags: SPF_OBS_F_*). Called with
  * spf_obs_lock held, all off.
  */
-static int spf_obs_attach(u32 mode, u32 flags)
+static int spf_obs_attach(u32 mode, u32 flags, u64 slow_ns)
 {
+	bool lat = flags & SPF_OBS_F_LATENCY;
 	int ret = 0;
 
-	/* Before the probes run: they read both without the lock. */
+	/* Before the probes run: they read these without the lock. */
 	spf_obs_mode = mode;
 	spf_broken_fast = flags & SPF_OBS_F_BROKEN_FAST;
+	spf_slow_ns = slow_ns;
+	spf_lat_on = lat;
+	/* the latency clock starts at page_fault_user */
+	if (lat && !spf_tp_user) {
+		pr_err("latency needs the exceptions:page_fault_user tracepoint\n");
+		ret = -ENOENT;
+		goto err;
+	}
 	spf_fc_user = mode == SPF_OBS_EXACT ? SPF_C_FAST_USER : SPF_C_USER_FAULTS;
 	spf_fc_abort = mode == SPF_OBS_EXACT ? SPF_C_FAST_ABORTS : SPF_C_VMA_ABORTS;
 	spf_fc_retry = mode == SPF_OBS_EXACT ? SPF_C_FAST_RETRY : SPF_C_VMA_RETRY;
@@ -581,10 +699,10 @@ static int spf_obs_attach(u32 mode, u32 flags)
 						SPF_C_MMAP_RETRY;
 
 	if (mode == SPF_OBS_EXACT) {
-		ret = spf_fprobe_attach(&spf_fp_lvur, mode, "lock_vma_under_rcu",
+		ret = spf_fprobe_attach(&spf_fp_lvur, true, "lock_vma_under_rcu",
 					spf_lvur_entry, spf_lvur_exit);
 		if (!ret)
-			ret = spf_fprobe_attach(&spf_fp_hmf, mode,
+			ret = spf_fprobe_attach(&spf_fp_hmf, true,
 						"handle_mm_fault",
 						spf_hmf_entry, spf_hmf_exit);
 		/* FAST's classification alongside, into SPF_C_FAST_* */
@@ -598,10 +716,15 @@ static int spf_obs_attach(u32 mode, u32 flags)
 	} else {
 		/* FAST: the tracepoint, or an fprobe if it is missing */
 		if (spf_tp_user_attach())
-			ret = spf_fprobe_attach(&spf_fp_lvur, mode,
+			ret = spf_fprobe_attach(&spf_fp_lvur, false,
 						"lock_vma_under_rcu",
 						spf_lvur_entry, NULL);
-		if (!ret)
+		/* latency needs the return of every pass: an fprobe */
+		if (!ret && lat)
+			ret = spf_fprobe_attach(&spf_fp_hmf, true,
+						"handle_mm_fault",
+						spf_hmf_entry, spf_hmf_exit);
+		else if (!ret)
 			ret = spf_fops_attach(&spf_fops, "handle_mm_fault",
 					      spf_hmf_ftrace);
 		if (!ret)
@@ -618,18 +741,23 @@ static int spf_obs_attach(u32 mode, u32 flags)
 		spf_features |= SPF_FEAT_KERNEL_TP;
 	if (spf_broken_fast)
 		spf_features |= SPF_FEAT_BROKEN_FAST;
+	if (lat)
+		spf_features |= SPF_FEAT_LATENCY;
 	return 0;
 err:
 	spf_obs_detach();
 	return ret;
 }
 
-static void spf_zero(struct spf_pcpu __percpu *cnt)
+static void spf_zero(struct spf_pcpu __percpu *cnt,
+		     struct spf_lat_pcpu __percpu *lat)
 {
 	int cpu;
 
-	for_each_possible_cpu(cpu)
+	for_each_possible_cpu(cpu) {
 		memset(per_cpu_ptr(cnt, cpu), 0, sizeof(struct spf_pcpu));
+		memset(per_cpu_ptr(lat, cpu), 0, sizeof(struct spf_lat_pcpu));
+	}
 }
 
 static void spf_untrack(int i)
@@ -742,7 +870,7 @@ static int spf_track(struct file *file, struct spf_track __user *argp)
 		mmput(mm);
 		return -EFAULT;
 	}
-	spf_zero(spf_slots[free].cnt);
+	spf_zero(spf_slots[free].cnt, spf_slots[free].lat);
 	spf_slots[free].pid = t.pid;
 	spf_slots[free].by = file;
 	mmgrab(mm);
@@ -789,6 +917,51 @@ out:
 	return ret;
 }
 
+static int spf_lat_read(struct spf_latency __user *argp)
+{
+	struct spf_lat_pcpu __percpu *lat;
+	struct spf_latency *out;
+	const struct spf_lat_pcpu *l;
+	int cpu, o, b, ret = 0;
+	u32 scope;
+
+	out = memdup_user(argp, sizeof(*out));
+	if (IS_ERR(out))
+		return PTR_ERR(out);
+	if (out->reserved) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (out->scope == SPF_SCOPE_GLOBAL) {
+		lat = spf_global_lat;
+	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
+		lat = spf_slots[out->scope].lat;
+	} else {
+		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
+		goto out;
+	}
+	scope = out->scope;
+	memset(out, 0, sizeof(*out));
+	out->scope = scope;
+	out->nr_outcomes = SPF_LAT_NR;
+	out->nr_buckets = SPF_LAT_BUCKETS;
+	for_each_possible_cpu(cpu) {
+		l = per_cpu_ptr(lat, cpu);
+		out->lost += l->lost;
+		for (o = 0; o < SPF_LAT_NR; o++) {
+			for (b = 0; b < SPF_LAT_BUCKETS; b++)
+				out->count[o][b] += l->count[o][b];
+			out->sum_ns[o] += l->sum_ns[o];
+			out->max_ns[o] = max(out->max_ns[o], l->max_ns[o]);
+		}
+	}
+	if (copy_to_user(argp, out, sizeof(*out)))
+		ret = -EFAULT;
+out:
+	kfree(out);
+	return ret;
+}
+
 static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
 {
 	struct spf_obs_config cfg;
@@ -796,20 +969,25 @@ static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
 
 	if (copy_from_user(&cfg, argp, sizeof(cfg)))
 		return -EFAULT;
-	if ((cfg.flags & ~SPF_OBS_F_ALL) || cfg.reserved[0] ||
-	    cfg.reserved[1] || cfg.mode > SPF_OBS_EXACT)
+	if ((cfg.flags & ~SPF_OBS_F_ALL) || cfg.reserved ||
+	    cfg.mode > SPF_OBS_EXACT)
 		return -EINVAL;
-	if ((cfg.flags & SPF_OBS_F_BROKEN_FAST) && cfg.mode == SPF_OBS_OFF)
+	if (cfg.flags && cfg.mode == SPF_OBS_OFF)
+		return -EINVAL;
+	if (cfg.slow_ns && !(cfg.flags & SPF_OBS_F_LATENCY))
 		return -EINVAL;
 	if (cfg.mode == spf_obs_mode &&
-	    !!(cfg.flags & SPF_OBS_F_BROKEN_FAST) == spf_broken_fast)
+	    !!(cfg.flags & SPF_OBS_F_BROKEN_FAST) == spf_broken_fast &&
+	    !!(cfg.flags & SPF_OBS_F_LATENCY) == spf_lat_on) {
+		WRITE_ONCE(spf_slow_ns, cfg.slow_ns);
 		return 0;
+	}
 	spf_obs_detach();
 	if (cfg.mode == SPF_OBS_OFF) {
 		spf_obs_owner = NULL;
 		return 0;
 	}
-	ret = spf_obs_attach(cfg.mode, cfg.flags);
+	ret = spf_obs_attach(cfg.mode, cfg.flags, cfg.slow_ns);
 	spf_obs_owner = ret ? NULL : file;
 	return ret;
 }
@@ -817,10 +995,10 @@ static int spf_obs_set(struct file *file, struct spf_obs_config __user *argp)
 /**
  * spf_obs_ioctl() - observer ioctls of /dev/spf_harness.
  * @file: the calling file
- * @cmd: SPF_IOC_OBS_SET, _TRACK, _UNTRACK, _READ or _RESET
+ * @cmd: SPF_IOC_OBS_SET, _TRACK, _UNTRACK, _READ, _LAT_READ or _RESET
  * @argp: user argument
  *
- * Everything but READ needs @file to own the observer, or the observer to
+ * Everything but READ and LAT_READ needs @file to own the observer, or the observer to
  * be unowned (then SET makes @file the owner).
  * Return: 0 or a negative errno.
  */
@@ -832,6 +1010,10 @@ long spf_obs_ioctl(struct file *file, unsigned int cmd, void __user *argp)
 	mutex_lock(&spf_obs_lock);
 	if (cmd == SPF_IOC_READ) {
 		ret = spf_read(argp);
+		goto out;
+	}
+	if (cmd == SPF_IOC_LAT_READ) {
+		ret = spf_lat_read(argp);
 		goto out;
 	}
 	if (spf_obs_owner && spf_obs_owner != file) {
@@ -858,9 +1040,9 @@ long spf_obs_ioctl(struct file *file, unsigned int cmd, void __user *argp)
 			spf_untrack(t.slot);
 		break;
 	case SPF_IOC_RESET:
-		spf_zero(spf_global);
+		spf_zero(spf_global, spf_global_lat);
 		for (i = 0; i < SPF_MAX_TRACK; i++)
-			spf_zero(spf_slots[i].cnt);
+			spf_zero(spf_slots[i].cnt, spf_slots[i].lat);
 		break;
 	default:
 		ret = -ENOTTY;
@@ -897,10 +1079,17 @@ int spf_obs_init(void)
 	spf_global = alloc_percpu(struct spf_pcpu);
 	if (!spf_global)
 		return -ENOMEM;
+	spf_global_lat = alloc_percpu(struct spf_lat_pcpu);
+	if (!spf_global_lat)
+		goto err_global;
 	for (i = 0; i < SPF_MAX_TRACK; i++) {
 		spf_slots[i].cnt = alloc_percpu(struct spf_pcpu);
-		if (!spf_slots[i].cnt)
+		spf_slots[i].lat = alloc_percpu(struct spf_lat_pcpu);
+		if (!spf_slots[i].cnt || !spf_slots[i].lat) {
+			free_percpu(spf_slots[i].cnt);
+			free_percpu(spf_slots[i].lat);
 			goto err_slots;
+		}
 	}
 	for_each_kernel_tracepoint(spf_find_tp, NULL);
 	if (!spf_tp_kernel)
@@ -908,8 +1097,12 @@ int spf_obs_init(void)
 	return 0;
 
 err_slots:
-	while (--i >= 0)
+	while (--i >= 0) {
 		free_percpu(spf_slots[i].cnt);
+		free_percpu(spf_slots[i].lat);
+	}
+	free_percpu(spf_global_lat);
+err_global:
 	free_percpu(spf_global);
 	return -ENOMEM;
 }
@@ -924,7 +1117,10 @@ void spf_obs_exit(void)
 	for (i = 0; i < SPF_MAX_TRACK; i++)
 		spf_untrack(i);
 	mutex_unlock(&spf_obs_lock);
-	for (i = 0; i < SPF_MAX_TRACK; i++)
+	for (i = 0; i < SPF_MAX_TRACK; i++) {
 		free_percpu(spf_slots[i].cnt);
+		free_percpu(spf_slots[i].lat);
+	}
+	free_percpu(spf_global_lat);
 	free_percpu(spf_global);
 }

@@ -6,6 +6,7 @@
 #define _SPF_TRACE_H
 
 #include <linux/tracepoint.h>
+#include <kmemlab/spf.h>
 
 TRACE_EVENT(spf_dev_fault,
 	TP_PROTO(u64 id, unsigned long pgoff, u64 gen, bool vma_locked,
@@ -66,6 +67,51 @@ TRACE_EVENT(spf_violation,
 	TP_printk("address=0x%lx vma=[0x%lx,0x%lx) mask=0x%x",
 		  __entry->address, __entry->vm_start, __entry->vm_end,
 		  __entry->mask)
+);
+
+TRACE_DEFINE_ENUM(SPF_LAT_VMA);
+TRACE_DEFINE_ENUM(SPF_LAT_VMA_MAJOR);
+TRACE_DEFINE_ENUM(SPF_LAT_FALLBACK);
+TRACE_DEFINE_ENUM(SPF_LAT_FALLBACK_MAJOR);
+TRACE_DEFINE_ENUM(SPF_LAT_RETRY);
+TRACE_DEFINE_ENUM(SPF_LAT_RETRY_MAJOR);
+TRACE_DEFINE_ENUM(SPF_LAT_ERROR);
+
+/*
+ * A user fault that took at least the observer's slow_ns (SPF_OBS_F_LATENCY):
+ * @ns from its start to the return of its last handle_mm_fault() pass,
+ * @outcome an &enum spf_lat_outcome, @ret that pass's vm_fault_t, @flags
+ * its FAULT_FLAG_*.
+ */
+TRACE_EVENT(spf_slow_fault,
+	TP_PROTO(unsigned long address, u64 ns, u32 outcome, u32 ret,
+		 u32 flags),
+	TP_ARGS(address, ns, outcome, ret, flags),
+	TP_STRUCT__entry(
+		__field(unsigned long, address)
+		__field(u64, ns)
+		__field(u32, outcome)
+		__field(u32, ret)
+		__field(u32, flags)
+	),
+	TP_fast_assign(
+		__entry->address = address;
+		__entry->ns = ns;
+		__entry->outcome = outcome;
+		__entry->ret = ret;
+		__entry->flags = flags;
+	),
+	TP_printk("address=0x%lx ns=%llu outcome=%s ret=0x%x flags=0x%x",
+		  __entry->address, __entry->ns,
+		  __print_symbolic(__entry->outcome,
+				   { SPF_LAT_VMA, "vma" },
+				   { SPF_LAT_VMA_MAJOR, "vma_major" },
+				   { SPF_LAT_FALLBACK, "fallback" },
+				   { SPF_LAT_FALLBACK_MAJOR, "fallback_major" },
+				   { SPF_LAT_RETRY, "retry" },
+				   { SPF_LAT_RETRY_MAJOR, "retry_major" },
+				   { SPF_LAT_ERROR, "error" }),
+		  __entry->ret, __entry->flags)
 );
 
 #endif /* _SPF_TRACE_H */

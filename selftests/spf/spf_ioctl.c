@@ -59,19 +59,26 @@ static int err_of(int ret)
 static void test_obs_bad_input(void)
 {
 	struct spf_obs_config cfg = { .mode = 7 };
+	struct spf_latency *lat;
 	struct spf_counters c;
 	struct spf_track t;
 	bool ok = true;
 	int fd = open(SPF_DEV_PATH, O_RDWR);
 
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
-	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .flags = 2 };
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .flags = 1u << 7 };
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
+	/* a slow-fault threshold needs the latency flag; flags need a mode */
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .slow_ns = 5 };
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_OFF,
+				       .flags = SPF_OBS_F_LATENCY };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
 	/* the broken-FAST switch needs the observer on */
 	cfg = (struct spf_obs_config){ .mode = SPF_OBS_OFF,
 				       .flags = SPF_OBS_F_BROKEN_FAST };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
-	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .reserved[1] = 1 };
+	cfg = (struct spf_obs_config){ .mode = SPF_OBS_FAST, .reserved = 1 };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_OBS_SET, &cfg), EINVAL);
 	memset(&c, 0, sizeof(c));
 	c.scope = 99;
@@ -93,6 +100,18 @@ static void test_obs_bad_input(void)
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_UNTRACK, &t), ENOENT);
 	EXPECT_ERR(ok, ioctl(fd, _IO(SPF_IOC_MAGIC, 0x7f)), ENOTTY);
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_READ, (void *)16), EFAULT);
+	lat = calloc(1, sizeof(*lat));
+	if (!lat)
+		ksft_exit_fail_msg("out of memory\n");
+	lat->scope = 99;
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_LAT_READ, lat), EINVAL);
+	lat->scope = 3;
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_LAT_READ, lat), ENOENT);
+	lat->scope = SPF_SCOPE_GLOBAL;
+	lat->reserved = 1;
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_LAT_READ, lat), EINVAL);
+	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_LAT_READ, (void *)16), EFAULT);
+	free(lat);
 	/* nothing changed: the observer is still off */
 	c = (struct spf_counters){ .scope = SPF_SCOPE_GLOBAL };
 	EXPECT_ERR(ok, ioctl(fd, SPF_IOC_READ, &c), 0);
@@ -397,8 +416,7 @@ struct cold_run {
 
 static int cold_run(int disk, uint32_t mode, uint32_t flags, struct cold_run *r)
 {
-	struct spf_counters before, after;
-	struct rusage ru0, ru1;
+	struct spf_snap s0, s1;
 	size_t len = COLD_PAGES * PG, i;
 	unsigned char vec[COLD_PAGES];
 	volatile const char *p;
@@ -420,22 +438,20 @@ static int cold_run(int disk, uint32_t mode, uint32_t flags, struct cold_run *r)
 	r->cold = !mincore((void *)p, len, vec);
 	for (i = 0; i < COLD_PAGES; i++)
 		r->cold &= !(vec[i] & 1);
-	/* a dry round: no snapshot's own buffers fault between them */
-	spf_obs_read(fd, (uint32_t)slot, &after);
-	getrusage(RUSAGE_SELF, &ru1);
-	spf_obs_read(fd, (uint32_t)slot, &before);
-	getrusage(RUSAGE_SELF, &ru0);
+	/* twice at each end: see spf_snap() */
+	spf_snap(fd, (uint32_t)slot, &s0);
+	spf_snap(fd, (uint32_t)slot, &s0);
 	for (i = 0; i < COLD_PAGES; i++)
 		sum += p[i * PG];
-	getrusage(RUSAGE_SELF, &ru1);
-	spf_obs_read(fd, (uint32_t)slot, &after);
+	spf_snap(fd, (uint32_t)slot, &s1);
+	spf_snap(fd, (uint32_t)slot, &s1);
 	(void)sum;
-	spf_delta(&after, &before);
-	spf_summarize(&after, &r->sm);
-	r->minflt = ru1.ru_minflt - ru0.ru_minflt;
-	r->majflt = ru1.ru_majflt - ru0.ru_majflt;
-	r->features = after.features;
-	r->missed = after.missed;
+	spf_delta(&s1.c, &s0.c);
+	spf_summarize(&s1.c, &r->sm);
+	r->minflt = s1.ru.ru_minflt - s0.ru.ru_minflt;
+	r->majflt = s1.ru.ru_majflt - s0.ru.ru_majflt;
+	r->features = s1.c.features;
+	r->missed = s1.c.missed;
 	munmap((void *)p, len);
 	close(fd);
 	return 0;
@@ -910,6 +926,360 @@ static void test_vmstat_pgfault(void)
 	ksft_test_result(ok, "observer_vs_vmstat_pgfault\n");
 }
 
+/* fork() a child that exits at once: every private page is now COW. */
+static void fork_and_reap(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid)
+		_exit(0);
+	waitpid(pid, &st, 0);
+}
+
+/* EXACT's accounted faults minus getrusage's, from @a to @b. */
+static long snap_excess(const struct spf_snap *a, struct spf_snap *b)
+{
+	struct spf_summary sm;
+
+	spf_delta(&b->c, &a->c);
+	spf_summarize(&b->c, &sm);
+	return (long)spf_exact_accounted(&b->c, &sm) -
+	       (spf_snap_faults(b) - spf_snap_faults(a));
+}
+
+/*
+ * The cause of spf_race fork_during_cow's "observer = getrusage + 1":
+ * getrusage() copies the rusage out after its sample; after a fork() the
+ * buffer's page is write-protected, so the copy-out takes a kernel-mode
+ * COW fault that the kernel accounts after the sample while the
+ * observer's next snapshot holds it. Deterministic: the old way of ending
+ * an interval (getrusage into a buffer not written since the fork, then
+ * SPF_IOC_READ) must give exactly +1 every time, and spf_snap() (buffers
+ * written first, taken twice) exactly 0.
+ */
+#define SNAP_REPS	3
+
+static void test_snapshot_after_fork(void)
+{
+	struct spf_snap *s0, *s1;
+	struct rusage *ru_old;
+	long old[SNAP_REPS], fixed[SNAP_REPS];
+	uint64_t kern[SNAP_REPS];
+	bool ok = true;
+	char *region;
+	int fd, slot, i;
+
+	fd = spf_obs_open(SPF_OBS_EXACT);
+	if (fd < 0)
+		ksft_exit_fail_msg("observer: %s\n", strerror(-fd));
+	slot = spf_obs_track_self(fd);
+	/* each buffer on a page of its own */
+	region = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (slot < 0 || region == MAP_FAILED)
+		ksft_exit_fail_msg("setup failed\n");
+	madvise(region, 8 * PG, MADV_NOHUGEPAGE);
+	memset(region, 1, 8 * PG);
+	s0 = (struct spf_snap *)region;
+	s1 = (struct spf_snap *)(region + 2 * PG);
+	ru_old = (struct rusage *)(region + 4 * PG);
+	for (i = 0; i < SNAP_REPS; i++) {
+		spf_snap(fd, (uint32_t)slot, s0);
+		spf_snap(fd, (uint32_t)slot, s0);
+		fork_and_reap();
+		/* the old finish: only getrusage's buffer left untouched */
+		memset(&s1->c, 0, sizeof(s1->c));
+		getrusage(RUSAGE_SELF, ru_old);
+		spf_obs_read(fd, (uint32_t)slot, &s1->c);
+		s1->ru = *ru_old;
+		kern[i] = s1->c.c[SPF_C_KERNEL_FAULTS] - s0->c.c[SPF_C_KERNEL_FAULTS];
+		old[i] = snap_excess(s0, s1);
+
+		spf_snap(fd, (uint32_t)slot, s0);
+		spf_snap(fd, (uint32_t)slot, s0);
+		fork_and_reap();
+		spf_snap(fd, (uint32_t)slot, s1);
+		spf_snap(fd, (uint32_t)slot, s1);
+		fixed[i] = snap_excess(s0, s1);
+		ksft_print_msg("rep %d: getrusage copy-out after fork: observer - getrusage = %ld (kernel-mode faults %llu); with spf_snap(): %ld\n",
+			       i, old[i], (unsigned long long)kern[i], fixed[i]);
+		if (old[i] != 1 || !kern[i] || fixed[i])
+			ok = false;
+	}
+	if (s1->c.missed)
+		ok = false;
+	munmap(region, 8 * PG);
+	close(fd);
+	ksft_test_result(ok, "oracle_getrusage_copyout_after_fork\n");
+}
+
+/* ---- fault latency by outcome ------------------------------------------ */
+
+static const char *const lat_names[SPF_LAT_NR] = {
+	"vma", "vma_major", "fallback", "fallback_major", "retry",
+	"retry_major", "error",
+};
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define SLOW_EV		TRACEFS "/events/spf_harness/spf_slow_fault"
+
+static bool tr_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * Count this process's spf_slow_fault events in the trace buffer; check
+ * every one's fields: a known outcome, 0 < ns < 60 s. @addr_lo..@addr_hi:
+ * the anonymous region, whose faults must be among them (*@in_region).
+ */
+static long slow_events(uintptr_t addr_lo, uintptr_t addr_hi, long *in_region,
+			bool *fields_ok)
+{
+	char line[512], out[32];
+	unsigned long long ns;
+	unsigned long addr;
+	const char *f;
+	long n = 0;
+	int i;
+	FILE *t = fopen(TRACEFS "/trace", "r");
+
+	*in_region = 0;
+	*fields_ok = true;
+	if (!t)
+		return -1;
+	while (fgets(line, sizeof(line), t)) {
+		f = strstr(line, "spf_slow_fault: ");
+		if (!f)
+			continue;
+		n++;
+		if (sscanf(f, "spf_slow_fault: address=0x%lx ns=%llu outcome=%31s",
+			   &addr, &ns, out) != 3) {
+			*fields_ok = false;
+			continue;
+		}
+		for (i = 0; i < SPF_LAT_NR; i++)
+			if (!strcmp(out, lat_names[i]))
+				break;
+		if (i == SPF_LAT_NR || !ns || ns > 60000000000ULL)
+			*fields_ok = false;
+		if (addr >= addr_lo && addr < addr_hi)
+			(*in_region)++;
+	}
+	fclose(t);
+	return n;
+}
+
+struct lat_snap {
+	struct spf_snap s;
+	struct spf_latency lat;
+};
+
+/* As spf_snap(), with the latency histograms; take it twice. */
+static void lat_snap(int fd, int slot, struct lat_snap *ls)
+{
+	memset(&ls->lat, 0, sizeof(ls->lat));
+	spf_snap(fd, (uint32_t)slot, &ls->s);
+	ls->lat.scope = (uint32_t)slot;
+	if (ioctl(fd, SPF_IOC_LAT_READ, &ls->lat))
+		ksft_exit_fail_msg("LAT_READ: %s\n", strerror(errno));
+}
+
+/* The faults of every outcome the lab can make on demand. */
+static void lat_workload(char *anon, size_t anon_pages, int disk)
+{
+	struct spf_dev_setup s;
+	volatile const char *p, *dev;
+	size_t i;
+	uint64_t v;
+	char sum = 0;
+	int dfd = dev_open(16 * PG, 0, &s);	/* no ->map_pages: retries */
+
+	for (i = 0; i < anon_pages; i++)
+		anon[i * PG] = 1;			/* vma */
+	dev = mmap(NULL, 17 * PG, PROT_READ, MAP_SHARED, dfd, 0);
+	if (dev == MAP_FAILED)
+		ksft_exit_fail_msg("mmap device: %s\n", strerror(errno));
+	for (i = 0; i < 16; i++)
+		sum += dev[i * PG];			/* retry */
+	spf_read_u64((const void *)(dev + 16 * PG), &v);	/* error: SIGBUS */
+	munmap((void *)dev, 17 * PG);
+	close(dfd);
+	if (disk >= 0) {				/* retry_major: cold */
+		p = mmap(NULL, 16 * PG, PROT_READ, MAP_SHARED, disk, 0);
+		if (p != MAP_FAILED) {
+			madvise((void *)p, 16 * PG, MADV_RANDOM);
+			posix_fadvise(disk, 0, 16 * PG, POSIX_FADV_DONTNEED);
+			for (i = 0; i < 16; i++)
+				sum += p[i * PG];
+			munmap((void *)p, 16 * PG);
+		}
+	}
+	(void)sum;
+}
+
+/*
+ * SPF_OBS_F_LATENCY in @mode: the histograms count every completed user
+ * pass once (sum over outcomes == completed, 0 lost), each outcome the
+ * workload makes shows up, max_ns lies in the highest non-empty bucket;
+ * with slow_ns = 0 the trace event fires once per fault with sane fields
+ * (and for the anonymous region's faults); with slow_ns = 60 s it fires
+ * for none while the histograms still count.
+ */
+static void test_latency(uint32_t mode, const char *name)
+{
+	struct spf_obs_config cfg = { .mode = mode, .flags = SPF_OBS_F_LATENCY };
+	struct lat_snap *a, *b;
+	struct spf_summary sm;
+	uint64_t total = 0, n;
+	long ev, in_region, ev_quiet;
+	bool ok = true, fields_ok, have_tr;
+	char pid[32], *anon;
+	int fd, slot, disk, o, k, top;
+	const size_t anon_pages = 64;
+
+	a = calloc(2, sizeof(*a));
+	anon = mmap(NULL, anon_pages * PG, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (!a || anon == MAP_FAILED || fd < 0 ||
+	    ioctl(fd, SPF_IOC_OBS_SET, &cfg))
+		ksft_exit_fail_msg("%s: setup: %s\n", name, strerror(errno));
+	b = a + 1;
+	madvise(anon, anon_pages * PG, MADV_NOHUGEPAGE);
+	slot = spf_obs_track_self(fd);
+	disk = open(SCRATCH_DISK, O_RDONLY | O_CLOEXEC);
+	snprintf(pid, sizeof(pid), "common_pid == %d", getpid());
+	/* the buffers hot before the event is on: no fault between them */
+	lat_snap(fd, slot, a);
+	lat_snap(fd, slot, a);
+	have_tr = tr_write(SLOW_EV "/filter", pid) &&
+		  tr_write(TRACEFS "/trace", "") &&
+		  tr_write(SLOW_EV "/enable", "1");
+	if (!have_tr)
+		ksft_print_msg("%s: no tracefs event %s: %s\n", name, SLOW_EV,
+			       strerror(errno));
+	lat_snap(fd, slot, a);
+	lat_workload(anon, anon_pages, disk);
+	lat_snap(fd, slot, b);
+	lat_snap(fd, slot, b);
+	tr_write(SLOW_EV "/enable", "0");
+	spf_delta(&b->s.c, &a->s.c);
+	spf_summarize(&b->s.c, &sm);
+	if (!(b->s.c.features & SPF_FEAT_LATENCY)) {
+		ksft_print_msg("%s: SPF_FEAT_LATENCY not reported\n", name);
+		ok = false;
+	}
+	for (o = 0; o < SPF_LAT_NR; o++) {
+		n = 0;
+		top = -1;
+		for (k = 0; k < SPF_LAT_BUCKETS; k++) {
+			b->lat.count[o][k] -= a->lat.count[o][k];
+			n += b->lat.count[o][k];
+			if (b->lat.count[o][k])
+				top = k;
+		}
+		total += n;
+		ksft_print_msg("%s: %-14s %6llu faults, max %llu ns\n", name,
+			       lat_names[o], (unsigned long long)n,
+			       (unsigned long long)b->lat.max_ns[o]);
+		/* a cumulative max: the interval's top bucket cannot exceed it */
+		if (top >= 0 && b->lat.max_ns[o] < (top ? 1ULL << top : 0)) {
+			ksft_print_msg("%s: %s max %llu ns below its top bucket %d\n",
+				       name, lat_names[o],
+				       (unsigned long long)b->lat.max_ns[o], top);
+			ok = false;
+		}
+	}
+	b->lat.lost -= a->lat.lost;
+	ksft_print_msg("%s: histograms %llu + lost %llu, completed user passes %llu (user faults %llu)\n",
+		       name, (unsigned long long)total,
+		       (unsigned long long)b->lat.lost,
+		       (unsigned long long)sm.completed,
+		       (unsigned long long)sm.user);
+	if (total + b->lat.lost != sm.completed || b->lat.lost) {
+		ksft_print_msg("%s: histogram counts != completed faults\n", name);
+		ok = false;
+	}
+	if (total < anon_pages + 16 + 1)
+		ok = false;
+	for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
+		n += b->lat.count[SPF_LAT_ERROR][o];
+	if (!n) {
+		ksft_print_msg("%s: the SIGBUS fault not in 'error'\n", name);
+		ok = false;
+	}
+	if (mode == SPF_OBS_EXACT && n != b->s.c.c[SPF_C_USER_ERROR]) {
+		ksft_print_msg("%s: error %llu != USER_ERROR %llu\n", name,
+			       (unsigned long long)n,
+			       (unsigned long long)b->s.c.c[SPF_C_USER_ERROR]);
+		ok = false;
+	}
+	/* the device without ->map_pages: every fault retries, minor */
+	for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
+		n += b->lat.count[SPF_LAT_RETRY][o];
+	if (n < 16) {
+		ksft_print_msg("%s: %llu device faults in retry, want 16\n",
+			       name, (unsigned long long)n);
+		ok = false;
+	}
+	if (disk >= 0) {
+		for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
+			n += b->lat.count[SPF_LAT_RETRY_MAJOR][o];
+		if (n < 16) {
+			ksft_print_msg("%s: %llu cold-file faults in retry_major, want 16\n",
+				       name, (unsigned long long)n);
+			ok = false;
+		}
+	}
+	if (have_tr) {
+		ev = slow_events((uintptr_t)anon,
+				 (uintptr_t)anon + anon_pages * PG,
+				 &in_region, &fields_ok);
+		ksft_print_msg("%s: slow_ns 0: %ld spf_slow_fault events (%ld in the anonymous region), fields %s\n",
+			       name, ev, in_region, fields_ok ? "ok" : "BAD");
+		if (ev != (long)total || in_region < (long)anon_pages ||
+		    !fields_ok)
+			ok = false;
+		/* a threshold of 60 s: no event, the histograms still count */
+		cfg.slow_ns = 60000000000ULL;
+		if (ioctl(fd, SPF_IOC_OBS_SET, &cfg))
+			ok = false;
+		tr_write(TRACEFS "/trace", "");
+		tr_write(SLOW_EV "/enable", "1");
+		lat_snap(fd, slot, a);
+		madvise(anon, anon_pages * PG, MADV_DONTNEED);
+		lat_workload(anon, anon_pages, -1);
+		lat_snap(fd, slot, b);
+		tr_write(SLOW_EV "/enable", "0");
+		ev_quiet = slow_events(0, 0, &in_region, &fields_ok);
+		for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
+			n += b->lat.count[SPF_LAT_VMA][o] -
+			     a->lat.count[SPF_LAT_VMA][o];
+		ksft_print_msg("%s: slow_ns 60 s: %ld events, %llu vma faults counted\n",
+			       name, ev_quiet, (unsigned long long)n);
+		if (ev_quiet || n < anon_pages)
+			ok = false;
+		tr_write(SLOW_EV "/filter", "0");
+	} else {
+		ok = false;
+	}
+	if (disk >= 0)
+		close(disk);
+	munmap(anon, anon_pages * PG);
+	close(fd);
+	free(a);
+	ksft_test_result(ok, "%s\n", name);
+}
+
 static void test_unload_refused(void)
 {
 	struct spf_dev_setup s;
@@ -945,7 +1315,7 @@ int main(void)
 	spf_load_or_skip();
 	spf_catch_signals();
 	taint = spf_taint();
-	ksft_set_plan(17);
+	ksft_set_plan(20);
 
 	test_obs_bad_input();
 	test_obs_second_owner();
@@ -962,6 +1332,9 @@ int main(void)
 	test_track_permission();
 	test_vmstat_vma_lock();
 	test_vmstat_pgfault();
+	test_snapshot_after_fork();
+	test_latency(SPF_OBS_FAST, "latency_by_outcome_fast");
+	test_latency(SPF_OBS_EXACT, "latency_by_outcome_exact");
 	test_unload_refused();
 
 	if ((spf_taint() & TAINT_WARN) && !(taint & TAINT_WARN))

@@ -11,6 +11,10 @@
  * operation latency is reported as percentiles.
  *
  * Configurations are run interleaved, --reps times; medians are printed.
+ * With --latency the observer also times every fault (SPF_OBS_F_LATENCY)
+ * and a table of latency by outcome (p50/p99/max from its log2
+ * histograms) follows; --plot FILE writes the histograms as a PNG
+ * (gnuplot).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,11 +39,23 @@
 #define BATCH		16		/* pages timed together */
 #define MAX_BATCHES	(1u << 16)	/* per worker and run */
 
+/*
+ * cold-ext4: a file with data on ext4, its page cache dropped before
+ * every iteration and read with MADV_RANDOM: every fault a page-cache
+ * miss (I/O; the VMA lock is dropped for it and the fault retried).
+ * swapin: anonymous pages written, paged out (MADV_PAGEOUT: needs swap),
+ * then read back: swap-in faults.
+ */
 enum wl { WL_ANON, WL_PRIV_TMPFS, WL_SHARED_TMPFS, WL_PRIV_EXT4,
-	  WL_SHARED_EXT4, WL_DEV, WL_DEV_MP, WL_NR };
+	  WL_SHARED_EXT4, WL_DEV, WL_DEV_MP, WL_COLD_EXT4, WL_SWAPIN, WL_NR };
 static const char *const wl_names[WL_NR] = {
 	"anon", "private-tmpfs", "shared-tmpfs", "private-ext4",
-	"shared-ext4", "dev", "dev-mp",
+	"shared-ext4", "dev", "dev-mp", "cold-ext4", "swapin",
+};
+
+static const char *const lat_names[SPF_LAT_NR] = {
+	"vma", "vma_major", "fallback", "fallback_major", "retry",
+	"retry_major", "error",
 };
 
 enum wr { WR_NONE, WR_MUNMAP, WR_MPROTECT, WR_MREMAP, WR_DONTNEED, WR_NR };
@@ -65,6 +81,8 @@ struct opts {
 	const char *ext4dir;
 	bool json;
 	bool quiet;
+	bool latency;
+	const char *plot;
 };
 
 struct cfg {
@@ -79,6 +97,9 @@ struct cfg {
 	double *fault_ns;	/* median ns per page touch, see worker_fn() */
 	double *ru_faults;	/* getrusage(RUSAGE_SELF) min+maj delta */
 	double *obs_faults;	/* the same, as the observer accounts it */
+	/* --latency: histograms summed over repetitions */
+	struct spf_latency *lat;
+	uint64_t lat_completed;	/* completed user passes, all reps */
 };
 
 struct worker {
@@ -105,15 +126,78 @@ static bool wl_is_dev(enum wl wl)
 
 static bool wl_is_shared(enum wl wl)
 {
-	return wl == WL_SHARED_TMPFS || wl == WL_SHARED_EXT4 || wl_is_dev(wl);
+	return wl == WL_SHARED_TMPFS || wl == WL_SHARED_EXT4 ||
+	       wl == WL_COLD_EXT4 || wl_is_dev(wl);
 }
 
-static uint64_t self_faults(void)
+static bool wl_is_ext4(enum wl wl)
 {
-	struct rusage ru;
+	return wl == WL_PRIV_EXT4 || wl == WL_SHARED_EXT4 || wl == WL_COLD_EXT4;
+}
 
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+/* read-only mappings: the device, and the cold file (reads only) */
+static bool wl_is_ro(enum wl wl)
+{
+	return wl_is_dev(wl) || wl == WL_COLD_EXT4;
+}
+
+/* Fill @fd with @len bytes of data on disk (not a sparse file). */
+static int fill_file(int fd, uint64_t len)
+{
+	static char buf[1 << 16];
+	uint64_t off;
+	ssize_t n;
+
+	memset(buf, 0x5a, sizeof(buf));
+	for (off = 0; off < len; off += (uint64_t)n) {
+		n = pwrite(fd, buf, len - off < sizeof(buf) ? len - off :
+				    sizeof(buf), (off_t)off);
+		if (n <= 0)
+			return -(n ? errno : EIO);
+	}
+	return fsync(fd) ? -errno : 0;
+}
+
+static bool swap_on(void)
+{
+	char line[256];
+	int n = 0;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n > 1;	/* a header, then one line per swap area */
+}
+
+/*
+ * One end of a measured interval: the observer's counters (if on) and
+ * getrusage(RUSAGE_SELF), taken twice (see spf_snap()). Returns 0 or
+ * -errno of the observer's read.
+ */
+static int bench_snap(int obs_fd, int slot, struct spf_snap *s,
+		      struct spf_latency *lat)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (lat)
+			memset(lat, 0, sizeof(*lat));
+		if (obs_fd >= 0) {
+			ret = spf_snap(obs_fd, (uint32_t)slot, s);
+			if (!ret && lat) {
+				lat->scope = (uint32_t)slot;
+				if (ioctl(obs_fd, SPF_IOC_LAT_READ, lat))
+					ret = -errno;
+			}
+		} else {
+			memset(s, 0, sizeof(*s));
+			getrusage(RUSAGE_SELF, &s->ru);
+		}
+	}
+	return ret;
 }
 
 static uint64_t thread_faults(void)
@@ -131,7 +215,7 @@ static int open_backing(const struct opts *o, enum wl wl)
 	char path[4096];
 	int fd;
 
-	if (wl == WL_ANON)
+	if (wl == WL_ANON || wl == WL_SWAPIN)
 		return -1;
 	if (wl_is_dev(wl)) {
 		fd = open(SPF_DEV_PATH, O_RDWR | O_CLOEXEC);
@@ -144,8 +228,7 @@ static int open_backing(const struct opts *o, enum wl wl)
 		}
 		return fd;
 	}
-	dir = (wl == WL_PRIV_EXT4 || wl == WL_SHARED_EXT4) ? o->ext4dir :
-							     o->tmpdir;
+	dir = wl_is_ext4(wl) ? o->ext4dir : o->tmpdir;
 	snprintf(path, sizeof(path), "%s/spf-bench.XXXXXX", dir);
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0)
@@ -155,6 +238,14 @@ static int open_backing(const struct opts *o, enum wl wl)
 		close(fd);
 		return -errno;
 	}
+	if (wl == WL_COLD_EXT4) {
+		int ret = fill_file(fd, o->size);
+
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+	}
 	return fd;
 }
 
@@ -163,8 +254,8 @@ static void *worker_fn(void *arg)
 	struct worker *w = arg;
 	const struct opts *o = w->o;
 	size_t len = o->size, maplen = len;
-	bool shared = wl_is_shared(w->wl), dev = wl_is_dev(w->wl);
-	int prot = dev ? PROT_READ : PROT_READ | PROT_WRITE;
+	bool shared = wl_is_shared(w->wl), ro = wl_is_ro(w->wl);
+	int prot = ro ? PROT_READ : PROT_READ | PROT_WRITE;
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
 		    (w->fd < 0 ? MAP_ANONYMOUS : 0);
 	uint64_t f0, t = 0;
@@ -189,6 +280,21 @@ static void *worker_fn(void *arg)
 		if (o->thp >= 0 && w->wl == WL_ANON)
 			madvise((void *)p, len,
 				o->thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		if (w->wl == WL_COLD_EXT4) {
+			/* drop the clean cache: every read a miss, no readahead */
+			posix_fadvise(w->fd, 0, (off_t)len, POSIX_FADV_DONTNEED);
+			madvise((void *)p, len, MADV_RANDOM);
+		}
+		if (w->wl == WL_SWAPIN) {
+			madvise((void *)p, len, MADV_NOHUGEPAGE);
+			for (off = 0; off < len; off += 4096)
+				p[off] = 1;
+			if (madvise((void *)p, len, MADV_PAGEOUT)) {
+				w->err = errno;
+				munmap(map, maplen);
+				break;
+			}
+		}
 		/*
 		 * Time every BATCH touches: on a shared host the vCPU is
 		 * descheduled now and then, and the median batch time is the
@@ -197,7 +303,7 @@ static void *worker_fn(void *arg)
 		for (off = 0; off < len; off += 4096) {
 			if (!(off / 4096 % BATCH))
 				t = kml_now_ns();
-			if (dev)
+			if (ro || w->wl == WL_SWAPIN)
 				(void)p[off];
 			else
 				p[off] = 1;
@@ -328,6 +434,8 @@ struct run_result {
 	bool have_obs;
 	uint64_t ru_faults, obs_faults;
 	double w_p50, w_p99, w_ops;
+	struct spf_latency lat;	/* --latency: this run's histograms */
+	bool have_lat;
 };
 
 static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
@@ -335,9 +443,11 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 {
 	struct worker ws[MAX_THREADS];
 	struct writer wr = { .op = c->wr, .len = o->wsize };
-	struct spf_counters before, after;
+	struct spf_snap start, end;
+	struct spf_latency *lat0 = NULL;
 	unsigned int i, nthr = c->threads;
-	uint64_t t0, t1, faults = 0, ru0 = 0;
+	uint64_t t0, t1, faults = 0;
+	int obs_err;
 	struct timespec ts;
 	size_t n;
 	int ret = 0;
@@ -370,17 +480,20 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	atomic_store(&stop_flag, 0);
 	/*
 	 * The kernel's own count of the same interval, every thread of the
-	 * process: before any thread starts, after all are joined. A dry
-	 * round of both snapshots first, so that neither faults between
-	 * them (the first getrusage() call resolves its PLT slot, a write
-	 * fault the observer saw and the kernel's count did not yet hold).
+	 * process: before any thread starts, after all are joined (twice at
+	 * each end, see spf_snap()).
 	 */
-	ru0 = self_faults();
-	if (obs_fd >= 0) {
-		spf_obs_read(obs_fd, slot, &after);
-		spf_obs_read(obs_fd, slot, &before);
+	if (o->latency && obs_fd >= 0) {
+		lat0 = calloc(1, sizeof(*lat0));
+		if (!lat0)
+			kml_die(1, NULL, "out of memory");
 	}
-	ru0 = self_faults();
+	r->have_lat = false;
+	/* max_ns is kept since the last reset: make it this run's */
+	if (lat0 && ioctl(obs_fd, SPF_IOC_RESET))
+		kml_die(1, NULL, "cannot reset the observer: %s",
+			strerror(errno));
+	bench_snap(obs_fd, slot, &start, lat0);
 	pthread_barrier_init(&start_barrier, NULL,
 			     nthr + 1 + (c->wr != WR_NONE));
 	for (i = 0; i < nthr; i++)
@@ -424,16 +537,28 @@ static int run_one(const struct opts *o, int obs_fd, int slot, struct cfg *c,
 	r->fault_ns = (double)kml_percentile(ws[0].bt, ws[0].nbt, 50) / BATCH;
 	for (i = 0; i < nthr; i++)
 		free(ws[i].bt);
-	r->ru_faults = self_faults() - ru0;
-	if (obs_fd >= 0 && !spf_obs_read(obs_fd, slot, &after)) {
-		spf_delta(&after, &before);
-		spf_summarize(&after, &r->s);
+	obs_err = bench_snap(obs_fd, slot, &end, lat0 ? &r->lat : NULL);
+	r->ru_faults = (uint64_t)(spf_snap_faults(&end) -
+				  spf_snap_faults(&start));
+	if (obs_fd >= 0 && !obs_err) {
+		spf_delta(&end.c, &start.c);
+		spf_summarize(&end.c, &r->s);
 		r->have_obs = true;
 		/* FAST: the workloads' passes neither fail nor retry in GUP */
-		r->obs_faults = after.mode == SPF_OBS_EXACT ?
-				spf_exact_accounted(&after, &r->s) :
+		r->obs_faults = end.c.mode == SPF_OBS_EXACT ?
+				spf_exact_accounted(&end.c, &r->s) :
 				r->s.completed + r->s.kernel;
+		if (lat0) {
+			int b, k;
+
+			for (k = 0; k < SPF_LAT_NR; k++)
+				for (b = 0; b < SPF_LAT_BUCKETS; b++)
+					r->lat.count[k][b] -= lat0->count[k][b];
+			r->lat.lost -= lat0->lost;
+			r->have_lat = true;
+		}
 	}
+	free(lat0);
 	r->fps = (double)faults / ((double)(t1 - t0) / 1e9);
 	return ret;
 }
@@ -466,7 +591,9 @@ static void usage(FILE *f)
 		"Page-fault throughput and per-VMA lock behaviour (needs spf_harness for\n"
 		"the VMA-lock columns; runs without it).\n\n"
 		"  -w, --workload LIST   anon,private-tmpfs,shared-tmpfs,private-ext4,\n"
-		"                        shared-ext4,dev,dev-mp or all (default anon)\n"
+		"                        shared-ext4,dev,dev-mp,cold-ext4 (page cache\n"
+		"                        dropped every iteration), swapin (paged out and\n"
+		"                        read back: needs swap) or all (default anon)\n"
 		"  -t, --threads LIST    worker thread counts, e.g. 1,2 (default 1)\n"
 		"  -s, --size SIZE       region per thread and iteration (default 16M)\n"
 		"  -d, --duration SEC    seconds per run (default 1)\n"
@@ -479,6 +606,10 @@ static void usage(FILE *f)
 		"                        per-repetition ratios to off\n"
 		"      --tmpdir DIR      tmpfs directory (default /dev/shm)\n"
 		"      --ext4-dir DIR    ext4 directory for the *-ext4 workloads\n"
+		"      --latency         also time every fault by outcome (the observer's\n"
+		"                        histograms: vma, fallback, retry, each minor/major,\n"
+		"                        error) and print p50/p99/max per configuration\n"
+		"      --plot FILE       with --latency: the histograms as a PNG (gnuplot)\n"
 		"      --json            JSON on stdout instead of a table\n"
 		"  -q, --quiet           no progress on stderr\n"
 		"  -h, --help            this text\n\n"
@@ -567,6 +698,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		{ "tmpdir", required_argument, NULL, 'M' },
 		{ "ext4-dir", required_argument, NULL, 'E' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "latency", no_argument, NULL, 'L' },
+		{ "plot", required_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
@@ -645,6 +778,13 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		case 'j':
 			o->json = true;
 			break;
+		case 'L':
+			o->latency = true;
+			break;
+		case 'P':
+			o->plot = optarg;
+			o->latency = true;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -661,7 +801,14 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			argv[optind]);
 	if (o->wl_mask & ((1u << WL_PRIV_TMPFS) | (1u << WL_SHARED_TMPFS)))
 		check_dir(o->tmpdir, TMPFS_MAGIC, "--tmpdir");
-	if (o->wl_mask & ((1u << WL_PRIV_EXT4) | (1u << WL_SHARED_EXT4))) {
+	if ((o->wl_mask & (1u << WL_SWAPIN)) && !swap_on())
+		kml_die(2, "swapon a swap device first (e.g. a zram device: modprobe zram; mkswap; swapon)",
+			"the swapin workload needs swap: /proc/swaps lists none");
+	if (o->plot && o->obs_mask == (1u << SPF_OBS_OFF))
+		kml_die(2, "add -o fast or -o exact",
+			"--plot needs the observer on");
+	if (o->wl_mask & ((1u << WL_PRIV_EXT4) | (1u << WL_SHARED_EXT4) |
+			  (1u << WL_COLD_EXT4))) {
 		if (!o->ext4dir)
 			kml_die(2, "pass --ext4-dir DIR on an ext4 filesystem",
 				"the ext4 workloads need a directory");
@@ -709,6 +856,195 @@ static void obs_list(const struct opts *o, char *buf, size_t len)
 		if (o->obs_mask & (1u << i))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
 				 buf[0] ? "," : "", obs_names[i]);
+}
+
+/* ---- latency by outcome ------------------------------------------------ */
+
+/* A zeroed histogram set if @want, else NULL. */
+static struct spf_latency *lat_alloc(bool want)
+{
+	struct spf_latency *l = want ? calloc(1, sizeof(*l)) : NULL;
+
+	if (want && !l)
+		kml_die(1, NULL, "out of memory");
+	return l;
+}
+
+static void lat_accumulate(struct cfg *c, const struct run_result *r)
+{
+	int k, b;
+
+	if (!c->lat)
+		return;
+	for (k = 0; k < SPF_LAT_NR; k++) {
+		for (b = 0; b < SPF_LAT_BUCKETS; b++)
+			c->lat->count[k][b] += r->lat.count[k][b];
+		c->lat->sum_ns[k] += r->lat.sum_ns[k];
+		if (r->lat.max_ns[k] > c->lat->max_ns[k])
+			c->lat->max_ns[k] = r->lat.max_ns[k];
+	}
+	c->lat->lost += r->lat.lost;
+	c->lat_completed += r->s.completed;
+}
+
+static uint64_t lat_count(const struct spf_latency *l, int k)
+{
+	uint64_t n = 0;
+	int b;
+
+	for (b = 0; b < SPF_LAT_BUCKETS; b++)
+		n += l->count[k][b];
+	return n;
+}
+
+/*
+ * The @q quantile (0..1) of outcome @k in ns, interpolated linearly
+ * within its log2 bucket [2^b, 2^(b+1)): exact to a factor of 2.
+ */
+static double lat_quantile(const struct spf_latency *l, int k, double q)
+{
+	double target = q * (double)lat_count(l, k), cum = 0, lo, hi;
+	int b;
+
+	for (b = 0; b < SPF_LAT_BUCKETS; b++) {
+		double c = (double)l->count[k][b];
+
+		if (c > 0 && cum + c >= target) {
+			lo = b ? (double)(1ULL << b) : 0;
+			hi = (double)(1ULL << (b + 1));
+			return lo + (target - cum) / c * (hi - lo);
+		}
+		cum += c;
+	}
+	return 0;
+}
+
+static void print_lat_table(struct cfg *cfgs, int n)
+{
+	int i, k;
+
+	printf("# latency by outcome: all repetitions, from the fault's start to its last\n"
+	       "# handle_mm_fault() pass; p50/p99 within a log2 bucket (a factor of 2)\n");
+	printf("%-14s %3s %-9s %-6s %-15s %9s %10s %10s %10s\n", "workload",
+	       "thr", "writer", "obs", "outcome", "faults", "p50_us",
+	       "p99_us", "max_us");
+	for (i = 0; i < n; i++) {
+		struct cfg *c = &cfgs[i];
+
+		if (!c->lat)
+			continue;
+		for (k = 0; k < SPF_LAT_NR; k++) {
+			uint64_t cnt = lat_count(c->lat, k);
+
+			if (!cnt)
+				continue;
+			printf("%-14s %3u %-9s %-6s %-15s %9" PRIu64 " %10.1f %10.1f %10.1f\n",
+			       wl_names[c->wl], c->threads, wr_names[c->wr],
+			       obs_name(c->obs), lat_names[k], cnt,
+			       lat_quantile(c->lat, k, 0.5) / 1e3,
+			       lat_quantile(c->lat, k, 0.99) / 1e3,
+			       (double)c->lat->max_ns[k] / 1e3);
+		}
+	}
+}
+
+static void json_lat(struct kml_json *j, const struct cfg *c)
+{
+	uint64_t total = 0, cnt;
+	int k, b;
+
+	kml_json_obj_begin(j, "latency");
+	for (k = 0; k < SPF_LAT_NR; k++) {
+		cnt = lat_count(c->lat, k);
+		total += cnt;
+		kml_json_obj_begin(j, lat_names[k]);
+		kml_json_u64(j, "faults", cnt);
+		kml_json_double(j, "p50_us", lat_quantile(c->lat, k, 0.5) / 1e3);
+		kml_json_double(j, "p99_us", lat_quantile(c->lat, k, 0.99) / 1e3);
+		kml_json_double(j, "max_us", (double)c->lat->max_ns[k] / 1e3);
+		kml_json_arr_begin(j, "log2_ns_buckets");
+		for (b = 0; b < SPF_LAT_BUCKETS; b++)
+			kml_json_u64(j, NULL, c->lat->count[k][b]);
+		kml_json_arr_end(j);
+		kml_json_obj_end(j);
+	}
+	/* the histograms must hold every completed user pass once */
+	kml_json_u64(j, "histogram_faults", total);
+	kml_json_u64(j, "lost", c->lat->lost);
+	kml_json_u64(j, "completed_user_passes", c->lat_completed);
+	kml_json_obj_end(j);
+}
+
+/*
+ * The histograms as a PNG: one line per configuration and outcome, the
+ * share of its faults per log2 bucket over the bucket's lower bound in
+ * microseconds (log scale). gnuplot draws it. Returns 0 or -1.
+ */
+static int write_plot(const char *png, struct cfg *cfgs, int n)
+{
+	char dat[] = "/tmp/spf-bench-plot.XXXXXX";
+	int i, k, b, fd, series = 0, st;
+	FILE *f, *g;
+
+	fd = mkstemp(dat);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(dat);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		for (k = 0; cfgs[i].lat && k < SPF_LAT_NR; k++) {
+			uint64_t cnt = lat_count(cfgs[i].lat, k);
+
+			if (!cnt)
+				continue;
+			fprintf(f, "# %s/%u/%s/%s %s\n", wl_names[cfgs[i].wl],
+				cfgs[i].threads, wr_names[cfgs[i].wr],
+				obs_name(cfgs[i].obs), lat_names[k]);
+			for (b = 0; b < SPF_LAT_BUCKETS; b++)
+				if (cfgs[i].lat->count[k][b])
+					fprintf(f, "%g %g\n",
+						(double)(1ULL << b) / 1e3,
+						(double)cfgs[i].lat->count[k][b] /
+						(double)cnt);
+			fprintf(f, "\n\n");
+			series++;
+		}
+	fclose(f);
+	if (!series) {
+		unlink(dat);
+		return -1;
+	}
+	g = popen("gnuplot", "w");
+	if (!g) {
+		unlink(dat);
+		return -1;
+	}
+	fprintf(g, "set terminal pngcairo size 1200,700 noenhanced\n"
+		"set output '%s'\n"
+		"set title 'spf-bench: fault latency by outcome (log2 buckets)'\n"
+		"set logscale x 2\nset xlabel 'fault time, us (bucket lower bound)'\n"
+		"set ylabel 'share of the outcome''s faults'\nset key outside right\n"
+		"set grid\nplot", png);
+	series = 0;
+	for (i = 0; i < n; i++)
+		for (k = 0; cfgs[i].lat && k < SPF_LAT_NR; k++) {
+			if (!lat_count(cfgs[i].lat, k))
+				continue;
+			fprintf(g, "%s '%s' index %d with linespoints title '%s/%u/%s/%s %s'",
+				series ? "," : "", dat, series,
+				wl_names[cfgs[i].wl], cfgs[i].threads,
+				wr_names[cfgs[i].wr], obs_name(cfgs[i].obs),
+				lat_names[k]);
+			series++;
+		}
+	fprintf(g, "\n");
+	st = pclose(g);
+	unlink(dat);
+	return st == 0 && !access(png, R_OK) ? 0 : -1;
 }
 
 static void print_table(const struct opts *o, struct cfg *cfgs, int n)
@@ -821,6 +1157,8 @@ static void print_json(const struct opts *o, struct cfg *cfgs, int n)
 			json_arr(&j, "observer_faults_reps", c->obs_faults,
 				 o->reps);
 		}
+		if (c->lat)
+			json_lat(&j, c);
 		if (c->wr != WR_NONE) {
 			kml_json_double(&j, "writer_p50_us",
 					median(c->w_p50, o->reps));
@@ -911,6 +1249,8 @@ int main(int argc, char **argv)
 					c->fault_ns = c->fps + 8 * o.reps;
 					c->ru_faults = c->fps + 9 * o.reps;
 					c->obs_faults = c->fps + 10 * o.reps;
+					c->lat = lat_alloc(o.latency && !absent &&
+							   m != SPF_OBS_OFF);
 					n++;
 				}
 
@@ -927,6 +1267,11 @@ int main(int argc, char **argv)
 			if (obs_fd >= 0 && c->obs != cur_obs) {
 				struct spf_obs_config oc = {
 					.mode = (uint32_t)c->obs,
+					.flags = o.latency && c->obs > SPF_OBS_OFF ?
+						 SPF_OBS_F_LATENCY : 0,
+					/* no slow-fault events from the bench */
+					.slow_ns = o.latency && c->obs > SPF_OBS_OFF ?
+						   ~0ULL : 0,
 				};
 
 				if (ioctl(obs_fd, SPF_IOC_OBS_SET, &oc))
@@ -960,15 +1305,25 @@ int main(int argc, char **argv)
 			c->viol[rep] = (double)r.s.violations;
 			c->ru_faults[rep] = (double)r.ru_faults;
 			c->obs_faults[rep] = (double)r.obs_faults;
+			if (r.have_lat)
+				lat_accumulate(c, &r);
 		}
 	kml_progress_end(&prog);
 
-	if (o.json)
+	if (o.json) {
 		print_json(&o, cfgs, n);
-	else
+	} else {
 		print_table(&o, cfgs, n);
-	for (i = 0; i < n; i++)
+		if (o.latency)
+			print_lat_table(cfgs, n);
+	}
+	if (o.plot && write_plot(o.plot, cfgs, n))
+		kml_die(1, "install gnuplot (Debian: apt-get install gnuplot-nox; make deps)",
+			"cannot write the plot %s", o.plot);
+	for (i = 0; i < n; i++) {
 		free(cfgs[i].fps);
+		free(cfgs[i].lat);
+	}
 	free(cfgs);
 	if (obs_fd >= 0)
 		close(obs_fd);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <kmemlab/spf.h>
@@ -193,6 +194,52 @@ static inline void spf_delta(struct spf_counters *now,
 
 	for (i = 0; i < SPF_C_MAX; i++)
 		now->c[i] -= before->c[i];
+}
+
+/**
+ * struct spf_snap - one end of an interval in which the observer's counts
+ *	are compared with the kernel's own (getrusage).
+ * @c: the observer's counters (SPF_IOC_READ).
+ * @ru: getrusage(RUSAGE_SELF).
+ */
+struct spf_snap {
+	struct spf_counters c;
+	struct rusage ru;
+};
+
+/*
+ * Take both snapshots of one end of an interval into @s; returns 0 or
+ * -errno. Call spf_snap() twice on the same @s at each end (start and
+ * finish) and nothing else in between; compare the second calls'.
+ *
+ * SPF_IOC_READ sums the counters, then copies them out; getrusage()
+ * samples min_flt/maj_flt, then copies the rusage out. If a buffer's page
+ * is write-protected (every private page of the process is after a
+ * fork(), until it is written again) the copy-out takes a kernel-mode COW
+ * fault after the sample: at the finish, the kernel's count misses the
+ * fault of getrusage's own copy-out while the observer's later sum holds
+ * it (observer = getrusage + 1, seen in spf_race's fork_during_cow).
+ * Hence @s is written from user space first, before either sample. The
+ * second call covers the rest of what a first call can fault on between
+ * the two samples (a lazily bound PLT slot, a stack page): the first call
+ * takes those faults at the start before both samples, at the finish
+ * inside both intervals; the second, at the same stack depth, none.
+ */
+static inline int spf_snap(int fd, uint32_t scope, struct spf_snap *s)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));	/* user-mode write faults, if any, here */
+	ret = spf_obs_read(fd, scope, &s->c);
+	if (!ret && getrusage(RUSAGE_SELF, &s->ru))
+		ret = -errno;
+	return ret;
+}
+
+/* getrusage() min_flt + maj_flt of a snapshot. */
+static inline long spf_snap_faults(const struct spf_snap *s)
+{
+	return s->ru.ru_minflt + s->ru.ru_majflt;
 }
 
 #endif /* SPFOBS_H */

@@ -21,6 +21,8 @@ PKGS=(
 	# used in the guest from the host root
 	ndctl daxctl e2fsprogs xfsprogs fio trace-cmd util-linux procps
 	iproute2 gawk file rsync
+	# spf-bench --plot (PNG)
+	gnuplot-nox
 )
 
 missing=()

@@ -43,14 +43,20 @@ enum spf_obs_mode {
 /**
  * struct spf_obs_config - argument of SPF_IOC_OBS_SET.
  * @mode: an &enum spf_obs_mode.
- * @flags: 0, or %SPF_OBS_F_BROKEN_FAST (a test switch; in EXACT mode it
- *	breaks the SPF_C_FAST_* counters).
+ * @flags: SPF_OBS_F_* bits: %SPF_OBS_F_BROKEN_FAST (a test switch; in
+ *	EXACT mode it breaks the SPF_C_FAST_* counters), %SPF_OBS_F_LATENCY.
+ * @slow_ns: with %SPF_OBS_F_LATENCY: user faults that take at least this
+ *	long (from the fault's start to the return of its last
+ *	handle_mm_fault() pass) fire the spf_harness:spf_slow_fault trace
+ *	event (0: every fault). Must be 0 without the flag. Changing only
+ *	@slow_ns keeps the observer attached and its counters.
  * @reserved: must be 0.
  */
 struct spf_obs_config {
 	__u32 mode;
 	__u32 flags;
-	__u64 reserved[2];
+	__u64 slow_ns;
+	__u64 reserved;
 };
 
 /*
@@ -60,7 +66,14 @@ struct spf_obs_config {
  * control; READ reports %SPF_FEAT_BROKEN_FAST while it is active.
  */
 #define SPF_OBS_F_BROKEN_FAST	(1u << 0)
-#define SPF_OBS_F_ALL		SPF_OBS_F_BROKEN_FAST
+/*
+ * LATENCY: time every user fault (FAST or EXACT; needs the
+ * exceptions:page_fault_user tracepoint) into per-outcome log2
+ * histograms (SPF_IOC_LAT_READ); in FAST mode handle_mm_fault() gets an
+ * exit hook (an fprobe) for it, which costs what EXACT's does.
+ */
+#define SPF_OBS_F_LATENCY	(1u << 1)
+#define SPF_OBS_F_ALL		(SPF_OBS_F_BROKEN_FAST | SPF_OBS_F_LATENCY)
 
 /*
  * Counter indices in &struct spf_counters.c. USER_FAULTS: FAST counts the
@@ -112,6 +125,7 @@ enum spf_counter {
 #define SPF_FEAT_USER_TP	(1u << 1)	/* FAST: USER_FAULTS from page_fault_user */
 #define SPF_FEAT_BROKEN_FAST	(1u << 2)	/* SPF_OBS_F_BROKEN_FAST is active */
 #define SPF_FEAT_FAST_SHADOW	(1u << 3)	/* EXACT: SPF_C_FAST_* are counted */
+#define SPF_FEAT_LATENCY	(1u << 4)	/* SPF_OBS_F_LATENCY is active */
 
 /**
  * struct spf_counters - argument of SPF_IOC_READ.
@@ -150,6 +164,62 @@ struct spf_track {
 #define SPF_IOC_UNTRACK		_IOW(SPF_IOC_MAGIC, 0x03, struct spf_track)
 #define SPF_IOC_READ		_IOWR(SPF_IOC_MAGIC, 0x04, struct spf_counters)
 #define SPF_IOC_RESET		_IO(SPF_IOC_MAGIC, 0x05)
+
+/*
+ * Fault latency by outcome (SPF_OBS_F_LATENCY). A user fault is timed
+ * from the exceptions:page_fault_user tracepoint to the return of its
+ * last handle_mm_fault() pass (the first that did not return
+ * VM_FAULT_RETRY) and counted once, under the outcome of that pass:
+ * @SPF_LAT_VMA: completed under the VMA lock at the first try.
+ * @SPF_LAT_FALLBACK: no VMA lock (lock_vma_under_rcu() found none or
+ *	could not lock it): completed under mmap_lock.
+ * @SPF_LAT_RETRY: the VMA-lock pass returned VM_FAULT_RETRY (I/O, a lock
+ *	wait, ->fault without ->map_pages): completed under mmap_lock.
+ * The _MAJOR variants: what the kernel accounts as major (maj_flt: the
+ * last pass returned VM_FAULT_MAJOR or ran with FAULT_FLAG_TRIED).
+ * @SPF_LAT_ERROR: the last pass returned VM_FAULT_ERROR (SIGBUS,
+ *	SIGSEGV, OOM). The counts of all outcomes add up to the completed
+ *	user passes (&struct spf_counters), less @lost.
+ */
+enum spf_lat_outcome {
+	SPF_LAT_VMA,
+	SPF_LAT_VMA_MAJOR,
+	SPF_LAT_FALLBACK,
+	SPF_LAT_FALLBACK_MAJOR,
+	SPF_LAT_RETRY,
+	SPF_LAT_RETRY_MAJOR,
+	SPF_LAT_ERROR,
+	SPF_LAT_NR,
+};
+
+#define SPF_LAT_MAX_OUT		8
+/* bucket i: [2^i, 2^(i+1)) ns; bucket 0 also holds 0; the last: >= 2^31 */
+#define SPF_LAT_BUCKETS		32
+
+/**
+ * struct spf_latency - argument of SPF_IOC_LAT_READ.
+ * @scope: in: %SPF_SCOPE_GLOBAL or a slot from SPF_IOC_TRACK.
+ * @nr_outcomes: out: SPF_LAT_NR.
+ * @nr_buckets: out: SPF_LAT_BUCKETS.
+ * @reserved: must be 0.
+ * @lost: out: last passes whose fault start was not found (two tasks
+ *	sharing a slot of the observer's per-task table at the same time).
+ * @count: out: per outcome, faults per log2 bucket of nanoseconds.
+ * @max_ns: out: per outcome, the longest fault.
+ * @sum_ns: out: per outcome, the total time.
+ */
+struct spf_latency {
+	__u32 scope;
+	__u32 nr_outcomes;
+	__u32 nr_buckets;
+	__u32 reserved;
+	__u64 lost;
+	__u64 count[SPF_LAT_MAX_OUT][SPF_LAT_BUCKETS];
+	__u64 max_ns[SPF_LAT_MAX_OUT];
+	__u64 sum_ns[SPF_LAT_MAX_OUT];
+};
+
+#define SPF_IOC_LAT_READ	_IOWR(SPF_IOC_MAGIC, 0x06, struct spf_latency)
 
 /* ---- tagged test device ------------------------------------------------ */
 
