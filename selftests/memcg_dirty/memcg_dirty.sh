@@ -617,7 +617,7 @@ window_state() {
 	while read -r k v; do
 		case $k in file_dirty) bd=$v ;; file_writeback) bw=$v ;; esac
 	done < "$2/memory.stat"
-	log "  window $3: A dirty $(mib $ad) writeback $(mib $aw) MiB, B dirty $(mib $bd) writeback $(mib $bw) MiB" >&2
+	log "  window $3: A dirty $(mib "$ad") writeback $(mib "$aw") MiB, B dirty $(mib "$bd") writeback $(mib "$bw") MiB" >&2
 	j=/proc/fs/jbd2/$(basename "$dev")-8/info
 	if [[ -r $j ]]; then
 		while read -r k; do l+="${l:+; }$k"; done < "$j"
