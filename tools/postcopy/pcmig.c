@@ -625,6 +625,9 @@ static void report(struct cli *c, struct ctl_target *t, struct wl_stats *ws,
 		kml_json_str(&j, "role", t->s ? "source" : "dest");
 		kml_json_bool(&j, "ok", ok);
 		kml_json_u64(&j, "size", c->size);
+		if (t->d)
+			kml_json_str(&j, "on_source_lost",
+				     pcm_on_lost_name(c->o.on_lost));
 		pcm_stats_json(&st, &j);
 		kml_json_obj_begin(&j, "workload");
 		kml_json_u64(&j, "checks", ws->checks);
