@@ -362,8 +362,11 @@ table() {
 			b=$(awk -F'\t' -v m="$m" '$1 == m {print $2; exit}' "$CACHE/results/$k/build" 2>/dev/null)
 			n=$(awk -F'\t' -v m="$m" '$1 == m {print $3; exit}' "$CACHE/results/$k/build" 2>/dev/null)
 			load=- tests=- fb=
-			# a module that did not build is neither loaded nor tested
-			if [[ -s $CACHE/results/$k/tests && $b == ok ]]; then
+			# a module that did not build is neither loaded nor tested;
+			# a kernel not booted in this run has no load/tests cells
+			# (an earlier run's are of other module sources)
+			if [[ ,$BOOT, == *,"$k",* && -s $CACHE/results/$k/tests &&
+			      $b == ok ]]; then
 				area=$(area_of "$m")
 				load=$(load_of "$k" "$m")
 				tests=$(awk -F'\t' -v a="$area" '$2 == a {n[$1]++} END {
