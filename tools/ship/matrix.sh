@@ -19,7 +19,7 @@
 #     not serve leaves bgpmem "no source" for that kernel;
 #   - every module of the Kbuild (the shipped and the test-only ones) is
 #     built in a copy of the tree (the checkout's build is not touched),
-#     one kernel at a time, at nice 10;
+#     one kernel at a time (make -j$(nproc)), at nice 10;
 #   - the kernels named by --boot (default: the oldest and newest amd64 and
 #     the newest rt-amd64; newest-rt: that one; none) also get their linux-image unpacked and a lab
 #     run on it (LAB_KROOT: tools/vm/lab) of the areas in --areas, which
@@ -28,8 +28,12 @@
 #
 # Writes $OUT (default build/matrix/matrix.txt) and prints it.
 #
+# --fetch-only downloads the packages a run needs (headers, linux-source,
+# the images of --boot) into $CACHE/debs and stops: CI runs it beside the
+# stock suite, on the network time the suite leaves idle.
+#
 # usage: matrix.sh [--boot KVER,...|newest-rt|none] [--areas A,B|all] [--only KVER,...]
-#                  [--out FILE]
+#                  [--out FILE] [--fetch-only]
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +42,7 @@ OUT=$TOP/build/matrix/matrix.txt
 BOOT=default
 AREAS=all
 ONLY=
+FETCH_ONLY=0
 
 die() {
 	echo "matrix: error: $1" >&2
@@ -59,6 +64,7 @@ while (($#)); do
 	--areas) AREAS=${2:?--areas needs a list}; shift ;;
 	--only) ONLY=${2:?--only needs a list}; shift ;;
 	--out) OUT=${2:?--out needs a file}; shift ;;
+	--fetch-only) FETCH_ONLY=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) die "unknown argument '$1'" "see matrix.sh --help" ;;
 	esac
@@ -260,7 +266,7 @@ build() {
 	qt=$(sed 's/[.+]/\\&/g' <<<"$tree")
 	for pass in 1 2 3 4 5; do
 		echo "== pass $pass" >>"$res/build.log"
-		nice -n 10 make -k -C "$kdir" M="$tree" KMEMLAB_KSRC="$tree/build/ksrc" modules \
+		nice -n 10 make -k -j"$(nproc)" -C "$kdir" M="$tree" KMEMLAB_KSRC="$tree/build/ksrc" modules \
 			>>"$res/build.log" 2>&1 && break
 		dirs=()
 		for d in $(sed -n 's/^obj-m += \(.*\)\/$/\1/p' "$tree/Kbuild"); do
@@ -439,7 +445,35 @@ load_of() {
 	echo "${r:-?}"
 }
 
+# prefetch: every package the build and boot steps unpack, downloaded only
+prefetch() {
+	local k v common n=0 bad=0
+
+	for k in "${KVERS[@]}"; do
+		v=$(pkgver "$k")
+		common=linux-headers-${k%%+*}+deb12-common
+		[[ $(flavour "$k") == rt-amd64 ]] && common+=-rt
+		fetch "linux-headers-$k=$v" "$common=$v" "linux-kbuild-${k%%+*}+deb12=$v" >/dev/null ||
+			bad=$((bad + 1))
+		# the source is optional (a version the registry lacks is "no source")
+		if apt-cache show "linux-source-6.12=$v" >/dev/null 2>&1; then
+			fetch "linux-source-6.12=$v" >/dev/null || bad=$((bad + 1))
+		fi
+		if [[ ,$BOOT, == *,"$k",* ]]; then
+			fetch "linux-image-$k=$v" >/dev/null || bad=$((bad + 1))
+		fi
+		n=$((n + 1))
+		say "fetched $n of ${#KVERS[@]} kernels' packages ($k)"
+	done
+	((bad == 0)) || say "$bad package sets not fetched (the build step reports them)"
+	return 0
+}
+
 main() {
+if ((FETCH_ONLY)); then
+	prefetch
+	return
+fi
 for k in "${KVERS[@]}"; do
 	say "$k: build"
 	build "$k"
