@@ -1170,6 +1170,7 @@ void pcm_stats_json(const struct pcm_stats *st, void *jp)
 	kml_json_u64(j, "dirty_last_round", st->dirty_last);
 	kml_json_str(j, "dirty_tracking", st->dirty_mode);
 	kml_json_u64(j, "dirty_dropped", st->dirty_dropped);
+	kml_json_u64(j, "pages_not_resent", st->pages_not_resent);
 	kml_json_u64(j, "failures", st->failures);
 	kml_json_u64(j, "recoveries", st->recoveries);
 	kml_json_u64(j, "rejected_frames", st->rejected_frames);

@@ -724,7 +724,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	};
 	struct pcm_hello_ack ack;
 	struct pcm_frame f;
-	uint64_t w, got = 0;
+	uint64_t w, got = 0, lost = 0;
 	/* the whole handshake, bitmap included, has a deadline */
 	uint64_t dl = kml_now_ns() + (uint64_t)s->o.link_timeout_ms * 4000000;
 	uint32_t dphase;
@@ -806,21 +806,26 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 		}
 		if (got != pcm_bitmap_weight(s->recv_bm, s->npages))
 			return -PCM_E_STATE;
-		if (!s->o.broken_no_bitmap) {
-			for (w = 0; w < s->nwords; w++) {
-				uint64_t miss = ~s->recv_bm[w];
+		for (w = 0; w < s->nwords; w++) {
+			uint64_t miss = ~s->recv_bm[w];
 
-				if (w == s->nwords - 1 && s->npages % 64)
-					miss &= (1ull << (s->npages % 64)) - 1;
-				if (s->ss.phase == PCM_PH_PRECOPY)
-					s->need[w] |= miss | s->sent_ep[w];
-				else if (dphase == PCM_PH_PRECOPY)
-					s->need[w] |= miss | s->sent_ep[w] |
-						      s->dset[w];
-				else
-					s->need[w] = miss;
+			if (w == s->nwords - 1 && s->npages % 64)
+				miss &= (1ull << (s->npages % 64)) - 1;
+			if (s->o.broken_no_bitmap) {
+				/* what it drops: lost, and not queued again */
+				lost += __builtin_popcountll(miss & ~s->need[w]);
+				continue;
 			}
+			if (s->ss.phase == PCM_PH_PRECOPY)
+				s->need[w] |= miss | s->sent_ep[w];
+			else if (dphase == PCM_PH_PRECOPY)
+				s->need[w] |= miss | s->sent_ep[w] | s->dset[w];
+			else
+				s->need[w] = miss;
 		}
+		if (s->o.broken_no_bitmap)
+			__atomic_store_n(&s->ss.st.pages_not_resent, lost,
+					 __ATOMIC_RELAXED);
 		/*
 		 * Whether DISCARD + RUN must be (re)sent depends only on what
 		 * the destination applied: a RUN that went out just before a
