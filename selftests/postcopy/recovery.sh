@@ -41,6 +41,7 @@ TMO=1000
 in_vm && TMO=3000
 
 tap_header 13
+diag "region $SIZE, link timeout $TMO ms, $BREAKS breaks per run ($(in_vm && echo "lab VM: $KMEMLAB_BACKEND" || echo "host${KMEMLAB_BACKEND:+ (KMEMLAB_BACKEND=$KMEMLAB_BACKEND)}"))"
 
 # run_case NAME TRANSPORT DEST_WORKLOAD EXTRA_SOURCE_ARGS [EXTRA_DEST_ARGS]
 # sets: rc_src rc_dst n_pre n_post n_rec
