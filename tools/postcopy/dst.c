@@ -66,6 +66,7 @@ struct pcm_dst {
 	char *key;
 	struct pcm_region_ops ops;
 	uint64_t *recv, *reqd, *ph, *req_ts;
+	uint64_t *dbm;		/* the DISCARD chunk being applied */
 	uint64_t *lat;
 	uint64_t lat_n;
 	uint64_t zero_hash;
@@ -132,10 +133,12 @@ struct pcm_dst *pcm_dst_create(int memfd, size_t len, int uffd,
 	}
 	d->recv = calloc(d->nwords, 8);
 	d->reqd = calloc(d->nwords, 8);
+	d->dbm = calloc(d->nwords, 8);
 	d->ph = calloc(d->npages, 8);
 	d->req_ts = calloc(d->npages, 8);
 	d->lat = calloc(PCM_LAT_MAX, 8);
-	if (!d->recv || !d->reqd || !d->ph || !d->req_ts || !d->lat)
+	if (!d->recv || !d->reqd || !d->dbm || !d->ph || !d->req_ts ||
+	    !d->lat)
 		goto nomem;
 	if (pipe2(d->stop_pipe, O_CLOEXEC))
 		goto nomem;
@@ -172,6 +175,7 @@ void pcm_dst_destroy(struct pcm_dst *d)
 		munmap(d->map, d->len);
 	free(d->recv);
 	free(d->reqd);
+	free(d->dbm);
 	free(d->ph);
 	free(d->req_ts);
 	free(d->lat);
@@ -210,15 +214,7 @@ void pcm_dst_status(struct pcm_dst *d, struct pcm_stats *st)
 
 uint64_t pcm_dst_memory_digest(struct pcm_dst *d)
 {
-	uint64_t *ph = malloc(d->npages * 8), r, i;
-
-	if (!ph)
-		return 0;
-	for (i = 0; i < d->npages; i++)
-		ph[i] = pcm_page_hash(d->map + i * PCM_PAGE_SIZE);
-	r = pcm_digest(ph, d->npages);
-	free(ph);
-	return r;
+	return pcm_region_digest(d->map, d->npages);
 }
 
 void pcm_dst_pause(struct pcm_dst *d)
@@ -523,26 +519,22 @@ static int handle_page(struct pcm_dst *d, const struct pcm_frame *f,
 
 static int apply_discard(struct pcm_dst *d, const struct pcm_frame *f)
 {
-	struct pcm_bitmap_hdr bh;
-	uint64_t k, run = 0, start = 0;
-	int ret = pcm_bitmap_check(f, d->npages);
+	uint64_t first, nbits, k, run = 0, start = 0;
+	int ret;
 
-	if (ret)
-		return ret;
 	if (d->ss.phase != PCM_PH_PRECOPY)
 		return -PCM_E_STATE;
-	memcpy(&bh, f->p, sizeof(bh));
-	bh.first = le64toh(bh.first);
-	bh.nbits = le32toh(bh.nbits);
-	for (k = 0; k <= bh.nbits; k++) {
-		bool set = k < bh.nbits &&
-			   (f->p[sizeof(bh) + k / 8] & (1u << (k % 8)));
+	ret = pcm_bitmap_decode(f, d->npages, d->dbm, &first, &nbits);
+	if (ret)
+		return ret;
+	for (k = first; k <= first + nbits; k++) {
+		bool set = k < first + nbits && pcm_test_bit(d->dbm, k);
 
 		if (set) {
 			if (!run)
-				start = bh.first + k;
+				start = k;
 			run++;
-			pcm_clear_bit(d->recv, bh.first + k);
+			pcm_clear_bit(d->recv, k);
 			continue;
 		}
 		if (run && fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE |
@@ -915,21 +907,6 @@ static bool gather_link(struct pcm_dst *d, int ms)
 	return true;
 }
 
-/* one frame of the handshake, before the handshake's deadline @dl */
-static int hs_recv(struct pcm_dst *d, struct pcm_frame *f,
-		   unsigned char *buf, uint64_t dl)
-{
-	uint64_t now = kml_now_ns();
-	int ms;
-
-	if (now >= dl)
-		return -PCM_E_TIMEOUT;
-	ms = (dl - now) / 1000000 + 1;
-	if (ms > d->o.link_timeout_ms)
-		ms = d->o.link_timeout_ms;
-	return pcm_recv(&d->ss.main, f, buf, ms);
-}
-
 /*
  * After both HELLOs: HELLO_ACK (our nonce, tagged under the link key),
  * the received bitmap, then RESUME. Nothing changes here before RESUME
@@ -941,7 +918,7 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 	struct pcm_hello_ack ack = { 0 };
 	struct pcm_frame f;
 	uint64_t w, le;
-	uint64_t dl = kml_now_ns() + (uint64_t)d->o.link_timeout_ms * 4000000;
+	uint64_t dl = pcm_sess_hs_deadline(&d->ss);
 	int ret;
 
 	memcpy(ack.nonce, d->nonce_d, sizeof(ack.nonce));
@@ -953,7 +930,7 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 		return -PCM_E_IO;
 	if (d->ss.phase == PCM_PH_COMPLETED) {
 		/* the source lost our COMPLETE_ACK; it now says goodbye */
-		ret = hs_recv(d, &f, buf, dl);
+		ret = pcm_sess_hs_recv(&d->ss, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type != PCM_T_BYE)
@@ -964,41 +941,16 @@ static int dst_handshake(struct pcm_dst *d, unsigned char *buf)
 		return 0;
 	}
 	if (d->ss.phase != PCM_PH_NEW) {
-		uint64_t first, k;
-
-		for (first = 0; first < d->npages;
-		     first += PCM_BITMAP_CHUNK_BITS) {
-			uint64_t nbits = d->npages - first;
-			struct pcm_bitmap_hdr bh = { 0 };
-			unsigned char *bytes;
-
-			if (nbits > PCM_BITMAP_CHUNK_BITS)
-				nbits = PCM_BITMAP_CHUNK_BITS;
-			bytes = calloc(1, (nbits + 63) / 64 * 8);
-			if (!bytes)
-				return -PCM_E_IO;
-			for (k = 0; k < (nbits + 63) / 64; k++) {
-				w = __atomic_load_n(&d->recv[first / 64 + k],
-						    __ATOMIC_ACQUIRE);
-				w = htole64(w);
-				memcpy(bytes + k * 8, &w, 8);
-			}
-			bh.first = htole64(first);
-			bh.nbits = htole32(nbits);
-			ret = pcm_send(&d->ss.main, PCM_T_RBITMAP, &bh,
-				       sizeof(bh), bytes, (nbits + 7) / 8,
-				       false);
-			free(bytes);
-			if (ret)
-				return -PCM_E_IO;
-		}
+		if (pcm_send_bitmap(&d->ss.main, PCM_T_RBITMAP, d->recv,
+				    d->npages, false))
+			return -PCM_E_IO;
 		le = htole64(pcm_bitmap_weight(d->recv, d->npages));
 		if (pcm_send(&d->ss.main, PCM_T_RBITMAP_END, &le, 8, NULL, 0,
 			     true))
 			return -PCM_E_IO;
 	}
 	for (;;) {
-		ret = hs_recv(d, &f, buf, dl);
+		ret = pcm_sess_hs_recv(&d->ss, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME)
@@ -1117,77 +1069,4 @@ int pcm_dst_run(struct pcm_dst *d, const char *addr)
 		source_lost(d);
 	free(buf);
 	return d->ss.phase == PCM_PH_COMPLETED ? 0 : -1;
-}
-
-/* ---- shared helpers ---- */
-
-const char *pcm_phase_name(int phase)
-{
-	static const char *const n[] = { "new", "precopy", "postcopy-active",
-					  "completed", "failed" };
-
-	return phase >= 0 && phase < (int)KML_ARRAY_SIZE(n) ? n[phase] : "?";
-}
-
-const char *pcm_on_lost_name(int policy)
-{
-	static const char *const n[] = { "wait", "poison", "kill" };
-
-	return policy >= 0 && policy < (int)KML_ARRAY_SIZE(n) ? n[policy] : "?";
-}
-
-const char *pcm_link_name(int link)
-{
-	static const char *const n[] = { "active", "paused", "recovering" };
-
-	return link >= 0 && link < (int)KML_ARRAY_SIZE(n) ? n[link] : "?";
-}
-
-void pcm_stats_json(const struct pcm_stats *st, void *jp)
-{
-	struct kml_json *j = jp;
-	char sid[24];
-
-	snprintf(sid, sizeof(sid), "%016llx", (unsigned long long)st->session);
-	kml_json_str(j, "state", st->link == PCM_LINK_ACTIVE ||
-		     st->phase >= PCM_PH_COMPLETED ?
-		     pcm_phase_name(st->phase) :
-		     st->link == PCM_LINK_PAUSED ? "paused" : "recovering");
-	kml_json_str(j, "phase", pcm_phase_name(st->phase));
-	kml_json_str(j, "link", pcm_link_name(st->link));
-	kml_json_str(j, "session", sid);
-	kml_json_u64(j, "epoch", st->epoch);
-	kml_json_u64(j, "npages", st->npages);
-	kml_json_u64(j, "pages_done", st->received);
-	kml_json_u64(j, "pages_sent", st->pages_sent);
-	kml_json_u64(j, "pages_received", st->pages_recv);
-	kml_json_u64(j, "pages_requested", st->pages_req);
-	kml_json_u64(j, "pages_urgent", st->pages_urgent);
-	kml_json_u64(j, "pages_duplicate", st->pages_dup);
-	kml_json_u64(j, "pages_checksummed", st->pages_summed);
-	kml_json_u64(j, "page_frames_read", st->page_frames);
-	kml_json_u64(j, "precopy_rounds", st->rounds);
-	kml_json_u64(j, "dirty_last_round", st->dirty_last);
-	kml_json_str(j, "dirty_tracking", st->dirty_mode);
-	kml_json_u64(j, "dirty_dropped", st->dirty_dropped);
-	kml_json_u64(j, "failures", st->failures);
-	kml_json_u64(j, "recoveries", st->recoveries);
-	kml_json_u64(j, "rejected_frames", st->rejected_frames);
-	kml_json_bool(j, "gave_up", st->gave_up);
-	kml_json_bool(j, "abandoned", st->abandoned);
-	kml_json_u64(j, "pages_poisoned", st->pages_poisoned);
-	kml_json_u64(j, "recover_ns_last", st->recover_ns_last);
-	kml_json_u64(j, "recover_ns_max", st->recover_ns_max);
-	kml_json_u64(j, "fault_samples", st->lat_n);
-	kml_json_u64(j, "fault_p50_ns", st->lat_p50);
-	kml_json_u64(j, "fault_p90_ns", st->lat_p90);
-	kml_json_u64(j, "fault_p99_ns", st->lat_p99);
-	kml_json_u64(j, "fault_max_ns", st->lat_max);
-	snprintf(sid, sizeof(sid), "%016llx",
-		 (unsigned long long)st->digest_src);
-	kml_json_str(j, "digest_source", sid);
-	snprintf(sid, sizeof(sid), "%016llx",
-		 (unsigned long long)st->digest_dst);
-	kml_json_str(j, "digest_destination", sid);
-	kml_json_str(j, "last_error", st->last_error);
 }

@@ -101,6 +101,11 @@ struct pcm_stats {
 	uint64_t pages_poisoned;	/* missing pages made memory errors */
 	uint64_t rounds, dirty_last;
 	uint64_t dirty_dropped;	/* --broken-dirty: dirty pages not re-sent */
+	/*
+	 * --broken-no-bitmap: pages the destination lacked at the last resume
+	 * that the source did not queue again (lost in flight for good)
+	 */
+	uint64_t pages_not_resent;
 	uint64_t recover_ns_last, recover_ns_max;	/* connect..active */
 	uint64_t received, npages;
 	uint64_t digest_src, digest_dst;

@@ -118,7 +118,11 @@ static inline bool pcm_err_is_link(int err)
 	return err == -PCM_E_IO || err == -PCM_E_TIMEOUT;
 }
 
-/* One connection. tx is serialised by tx_lock; rx has a single reader. */
+/*
+ * One connection. tx is serialised by tx_lock; rx has a single reader.
+ * Never copied (it holds a mutex and owns its buffers): set up in place
+ * with pcm_chan_init(), passed by pointer.
+ */
 struct pcm_chan {
 	int fd;
 	int kind;
@@ -185,6 +189,23 @@ int pcm_hello_parse(const unsigned char *b, const char *secret,
 size_t pcm_type_len(int type);
 /* validate a bitmap chunk against @npages; 0 or -PCM_E_RANGE/-PCM_E_LEN */
 int pcm_bitmap_check(const struct pcm_frame *f, uint64_t npages);
+/*
+ * The bitmap chunk codec, the only one (proto.c). pcm_send_bitmap() sends
+ * bits [0, @npages) of @bm as chunks of @type (PCM_T_RBITMAP or
+ * PCM_T_DISCARD) of PCM_BITMAP_CHUNK_BITS bits (the last one shorter),
+ * leaving out chunks without a set bit when @skip_empty; nothing is
+ * flushed. 0 or -errno.
+ */
+int pcm_send_bitmap(struct pcm_chan *c, int type, const uint64_t *bm,
+		    uint64_t npages, bool skip_empty);
+/*
+ * pcm_bitmap_decode() checks a received chunk against @npages
+ * (pcm_bitmap_check()) and copies its bits into @bm (@npages bits): bits
+ * [*@first, *@first + *@nbits) become the chunk's, no other bit changes.
+ * 0 or -PCM_E_*; @bm is untouched on error.
+ */
+int pcm_bitmap_decode(const struct pcm_frame *f, uint64_t npages,
+		      uint64_t *bm, uint64_t *first, uint64_t *nbits);
 
 /* raw encoder used by the tests to craft frames (no state change) */
 size_t pcm_encode(unsigned char *out, const struct pcm_hdr *h,
@@ -215,6 +236,8 @@ uint64_t pcm_siphash(const uint64_t key[2], const void *a, size_t alen,
 /* fast 64-bit hash of one page, and the region digest over page hashes */
 uint64_t pcm_page_hash(const void *page);
 uint64_t pcm_digest(const uint64_t *page_hashes, uint64_t npages);
+/* pcm_digest() of the pages at @base as they are now; 0: out of memory */
+uint64_t pcm_region_digest(const void *base, uint64_t npages);
 
 /* addresses: "tcp:HOST:PORT", "HOST:PORT", "unix:PATH" or "/path" */
 int pcm_listen(const char *addr, char *err, size_t errlen);

@@ -80,6 +80,16 @@ void pcm_sess_wait_unpaused(struct pcm_sess *ss);
  */
 bool pcm_sess_give_up(struct pcm_sess *ss);
 
+/*
+ * A link handshake (bitmap exchange included) has one deadline,
+ * pcm_sess_hs_deadline() (4 link timeouts from now); pcm_sess_hs_recv()
+ * reads its next frame on the main channel, waiting at most until that
+ * deadline and at most a link timeout. 0 or -PCM_E_*.
+ */
+uint64_t pcm_sess_hs_deadline(const struct pcm_sess *ss);
+int pcm_sess_hs_recv(struct pcm_sess *ss, struct pcm_frame *f,
+		     unsigned char *buf, uint64_t dl);
+
 /* the handshake succeeded (@t0: when the connection began): ACTIVE */
 void pcm_sess_active(struct pcm_sess *ss, uint64_t t0);
 /*

@@ -388,6 +388,20 @@ uint64_t pcm_digest(const uint64_t *ph, uint64_t npages)
 	return h ^ (h >> 31);
 }
 
+uint64_t pcm_region_digest(const void *base, uint64_t npages)
+{
+	uint64_t *ph = malloc(npages * 8), d, i;
+
+	if (!ph)
+		return 0;
+	for (i = 0; i < npages; i++)
+		ph[i] = pcm_page_hash((const unsigned char *)base +
+				      i * PCM_PAGE_SIZE);
+	d = pcm_digest(ph, npages);
+	free(ph);
+	return d;
+}
+
 uint64_t pcm_bitmap_weight(const uint64_t *bm, uint64_t nbits)
 {
 	uint64_t n = 0, i;
@@ -811,6 +825,77 @@ int pcm_bitmap_check(const struct pcm_frame *f, uint64_t npages)
 	if (bh.first % 64 || bh.first >= npages ||
 	    bh.nbits > npages - bh.first)
 		return -PCM_E_RANGE;
+	return 0;
+}
+
+/*
+ * The bitmap chunk codec (RBITMAP, DISCARD), both directions in one place.
+ * A chunk is struct pcm_bitmap_hdr + (nbits + 7) / 8 bytes: the bits of
+ * pages first .. first + nbits - 1, little-endian 64-bit words cut to
+ * whole bytes, no bit set past nbits.
+ */
+int pcm_send_bitmap(struct pcm_chan *c, int type, const uint64_t *bm,
+		    uint64_t npages, bool skip_empty)
+{
+	/* one chunk's words: PCM_BITMAP_CHUNK_BITS is a multiple of 64 */
+	unsigned char *bytes = malloc(PCM_BITMAP_CHUNK_BITS / 8);
+	uint64_t first;
+	int ret = 0;
+
+	if (!bytes)
+		return -ENOMEM;
+	for (first = 0; first < npages && !ret;
+	     first += PCM_BITMAP_CHUNK_BITS) {
+		uint64_t nbits = npages - first, k, any = 0;
+		struct pcm_bitmap_hdr bh = { 0 };
+
+		if (nbits > PCM_BITMAP_CHUNK_BITS)
+			nbits = PCM_BITMAP_CHUNK_BITS;
+		for (k = 0; k < (nbits + 63) / 64; k++) {
+			uint64_t v = __atomic_load_n(&bm[first / 64 + k],
+						     __ATOMIC_ACQUIRE);
+
+			if (k == nbits / 64)	/* the partial last word */
+				v &= (1ull << (nbits % 64)) - 1;
+			any |= v;
+			v = htole64(v);
+			memcpy(bytes + k * 8, &v, 8);
+		}
+		if (skip_empty && !any)
+			continue;
+		bh.first = htole64(first);
+		bh.nbits = htole32(nbits);
+		ret = pcm_send(c, type, &bh, sizeof(bh), bytes,
+			       (nbits + 7) / 8, false);
+	}
+	free(bytes);
+	return ret;
+}
+
+int pcm_bitmap_decode(const struct pcm_frame *f, uint64_t npages,
+		      uint64_t *bm, uint64_t *first, uint64_t *nbits)
+{
+	const unsigned char *bytes = f->p + sizeof(struct pcm_bitmap_hdr);
+	struct pcm_bitmap_hdr bh;
+	size_t len;
+	uint64_t k;
+	int ret = pcm_bitmap_check(f, npages);
+
+	if (ret)
+		return ret;
+	memcpy(&bh, f->p, sizeof(bh));
+	*first = le64toh(bh.first);
+	*nbits = le32toh(bh.nbits);
+	len = (*nbits + 7) / 8;
+	for (k = 0; k < (*nbits + 63) / 64; k++) {
+		uint64_t v = 0, mask = ~0ull, *w = &bm[*first / 64 + k];
+
+		memcpy(&v, bytes + k * 8, len - k * 8 < 8 ? len - k * 8 : 8);
+		v = le64toh(v);
+		if (k == *nbits / 64)	/* the partial last word */
+			mask = (1ull << (*nbits % 64)) - 1;
+		*w = (*w & ~mask) | (v & mask);
+	}
 	return 0;
 }
 

@@ -248,3 +248,22 @@ void pcm_sess_paused(struct pcm_sess *ss, bool failure)
 		ss->st.failures++;
 	pthread_mutex_unlock(&ss->lock);
 }
+
+uint64_t pcm_sess_hs_deadline(const struct pcm_sess *ss)
+{
+	return kml_now_ns() + (uint64_t)ss->link_timeout_ms * 4000000;
+}
+
+int pcm_sess_hs_recv(struct pcm_sess *ss, struct pcm_frame *f,
+		     unsigned char *buf, uint64_t dl)
+{
+	uint64_t now = kml_now_ns();
+	uint64_t ms;
+
+	if (now >= dl)
+		return -PCM_E_TIMEOUT;
+	ms = (dl - now) / 1000000 + 1;
+	if (ms > (uint64_t)ss->link_timeout_ms)
+		ms = ss->link_timeout_ms;
+	return pcm_recv(&ss->main, f, buf, (int)ms);
+}

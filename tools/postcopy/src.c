@@ -50,18 +50,6 @@ struct pcm_src {
 
 #define ADD(s, f, v) PCM_ADD(&(s)->ss, f, v)
 
-void pcm_opts_default(struct pcm_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->link_timeout_ms = 2000;
-	o->retry_ms = 100;
-	o->max_rounds = 4;
-	o->switch_pages = 256;
-	o->linger_ms = 10000;
-	/* a flipped bit must not reach the workload, keyed or not */
-	o->page_sums = true;
-}
-
 /* ---- dirty tracking ---- */
 
 static int wp_async_init(struct pcm_src *s, char *err, size_t errlen)
@@ -469,61 +457,6 @@ static int stream_pass(struct pcm_src *s, bool precopy)
 	return pcm_flush(&s->ss.bulk) ? -PCM_E_IO : 0;
 }
 
-static int send_bitmap(struct pcm_chan *c, int type, const uint64_t *bm,
-		       uint64_t npages, bool skip_empty)
-{
-	uint64_t first;
-
-	for (first = 0; first < npages; first += PCM_BITMAP_CHUNK_BITS) {
-		uint64_t nbits = npages - first, k, any = 0;
-		struct pcm_bitmap_hdr bh;
-		unsigned char *bytes;
-		int ret;
-
-		if (nbits > PCM_BITMAP_CHUNK_BITS)
-			nbits = PCM_BITMAP_CHUNK_BITS;
-		bytes = calloc(1, (nbits + 7) / 8 + 8);
-		if (!bytes)
-			return -ENOMEM;
-		for (k = 0; k < (nbits + 63) / 64; k++) {
-			uint64_t v = __atomic_load_n(&bm[first / 64 + k],
-						     __ATOMIC_RELAXED);
-
-			if (k == nbits / 64 && nbits % 64)
-				v &= (1ull << (nbits % 64)) - 1;
-			any |= v;
-			v = htole64(v);
-			memcpy(bytes + k * 8, &v, 8);
-		}
-		if (skip_empty && !any) {
-			free(bytes);
-			continue;
-		}
-		bh.first = htole64(first);
-		bh.nbits = htole32(nbits);
-		bh.pad = 0;
-		ret = pcm_send(c, type, &bh, sizeof(bh), bytes,
-			       (nbits + 7) / 8, false);
-		free(bytes);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static uint64_t region_digest(struct pcm_src *s)
-{
-	uint64_t *ph = malloc(s->npages * 8), d, i;
-
-	if (!ph)
-		return 0;
-	for (i = 0; i < s->npages; i++)
-		ph[i] = pcm_page_hash(s->base + i * PCM_PAGE_SIZE);
-	d = pcm_digest(ph, s->npages);
-	free(ph);
-	return d;
-}
-
 static void do_switchover(struct pcm_src *s)
 {
 	int64_t n;
@@ -588,8 +521,8 @@ static void *bulk_thread(void *arg)
 		if (s->ss.phase != PCM_PH_POSTCOPY)
 			break;
 		if (s->switch_pending) {
-			ret = send_bitmap(&s->ss.bulk, PCM_T_DISCARD, s->need,
-					  s->npages, true);
+			ret = pcm_send_bitmap(&s->ss.bulk, PCM_T_DISCARD,
+					      s->need, s->npages, true);
 			if (!ret)
 				ret = pcm_send(&s->ss.bulk, PCM_T_RUN, NULL, 0,
 					       NULL, 0, true);
@@ -605,7 +538,8 @@ static void *bulk_thread(void *arg)
 			uint64_t le;
 
 			if (!s->digest_valid) {
-				uint64_t d = region_digest(s);
+				uint64_t d = pcm_region_digest(s->base,
+								   s->npages);
 
 				pthread_mutex_lock(&s->ss.lock);
 				s->digest = d;
@@ -694,27 +628,6 @@ static void *rx_thread(void *arg)
 
 /* ---- handshake and the connection loop ---- */
 
-/* ms left before @dl (ns), at least 1; 0 when it passed */
-static int left_ms(uint64_t dl)
-{
-	uint64_t now = kml_now_ns();
-
-	return now >= dl ? 0 : (int)((dl - now) / 1000000) + 1;
-}
-
-/* one frame of the handshake, before the handshake's deadline @dl */
-static int hs_recv(struct pcm_src *s, struct pcm_frame *f,
-		   unsigned char *buf, uint64_t dl)
-{
-	int ms = left_ms(dl);
-
-	if (!ms)
-		return -PCM_E_TIMEOUT;
-	if (ms > s->o.link_timeout_ms)
-		ms = s->o.link_timeout_ms;
-	return pcm_recv(&s->ss.main, f, buf, ms);
-}
-
 static int handshake(struct pcm_src *s, unsigned char *buf)
 {
 	struct pcm_hello h = {
@@ -724,9 +637,9 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	};
 	struct pcm_hello_ack ack;
 	struct pcm_frame f;
-	uint64_t w, got = 0;
+	uint64_t w, got = 0, lost = 0;
 	/* the whole handshake, bitmap included, has a deadline */
-	uint64_t dl = kml_now_ns() + (uint64_t)s->o.link_timeout_ms * 4000000;
+	uint64_t dl = pcm_sess_hs_deadline(&s->ss);
 	uint32_t dphase;
 	int ret;
 
@@ -745,7 +658,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	if (ret)
 		return -PCM_E_IO;
 	/* HELLO_ACK: its tag is checked under the link key (our nonce too) */
-	ret = hs_recv(s, &f, buf, dl);
+	ret = pcm_sess_hs_recv(&s->ss, &f, buf, dl);
 	if (ret)
 		return ret;
 	if (f.h.type != PCM_T_HELLO_ACK)
@@ -773,10 +686,9 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	if (dphase != PCM_PH_NEW) {
 		memset(s->recv_bm, 0, s->nwords * 8);
 		for (;;) {
-			struct pcm_bitmap_hdr bh;
-			uint64_t k;
+			uint64_t first, nbits;
 
-			ret = hs_recv(s, &f, buf, dl);
+			ret = pcm_sess_hs_recv(&s->ss, &f, buf, dl);
 			if (ret)
 				return ret;
 			if (f.h.type == PCM_T_RBITMAP_END) {
@@ -786,41 +698,33 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 			}
 			if (f.h.type != PCM_T_RBITMAP)
 				return -PCM_E_STATE;
-			ret = pcm_bitmap_check(&f, s->npages);
+			ret = pcm_bitmap_decode(&f, s->npages, s->recv_bm,
+						&first, &nbits);
 			if (ret)
 				return ret;
-			memcpy(&bh, f.p, sizeof(bh));
-			bh.first = le64toh(bh.first);
-			bh.nbits = le32toh(bh.nbits);
-			for (k = 0; k < (bh.nbits + 63) / 64; k++) {
-				uint64_t v = 0;
-				size_t off = sizeof(bh) + k * 8;
-				size_t n = f.h.len - off < 8 ? f.h.len - off : 8;
-
-				memcpy(&v, f.p + off, n);
-				v = le64toh(v);
-				if (k == bh.nbits / 64 && bh.nbits % 64)
-					v &= (1ull << (bh.nbits % 64)) - 1;
-				s->recv_bm[bh.first / 64 + k] = v;
-			}
 		}
 		if (got != pcm_bitmap_weight(s->recv_bm, s->npages))
 			return -PCM_E_STATE;
-		if (!s->o.broken_no_bitmap) {
-			for (w = 0; w < s->nwords; w++) {
-				uint64_t miss = ~s->recv_bm[w];
+		for (w = 0; w < s->nwords; w++) {
+			uint64_t miss = ~s->recv_bm[w];
 
-				if (w == s->nwords - 1 && s->npages % 64)
-					miss &= (1ull << (s->npages % 64)) - 1;
-				if (s->ss.phase == PCM_PH_PRECOPY)
-					s->need[w] |= miss | s->sent_ep[w];
-				else if (dphase == PCM_PH_PRECOPY)
-					s->need[w] |= miss | s->sent_ep[w] |
-						      s->dset[w];
-				else
-					s->need[w] = miss;
+			if (w == s->nwords - 1 && s->npages % 64)
+				miss &= (1ull << (s->npages % 64)) - 1;
+			if (s->o.broken_no_bitmap) {
+				/* what it drops: lost, and not queued again */
+				lost += __builtin_popcountll(miss & ~s->need[w]);
+				continue;
 			}
+			if (s->ss.phase == PCM_PH_PRECOPY)
+				s->need[w] |= miss | s->sent_ep[w];
+			else if (dphase == PCM_PH_PRECOPY)
+				s->need[w] |= miss | s->sent_ep[w] | s->dset[w];
+			else
+				s->need[w] = miss;
 		}
+		if (s->o.broken_no_bitmap)
+			__atomic_store_n(&s->ss.st.pages_not_resent, lost,
+					 __ATOMIC_RELAXED);
 		/*
 		 * Whether DISCARD + RUN must be (re)sent depends only on what
 		 * the destination applied: a RUN that went out just before a
@@ -836,7 +740,7 @@ static int handshake(struct pcm_src *s, unsigned char *buf)
 	if (ret)
 		return -PCM_E_IO;
 	for (;;) {
-		ret = hs_recv(s, &f, buf, dl);
+		ret = pcm_sess_hs_recv(&s->ss, &f, buf, dl);
 		if (ret)
 			return ret;
 		if (f.h.type == PCM_T_RESUME_ACK)
