@@ -82,6 +82,8 @@ enum bgp_fault_id {
 	BGP_FAULT_MIRROR_DROP,		/* bug: a full mirror drops bus poison */
 	BGP_FAULT_FLUSH_EIO,		/* injected: the flush after a clear fails */
 	BGP_FAULT_NOMEM_IO,		/* injected: GFP_NOIO node allocations fail */
+	BGP_FAULT_IMPORT_DELAY,		/* injected: the import work waits 200 ms */
+	BGP_FAULT_IMPORT_UNSEEN,	/* bug: readers miss an import in flight */
 	BGP_NR_FAULTS,
 };
 

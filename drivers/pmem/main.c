@@ -15,6 +15,7 @@
 #include <linux/badblocks.h>
 #include <linux/blkdev.h>
 #include <linux/dax.h>
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/idr.h>
 #include <linux/ioport.h>
@@ -34,6 +35,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 #include <asm/cacheflush.h>
 
 #include "pfn.h"
@@ -84,6 +86,8 @@ static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
 	[BGP_FAULT_MIRROR_DROP] = "mirror_drop",
 	[BGP_FAULT_FLUSH_EIO] = "flush_eio",
 	[BGP_FAULT_NOMEM_IO] = "nomem_io",
+	[BGP_FAULT_IMPORT_DELAY] = "import_delay",
+	[BGP_FAULT_IMPORT_UNSEEN] = "import_unseen",
 };
 
 /* "none" or a comma-separated list of bgp_fault_names; nothing changes on error */
@@ -550,7 +554,7 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
 	copy = kmalloc(PAGE_SIZE, GFP_NOIO);
 	if (!copy)
 		return;
-	bp->bb_importing = true;
+	WRITE_ONCE(bp->bb_importing, true);
 	/*
 	 * Adding a record sets bb.changed again (the mirror gets the whole
 	 * block): a second pass finds everything recorded and leaves it clear
@@ -562,6 +566,10 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
 		n = min_t(int, bp->bb.count, PAGE_SIZE / sizeof(u64));
 		memcpy(copy, bp->bb.page, n * sizeof(u64));
 		write_sequnlock_irqrestore(&bp->bb.lock, flags);
+		/* test-only: hold the gap open that bgp_bb_pending() covers */
+		if (pass == 0 && current_work() == &bp->import_work &&
+		    bgp_fault(BGP_FAULT_IMPORT_DELAY))
+			msleep(200);
 
 		for (i = 0; i < n; i++) {
 			u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;
@@ -582,7 +590,8 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
 					       s + l - max(s, skip_end), src);
 		}
 	}
-	bp->bb_importing = false;
+	/* lockless readers that see false see the records (bgp_bb_pending) */
+	smp_store_release(&bp->bb_importing, false);
 	kfree(copy);
 }
 
@@ -711,9 +720,29 @@ static int bgp_populate(struct bgpmem_device *bp)
 	return rc;
 }
 
+/*
+ * bgp_import_bb() clears bb.changed before it adds the records: in between,
+ * only bb_importing says that the list holds entries the records lack yet.
+ * Pairs with the write barrier of the seqlock there (importing set before
+ * changed is cleared) and with its release of bb_importing (records added
+ * before it reads false).
+ */
+static bool bgp_bb_pending(struct bgpmem_device *bp)
+{
+	if (READ_ONCE(bp->bb.changed))
+		return true;
+	/* changed read before bb_importing: the seqlock's smp_wmb() */
+	smp_rmb();
+	/* true, or false and the records are there: smp_store_release() */
+	if (!smp_load_acquire(&bp->bb_importing))
+		return false;
+	/* test-only bug: the import in flight is not seen */
+	return !bgp_fault(BGP_FAULT_IMPORT_UNSEEN);
+}
+
 static bool bgp_may_be_poisoned(struct bgpmem_device *bp)
 {
-	return READ_ONCE(bp->poison.nr) || READ_ONCE(bp->bb.changed);
+	return bgp_bb_pending(bp) || READ_ONCE(bp->poison.nr);
 }
 
 /*
@@ -732,10 +761,14 @@ static void bgp_import_pending(struct bgpmem_device *bp)
 	bgp_bb_notify(bp);
 }
 
-/* pick up writes to /sys/block/X/badblocks */
+/*
+ * pick up writes to /sys/block/X/badblocks, and wait for an import in
+ * flight (the import work's): its entries are in neither the mark nor the
+ * records until it is done
+ */
 static void bgp_sync_sysfs(struct bgpmem_device *bp)
 {
-	if (likely(!READ_ONCE(bp->bb.changed)))
+	if (likely(!bgp_bb_pending(bp)))
 		return;
 	mutex_lock(&bp->mutex);
 	bgp_import_pending(bp);
@@ -762,7 +795,7 @@ static bool bgp_poisoned(struct bgpmem_device *bp, u64 off, u64 len)
 
 	if (likely(!bgp_may_be_poisoned(bp)))
 		return false;
-	if (READ_ONCE(bp->bb.changed)) {
+	if (bgp_bb_pending(bp)) {
 		/* sysfs entries to import: not here, by the work */
 		schedule_work(&bp->import_work);
 		if (bgp_bb_hit(bp, round_down(off, pbs),

@@ -765,6 +765,44 @@ static void clear_ioctl_cases(struct env *e)
 }
 
 /*
+ * sysfs_pending_read_race: a read of a block with a new sysfs badblocks
+ * entry, 16 times, each after the neighbour's read scheduled the import
+ * work and 20 ms for it to start. The import clears the list's "changed"
+ * mark before it adds the records; a read in between once found neither
+ * and returned the poisoned block's data (the debug kernel, 3 runs in 4).
+ * The fault build's import_delay holds the import in that gap for 200 ms,
+ * so there every read lands in it (bgpmem_faults.sh).
+ */
+static void sysfs_race_case(struct env *e)
+{
+	char path[128], line[64], got[64];
+	int i, ok = 0, first_bad = -1;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
+	for (i = 0; i < 16; i++) {
+		uint64_t b = area(84) + i * BLK;
+
+		snprintf(line, sizeof(line), "%llu 1",
+			 (unsigned long long)(b + 1024) / 512);
+		write_file(path, line);
+		pr(e, buf_b, 512, area(85));	/* clean: schedules the import */
+		usleep(20000);
+		if (pr(e, buf_b, 512, b) == EIO)
+			ok++;
+		else if (first_bad < 0)
+			first_bad = i;
+	}
+	if (e->can_clear)
+		for (i = 0; i < 16; i++)
+			pw(e, buf_a, BLK, area(84) + i * BLK);
+	if (first_bad >= 0)
+		diag("sysfs_pending_read_race: try %d read the poisoned block",
+		     first_bad);
+	snprintf(got, sizeof(got), "%d/16 EIO", ok);
+	tap(ok == 16, "blk sysfs_pending_read_race: %s", got);
+}
+
+/*
  * bgpmem only: INFO on a partition describes the partition, as LIST, INJECT
  * and CLEAR do (offsets from its start): its size, its first byte's
  * physical address, and the records inside it (issue 15, defect 7: INFO
@@ -1699,7 +1737,7 @@ static void umount_fs(struct env *e)
 /* ---- setup ------------------------------------------------------------- */
 
 #define N_RAW		10
-#define N_BAD		7	/* bad input 2, clear ioctl 4, info_partition */
+#define N_BAD		8	/* bad input 2, clear ioctl 4, info, race */
 #define N_REC		5
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
@@ -1915,7 +1953,7 @@ static void module_cases(struct env *e)
  * loaded with exactly LIST in force (else nothing else runs); ends with
  * "# fault LIST: fault_hits N". Return: 0 when every cell held.
  */
-#define N_FAULT_PLAN	(1 + N_RAW + 2 + 2)
+#define N_FAULT_PLAN	(1 + N_RAW + 2 + 2 + 1)
 
 static int fault_main(const char *backend, bool can_clear)
 {
@@ -1950,6 +1988,7 @@ static int fault_main(const char *backend, bool can_clear)
 	fault_injection_cases(&e);
 	platform_case(&e);
 	platform_mirror_full_case(&e);
+	sysfs_race_case(&e);
 	hits = fault_hits();
 	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
 	kmsg("fault %s: fault_hits %d", opt_fault, hits);
@@ -2038,6 +2077,7 @@ int main(int argc, char **argv)
 	raw_cases(&e);
 	bad_input_cases(&e);
 	clear_ioctl_cases(&e);
+	sysfs_race_case(&e);
 	info_partition_case(&e);
 	record_cases(&e);
 	platform_case(&e);

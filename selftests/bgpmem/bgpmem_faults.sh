@@ -8,7 +8,10 @@
 #  - fault=none: every cell holds, including the injected environment
 #    failures (a failed flush after a clear, no memory for a record's
 #    split: issue 15, defect 3);
-#  - each deliberate bug (partial_clear, drop_early, mirror_drop) is caught:
+#  - fault=import_delay: a sysfs import held in the gap between clearing
+#    the list's mark and adding its records; a read there still fails;
+#  - each deliberate bug (partial_clear, drop_early, mirror_drop, and
+#    import_unseen with import_delay) is caught:
 #    its run first proves the bug is loaded and in force (the module's
 #    "fault" parameter reads it back) and taken (fault_hits > 0), then the
 #    cells that pin it must fail.
@@ -56,7 +59,7 @@ esac
 	skip_all "the test-only fault build is not in the kselftest tarball"
 
 echo "TAP version 13"
-echo "1..6"
+echo "1..8"
 
 # the fault build is the tree's: a copy older than a fix would test the
 # wrong module
@@ -137,6 +140,18 @@ if [[ $BACKEND == nfit_test ]]; then
 else
 	skip "fault=mirror_drop is caught" "$NOBUS"
 fi
+
+# a sysfs import held 200 ms in the gap between clearing the list's mark
+# and adding its records: every read lands in it and must still fail...
+run import_delay
+race=$(grep -E "^(not )?ok [0-9]+ blk sysfs_pending_read_race[: ]" "$out")
+echo "# $race"
+held=1
+[[ $rc == 0 && $active == 0 && ${hits:-0} -gt 0 && $race == ok* ]] && held=0
+ok "$held" \
+	"fault=import_delay (in force, the gap held open ${hits:-?} times): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
+# ...which a driver that does not see the import in flight does not do
+caught import_delay,import_unseen sysfs_pending_read_race
 
 # leave it as found
 [[ -d /sys/module/bgpmem ]] && rmmod bgpmem 2>/dev/null
