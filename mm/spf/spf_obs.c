@@ -437,8 +437,7 @@ void spf_hmf_direct(struct vm_area_struct *vma, unsigned long address,
 }
 
 void spf_hmf_tramp(void);
-asm(
-"	.pushsection	.text, \"ax\", @progbits\n"
+asm("	.pushsection	.text, \"ax\", @progbits\n"
 "	.type		spf_hmf_tramp, @function\n"
 "	.globl		spf_hmf_tramp\n"
 "spf_hmf_tramp:\n"
@@ -759,7 +758,7 @@ static void spf_obs_detach(void)
 	spf_broken_fast = false;
 	spf_lat_on = false;
 	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW |
-			  SPF_FEAT_LATENCY);
+			  SPF_FEAT_LATENCY | SPF_FEAT_DIRECT);
 	memset(spf_pend, 0, sizeof(spf_pend));
 	memset(spf_lat_tasks, 0, sizeof(spf_lat_tasks));
 }
@@ -872,6 +871,8 @@ static int spf_obs_attach(u32 mode, u32 flags, u64 slow_ns)
 		spf_features |= SPF_FEAT_BROKEN_FAST;
 	if (lat)
 		spf_features |= SPF_FEAT_LATENCY;
+	if (spf_fops_direct)
+		spf_features |= SPF_FEAT_DIRECT;
 	return 0;
 err:
 	spf_obs_detach();
@@ -1013,11 +1014,38 @@ static int spf_track(struct file *file, struct spf_track __user *argp)
 	return 0;
 }
 
+/*
+ * The per-cpu counters and histograms of a READ/LAT_READ @scope: the
+ * global ones, or a tracked slot's (with its pid). Called with
+ * spf_obs_lock held. Return: 0, -ENOENT for a free slot, -EINVAL for a
+ * scope that is neither.
+ */
+static int spf_scope(u32 scope, struct spf_pcpu __percpu **cnt,
+		     struct spf_lat_pcpu __percpu **lat, pid_t *pid)
+{
+	if (scope == SPF_SCOPE_GLOBAL) {
+		*cnt = spf_global;
+		*lat = spf_global_lat;
+		*pid = 0;
+		return 0;
+	}
+	if (scope >= SPF_MAX_TRACK)
+		return -EINVAL;
+	if (!spf_slots[scope].mm)
+		return -ENOENT;
+	*cnt = spf_slots[scope].cnt;
+	*lat = spf_slots[scope].lat;
+	*pid = spf_slots[scope].pid;
+	return 0;
+}
+
 static int spf_read(struct spf_counters __user *argp)
 {
 	struct spf_counters *out;
 	struct spf_pcpu __percpu *cnt;
+	struct spf_lat_pcpu __percpu *lat;
 	int cpu, i, ret = 0;
+	pid_t pid;
 
 	out = memdup_user(argp, sizeof(*out));
 	if (IS_ERR(out))
@@ -1026,16 +1054,10 @@ static int spf_read(struct spf_counters __user *argp)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (out->scope == SPF_SCOPE_GLOBAL) {
-		cnt = spf_global;
-		out->pid = 0;
-	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
-		cnt = spf_slots[out->scope].cnt;
-		out->pid = spf_slots[out->scope].pid;
-	} else {
-		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
+	ret = spf_scope(out->scope, &cnt, &lat, &pid);
+	if (ret)
 		goto out;
-	}
+	out->pid = pid;
 	memset(out->c, 0, sizeof(out->c));
 	for_each_possible_cpu(cpu)
 		for (i = 0; i < SPF_C_NR; i++)
@@ -1054,10 +1076,12 @@ out:
 static int spf_lat_read(struct spf_latency __user *argp)
 {
 	struct spf_lat_pcpu __percpu *lat;
+	struct spf_pcpu __percpu *cnt;
 	struct spf_latency *out;
 	const struct spf_lat_pcpu *l;
 	int cpu, o, b, ret = 0;
 	u32 scope;
+	pid_t pid;
 
 	out = memdup_user(argp, sizeof(*out));
 	if (IS_ERR(out))
@@ -1066,14 +1090,9 @@ static int spf_lat_read(struct spf_latency __user *argp)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (out->scope == SPF_SCOPE_GLOBAL) {
-		lat = spf_global_lat;
-	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
-		lat = spf_slots[out->scope].lat;
-	} else {
-		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
+	ret = spf_scope(out->scope, &cnt, &lat, &pid);
+	if (ret)
 		goto out;
-	}
 	scope = out->scope;
 	memset(out, 0, sizeof(*out));
 	out->scope = scope;
