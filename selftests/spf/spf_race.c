@@ -663,6 +663,15 @@ static void op_uffd_register(void)
 		content[i] = ST(K_FREE, (next_val << 12) | i);
 	sh_begin(a, b, st_content);
 	uffd_register(fd, a, b);
+	/*
+	 * Readers map the zero page where they read since the drop above
+	 * (all of [a, b) if this thread was descheduled before registering:
+	 * then no uffd fault at all, 0 in 10 s seen twice on a loaded host):
+	 * drop the range again, now registered, so that the waiter's read
+	 * (or a reader's before it) is a uffd fault for certain.
+	 */
+	if (madvise(base + a * PG, (b - a) * PG, MADV_DONTNEED))
+		die_errno("madvise DONTNEED");
 	sh_end(a, b);
 	waiter = !pthread_create(&w, NULL, uffd_waiter, base + a * PG);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
