@@ -24,6 +24,7 @@ bad=0
 for args in "-t 0" "-t 65" "-s 5K" "-s 0" "-s 99999999999G" "-d 0" "-d x" \
 	    "-r 0" "-w nope" "-W nope" "--thp maybe" "-o nope" "-o off,nope" \
 	    "-w shared-ext4" "-w cold-ext4" "--plot /tmp/spf-x.png" \
+	    "--slow-ns 0" "--slow-ns x" "--slow-ns 1000" \
 	    "--tmpdir /nonexistent -w shared-tmpfs" "extra"; do
 	# shellcheck disable=SC2086
 	err=$("$B" $args -o off 2>&1 >/dev/null)

@@ -14,6 +14,8 @@
 #include <linux/tcp.h>
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -346,7 +348,7 @@ static void test_observer_counts(uint32_t mode, const char *name)
 	struct spf_counters before, after;
 	struct spf_summary sm;
 	char *p, *buf;
-	bool ok = true;
+	bool ok = true, direct, want_direct;
 	int fd, slot, nul, i;
 
 	fd = spf_obs_open(mode);
@@ -387,6 +389,16 @@ static void test_observer_counts(uint32_t mode, const char *name)
 	if ((after.features & SPF_FEAT_KERNEL_TP) &&
 	    after.c[SPF_C_KERNEL_PF] < 1) {
 		ksft_print_msg("page_fault_kernel tracepoint counted nothing\n");
+		ok = false;
+	}
+	/* FAST hooks handle_mm_fault() by the direct call (none other here) */
+	direct = after.features & SPF_FEAT_DIRECT;
+	want_direct = mode == SPF_OBS_FAST;
+	if (direct != want_direct) {
+		ksft_print_msg("features 0x%x: SPF_FEAT_DIRECT %s in mode %u\n",
+			       after.features,
+			       after.features & SPF_FEAT_DIRECT ? "set" : "not set",
+			       mode);
 		ok = false;
 	}
 	munmap(p, 64 * PG);
@@ -1039,10 +1051,11 @@ static bool tr_write(const char *path, const char *val)
 /*
  * Count this process's spf_slow_fault events in the trace buffer; check
  * every one's fields: a known outcome, 0 < ns < 60 s. @addr_lo..@addr_hi:
- * the anonymous region, whose faults must be among them (*@in_region).
+ * the anonymous region, whose faults must be among them (*@in_region);
+ * *@fb: the events at @fb_addr (if not 0) with outcome "fallback".
  */
 static long slow_events(uintptr_t addr_lo, uintptr_t addr_hi, long *in_region,
-			bool *fields_ok)
+			bool *fields_ok, uintptr_t fb_addr, long *fb)
 {
 	char line[512], out[32];
 	unsigned long long ns;
@@ -1054,6 +1067,7 @@ static long slow_events(uintptr_t addr_lo, uintptr_t addr_hi, long *in_region,
 
 	*in_region = 0;
 	*fields_ok = true;
+	*fb = 0;
 	if (!t)
 		return -1;
 	while (fgets(line, sizeof(line), t)) {
@@ -1073,6 +1087,8 @@ static long slow_events(uintptr_t addr_lo, uintptr_t addr_hi, long *in_region,
 			*fields_ok = false;
 		if (addr >= addr_lo && addr < addr_hi)
 			(*in_region)++;
+		if (fb_addr && addr == fb_addr && i == SPF_LAT_FALLBACK)
+			(*fb)++;
 	}
 	fclose(t);
 	return n;
@@ -1091,6 +1107,176 @@ static void lat_snap(int fd, int slot, struct lat_snap *ls)
 	ls->lat.scope = (uint32_t)slot;
 	if (ioctl(fd, SPF_IOC_LAT_READ, &ls->lat))
 		ksft_exit_fail_msg("LAT_READ: %s\n", strerror(errno));
+}
+
+/*
+ * A fault that falls back (SPF_LAT_FALLBACK: lock_vma_under_rcu() finds
+ * no VMA it can lock, the fault is served under mmap_lock, no VMA-lock
+ * pass before it), made on demand with the device's delay, not by luck:
+ * a reader sits in the delayed ->fault of page 0 under the VMA lock
+ * (->map_pages); mprotect(PROT_NONE) of page 0 by another thread then
+ * waits in vma_start_write() for it, seen as that thread in D state in
+ * mprotect(); a fault on page 8 meanwhile finds a writer queued on the
+ * VMA lock, falls back and is served after the mprotect().
+ */
+#define FB_DELAY_US	100000u
+#define FB_PAGE		8
+
+struct fb_ctx {
+	volatile const char *map;
+	atomic_int tid;
+	atomic_int done;
+	int err;
+};
+
+/*
+ * Its load is redone after the fault, maybe after the mprotect(): a
+ * SIGSEGV then, caught.
+ */
+static void *fb_reader(void *arg)
+{
+	struct fb_ctx *c = arg;
+	uint64_t v;
+
+	spf_read_u64((const void *)c->map, &v);
+	return NULL;
+}
+
+static void *fb_mprotect(void *arg)
+{
+	struct fb_ctx *c = arg;
+
+	atomic_store(&c->tid, (int)syscall(SYS_gettid));
+	if (mprotect((void *)c->map, PG, PROT_NONE))
+		c->err = errno;
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* Is thread @tid of this process asleep (D) in syscall @nr? */
+static bool task_blocked_in(int tid, long nr)
+{
+	char path[64], buf[512], *p;
+	bool in = false;
+	long cur;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (f) {
+		in = fscanf(f, "%ld", &cur) == 1 && cur == nr;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return in && p && p[1] == ' ' && p[2] == 'D';
+}
+
+/*
+ * One attempt at the fallback on a fresh mapping of @fd. Return 1 if the
+ * fault on page FB_PAGE fell back (the device saw its ->fault under
+ * mmap_lock and none under the VMA lock: with ->map_pages nothing else
+ * does that), 0 if a step came too late (the reader's delay ran out before
+ * the mprotect() waited, or before the fault), -1 on a hard failure;
+ * *@addr: the address of that fault.
+ */
+static int fb_attempt(const char *name, int fd, uintptr_t *addr)
+{
+	struct spf_dev_stats st, st0;
+	struct fb_ctx c = { 0 };
+	pthread_t rd, mp;
+	bool waiting = false;
+	double t0;
+	int ret = -1;
+
+	c.map = mmap(NULL, 16 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	if (c.map == MAP_FAILED)
+		ksft_exit_fail_msg("%s: fallback mmap: %s\n", name,
+				   strerror(errno));
+	if (ioctl(fd, SPF_IOC_DEV_STATS, &st0))
+		ksft_exit_fail_msg("DEV_STATS: %s\n", strerror(errno));
+	if (pthread_create(&rd, NULL, fb_reader, &c))
+		ksft_exit_fail_msg("%s: pthread_create\n", name);
+	/* the reader is in ->fault under the VMA lock (10 s deadline) */
+	for (t0 = now_s(); now_s() - t0 < 10; usleep(1000)) {
+		if (ioctl(fd, SPF_IOC_DEV_STATS, &st))
+			ksft_exit_fail_msg("DEV_STATS: %s\n", strerror(errno));
+		if (st.faults > st0.faults)
+			break;
+	}
+	if (st.faults_vma_lock == st0.faults_vma_lock) {
+		ksft_print_msg("%s: fallback: the reader's fault not under the VMA lock (%llu faults)\n",
+			       name, (unsigned long long)(st.faults - st0.faults));
+		goto join_reader;
+	}
+	if (pthread_create(&mp, NULL, fb_mprotect, &c))
+		ksft_exit_fail_msg("%s: pthread_create\n", name);
+	/* the mprotect() waits for the VMA's write lock */
+	for (t0 = now_s(); now_s() - t0 < 10; usleep(200)) {
+		int tid = atomic_load(&c.tid);
+
+		if (tid && task_blocked_in(tid, SYS_mprotect)) {
+			waiting = true;
+			break;
+		}
+		if (atomic_load(&c.done))
+			break;	/* too late: the reader's delay ran out */
+	}
+	if (ioctl(fd, SPF_IOC_DEV_STATS, &st0))
+		ksft_exit_fail_msg("DEV_STATS: %s\n", strerror(errno));
+	if (waiting) {
+		*addr = (uintptr_t)(c.map + FB_PAGE * PG);
+		(void)c.map[FB_PAGE * PG];	/* falls back */
+	}
+	pthread_join(mp, NULL);
+	if (ioctl(fd, SPF_IOC_DEV_STATS, &st))
+		ksft_exit_fail_msg("DEV_STATS: %s\n", strerror(errno));
+	if (c.err)
+		ksft_print_msg("%s: fallback: mprotect: %s\n", name,
+			       strerror(c.err));
+	else if (waiting)
+		ret = st.faults_mmap_lock - st0.faults_mmap_lock == 1 &&
+		      st.faults_vma_lock == st0.faults_vma_lock;
+	else
+		ret = 0;
+join_reader:
+	pthread_join(rd, NULL);
+	munmap((void *)c.map, 16 * PG);
+	return ret;
+}
+
+/*
+ * Make one fallback; return the address of the fault that fell back, or
+ * 0 (with a message). Each attempt proves its fault fell back; one that
+ * lost the race against the reader's delay (a loaded host) is repeated,
+ * up to 10 times.
+ */
+static uintptr_t lat_fallback(const char *name)
+{
+	struct spf_dev_setup s;
+	uintptr_t addr = 0;
+	uint32_t delay = FB_DELAY_US;
+	int fd = dev_open(16 * PG, SPF_DEV_MAP_PAGES, &s);
+	int i, r = 0;
+
+	if (ioctl(fd, SPF_IOC_DEV_DELAY, &delay))
+		ksft_exit_fail_msg("%s: DEV_DELAY: %s\n", name,
+				   strerror(errno));
+	for (i = 0; i < 10 && !r; i++)
+		r = fb_attempt(name, fd, &addr);
+	close(fd);
+	if (r != 1) {
+		ksft_print_msg("%s: fallback: no fault fell back in %d attempts\n",
+			       name, i);
+		return 0;
+	}
+	if (i > 1)
+		ksft_print_msg("%s: fallback: made in attempt %d\n", name, i);
+	return addr;
 }
 
 /* The faults of every outcome the lab can make on demand. */
@@ -1140,8 +1326,9 @@ static void test_latency(uint32_t mode, const char *name)
 	struct lat_snap *a, *b;
 	struct spf_summary sm;
 	uint64_t total = 0, n;
-	long ev, in_region, ev_quiet;
+	long ev, in_region, ev_quiet, fb_ev;
 	bool ok = true, fields_ok, have_tr;
+	uintptr_t fb_addr;
 	char pid[32], *anon;
 	int fd, slot, disk, o, k, top;
 	const size_t anon_pages = 64;
@@ -1243,11 +1430,34 @@ static void test_latency(uint32_t mode, const char *name)
 	if (have_tr) {
 		ev = slow_events((uintptr_t)anon,
 				 (uintptr_t)anon + anon_pages * PG,
-				 &in_region, &fields_ok);
+				 &in_region, &fields_ok, 0, &fb_ev);
 		ksft_print_msg("%s: slow_ns 0: %ld spf_slow_fault events (%ld in the anonymous region), fields %s\n",
 			       name, ev, in_region, fields_ok ? "ok" : "BAD");
 		if (ev != (long)total || in_region < (long)anon_pages ||
 		    !fields_ok)
+			ok = false;
+		/*
+		 * A fault made to fall back (this thread's; its helpers'
+		 * faults are not in the pid-filtered trace): counted in
+		 * 'fallback', and its own event says "fallback".
+		 */
+		tr_write(TRACEFS "/trace", "");
+		tr_write(SLOW_EV "/enable", "1");
+		lat_snap(fd, slot, a);
+		lat_snap(fd, slot, a);
+		fb_addr = lat_fallback(name);
+		lat_snap(fd, slot, b);
+		lat_snap(fd, slot, b);
+		tr_write(SLOW_EV "/enable", "0");
+		slow_events(0, 0, &in_region, &fields_ok, fb_addr, &fb_ev);
+		for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
+			n += b->lat.count[SPF_LAT_FALLBACK][o] -
+			     a->lat.count[SPF_LAT_FALLBACK][o];
+		ksft_print_msg("%s: fallback made at %#lx: %llu counted in 'fallback', %ld event(s) at it say fallback, fields %s\n",
+			       name, (unsigned long)fb_addr,
+			       (unsigned long long)n, fb_ev,
+			       fields_ok ? "ok" : "BAD");
+		if (!fb_addr || !n || fb_ev != 1 || !fields_ok)
 			ok = false;
 		/* a threshold of 60 s: no event, the histograms still count */
 		cfg.slow_ns = 60000000000ULL;
@@ -1260,7 +1470,7 @@ static void test_latency(uint32_t mode, const char *name)
 		lat_workload(anon, anon_pages, -1);
 		lat_snap(fd, slot, b);
 		tr_write(SLOW_EV "/enable", "0");
-		ev_quiet = slow_events(0, 0, &in_region, &fields_ok);
+		ev_quiet = slow_events(0, 0, &in_region, &fields_ok, 0, &fb_ev);
 		for (o = 0, n = 0; o < SPF_LAT_BUCKETS; o++)
 			n += b->lat.count[SPF_LAT_VMA][o] -
 			     a->lat.count[SPF_LAT_VMA][o];

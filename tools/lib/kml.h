@@ -140,4 +140,12 @@ uint64_t kml_now_ns(void);	/* CLOCK_MONOTONIC */
  */
 uint64_t kml_percentile(uint64_t *v, size_t n, double pct);
 
+/* ---- system state ----------------------------------------------------- */
+
+/**
+ * kml_swap_active() - is a swap area active (a line in /proc/swaps)?
+ * Return: true if at least one is; false if none or /proc/swaps is unreadable.
+ */
+bool kml_swap_active(void);
+
 #endif /* KML_H */

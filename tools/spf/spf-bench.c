@@ -83,6 +83,7 @@ struct opts {
 	bool quiet;
 	bool latency;
 	const char *plot;
+	uint64_t slow_ns;	/* --slow-ns: spf_slow_fault threshold, 0 none */
 };
 
 struct cfg {
@@ -156,20 +157,6 @@ static int fill_file(int fd, uint64_t len)
 			return -(n ? errno : EIO);
 	}
 	return fsync(fd) ? -errno : 0;
-}
-
-static bool swap_on(void)
-{
-	char line[256];
-	int n = 0;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		n++;
-	fclose(f);
-	return n > 1;	/* a header, then one line per swap area */
 }
 
 /*
@@ -610,6 +597,8 @@ static void usage(FILE *f)
 		"                        histograms: vma, fallback, retry, each minor/major,\n"
 		"                        error) and print p50/p99/max per configuration\n"
 		"      --plot FILE       with --latency: the histograms as a PNG (gnuplot)\n"
+		"      --slow-ns NS      with --latency: trace faults that took >= NS ns\n"
+		"                        (event spf_harness:spf_slow_fault; default none)\n"
 		"      --json            JSON on stdout instead of a table\n"
 		"  -q, --quiet           no progress on stderr\n"
 		"  -h, --help            this text\n\n"
@@ -700,6 +689,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "latency", no_argument, NULL, 'L' },
 		{ "plot", required_argument, NULL, 'P' },
+		{ "slow-ns", required_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
@@ -785,6 +775,13 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->plot = optarg;
 			o->latency = true;
 			break;
+		case 'N':
+			if (kml_parse_u64(optarg, &v) || !v)
+				kml_die(2, "nanoseconds, e.g. --slow-ns 1000000 (1 ms)",
+					"bad --slow-ns '%s'", optarg);
+			o->slow_ns = v;
+			o->latency = true;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -801,12 +798,15 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			argv[optind]);
 	if (o->wl_mask & ((1u << WL_PRIV_TMPFS) | (1u << WL_SHARED_TMPFS)))
 		check_dir(o->tmpdir, TMPFS_MAGIC, "--tmpdir");
-	if ((o->wl_mask & (1u << WL_SWAPIN)) && !swap_on())
+	if ((o->wl_mask & (1u << WL_SWAPIN)) && !kml_swap_active())
 		kml_die(2, "swapon a swap device first (e.g. a zram device: modprobe zram; mkswap; swapon)",
 			"the swapin workload needs swap: /proc/swaps lists none");
 	if (o->plot && o->obs_mask == (1u << SPF_OBS_OFF))
 		kml_die(2, "add -o fast or -o exact",
 			"--plot needs the observer on");
+	if (o->slow_ns && o->obs_mask == (1u << SPF_OBS_OFF))
+		kml_die(2, "add -o fast or -o exact",
+			"--slow-ns needs the observer on");
 	if (o->wl_mask & ((1u << WL_PRIV_EXT4) | (1u << WL_SHARED_EXT4) |
 			  (1u << WL_COLD_EXT4))) {
 		if (!o->ext4dir)
@@ -1269,9 +1269,9 @@ int main(int argc, char **argv)
 					.mode = (uint32_t)c->obs,
 					.flags = o.latency && c->obs > SPF_OBS_OFF ?
 						 SPF_OBS_F_LATENCY : 0,
-					/* no slow-fault events from the bench */
-					.slow_ns = o.latency && c->obs > SPF_OBS_OFF ?
-						   ~0ULL : 0,
+					/* slow-fault events: --slow-ns only */
+					.slow_ns = !o.latency || c->obs == SPF_OBS_OFF ? 0 :
+						   o.slow_ns ? o.slow_ns : ~0ULL,
 				};
 
 				if (ioctl(obs_fd, SPF_IOC_OBS_SET, &oc))
