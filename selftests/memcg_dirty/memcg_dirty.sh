@@ -42,10 +42,10 @@ CELLS=${MDT_CELLS:-all}
 BASELINE=${MDT_BASELINE:-0}
 BOUND_MIB=64	# A's writer in the bound cells
 case $CELLS in
-all) NTESTS=33 ;;
+all) NTESTS=35 ;;
 load) NTESTS=10 ;;
 fs) NTESTS=11 ;;
-negative) NTESTS=5 ;;
+negative) NTESTS=6 ;;
 compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ;;
 isolation) NTESTS=2 ;;
 *) echo "MDT_CELLS=$CELLS: use all, fs, negative, load, compare or isolation" >&2; exit 1 ;;
@@ -1015,6 +1015,63 @@ reaction_ok() {	# over_ms over_bytes dirty_at_deadline
 	(($2 * 1000 <= 2 * MiB * $1 && $3 <= 8 * MiB + 2 * MiB))
 }
 
+# knob_stat DIR: EFF (effective_dirty_bytes), AVAIL, EVALS of a knob
+knob_stat() {
+	local k v
+
+	EFF=0 AVAIL=0 EVALS=0
+	while read -r k v; do
+		case $k in
+		effective_dirty_bytes) EFF=$v ;;
+		avail) AVAIL=$v ;;
+		evaluations) EVALS=$v ;;
+		esac
+	done < "$1/stat"
+}
+
+# An ancestor's ratio is of the ancestor's own available memory: P
+# (memory.max 256M, dirty_ratio 10) with children C1 (memory.max 48M) and
+# C2 (none) has the same limit whichever of them writes. Taken of the
+# writer's memory (fault=childavail, the old rule) it was about 10% of 48M
+# with C1 writing and 10% of 256M with C2. Echoes "T1 T2 AV1 AV2 EV1 EV2"
+# (P's limit in force and avail in bytes after 8 MiB written in C1, then in
+# C2, and the evaluations each write made)
+measure_hier_ratio() {
+	local P K e0 t1 a1 e1 t2 a2
+
+	P=$(new_cg PR)
+	echo $((256 * MiB)) > "$P/memory.max"
+	echo "+memory +io" > "$P/cgroup.subtree_control"
+	mkdir "$P/C1" "$P/C2"
+	echo $((48 * MiB)) > "$P/C1/memory.max"
+	"$CTL" set "$P" --dirty-ratio 10 >/dev/null
+	K=$CFG/$(stat -c %i "$P")
+	knob_stat "$K"
+	e0=$EVALS
+	writer "$P/C1" "$MNT/r1" 8
+	wait_or_kill "$WPID" 60
+	knob_stat "$K"
+	t1=$EFF a1=$AVAIL e1=$EVALS
+	writer "$P/C2" "$MNT/r2" 8
+	wait_or_kill "$WPID" 60
+	knob_stat "$K"
+	t2=$EFF a2=$AVAIL
+	"$CTL" clear "$P"
+	drop "$MNT/r1"
+	drop "$MNT/r2"
+	rmdir "$P/C1" "$P/C2" "$P"
+	echo "$t1 $t2 $a1 $a2 $((e1 - e0)) $((EVALS - e1))"
+}
+
+# the limits agree within 10%, both were evaluated, and they are 10% of
+# P's memory (at least half of its 256M: C1's 48M would give under 5M)
+hier_ratio_ok() {	# T1 T2 AV1 AV2 EV1 EV2
+	local hi=$(($1 > $2 ? $1 : $2)) d=$(($1 > $2 ? $1 - $2 : $2 - $1))
+
+	(($5 > 0 && $6 > 0 && d * 10 <= hi &&
+	  $1 * 10 >= 128 * MiB && $2 * 10 >= 128 * MiB))
+}
+
 # the cells with the module loaded (not in MDT_CELLS=negative)
 module_cells() {
 # bound and no collapse
@@ -1128,6 +1185,14 @@ used_ok "$p3" "$m1" && rate_ok "$rate"
 check "hierarchy: the parent's limit is used (peak >= 50%) and the child dirties at $rate MiB/s, >= 80% of $REF_MIBPS MiB/s" $?
 drop "$MNT/c"
 rmdir "$P/C"
+
+if [[ $CELLS == all ]]; then
+	# shellcheck disable=SC2046 # the fields, split on purpose
+	set -- $(measure_hier_ratio)
+	log "hierarchy: P (256M, dirty_ratio 10): limit $(mib "$1") MiB (avail $(mib "$3") MiB, $5 evaluations) with C1 (48M) writing, $(mib "$2") MiB (avail $(mib "$4") MiB, $6 evaluations) with C2 writing"
+	hier_ratio_ok "$@"
+	check "hierarchy: an ancestor's ratio is of its own memory: the same limit whichever child writes" $?
+fi
 
 if [[ $CELLS == all ]]; then
 	# ---- bad input: an error, nothing changed, no WARN/BUG ----------
@@ -1388,5 +1453,18 @@ fi
 # the memcg statistics upstream uses instead of fresh per-wb counts
 # (fault=stale: flushed at most every 2 s): the bound fails
 negative_bound stale "with the memcg's possibly stale statistics"
+
+# an ancestor's ratio of the writing child's memory (fault=childavail, the
+# rule before): the limit depends on which child writes
+if fault_load childavail; then
+	# shellcheck disable=SC2046 # the fields, split on purpose
+	set -- $(measure_hier_ratio)
+	rmmod memcg_dirty
+	log "fault=childavail: P's limit $(mib "$1") MiB with C1 (48M) writing, $(mib "$2") MiB with C2"
+	! hier_ratio_ok "$@"
+	check "negative: the ancestor ratio check fails when the ratio is of the writer's memory" $?
+else
+	not_ok "negative: the ancestor ratio check fails when the ratio is of the writer's memory (fault=childavail not in force)"
+fi
 
 exit $failed
