@@ -48,6 +48,8 @@
 #include <linux/writeback.h>
 #include <linux/xarray.h>
 
+#include <kmemlab/memcg_dirty.h>
+
 #include "memcg_dirty.h"
 
 #define CREATE_TRACE_POINTS
@@ -58,7 +60,7 @@
 #endif
 
 #define MDIRTY_VERSION	"1"
-#define MDIRTY_FEATURES	"dirty_bytes dirty_ratio background_bytes background_ratio hierarchy fresh_counts stat"
+#define MDIRTY_FEATURES	"dirty_bytes dirty_ratio background_bytes background_ratio hierarchy fresh_counts stat fractional_ratio"
 
 /* test-only fault injection, see Documentation/memcg_dirty.rst */
 enum mdirty_fault {
@@ -118,8 +120,9 @@ static atomic64_t mdirty_hook_ns;
  * @path: cgroup path when the directory was created
  * @dirty_bytes: dirty limit in bytes (0: unset); wins over @dirty_ratio
  * @bg_bytes: background limit in bytes (0: unset); wins over @bg_ratio
- * @dirty_ratio: dirty limit in percent of the domain's dirtyable memory
- * @bg_ratio: background limit in percent of the domain's dirtyable memory
+ * @dirty_ratio: dirty limit in basis points (1/100 %) of the cgroup's
+ *	available memory (see mdirty_memcg_avail())
+ * @bg_ratio: background limit in basis points of the same
  * @evals: limit computations that involved this knob
  * @binding: of those, the ones where this knob was the most constraining
  * @throttle_events: balance_dirty_pages() pauses of dirtiers at or below
@@ -190,14 +193,14 @@ static bool notrace mdirty_knob_limits(const struct mdirty_knob *k,
 	if (db)
 		t = DIV_ROUND_UP_ULL(db, PAGE_SIZE);
 	else if (dr)
-		t = div_u64((u64)dr * avail, 100);
+		t = div_u64((u64)dr * avail, MEMCG_DIRTY_RATIO_BP_MAX);
 	else
 		return false;
 
 	if (bb)
 		bg = DIV_ROUND_UP_ULL(bb, PAGE_SIZE);
 	else if (br)
-		bg = div_u64((u64)br * avail, 100);
+		bg = div_u64((u64)br * avail, MEMCG_DIRTY_RATIO_BP_MAX);
 	else
 		bg = t / 2;
 
@@ -612,6 +615,50 @@ struct mdirty_limits {
 	u32 dr, br;
 };
 
+/**
+ * mdirty_parse_ratio() - parse a percentage with up to two decimals
+ * @buf: "5", "0.25", "12.5", with an optional trailing newline
+ * @bp: the value in basis points (1/100 of a percent)
+ *
+ * Return: 0, -EINVAL for anything else (a sign, a '%', no digit before or
+ * after the point, a third decimal), -ERANGE above 100%.
+ */
+static int mdirty_parse_ratio(const char *buf, u32 *bp)
+{
+	const char *p = buf;
+	u32 ip = 0, frac = 0;
+	int ndig = 0, ndec = 0;
+	bool big = false;
+
+	for (; *p >= '0' && *p <= '9'; p++, ndig++) {
+		if (ip > 100)
+			big = true;	/* keep checking the syntax */
+		else
+			ip = ip * 10 + (*p - '0');
+	}
+	if (!ndig)
+		return -EINVAL;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, ndec++) {
+			if (ndec == MEMCG_DIRTY_RATIO_DECIMALS)
+				return -EINVAL;
+			frac = frac * 10 + (*p - '0');
+		}
+		if (!ndec)
+			return -EINVAL;
+		if (ndec == 1)
+			frac *= 10;
+	}
+	if (*p == '\n')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (big || ip * MEMCG_DIRTY_BP_PER_PCT + frac > MEMCG_DIRTY_RATIO_BP_MAX)
+		return -ERANGE;
+	*bp = ip * MEMCG_DIRTY_BP_PER_PCT + frac;
+	return 0;
+}
+
 /*
  * Validate and apply one knob write. Bytes win over ratio: setting one
  * clears the other, as with vm.dirty_bytes/vm.dirty_ratio. Nothing changes
@@ -622,17 +669,18 @@ static ssize_t mdirty_store(struct mdirty_knob *k, enum mdirty_field f,
 {
 	struct mdirty_limits l;
 	bool was;
+	u32 bp;
 	u64 v;
 	int ret;
 
-	ret = kstrtou64(page, 10, &v);
-	if (ret)
-		return ret;
 	switch (f) {
 	case MDIRTY_DIRTY_BYTES:
 	case MDIRTY_BG_BYTES:
+		ret = kstrtou64(page, 10, &v);
+		if (ret)
+			return ret;
 		/* vm.dirty_bytes has the same minimum of two pages */
-		if (v && v < 2 * PAGE_SIZE)
+		if (v && v < MEMCG_DIRTY_MIN_PAGES * PAGE_SIZE)
 			return -EINVAL;
 		/* the throttle works with 32-bit page counts */
 		if (v > (u64)UINT_MAX * PAGE_SIZE)
@@ -640,8 +688,10 @@ static ssize_t mdirty_store(struct mdirty_knob *k, enum mdirty_field f,
 		break;
 	case MDIRTY_DIRTY_RATIO:
 	case MDIRTY_BG_RATIO:
-		if (v > 100)
-			return -ERANGE;
+		ret = mdirty_parse_ratio(page, &bp);
+		if (ret)
+			return ret;
+		v = bp;
 		break;
 	}
 
@@ -716,15 +766,41 @@ static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
 }									\
 CONFIGFS_ATTR(mdirty_knob_, _name)
 
+/* a ratio in basis points as the shortest percentage: 5, 0.25, 12.5 */
+static ssize_t mdirty_emit_ratio(char *page, u32 bp)
+{
+	u32 ip = bp / MEMCG_DIRTY_BP_PER_PCT, frac = bp % MEMCG_DIRTY_BP_PER_PCT;
+
+	if (!frac)
+		return sysfs_emit(page, "%u\n", ip);
+	if (!(frac % 10))
+		return sysfs_emit(page, "%u.%u\n", ip, frac / 10);
+	return sysfs_emit(page, "%u.%02u\n", ip, frac);
+}
+
+#define MDIRTY_RATIO_ATTR(_name, _field, _get)				\
+static ssize_t mdirty_knob_##_name##_show(struct config_item *item,	\
+					  char *page)			\
+{									\
+	return mdirty_emit_ratio(page, _get(to_knob(item)));		\
+}									\
+static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
+					   const char *page,		\
+					   size_t count)		\
+{									\
+	return mdirty_store(to_knob(item), _field, page, count);	\
+}									\
+CONFIGFS_ATTR(mdirty_knob_, _name)
+
 static u64 mdirty_get_db(struct mdirty_knob *k) { return READ_ONCE(k->dirty_bytes); }
-static u64 mdirty_get_dr(struct mdirty_knob *k) { return READ_ONCE(k->dirty_ratio); }
 static u64 mdirty_get_bb(struct mdirty_knob *k) { return READ_ONCE(k->bg_bytes); }
-static u64 mdirty_get_br(struct mdirty_knob *k) { return READ_ONCE(k->bg_ratio); }
+static u32 mdirty_get_dr(struct mdirty_knob *k) { return READ_ONCE(k->dirty_ratio); }
+static u32 mdirty_get_br(struct mdirty_knob *k) { return READ_ONCE(k->bg_ratio); }
 
 MDIRTY_KNOB_ATTR(dirty_bytes, MDIRTY_DIRTY_BYTES, mdirty_get_db);
-MDIRTY_KNOB_ATTR(dirty_ratio, MDIRTY_DIRTY_RATIO, mdirty_get_dr);
+MDIRTY_RATIO_ATTR(dirty_ratio, MDIRTY_DIRTY_RATIO, mdirty_get_dr);
 MDIRTY_KNOB_ATTR(background_bytes, MDIRTY_BG_BYTES, mdirty_get_bb);
-MDIRTY_KNOB_ATTR(background_ratio, MDIRTY_BG_RATIO, mdirty_get_br);
+MDIRTY_RATIO_ATTR(background_ratio, MDIRTY_BG_RATIO, mdirty_get_br);
 
 static ssize_t mdirty_knob_path_show(struct config_item *item, char *page)
 {
