@@ -1015,8 +1015,8 @@ reaction_ok() {	# over_ms over_bytes dirty_at_deadline
 	(($2 * 1000 <= 2 * MiB * $1 && $3 <= 8 * MiB + 2 * MiB))
 }
 
-# knob_stat DIR: EFF (effective_dirty_bytes), AVAIL, EVALS of a knob
-knob_stat() {
+# knob_vals DIR: EFF (effective_dirty_bytes), AVAIL, EVALS of a knob
+knob_vals() {
 	local k v
 
 	EFF=0 AVAIL=0 EVALS=0
@@ -1046,15 +1046,15 @@ measure_hier_ratio() {
 	echo $((48 * MiB)) > "$P/C1/memory.max"
 	"$CTL" set "$P" --dirty-ratio 10 >/dev/null
 	K=$CFG/$(stat -c %i "$P")
-	knob_stat "$K"
+	knob_vals "$K"
 	e0=$EVALS
 	writer "$P/C1" "$MNT/r1" 8
 	wait_or_kill "$WPID" 60
-	knob_stat "$K"
+	knob_vals "$K"
 	t1=$EFF a1=$AVAIL e1=$EVALS
 	writer "$P/C2" "$MNT/r2" 8
 	wait_or_kill "$WPID" 60
-	knob_stat "$K"
+	knob_vals "$K"
 	t2=$EFF a2=$AVAIL
 	"$CTL" clear "$P"
 	drop "$MNT/r1"
@@ -1354,7 +1354,7 @@ if [[ $CELLS == all ]]; then
 	echo $((256 * MiB)) > "$F/memory.max"
 	writer "$F" "$MNT/f" 8
 	wait_or_kill "$WPID" 60
-	knob_stat "$KF"
+	knob_vals "$KF"
 	"$CTL" clear "$F"
 	drop "$MNT/f"
 	exp=$(((AVAIL / 4096) * 25 / 10000))
