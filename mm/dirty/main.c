@@ -48,6 +48,8 @@
 #include <linux/writeback.h>
 #include <linux/xarray.h>
 
+#include <kmemlab/memcg_dirty.h>
+
 #include "memcg_dirty.h"
 
 #define CREATE_TRACE_POINTS
@@ -58,7 +60,7 @@
 #endif
 
 #define MDIRTY_VERSION	"1"
-#define MDIRTY_FEATURES	"dirty_bytes dirty_ratio background_bytes background_ratio hierarchy fresh_counts stat"
+#define MDIRTY_FEATURES	"dirty_bytes dirty_ratio background_bytes background_ratio hierarchy fresh_counts stat fractional_ratio"
 
 /* test-only fault injection, see Documentation/memcg_dirty.rst */
 enum mdirty_fault {
@@ -75,6 +77,7 @@ enum mdirty_fault {
 	MDIRTY_FAULT_LAYOUT_NOBTF,	/* read the BTF from a missing file */
 	MDIRTY_FAULT_NOFTRACE,		/* hook a function ftrace cannot trace */
 	MDIRTY_FAULT_HARSH,		/* enforce a quarter of every limit */
+	MDIRTY_FAULT_CHILDAVAIL,	/* ancestor ratios of the writer's avail */
 };
 
 static const char * const mdirty_fault_names[] = {
@@ -91,11 +94,12 @@ static const char * const mdirty_fault_names[] = {
 	[MDIRTY_FAULT_LAYOUT_NOBTF] = "layout_nobtf",
 	[MDIRTY_FAULT_NOFTRACE] = "noftrace",
 	[MDIRTY_FAULT_HARSH] = "harsh",
+	[MDIRTY_FAULT_CHILDAVAIL] = "childavail",
 };
 
 static char *fault = "none";
 module_param(fault, charp, 0444);
-MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh");
+MODULE_PARM_DESC(fault, "test-only fault: none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh, childavail");
 
 static enum mdirty_fault mdirty_fault;
 
@@ -116,8 +120,9 @@ static atomic64_t mdirty_hook_ns;
  * @path: cgroup path when the directory was created
  * @dirty_bytes: dirty limit in bytes (0: unset); wins over @dirty_ratio
  * @bg_bytes: background limit in bytes (0: unset); wins over @bg_ratio
- * @dirty_ratio: dirty limit in percent of the domain's dirtyable memory
- * @bg_ratio: background limit in percent of the domain's dirtyable memory
+ * @dirty_ratio: dirty limit in basis points (1/100 %) of the cgroup's
+ *	available memory (see mdirty_memcg_avail())
+ * @bg_ratio: background limit in basis points of the same
  * @evals: limit computations that involved this knob
  * @binding: of those, the ones where this knob was the most constraining
  * @throttle_events: balance_dirty_pages() pauses of dirtiers at or below
@@ -127,6 +132,8 @@ static atomic64_t mdirty_hook_ns;
  * @last_writeback: pages under writeback (same)
  * @last_thresh: dirty threshold in pages at the last evaluation
  * @last_bg_thresh: background threshold in pages at the last evaluation
+ * @last_avail: available memory in pages the ratios were taken of at the
+ *	last evaluation (this cgroup's own, see mdirty_memcg_avail())
  * @rcu: the hook reads knobs under RCU
  */
 struct mdirty_knob {
@@ -145,6 +152,7 @@ struct mdirty_knob {
 	unsigned long last_writeback;
 	unsigned long last_thresh;
 	unsigned long last_bg_thresh;
+	unsigned long last_avail;
 	struct rcu_head rcu;
 };
 
@@ -185,14 +193,14 @@ static bool notrace mdirty_knob_limits(const struct mdirty_knob *k,
 	if (db)
 		t = DIV_ROUND_UP_ULL(db, PAGE_SIZE);
 	else if (dr)
-		t = div_u64((u64)dr * avail, 100);
+		t = div_u64((u64)dr * avail, MEMCG_DIRTY_RATIO_BP_MAX);
 	else
 		return false;
 
 	if (bb)
 		bg = DIV_ROUND_UP_ULL(bb, PAGE_SIZE);
 	else if (br)
-		bg = div_u64((u64)br * avail, 100);
+		bg = div_u64((u64)br * avail, MEMCG_DIRTY_RATIO_BP_MAX);
 	else
 		bg = t / 2;
 
@@ -204,28 +212,50 @@ static bool notrace mdirty_knob_limits(const struct mdirty_knob *k,
 	return true;
 }
 
+/* file LRU pages of @memcg itself (not its descendants): exact counts */
+static unsigned long notrace mdirty_memcg_file(struct mem_cgroup *memcg)
+{
+	unsigned long file = 0;
+	int nid, zid;
+
+	for_each_node(nid) {
+		struct mem_cgroup_per_node *mz = memcg->nodeinfo[nid];
+
+		if (!mz)
+			continue;
+		for (zid = 0; zid < MAX_NR_ZONES; zid++)
+			file += READ_ONCE(mz->lru_zone_size[zid][LRU_INACTIVE_FILE]) +
+				READ_ONCE(mz->lru_zone_size[zid][LRU_ACTIVE_FILE]);
+	}
+	return file;
+}
+
 /*
  * Fresh dirty and writeback pages of the memcg subtree rooted at @root on
- * the device of @self. The central percpu_counter value is read (exact for
- * @self when the threshold is small, like upstream's wb_dirty_limits());
- * bdi_writeback structs are RCU freed, so the radix tree lookup is safe
- * under rcu_read_lock().
+ * the device of @self, and with @file its file pages (all devices). The
+ * central percpu_counter value is read (exact for @self when @exact, like
+ * upstream's wb_dirty_limits() for a small threshold); bdi_writeback structs
+ * and memcgs are RCU freed, so the lookups are safe under rcu_read_lock().
  */
 static void notrace mdirty_subtree_counts(struct bdi_writeback *self,
 					  struct cgroup_subsys_state *root,
-					  unsigned long thresh,
+					  bool exact,
 					  unsigned long *dirty,
-					  unsigned long *writeback)
+					  unsigned long *writeback,
+					  unsigned long *file)
 {
 	struct backing_dev_info *bdi = self->bdi;
 	struct cgroup_subsys_state *pos;
 	s64 d = 0, w = 0;
+	unsigned long f = 0;
 
 	css_for_each_descendant_pre(pos, root) {
 		struct bdi_writeback *wb;
 
+		if (file)
+			f += mdirty_memcg_file(mem_cgroup_from_css(pos));
 		if (pos == self->memcg_css) {
-			if (thresh < 2 * wb_stat_error()) {
+			if (exact) {
 				d += wb_stat_sum(self, WB_RECLAIMABLE);
 				w += wb_stat_sum(self, WB_WRITEBACK);
 			} else {
@@ -240,8 +270,50 @@ static void notrace mdirty_subtree_counts(struct bdi_writeback *self,
 		d += wb_stat(wb, WB_RECLAIMABLE);
 		w += wb_stat(wb, WB_WRITEBACK);
 	}
-	*dirty = d;
-	*writeback = w;
+	*dirty = max_t(s64, d, 0);
+	*writeback = max_t(s64, w, 0);
+	if (file)
+		*file = f;
+}
+
+/*
+ * The available (dirtyable) memory of the memcg of @css, computed as
+ * upstream's mdtc_calc_avail() does for the domain of that memcg: its file
+ * pages plus the smaller of its headroom (min(memory.max, memory.high) -
+ * usage, over it and its ancestors) and the clean file pages elsewhere in
+ * the global domain (@gdtc). @file and @dirty are the subtree's file pages
+ * and dirty + writeback pages (fresh, on the device being written, where
+ * upstream uses the memcg statistics of all devices). Used for an ancestor's
+ * ratio, so that its limit is a property of the ancestor, the same
+ * whichever descendant writes.
+ */
+static unsigned long notrace
+mdirty_memcg_avail(struct dirty_throttle_control *gdtc,
+		   struct cgroup_subsys_state *css,
+		   unsigned long file, unsigned long dirty)
+{
+	struct mem_cgroup *memcg = mem_cgroup_from_css(css), *parent;
+	unsigned long clean = file - min(file, dirty);
+	unsigned long global_clean = gdtc->avail - min(gdtc->avail, gdtc->dirty);
+	unsigned long other_clean = global_clean - min(global_clean, clean);
+	unsigned long headroom = PAGE_COUNTER_MAX;
+
+	while ((parent = parent_mem_cgroup(memcg))) {
+		unsigned long ceiling = min(READ_ONCE(memcg->memory.max),
+					    READ_ONCE(memcg->memory.high));
+		unsigned long used = page_counter_read(&memcg->memory);
+
+		headroom = min(headroom, ceiling - min(ceiling, used));
+		memcg = parent;
+	}
+	return file + min(headroom, other_clean);
+}
+
+/* whether @k's limits depend on the domain's available memory */
+static bool mdirty_knob_uses_ratio(const struct mdirty_knob *k)
+{
+	return (!READ_ONCE(k->dirty_bytes) && READ_ONCE(k->dirty_ratio)) ||
+	       (!READ_ONCE(k->bg_bytes) && READ_ONCE(k->bg_ratio));
 }
 
 /*
@@ -260,8 +332,9 @@ mdirty_fault_everyone(struct dirty_throttle_control *dtc,
 	xa_for_each(&mdirty_knobs, idx, k) {
 		if (!mdirty_knob_limits(k, dtc->avail, thresh, bg))
 			continue;
-		mdirty_subtree_counts(dtc->wb, dtc->wb->memcg_css, *thresh,
-				      &d, &w);
+		mdirty_subtree_counts(dtc->wb, dtc->wb->memcg_css,
+				      *thresh < 2 * wb_stat_error(), &d, &w,
+				      NULL);
 		*dirty = d + w;
 		return k;
 	}
@@ -278,21 +351,46 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 {
 	struct bdi_writeback *wb = dtc->wb;
 	struct cgroup_subsys_state *css, *pos;
-	unsigned long b_thresh = 0, b_bg = 0, b_dirty = 0;
+	unsigned long b_thresh = 0, b_bg = 0, b_dirty = 0, b_avail = 0;
 	struct mdirty_knob *b_knob = NULL;
 	u64 b_full = 0;
 
 	rcu_read_lock();
 	css = wb->memcg_css;
 	for (pos = css; pos; pos = pos->parent) {
-		unsigned long thresh, bg, dirty, writeback;
+		unsigned long thresh, bg, dirty, writeback, file, avail;
 		struct mdirty_knob *k;
 		u64 full;
 
 		k = xa_load(&mdirty_knobs, cgroup_id(pos->cgroup));
-		if (!k || !mdirty_knob_limits(k, dtc->avail, &thresh, &bg))
+		if (!k || !mdirty_has_limit(k))
 			continue;
-		mdirty_subtree_counts(wb, pos, thresh, &dirty, &writeback);
+		if (pos != css && mdirty_knob_uses_ratio(k) &&
+		    likely(mdirty_fault != MDIRTY_FAULT_CHILDAVAIL)) {
+			/*
+			 * An ancestor's ratio is of the ancestor's own
+			 * available memory, not of the writing descendant's.
+			 */
+			mdirty_subtree_counts(wb, pos, true, &dirty,
+					      &writeback, &file);
+			avail = mdirty_memcg_avail(dtc->gdtc, pos, file,
+						   dirty + writeback);
+			if (!mdirty_knob_limits(k, avail, &thresh, &bg))
+				continue;
+		} else {
+			/*
+			 * The writer's own domain: upstream's avail. An
+			 * ancestor's byte limits need none (0 in stat).
+			 */
+			avail = (pos == css ||
+				 mdirty_fault == MDIRTY_FAULT_CHILDAVAIL) ?
+				dtc->avail : 0;
+			if (!mdirty_knob_limits(k, avail, &thresh, &bg))
+				continue;
+			mdirty_subtree_counts(wb, pos,
+					      thresh < 2 * wb_stat_error(),
+					      &dirty, &writeback, NULL);
+		}
 		if (unlikely(mdirty_fault == MDIRTY_FAULT_STALE) && pos == css) {
 			/* the memcg statistics upstream uses (may be stale) */
 			dirty = dtc->dirty;
@@ -303,6 +401,7 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 		WRITE_ONCE(k->last_writeback, writeback);
 		WRITE_ONCE(k->last_thresh, thresh);
 		WRITE_ONCE(k->last_bg_thresh, bg);
+		WRITE_ONCE(k->last_avail, avail);
 
 		full = div64_u64((u64)(dirty + writeback) << 16, thresh);
 		if (!b_knob || full > b_full) {
@@ -311,10 +410,14 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 			b_thresh = thresh;
 			b_bg = bg;
 			b_dirty = dirty + writeback;
+			b_avail = avail;
 		}
 	}
 	if (unlikely(mdirty_fault == MDIRTY_FAULT_EVERYONE) && !b_knob)
 		b_knob = mdirty_fault_everyone(dtc, &b_thresh, &b_bg, &b_dirty);
+	if (unlikely(mdirty_fault == MDIRTY_FAULT_EVERYONE) && b_knob &&
+	    !b_avail)
+		b_avail = dtc->avail;
 	if (b_knob) {
 		/* test-only: throttle far too hard (the lower bounds' check) */
 		if (unlikely(mdirty_fault == MDIRTY_FAULT_HARSH)) {
@@ -332,7 +435,7 @@ static bool notrace mdirty_apply(struct dirty_throttle_control *dtc)
 		dtc->thresh = b_thresh;
 		dtc->bg_thresh = b_bg;
 		trace_memcg_dirty_limits(cgroup_id(css->cgroup), b_knob->cgid,
-					 b_dirty, b_thresh, b_bg, dtc->avail);
+					 b_dirty, b_thresh, b_bg, b_avail);
 	}
 	rcu_read_unlock();
 	return b_knob;
@@ -512,6 +615,50 @@ struct mdirty_limits {
 	u32 dr, br;
 };
 
+/**
+ * mdirty_parse_ratio() - parse a percentage with up to two decimals
+ * @buf: "5", "0.25", "12.5", with an optional trailing newline
+ * @bp: the value in basis points (1/100 of a percent)
+ *
+ * Return: 0, -EINVAL for anything else (a sign, a '%', no digit before or
+ * after the point, a third decimal), -ERANGE above 100%.
+ */
+static int mdirty_parse_ratio(const char *buf, u32 *bp)
+{
+	const char *p = buf;
+	u32 ip = 0, frac = 0;
+	int ndig = 0, ndec = 0;
+	bool big = false;
+
+	for (; *p >= '0' && *p <= '9'; p++, ndig++) {
+		if (ip > 100)
+			big = true;	/* keep checking the syntax */
+		else
+			ip = ip * 10 + (*p - '0');
+	}
+	if (!ndig)
+		return -EINVAL;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, ndec++) {
+			if (ndec == MEMCG_DIRTY_RATIO_DECIMALS)
+				return -EINVAL;
+			frac = frac * 10 + (*p - '0');
+		}
+		if (!ndec)
+			return -EINVAL;
+		if (ndec == 1)
+			frac *= 10;
+	}
+	if (*p == '\n')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (big || ip * MEMCG_DIRTY_BP_PER_PCT + frac > MEMCG_DIRTY_RATIO_BP_MAX)
+		return -ERANGE;
+	*bp = ip * MEMCG_DIRTY_BP_PER_PCT + frac;
+	return 0;
+}
+
 /*
  * Validate and apply one knob write. Bytes win over ratio: setting one
  * clears the other, as with vm.dirty_bytes/vm.dirty_ratio. Nothing changes
@@ -522,17 +669,18 @@ static ssize_t mdirty_store(struct mdirty_knob *k, enum mdirty_field f,
 {
 	struct mdirty_limits l;
 	bool was;
+	u32 bp;
 	u64 v;
 	int ret;
 
-	ret = kstrtou64(page, 10, &v);
-	if (ret)
-		return ret;
 	switch (f) {
 	case MDIRTY_DIRTY_BYTES:
 	case MDIRTY_BG_BYTES:
+		ret = kstrtou64(page, 10, &v);
+		if (ret)
+			return ret;
 		/* vm.dirty_bytes has the same minimum of two pages */
-		if (v && v < 2 * PAGE_SIZE)
+		if (v && v < MEMCG_DIRTY_MIN_PAGES * PAGE_SIZE)
 			return -EINVAL;
 		/* the throttle works with 32-bit page counts */
 		if (v > (u64)UINT_MAX * PAGE_SIZE)
@@ -540,8 +688,10 @@ static ssize_t mdirty_store(struct mdirty_knob *k, enum mdirty_field f,
 		break;
 	case MDIRTY_DIRTY_RATIO:
 	case MDIRTY_BG_RATIO:
-		if (v > 100)
-			return -ERANGE;
+		ret = mdirty_parse_ratio(page, &bp);
+		if (ret)
+			return ret;
+		v = bp;
 		break;
 	}
 
@@ -616,15 +766,41 @@ static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
 }									\
 CONFIGFS_ATTR(mdirty_knob_, _name)
 
+/* a ratio in basis points as the shortest percentage: 5, 0.25, 12.5 */
+static ssize_t mdirty_emit_ratio(char *page, u32 bp)
+{
+	u32 ip = bp / MEMCG_DIRTY_BP_PER_PCT, frac = bp % MEMCG_DIRTY_BP_PER_PCT;
+
+	if (!frac)
+		return sysfs_emit(page, "%u\n", ip);
+	if (!(frac % 10))
+		return sysfs_emit(page, "%u.%u\n", ip, frac / 10);
+	return sysfs_emit(page, "%u.%02u\n", ip, frac);
+}
+
+#define MDIRTY_RATIO_ATTR(_name, _field, _get)				\
+static ssize_t mdirty_knob_##_name##_show(struct config_item *item,	\
+					  char *page)			\
+{									\
+	return mdirty_emit_ratio(page, _get(to_knob(item)));		\
+}									\
+static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
+					   const char *page,		\
+					   size_t count)		\
+{									\
+	return mdirty_store(to_knob(item), _field, page, count);	\
+}									\
+CONFIGFS_ATTR(mdirty_knob_, _name)
+
 static u64 mdirty_get_db(struct mdirty_knob *k) { return READ_ONCE(k->dirty_bytes); }
-static u64 mdirty_get_dr(struct mdirty_knob *k) { return READ_ONCE(k->dirty_ratio); }
 static u64 mdirty_get_bb(struct mdirty_knob *k) { return READ_ONCE(k->bg_bytes); }
-static u64 mdirty_get_br(struct mdirty_knob *k) { return READ_ONCE(k->bg_ratio); }
+static u32 mdirty_get_dr(struct mdirty_knob *k) { return READ_ONCE(k->dirty_ratio); }
+static u32 mdirty_get_br(struct mdirty_knob *k) { return READ_ONCE(k->bg_ratio); }
 
 MDIRTY_KNOB_ATTR(dirty_bytes, MDIRTY_DIRTY_BYTES, mdirty_get_db);
-MDIRTY_KNOB_ATTR(dirty_ratio, MDIRTY_DIRTY_RATIO, mdirty_get_dr);
+MDIRTY_RATIO_ATTR(dirty_ratio, MDIRTY_DIRTY_RATIO, mdirty_get_dr);
 MDIRTY_KNOB_ATTR(background_bytes, MDIRTY_BG_BYTES, mdirty_get_bb);
-MDIRTY_KNOB_ATTR(background_ratio, MDIRTY_BG_RATIO, mdirty_get_br);
+MDIRTY_RATIO_ATTR(background_ratio, MDIRTY_BG_RATIO, mdirty_get_br);
 
 static ssize_t mdirty_knob_path_show(struct config_item *item, char *page)
 {
@@ -661,6 +837,7 @@ static ssize_t mdirty_knob_stat_show(struct config_item *item, char *page)
 			  "effective_background_bytes %llu\n"
 			  "dirty %llu\n"
 			  "writeback %llu\n"
+			  "avail %llu\n"
 			  "evaluations %lld\n"
 			  "binding %lld\n"
 			  "throttle_events %lld\n"
@@ -670,6 +847,7 @@ static ssize_t mdirty_knob_stat_show(struct config_item *item, char *page)
 			  (u64)READ_ONCE(k->last_bg_thresh) << PAGE_SHIFT,
 			  (u64)READ_ONCE(k->last_dirty) << PAGE_SHIFT,
 			  (u64)READ_ONCE(k->last_writeback) << PAGE_SHIFT,
+			  (u64)READ_ONCE(k->last_avail) << PAGE_SHIFT,
 			  atomic64_read(&k->evals),
 			  atomic64_read(&k->binding),
 			  atomic64_read(&k->throttle_events),
@@ -874,7 +1052,7 @@ static int __init mdirty_parse_fault(void)
 	int i = sysfs_match_string(mdirty_fault_names, fault);
 
 	if (i < 0) {
-		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh)\n",
+		pr_err("unknown fault '%s' (none, stale, nodomreset, layout, passthrough, everyone, layout_member, layout_offset, layout_proto, layout_probe, layout_nobtf, noftrace, harsh, childavail)\n",
 		       fault);
 		return -EINVAL;
 	}

@@ -18,7 +18,8 @@
  * @dirty: fresh dirty + writeback pages counted against @thresh
  * @thresh: dirty threshold in pages
  * @bg_thresh: background threshold in pages
- * @avail: dirtyable pages of the domain
+ * @avail: available pages the binding knob's ratios are of (its own
+ *	cgroup's); 0 for byte limits on an ancestor
  */
 TRACE_EVENT(memcg_dirty_limits,
 	TP_PROTO(u64 cgid, u64 knob_cgid, unsigned long dirty,

@@ -42,10 +42,10 @@ CELLS=${MDT_CELLS:-all}
 BASELINE=${MDT_BASELINE:-0}
 BOUND_MIB=64	# A's writer in the bound cells
 case $CELLS in
-all) NTESTS=33 ;;
+all) NTESTS=39 ;;
 load) NTESTS=10 ;;
 fs) NTESTS=11 ;;
-negative) NTESTS=5 ;;
+negative) NTESTS=6 ;;
 compare) NTESTS=1 BASELINE=1 BOUND_MIB=96 ;;
 isolation) NTESTS=2 ;;
 *) echo "MDT_CELLS=$CELLS: use all, fs, negative, load, compare or isolation" >&2; exit 1 ;;
@@ -1015,6 +1015,63 @@ reaction_ok() {	# over_ms over_bytes dirty_at_deadline
 	(($2 * 1000 <= 2 * MiB * $1 && $3 <= 8 * MiB + 2 * MiB))
 }
 
+# knob_vals DIR: EFF (effective_dirty_bytes), AVAIL, EVALS of a knob
+knob_vals() {
+	local k v
+
+	EFF=0 AVAIL=0 EVALS=0
+	while read -r k v; do
+		case $k in
+		effective_dirty_bytes) EFF=$v ;;
+		avail) AVAIL=$v ;;
+		evaluations) EVALS=$v ;;
+		esac
+	done < "$1/stat"
+}
+
+# An ancestor's ratio is of the ancestor's own available memory: P
+# (memory.max 256M, dirty_ratio 10) with children C1 (memory.max 48M) and
+# C2 (none) has the same limit whichever of them writes. Taken of the
+# writer's memory (fault=childavail, the old rule) it was about 10% of 48M
+# with C1 writing and 10% of 256M with C2. Echoes "T1 T2 AV1 AV2 EV1 EV2"
+# (P's limit in force and avail in bytes after 8 MiB written in C1, then in
+# C2, and the evaluations each write made)
+measure_hier_ratio() {
+	local P K e0 t1 a1 e1 t2 a2
+
+	P=$(new_cg PR)
+	echo $((256 * MiB)) > "$P/memory.max"
+	echo "+memory +io" > "$P/cgroup.subtree_control"
+	mkdir "$P/C1" "$P/C2"
+	echo $((48 * MiB)) > "$P/C1/memory.max"
+	"$CTL" set "$P" --dirty-ratio 10 >/dev/null
+	K=$CFG/$(stat -c %i "$P")
+	knob_vals "$K"
+	e0=$EVALS
+	writer "$P/C1" "$MNT/r1" 8
+	wait_or_kill "$WPID" 60
+	knob_vals "$K"
+	t1=$EFF a1=$AVAIL e1=$EVALS
+	writer "$P/C2" "$MNT/r2" 8
+	wait_or_kill "$WPID" 60
+	knob_vals "$K"
+	t2=$EFF a2=$AVAIL
+	"$CTL" clear "$P"
+	drop "$MNT/r1"
+	drop "$MNT/r2"
+	rmdir "$P/C1" "$P/C2" "$P"
+	echo "$t1 $t2 $a1 $a2 $((e1 - e0)) $((EVALS - e1))"
+}
+
+# the limits agree within 10%, both were evaluated, and they are 10% of
+# P's memory (at least half of its 256M: C1's 48M would give under 5M)
+hier_ratio_ok() {	# T1 T2 AV1 AV2 EV1 EV2
+	local hi=$(($1 > $2 ? $1 : $2)) d=$(($1 > $2 ? $1 - $2 : $2 - $1))
+
+	(($5 > 0 && $6 > 0 && d * 10 <= hi &&
+	  $1 * 10 >= 128 * MiB && $2 * 10 >= 128 * MiB))
+}
+
 # the cells with the module loaded (not in MDT_CELLS=negative)
 module_cells() {
 # bound and no collapse
@@ -1130,6 +1187,14 @@ drop "$MNT/c"
 rmdir "$P/C"
 
 if [[ $CELLS == all ]]; then
+	# shellcheck disable=SC2046 # the fields, split on purpose
+	set -- $(measure_hier_ratio)
+	log "hierarchy: P (256M, dirty_ratio 10): limit $(mib "$1") MiB (avail $(mib "$3") MiB, $5 evaluations) with C1 (48M) writing, $(mib "$2") MiB (avail $(mib "$4") MiB, $6 evaluations) with C2 writing"
+	hier_ratio_ok "$@"
+	check "hierarchy: an ancestor's ratio is of its own memory: the same limit whichever child writes" $?
+fi
+
+if [[ $CELLS == all ]]; then
 	# ---- bad input: an error, nothing changed, no WARN/BUG ----------
 	A=$(new_cg A)
 	"$CTL" set "$A" --dirty-bytes 16M --background-bytes 8M >/dev/null
@@ -1218,6 +1283,22 @@ if [[ $CELLS == all ]]; then
 	check "bad input: ratios over 100 fail (ERANGE), nothing changed" $bad
 
 	bad=0
+	# fractional ratios: at most two decimals, digits on both sides of
+	# the point, no sign, no exponent, no '%' in configfs; above 100%
+	cfg_bad dirty_ratio 1.234 0.001 .5 5. 1e2 0,5 "5 .5" +5 100.01 \
+		100.001 99999999999999999999999.5
+	cfg_bad background_ratio 0.125 -0.5
+	ctl_bad set "$A" --dirty-ratio 1.234
+	ctl_bad set "$A" --dirty-ratio .5
+	ctl_bad set "$A" --dirty-ratio 0
+	ctl_bad set "$A" --dirty-ratio 0.00
+	ctl_bad set "$A" --dirty-ratio 100.01
+	ctl_bad set "$A" --dirty-ratio 0.5%%
+	ctl_bad set "$A" --dirty-ratio 0.5 --background-ratio 0.5
+	unchanged || bad=1
+	check "bad input: malformed, zero and above-100% fractional ratios fail, nothing changed" $bad
+
+	bad=0
 	cfg_bad background_bytes $((32 * MiB)) $((16 * MiB))	# >= dirty
 	cfg_bad dirty_bytes 0 $((4 * MiB))	# bg without / above dirty
 	ctl_bad set "$A" --dirty-bytes 4M	# below the background 8M
@@ -1243,6 +1324,72 @@ if [[ $CELLS == all ]]; then
 	unchanged || bad=1
 	check "bad input: unknown, non-canonical and root cgroups refused, nothing changed" $bad
 
+	# fractional ratios (0.01% steps): accepted through configfs and
+	# memcg-dirtyctl and read back in the shortest form
+	bad=0
+	F=$(new_cg F)
+	"$CTL" set "$F" --dirty-ratio 5 >/dev/null || bad=1
+	KF=$CFG/$(stat -c %i "$F")
+	for v in 0.25:0.25 12.5:12.5 12.50:12.5 0.05:0.05 7:7 7.0:7 100.00:100 0.01:0.01; do
+		if ! echo "${v%%:*}" > "$KF/dirty_ratio" 2>/dev/null; then
+			log "  refused: dirty_ratio <- '${v%%:*}'"
+			bad=1
+		fi
+		read -r got < "$KF/dirty_ratio"
+		[[ $got == "${v#*:}" ]] || { log "  dirty_ratio '${v%%:*}' reads '$got'"; bad=1; }
+	done
+	"$CTL" set "$F" --dirty-ratio 0.25% --background-ratio 0.1 >/dev/null || bad=1
+	read -r got < "$KF/dirty_ratio"
+	read -r gbg < "$KF/background_ratio"
+	js=$("$CTL" show "$F" --json)
+	[[ $got == 0.25 && $gbg == 0.1 && $js =~ \"dirty_ratio\":0\.25, &&
+	   $js =~ \"dirty_ratio_bp\":25, && $js =~ \"background_ratio_bp\":10[,}] ]] ||
+		{ log "  after set 0.25%/0.1: $got/$gbg, $js"; bad=1; }
+	no_warn || bad=1
+	check "fractional ratios: 0.01-100 with two decimals set through configfs and memcg-dirtyctl, read back exactly" $bad
+
+	# in force: the limit is 0.25% of the cgroup's available memory (as
+	# stat reports both, from the same evaluation), which a whole
+	# percentage could not express
+	echo $((256 * MiB)) > "$F/memory.max"
+	writer "$F" "$MNT/f" 8
+	wait_or_kill "$WPID" 60
+	knob_vals "$KF"
+	"$CTL" clear "$F"
+	drop "$MNT/f"
+	exp=$(((AVAIL / 4096) * 25 / 10000))
+	got=$((EFF / 4096))
+	log "fractional ratio: 0.25% of avail $(mib "$AVAIL") MiB: limit $got pages (expected $exp), $EVALS evaluations"
+	((EVALS > 0 && got > 0 && got >= exp - 1 && got <= exp + 1 &&
+	  EFF < AVAIL / 100))
+	check "fractional ratio in force: a 0.25% limit is 0.25% of the cgroup's avail" $?
+	rmdir "$F"
+
+	# show of a cgroup without an entry: reported (no limit configured,
+	# its memory.stat dirty and writeback), nothing created
+	bad=0
+	S=$(new_cg S throttled)
+	writer "$S" "$MNT/s" 32
+	wait_or_kill "$WPID" 60
+	js=$("$CTL" show "$S" --json) || { log "  show --json failed"; bad=1; }
+	human=$("$CTL" show "$S") || { log "  show failed"; bad=1; }
+	dirty_of "$S"
+	fd=0 fw=0
+	[[ $js =~ \"file_dirty\":([0-9]+) ]] && fd=${BASH_REMATCH[1]}
+	[[ $js =~ \"file_writeback\":([0-9]+) ]] && fw=${BASH_REMATCH[1]}
+	log "show of a cgroup without an entry: $js; memory.stat just after: $(mib "$DIRTY") MiB dirty+writeback"
+	log "  ${human//$'\n'/ | }"
+	[[ $js =~ \"configured\":null && $js =~ \"state\":\"live\" &&
+	   $js =~ \"cgroup_id\":$(stat -c %i "$S"), && $human == *nolimit* &&
+	   ! -d $CFG/$(stat -c %i "$S") ]] || bad=1
+	# 32 MiB written at io.max 8 MiB/s: some of it still dirty or under
+	# writeback when show ran
+	((fd + fw > 0)) || bad=1
+	sync -f "$MNT"
+	drop "$MNT/s"
+	rmdir "$S"
+	check "show: a cgroup without an entry is reported with no limit and its memory.stat dirty/writeback" $bad
+
 	# a removed cgroup: its entry turns "removed", refuses changes, has
 	# no effect on a new cgroup of the same path
 	bad=0
@@ -1256,7 +1403,8 @@ if [[ $CELLS == all ]]; then
 	[[ $(cat "$CFG/$id/dirty_bytes") == $((16 * MiB)) ]] || bad=1
 	mkdir "$A"
 	[[ $(stat -c %i "$A") != "$id" && ! -d $CFG/$(stat -c %i "$A") ]] || bad=1
-	"$CTL" show "$A" >/dev/null 2>&1 && bad=1	# no limits: an error
+	# no entry of its own: shown without a limit
+	[[ $("$CTL" show "$A" 2>&1) == *nolimit* ]] || bad=1
 	"$CTL" clear --removed
 	[[ -d $CFG/$id ]] && bad=1
 	rmdir "$A"
@@ -1388,5 +1536,18 @@ fi
 # the memcg statistics upstream uses instead of fresh per-wb counts
 # (fault=stale: flushed at most every 2 s): the bound fails
 negative_bound stale "with the memcg's possibly stale statistics"
+
+# an ancestor's ratio of the writing child's memory (fault=childavail, the
+# rule before): the limit depends on which child writes
+if fault_load childavail; then
+	# shellcheck disable=SC2046 # the fields, split on purpose
+	set -- $(measure_hier_ratio)
+	rmmod memcg_dirty
+	log "fault=childavail: P's limit $(mib "$1") MiB with C1 (48M) writing, $(mib "$2") MiB with C2"
+	! hier_ratio_ok "$@"
+	check "negative: the ancestor ratio check fails when the ratio is of the writer's memory" $?
+else
+	not_ok "negative: the ancestor ratio check fails when the ratio is of the writer's memory (fault=childavail not in force)"
+fi
 
 exit $failed

@@ -23,12 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kmemlab/memcg_dirty.h>
+
 #include "kml.h"
 
-#define CFG_ROOT	"/sys/kernel/config/memcg_dirty"
+#define CFG_ROOT	MEMCG_DIRTY_CONFIGFS
 #define CGROUP2_MAGIC	0x63677270
 #define CONFIGFS_MAGIC	0x62656570
-#define MIN_BYTES	(2 * 4096ULL)	/* two pages, like vm.dirty_bytes */
+/* two pages, like vm.dirty_bytes */
+#define MIN_BYTES	(MEMCG_DIRTY_MIN_PAGES * 4096ULL)
+#define RATIO_BUF	16	/* "100.00%" */
 
 static bool opt_json;
 
@@ -43,9 +47,11 @@ struct knob {
 	char dir[PATH_MAX];
 	char path[PATH_MAX];
 	bool live;
+	bool configured;	/* has a configfs entry */
+	/* ratios in basis points (1/100 %) */
 	uint64_t dirty_bytes, dirty_ratio, bg_bytes, bg_ratio;
 	/* from stat */
-	uint64_t eff_dirty, eff_bg, dirty, writeback;
+	uint64_t eff_dirty, eff_bg, dirty, writeback, avail;
 	uint64_t evals, binding, throttle_events, pause_ns;
 	/* from memory.stat (live cgroups) */
 	bool have_memstat;
@@ -62,10 +68,15 @@ static void usage(FILE *f)
 		"\n"
 		"Per-cgroup dirty page limits (module memcg_dirty). CGROUP is a cgroup v2\n"
 		"path, absolute (/sys/fs/cgroup/a/b) or relative to the cgroup2 mount (a/b).\n"
-		"SIZE takes K/M/G suffixes. Bytes win over ratios; a background limit needs\n"
+		"SIZE takes K/M/G suffixes. PCT is a percentage from 0.01 to 100 with up\n"
+		"to two decimals and an optional %% sign (5, 0.25, 12.5%%): a ratio of the\n"
+		"cgroup's own available memory (file pages + headroom under memory.max/high,\n"
+		"as the kernel's memcg writeback domain counts it).\n"
+		"Bytes win over ratios; a background limit needs\n"
 		"a dirty limit and must be below it; without one it is half the dirty limit.\n"
 		"The effective limit of a cgroup is the strictest of its own and its\n"
-		"ancestors' limits.\n"
+		"ancestors' limits. show of a cgroup without limits reports it with none\n"
+		"configured and its memory.stat file_dirty/file_writeback.\n"
 		"\n"
 		"  --json            machine-readable output (show, watch)\n"
 		"  --interval SEC    watch sampling period (default 1, minimum 0.1)\n"
@@ -115,6 +126,89 @@ static int write_u64(const char *dir, const char *name, uint64_t v)
 		return -errno;
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
 	if (fputs(buf, f) == EOF || fflush(f) == EOF)
+		ret = -errno;
+	if (fclose(f) == EOF && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * A percentage with up to two decimals ("5", "0.25", "12.5", and with
+ * @pct_sign a trailing '%') in basis points. Returns 0, -EINVAL or -ERANGE
+ * (above 100%), as the module does for its configfs files.
+ */
+static int parse_pct(const char *s, bool pct_sign, uint64_t *bp)
+{
+	const char *p = s;
+	uint64_t ip = 0, frac = 0;
+	int ndig = 0, ndec = 0;
+	bool big = false;
+
+	for (; *p >= '0' && *p <= '9'; p++, ndig++) {
+		if (ip > 100)
+			big = true;
+		else
+			ip = ip * 10 + (uint64_t)(*p - '0');
+	}
+	if (!ndig)
+		return -EINVAL;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, ndec++) {
+			if (ndec == MEMCG_DIRTY_RATIO_DECIMALS)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*p - '0');
+		}
+		if (!ndec)
+			return -EINVAL;
+		if (ndec == 1)
+			frac *= 10;
+	}
+	if (pct_sign && *p == '%')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (big || ip * MEMCG_DIRTY_BP_PER_PCT + frac > MEMCG_DIRTY_RATIO_BP_MAX)
+		return -ERANGE;
+	*bp = ip * MEMCG_DIRTY_BP_PER_PCT + frac;
+	return 0;
+}
+
+/* basis points as the shortest percentage, as the module prints them */
+static char *format_pct(uint64_t bp, char *buf, size_t len)
+{
+	uint64_t ip = bp / MEMCG_DIRTY_BP_PER_PCT, frac = bp % MEMCG_DIRTY_BP_PER_PCT;
+
+	if (!frac)
+		snprintf(buf, len, "%" PRIu64, ip);
+	else if (!(frac % 10))
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64, ip, frac / 10);
+	else
+		snprintf(buf, len, "%" PRIu64 ".%02" PRIu64, ip, frac);
+	return buf;
+}
+
+static int read_ratio(const char *dir, const char *name, uint64_t *bp)
+{
+	char buf[64];
+	int ret = read_str(dir, name, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
+	return parse_pct(buf, false, bp);
+}
+
+static int write_ratio(const char *dir, const char *name, uint64_t bp)
+{
+	char p[PATH_MAX * 2], buf[RATIO_BUF];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	if (!f)
+		return -errno;
+	format_pct(bp, buf, sizeof(buf));
+	if (fputs(buf, f) == EOF || fputc('\n', f) == EOF || fflush(f) == EOF)
 		ret = -errno;
 	if (fclose(f) == EOF && !ret)
 		ret = -errno;
@@ -242,9 +336,9 @@ static int load_knob(uint64_t id, struct knob *k)
 	if (read_str(k->dir, "path", k->path, sizeof(k->path)) ||
 	    read_str(k->dir, "state", state, sizeof(state)) ||
 	    read_u64(k->dir, "dirty_bytes", &k->dirty_bytes) ||
-	    read_u64(k->dir, "dirty_ratio", &k->dirty_ratio) ||
+	    read_ratio(k->dir, "dirty_ratio", &k->dirty_ratio) ||
 	    read_u64(k->dir, "background_bytes", &k->bg_bytes) ||
-	    read_u64(k->dir, "background_ratio", &k->bg_ratio) ||
+	    read_ratio(k->dir, "background_ratio", &k->bg_ratio) ||
 	    read_kv(k->dir, "stat", "effective_dirty_bytes", &k->eff_dirty) ||
 	    read_kv(k->dir, "stat", "effective_background_bytes", &k->eff_bg) ||
 	    read_kv(k->dir, "stat", "dirty", &k->dirty) ||
@@ -254,7 +348,11 @@ static int load_knob(uint64_t id, struct knob *k)
 	    read_kv(k->dir, "stat", "throttle_events", &k->throttle_events) ||
 	    read_kv(k->dir, "stat", "pause_ns", &k->pause_ns))
 		return -EIO;
+	/* older builds have no avail line */
+	if (read_kv(k->dir, "stat", "avail", &k->avail))
+		k->avail = 0;
 	k->live = !strcmp(state, "live");
+	k->configured = true;
 	if (k->live && !cgroup2_mount(mnt, sizeof(mnt))) {
 		snprintf(ms, sizeof(ms), "%s%s", mnt, k->path);
 		k->have_memstat =
@@ -273,9 +371,17 @@ struct setreq {
 
 static void parse_ratio(const char *opt, const char *s, uint64_t *v)
 {
-	if (kml_parse_u64(s, v) || *v > 100 || !*v)
-		kml_die(2, "give a whole percentage from 1 to 100 (use 'clear' to remove a limit)",
-			"%s: '%s' is not a percentage in 1..100", opt, s);
+	int ret = parse_pct(s, true, v);
+
+	if (ret == -ERANGE)
+		kml_die(2, "give a percentage from 0.01 to 100",
+			"%s: '%s' is above 100%%", opt, s);
+	if (ret)
+		kml_die(2, "give a percentage with up to two decimals, e.g. 5 or 0.25",
+			"%s: '%s' is not a percentage", opt, s);
+	if (!*v)
+		kml_die(2, "use 'clear' to remove a limit; the smallest ratio is 0.01",
+			"%s: '%s' is zero", opt, s);
 }
 
 static void parse_bytes(const char *opt, const char *s, uint64_t *v)
@@ -304,7 +410,7 @@ static const char *errno_hint(int err)
 	case -EINVAL:
 		return "a background limit needs a dirty limit and must be below it";
 	case -ERANGE:
-		return "ratios are 0..100, sizes below 16T";
+		return "ratios are 0..100 with up to two decimals, sizes below 16T";
 	case -EACCES:
 	case -EPERM:
 		return "run as root";
@@ -403,8 +509,9 @@ static int cmd_set(int argc, char **argv)
 		ret = 2;
 	} else if (nd_ratio && nb_ratio && nb_ratio >= nd_ratio) {
 		kml_err("the background ratio must be below the dirty ratio",
-			"background ratio %" PRIu64 "%% >= dirty ratio %" PRIu64 "%%",
-			nb_ratio, nd_ratio);
+			"background ratio %s%% >= dirty ratio %s%%",
+			format_pct(nb_ratio, b1, sizeof(b1)),
+			format_pct(nd_ratio, b2, sizeof(b2)));
 		ret = 2;
 	}
 	if (ret)
@@ -419,13 +526,14 @@ static int cmd_set(int argc, char **argv)
 		if (!ret)
 			ret = write_u64(old.dir, "background_ratio", 0);
 	}
-	if (!ret && (r.db || r.dr))
-		ret = write_u64(old.dir, r.db ? "dirty_bytes" : "dirty_ratio",
-				r.db ? nd_bytes : nd_ratio);
+	if (!ret && r.db)
+		ret = write_u64(old.dir, "dirty_bytes", nd_bytes);
+	else if (!ret && r.dr)
+		ret = write_ratio(old.dir, "dirty_ratio", nd_ratio);
 	if (!ret && nb_bytes)
 		ret = write_u64(old.dir, "background_bytes", nb_bytes);
 	if (!ret && nb_ratio)
-		ret = write_u64(old.dir, "background_ratio", nb_ratio);
+		ret = write_ratio(old.dir, "background_ratio", nb_ratio);
 	if (ret) {
 		kml_err(errno_hint(ret), "the module rejected the new limits for '%s': %s",
 			cg.rel, strerror(-ret));
@@ -435,20 +543,20 @@ static int cmd_set(int argc, char **argv)
 		if (old.dirty_bytes)
 			write_u64(old.dir, "dirty_bytes", old.dirty_bytes);
 		if (old.dirty_ratio)
-			write_u64(old.dir, "dirty_ratio", old.dirty_ratio);
+			write_ratio(old.dir, "dirty_ratio", old.dirty_ratio);
 		if (old.bg_bytes)
 			write_u64(old.dir, "background_bytes", old.bg_bytes);
 		if (old.bg_ratio)
-			write_u64(old.dir, "background_ratio", old.bg_ratio);
+			write_ratio(old.dir, "background_ratio", old.bg_ratio);
 		ret = 1;
 		goto undo;
 	}
 	if (!opt_json)
 		printf("%s: dirty %s, background %s\n", cg.rel,
 		       nd_bytes ? kml_format_size(nd_bytes, b1, sizeof(b1)) :
-				  (snprintf(b1, sizeof(b1), "%" PRIu64 "%%", nd_ratio), b1),
+				  (strcat(format_pct(nd_ratio, b1, sizeof(b1) - 1), "%")),
 		       nb_bytes ? kml_format_size(nb_bytes, b2, sizeof(b2)) :
-		       nb_ratio ? (snprintf(b2, sizeof(b2), "%" PRIu64 "%%", nb_ratio), b2) :
+		       nb_ratio ? (strcat(format_pct(nb_ratio, b2, sizeof(b2) - 1), "%")) :
 				  "half of dirty");
 	return 0;
 undo:
@@ -464,9 +572,24 @@ static void fmt_limit(uint64_t bytes, uint64_t ratio, char *buf, size_t len)
 	if (bytes)
 		kml_format_size(bytes, buf, len);
 	else if (ratio)
-		snprintf(buf, len, "%" PRIu64 "%%", ratio);
+		strcat(format_pct(ratio, buf, len - 1), "%");
 	else
 		snprintf(buf, len, "-");
+}
+
+/*
+ * A live cgroup without an entry: no limit of its own (an ancestor's may
+ * apply), its memory.stat dirty and writeback
+ */
+static void unconfigured_knob(const struct cg *cg, struct knob *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->id = cg->id;
+	snprintf(k->path, sizeof(k->path), "%s", cg->rel);
+	k->live = true;
+	k->have_memstat =
+		!read_kv(cg->path, "memory.stat", "file_dirty", &k->file_dirty) &&
+		!read_kv(cg->path, "memory.stat", "file_writeback", &k->file_writeback);
 }
 
 static void show_json(struct kml_json *j, const struct knob *k)
@@ -475,15 +598,30 @@ static void show_json(struct kml_json *j, const struct knob *k)
 	kml_json_u64(j, "cgroup_id", k->id);
 	kml_json_str(j, "path", k->path);
 	kml_json_str(j, "state", k->live ? "live" : "removed");
+	if (!k->configured) {
+		/* no entry: nothing configured, nothing evaluated */
+		kml_json_null(j, "configured");
+		kml_json_null(j, "effective");
+		if (k->have_memstat) {
+			kml_json_u64(j, "file_dirty", k->file_dirty);
+			kml_json_u64(j, "file_writeback", k->file_writeback);
+		}
+		kml_json_obj_end(j);
+		return;
+	}
 	kml_json_obj_begin(j, "configured");
 	kml_json_u64(j, "dirty_bytes", k->dirty_bytes);
-	kml_json_u64(j, "dirty_ratio", k->dirty_ratio);
+	/* percent (fractional since feature fractional_ratio), and exact */
+	kml_json_double(j, "dirty_ratio", k->dirty_ratio / 100.0);
+	kml_json_u64(j, "dirty_ratio_bp", k->dirty_ratio);
 	kml_json_u64(j, "background_bytes", k->bg_bytes);
-	kml_json_u64(j, "background_ratio", k->bg_ratio);
+	kml_json_double(j, "background_ratio", k->bg_ratio / 100.0);
+	kml_json_u64(j, "background_ratio_bp", k->bg_ratio);
 	kml_json_obj_end(j);
 	kml_json_obj_begin(j, "effective");
 	kml_json_u64(j, "dirty_bytes", k->eff_dirty);
 	kml_json_u64(j, "background_bytes", k->eff_bg);
+	kml_json_u64(j, "avail_bytes", k->avail);
 	kml_json_obj_end(j);
 	kml_json_u64(j, "dirty", k->dirty);
 	kml_json_u64(j, "writeback", k->writeback);
@@ -520,6 +658,12 @@ static void show_human(const struct knob *k)
 	} else {
 		snprintf(fd, sizeof(fd), "-");
 		snprintf(fw, sizeof(fw), "-");
+	}
+	if (!k->configured) {
+		printf("%-8" PRIu64 " %-24s %-7s %7s %7s %9s %9s %9s %9s %9s %9s\n",
+		       k->id, k->path, "nolimit", "-", "-", "-", "-", fd, fw,
+		       "-", "-");
+		return;
 	}
 	printf("%-8" PRIu64 " %-24s %-7s %7s %7s %9s %9s %9s %9s %9" PRIu64 " %9" PRIu64 "\n",
 	       k->id, k->path, k->live ? "live" : "removed", d, bg,
@@ -570,6 +714,7 @@ static int cmd_show(int argc, char **argv)
 	struct knob k;
 	uint64_t *ids = NULL;
 	size_t i, n;
+	int ret;
 
 	if (argc > 2)
 		kml_die(2, "memcg-dirtyctl show [CGROUP] [--json]", "too many arguments");
@@ -578,9 +723,13 @@ static int cmd_show(int argc, char **argv)
 
 		resolve_cgroup(argv[1], &cg);
 		need_module();
-		if (load_knob(cg.id, &k))
-			kml_die(1, "set one with: memcg-dirtyctl set CGROUP --dirty-bytes SIZE",
-				"no limits are set for '%s'", cg.rel);
+		ret = load_knob(cg.id, &k);
+		if (ret == -ENOENT)
+			unconfigured_knob(&cg, &k);
+		else if (ret)
+			kml_die(1, "is the module being unloaded? try again",
+				"cannot read the limits of '%s' from %s", cg.rel,
+				k.dir);
 		if (opt_json) {
 			kml_json_init(&j, stdout);
 			show_json(&j, &k);
