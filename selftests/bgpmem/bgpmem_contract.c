@@ -771,7 +771,8 @@ static void clear_ioctl_cases(struct env *e)
  * mark before it adds the records; a read in between once found neither
  * and returned the poisoned block's data (the debug kernel, 3 runs in 4).
  * The fault build's import_delay holds the import in that gap for 200 ms,
- * so there every read lands in it (bgpmem_faults.sh).
+ * so there the reads land in it (bgpmem_faults.sh); each try ends with a
+ * LIST, which waits for the import, so the next one starts with none.
  */
 static void sysfs_race_case(struct env *e)
 {
@@ -791,6 +792,8 @@ static void sysfs_race_case(struct env *e)
 			ok++;
 		else if (first_bad < 0)
 			first_bad = i;
+		/* LIST waits for the import: the next try starts with none */
+		listed(e, b, BLK);
 	}
 	if (e->can_clear)
 		for (i = 0; i < 16; i++)
