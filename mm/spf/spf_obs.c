@@ -52,9 +52,6 @@
 #include <linux/spinlock.h>
 #include <linux/user_namespace.h>
 
-#include <asm/ibt.h>
-#include <asm/nospec-branch.h>
-
 #include "spf_internal.h"
 #include "spf_trace.h"
 
@@ -110,12 +107,6 @@ static u32 spf_features;
 static struct spf_pcpu __percpu *spf_global;
 static struct spf_lat_pcpu __percpu *spf_global_lat;
 static struct spf_slot spf_slots[SPF_MAX_TRACK];
-/*
- * 1 + the highest tracked slot (0: none): the probes look no further.
- * Raised before a slot's mm is set, lowered after it is cleared (under
- * spf_obs_lock); a probe racing with either counts globally only.
- */
-static int spf_track_hi;
 static struct tracepoint *spf_tp_kernel;
 static struct tracepoint *spf_tp_user;
 static bool spf_broken_fast;
@@ -167,16 +158,6 @@ static inline unsigned long *spf_pend_word(void)
 	return &spf_pend[hash_ptr(current, SPF_PEND_BITS)];
 }
 
-/*
- * Mark @st (SPF_P_*, or 0 at the start of a fault) for the current task.
- * A plain store, no load: the word becomes this task's (a task sharing the
- * hash loses its mark, see the comment on spf_pend).
- */
-static __always_inline void spf_pend_set(unsigned long st)
-{
-	WRITE_ONCE(*spf_pend_word(), (unsigned long)current | st);
-}
-
 /* Return what the current task's fault did last (0: nothing), then mark @st. */
 static inline unsigned long spf_pend_xchg(unsigned long st)
 {
@@ -199,17 +180,23 @@ static inline void spf_inc(int slot, int c)
 
 static inline int spf_slot_of(const struct mm_struct *mm)
 {
-	int i, n = READ_ONCE(spf_track_hi);
+	int i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < SPF_MAX_TRACK; i++)
 		if (READ_ONCE(spf_slots[i].mm) == mm)
 			return i;
 	return -1;
 }
 
-/* The invariant checks of spf_check_vma(), inlined into the FAST probe. */
-static __always_inline u32 spf_vma_viol(struct vm_area_struct *vma,
-					unsigned long address)
+/**
+ * spf_check_vma() - check the per-VMA lock invariants of a fault.
+ * @vma: the VMA handle_mm_fault() got with FAULT_FLAG_VMA_LOCK
+ * @address: the faulting address
+ *
+ * Must be called by the task holding the VMA read lock.
+ * Return: a mask of SPF_VIOL_* bits, 0 when all invariants hold.
+ */
+u32 spf_check_vma(struct vm_area_struct *vma, unsigned long address)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	u32 viol = 0;
@@ -229,31 +216,13 @@ static __always_inline u32 spf_vma_viol(struct vm_area_struct *vma,
 		viol |= SPF_VIOL_RANGE;
 	if (mm != current->mm)
 		viol |= SPF_VIOL_MM;
-	return viol;
-}
-
-/**
- * spf_check_vma() - check the per-VMA lock invariants of a fault.
- * @vma: the VMA handle_mm_fault() got with FAULT_FLAG_VMA_LOCK
- * @address: the faulting address
- *
- * Must be called by the task holding the VMA read lock.
- * Return: a mask of SPF_VIOL_* bits, 0 when all invariants hold.
- */
-u32 spf_check_vma(struct vm_area_struct *vma, unsigned long address)
-{
-	u32 viol = spf_vma_viol(vma, address);
-
 	if (unlikely(viol))
 		trace_spf_violation(address, vma->vm_start, vma->vm_end, viol);
 	return viol;
 }
 
-/* A VMA-lock pass broke an invariant: trace it and count it (cold). */
-static noinline void spf_count_viol(int slot, struct vm_area_struct *vma,
-				    unsigned long address, u32 viol)
+static void spf_count_viol(int slot, u32 viol)
 {
-	trace_spf_violation(address, vma->vm_start, vma->vm_end, viol);
 	if (viol & SPF_VIOL_DETACHED)
 		spf_inc(slot, SPF_C_VIOL_DETACHED);
 	if (viol & SPF_VIOL_UNLOCKED)
@@ -335,7 +304,7 @@ static int spf_lvur_entry(struct fprobe *fp, unsigned long ip,
 	if (call)
 		call->slot = slot;
 	else	/* FAST fallback (no tracepoint): a user fault starts */
-		spf_pend_set(0);
+		spf_pend_xchg(0);
 	return 0;
 }
 
@@ -351,14 +320,11 @@ static void spf_lvur_exit(struct fprobe *fp, unsigned long ip,
 
 /*
  * Classify one handle_mm_fault(vma, address, flags, regs) call and run the
- * invariant checks of a VMA-lock fault; @mark: leave the VMA-pass mark for
- * FAST's lock_mm_and_find_vma() probe (false: SPF_OBS_F_BROKEN_FAST).
- * Returns the slot through @slotp.
+ * invariant checks of a VMA-lock fault. Returns the slot through @slotp.
  */
 static __always_inline int spf_hmf_count(struct vm_area_struct *vma,
 					 unsigned long address,
-					 unsigned int flags, bool mark,
-					 int *slotp)
+					 unsigned int flags, int *slotp)
 {
 	int slot = spf_slot_of(vma->vm_mm);
 	u32 viol;
@@ -370,11 +336,11 @@ static __always_inline int spf_hmf_count(struct vm_area_struct *vma,
 	}
 	if (flags & FAULT_FLAG_VMA_LOCK) {
 		spf_inc(slot, SPF_C_VMA_FAULTS);
-		if (mark)
-			spf_pend_set(SPF_P_VMA);
-		viol = spf_vma_viol(vma, address);
+		if (!spf_broken_fast)
+			spf_pend_xchg(SPF_P_VMA);
+		viol = spf_check_vma(vma, address);
 		if (unlikely(viol))
-			spf_count_viol(slot, vma, address, viol);
+			spf_count_viol(slot, viol);
 		return SPF_K_VMA;
 	}
 	spf_inc(slot, (flags & FAULT_FLAG_TRIED) ?
@@ -391,7 +357,7 @@ static int spf_hmf_entry(struct fprobe *fp, unsigned long ip,
 	int slot, kind;
 
 	kind = spf_hmf_count((struct vm_area_struct *)regs->di, regs->si,
-			     regs->dx, !READ_ONCE(spf_broken_fast), &slot);
+			     regs->dx, &slot);
 	if (!call)
 		return 0;
 	call->slot = slot;
@@ -414,62 +380,7 @@ static void spf_hmf_ftrace(unsigned long ip, unsigned long parent_ip,
 
 	spf_hmf_count((struct vm_area_struct *)ftrace_regs_get_argument(fregs, 0),
 		      ftrace_regs_get_argument(fregs, 1),
-		      ftrace_regs_get_argument(fregs, 2), true, &slot);
-}
-
-/*
- * FAST, cheaper still: a direct call. ftrace patches handle_mm_fault()'s
- * fentry call to spf_hmf_tramp (register_ftrace_direct(), as BPF
- * trampolines do), which saves the argument registers, calls
- * spf_hmf_direct() with handle_mm_fault()'s own arguments and returns into
- * it: no ftrace_caller register frame, no ftrace_regs. One direct
- * trampoline per function: if another one (a BPF fentry program) holds
- * handle_mm_fault(), FAST uses spf_hmf_ftrace() above.
- */
-void spf_hmf_direct(struct vm_area_struct *vma, unsigned long address,
-		    unsigned int flags);
-void spf_hmf_direct(struct vm_area_struct *vma, unsigned long address,
-		    unsigned int flags)
-{
-	int slot;
-
-	spf_hmf_count(vma, address, flags, true, &slot);
-}
-
-void spf_hmf_tramp(void);
-asm("	.pushsection	.text, \"ax\", @progbits\n"
-"	.type		spf_hmf_tramp, @function\n"
-"	.globl		spf_hmf_tramp\n"
-"spf_hmf_tramp:\n"
-	ASM_ENDBR
-"	pushq %rbp\n"
-"	movq %rsp, %rbp\n"
-	CALL_DEPTH_ACCOUNT
-"	pushq %rdi\n"
-"	pushq %rsi\n"
-"	pushq %rdx\n"
-"	pushq %rcx\n"
-"	call spf_hmf_direct\n"
-"	popq %rcx\n"
-"	popq %rdx\n"
-"	popq %rsi\n"
-"	popq %rdi\n"
-"	leave\n"
-	ASM_RET
-"	.size		spf_hmf_tramp, .-spf_hmf_tramp\n"
-"	.popsection\n"
-);
-
-/* SPF_OBS_F_BROKEN_FAST: the same without the mark (a negative control). */
-static void spf_hmf_ftrace_broken(unsigned long ip, unsigned long parent_ip,
-				  struct ftrace_ops *op,
-				  struct ftrace_regs *fregs)
-{
-	int slot;
-
-	spf_hmf_count((struct vm_area_struct *)ftrace_regs_get_argument(fregs, 0),
-		      ftrace_regs_get_argument(fregs, 1),
-		      ftrace_regs_get_argument(fregs, 2), false, &slot);
+		      ftrace_regs_get_argument(fregs, 2), &slot);
 }
 
 /*
@@ -614,9 +525,6 @@ static struct fprobe *spf_fprobe_new(bool with_exit, fprobe_entry_cb entry,
 
 static struct fprobe *spf_fp_lvur;
 static struct fprobe *spf_fp_hmf;
-/* the page_fault_user probe attached: spf_tp_user_probe{,_any}() */
-static void (*spf_tp_user_fn)(void *data, unsigned long address,
-			      struct pt_regs *regs, unsigned long error_code);
 
 /*
  * trace_page_fault_user(address, regs, error_code): FAST mode counts user
@@ -629,21 +537,8 @@ static void (*spf_tp_user_fn)(void *data, unsigned long address,
 static void spf_tp_user_probe(void *data, unsigned long address,
 			      struct pt_regs *regs, unsigned long error_code)
 {
-	spf_inc(spf_slot_of(current->mm), SPF_C_USER_FAULTS);
-	spf_pend_set(0);	/* a new fault: forget the last one */
-}
-
-/*
- * The same for EXACT's shadow of FAST (counts into SPF_C_FAST_USER) and
- * for SPF_OBS_F_LATENCY (starts the fault's clock): FAST alone keeps the
- * probe above, with neither variable to read.
- */
-static void spf_tp_user_probe_any(void *data, unsigned long address,
-				  struct pt_regs *regs,
-				  unsigned long error_code)
-{
 	spf_inc(spf_slot_of(current->mm), spf_fc_user);
-	spf_pend_set(0);	/* a new fault: forget the last one */
+	spf_pend_xchg(0);	/* a new fault: forget the last one */
 	if (READ_ONCE(spf_lat_on)) {
 		struct spf_lat_task *t =
 			&spf_lat_tasks[hash_ptr(current, SPF_PEND_BITS)];
@@ -676,16 +571,9 @@ static u64 spf_missed(void)
 static struct ftrace_ops *spf_fops;
 static struct ftrace_ops *spf_fops_lmfv;
 
-/* spf_fops calls spf_hmf_tramp directly (register_ftrace_direct()) */
-static bool spf_fops_direct;
-
-/*
- * A fresh ftrace_ops per attach, filtered on @sym only, stored in @slot:
- * calling @func through ftrace, or, if @direct, calling the trampoline at
- * @direct straight from @sym's fentry site (then @func is unused).
- */
+/* A fresh ftrace_ops per attach, filtered on @sym only, stored in @slot. */
 static int spf_fops_attach(struct ftrace_ops **slot, const char *sym,
-			   ftrace_func_t func, unsigned long direct)
+			   ftrace_func_t func)
 {
 	char buf[KSYM_NAME_LEN];
 	struct ftrace_ops *ops;
@@ -698,11 +586,9 @@ static int spf_fops_attach(struct ftrace_ops **slot, const char *sym,
 	strscpy(buf, sym, sizeof(buf));
 	ret = ftrace_set_filter(ops, buf, strlen(buf), 1);
 	if (!ret)
-		ret = direct ? register_ftrace_direct(ops, direct) :
-			       register_ftrace_function(ops);
+		ret = register_ftrace_function(ops);
 	if (ret) {
-		if (!direct)
-			pr_err("cannot trace %s: %d\n", sym, ret);
+		pr_err("cannot trace %s: %d\n", sym, ret);
 		ftrace_free_filter(ops);
 		kfree(ops);
 		return ret;
@@ -711,15 +597,12 @@ static int spf_fops_attach(struct ftrace_ops **slot, const char *sym,
 	return 0;
 }
 
-static void spf_fops_detach(struct ftrace_ops **slot, unsigned long direct)
+static void spf_fops_detach(struct ftrace_ops **slot)
 {
 	if (!*slot)
 		return;
-	/* Both wait for running callbacks (RCU tasks) before returning. */
-	if (direct)
-		unregister_ftrace_direct(*slot, direct, false);
-	else
-		unregister_ftrace_function(*slot);
+	/* Waits for running callbacks (RCU tasks) before returning. */
+	unregister_ftrace_function(*slot);
 	ftrace_free_filter(*slot);
 	kfree(*slot);
 	*slot = NULL;
@@ -734,14 +617,12 @@ static void spf_obs_detach(void)
 		spf_features &= ~SPF_FEAT_KERNEL_TP;
 	}
 	if (spf_features & SPF_FEAT_USER_TP) {
-		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_fn,
+		tracepoint_probe_unregister(spf_tp_user, spf_tp_user_probe,
 					    NULL);
 		spf_features &= ~SPF_FEAT_USER_TP;
 	}
-	spf_fops_detach(&spf_fops_lmfv, 0);
-	spf_fops_detach(&spf_fops, spf_fops_direct ?
-				   (unsigned long)spf_hmf_tramp : 0);
-	spf_fops_direct = false;
+	spf_fops_detach(&spf_fops_lmfv);
+	spf_fops_detach(&spf_fops);
 	if (spf_fp_hmf) {
 		unregister_fprobe(spf_fp_hmf);
 		kfree(spf_fp_hmf);
@@ -758,7 +639,7 @@ static void spf_obs_detach(void)
 	spf_broken_fast = false;
 	spf_lat_on = false;
 	spf_features &= ~(SPF_FEAT_BROKEN_FAST | SPF_FEAT_FAST_SHADOW |
-			  SPF_FEAT_LATENCY | SPF_FEAT_DIRECT);
+			  SPF_FEAT_LATENCY);
 	memset(spf_pend, 0, sizeof(spf_pend));
 	memset(spf_lat_tasks, 0, sizeof(spf_lat_tasks));
 }
@@ -784,11 +665,8 @@ static int spf_fprobe_attach(struct fprobe **slot, bool with_exit,
 
 static int spf_tp_user_attach(void)
 {
-	/* set before the probes attach (spf_obs_attach()) */
-	spf_tp_user_fn = spf_fc_user == SPF_C_USER_FAULTS && !spf_lat_on ?
-			 spf_tp_user_probe : spf_tp_user_probe_any;
 	if (!spf_tp_user ||
-	    tracepoint_probe_register(spf_tp_user, spf_tp_user_fn, NULL))
+	    tracepoint_probe_register(spf_tp_user, spf_tp_user_probe, NULL))
 		return -ENOENT;
 	spf_features |= SPF_FEAT_USER_TP;
 	return 0;
@@ -831,7 +709,7 @@ static int spf_obs_attach(u32 mode, u32 flags, u64 slow_ns)
 		if (!ret && !spf_tp_user_attach()) {
 			ret = spf_fops_attach(&spf_fops_lmfv,
 					      "lock_mm_and_find_vma",
-					      spf_lmfv_ftrace, 0);
+					      spf_lmfv_ftrace);
 			if (!ret)
 				spf_features |= SPF_FEAT_FAST_SHADOW;
 		}
@@ -846,19 +724,13 @@ static int spf_obs_attach(u32 mode, u32 flags, u64 slow_ns)
 			ret = spf_fprobe_attach(&spf_fp_hmf, true,
 						"handle_mm_fault",
 						spf_hmf_entry, spf_hmf_exit);
-		else if (!ret && !spf_broken_fast &&
-			 !spf_fops_attach(&spf_fops, "handle_mm_fault", NULL,
-					  (unsigned long)spf_hmf_tramp))
-			spf_fops_direct = true;
-		else if (!ret)	/* another direct trampoline holds it */
+		else if (!ret)
 			ret = spf_fops_attach(&spf_fops, "handle_mm_fault",
-					      spf_broken_fast ?
-					      spf_hmf_ftrace_broken :
-					      spf_hmf_ftrace, 0);
+					      spf_hmf_ftrace);
 		if (!ret)
 			ret = spf_fops_attach(&spf_fops_lmfv,
 					      "lock_mm_and_find_vma",
-					      spf_lmfv_ftrace, 0);
+					      spf_lmfv_ftrace);
 	}
 	if (ret)
 		goto err;
@@ -871,8 +743,6 @@ static int spf_obs_attach(u32 mode, u32 flags, u64 slow_ns)
 		spf_features |= SPF_FEAT_BROKEN_FAST;
 	if (lat)
 		spf_features |= SPF_FEAT_LATENCY;
-	if (spf_fops_direct)
-		spf_features |= SPF_FEAT_DIRECT;
 	return 0;
 err:
 	spf_obs_detach();
@@ -901,9 +771,6 @@ static void spf_untrack(int i)
 	spf_slots[i].pid = 0;
 	spf_slots[i].by = NULL;
 	mmdrop(mm);
-	for (i = spf_track_hi; i > 0 && !spf_slots[i - 1].mm; i--)
-		;
-	WRITE_ONCE(spf_track_hi, i);
 }
 
 /**
@@ -1008,34 +875,7 @@ static int spf_track(struct file *file, struct spf_track __user *argp)
 	spf_slots[free].by = file;
 	mmgrab(mm);
 	mmput(mm);
-	if (spf_track_hi <= free)
-		WRITE_ONCE(spf_track_hi, free + 1);
 	WRITE_ONCE(spf_slots[free].mm, mm);
-	return 0;
-}
-
-/*
- * The per-cpu counters and histograms of a READ/LAT_READ @scope: the
- * global ones, or a tracked slot's (with its pid). Called with
- * spf_obs_lock held. Return: 0, -ENOENT for a free slot, -EINVAL for a
- * scope that is neither.
- */
-static int spf_scope(u32 scope, struct spf_pcpu __percpu **cnt,
-		     struct spf_lat_pcpu __percpu **lat, pid_t *pid)
-{
-	if (scope == SPF_SCOPE_GLOBAL) {
-		*cnt = spf_global;
-		*lat = spf_global_lat;
-		*pid = 0;
-		return 0;
-	}
-	if (scope >= SPF_MAX_TRACK)
-		return -EINVAL;
-	if (!spf_slots[scope].mm)
-		return -ENOENT;
-	*cnt = spf_slots[scope].cnt;
-	*lat = spf_slots[scope].lat;
-	*pid = spf_slots[scope].pid;
 	return 0;
 }
 
@@ -1043,9 +883,7 @@ static int spf_read(struct spf_counters __user *argp)
 {
 	struct spf_counters *out;
 	struct spf_pcpu __percpu *cnt;
-	struct spf_lat_pcpu __percpu *lat;
 	int cpu, i, ret = 0;
-	pid_t pid;
 
 	out = memdup_user(argp, sizeof(*out));
 	if (IS_ERR(out))
@@ -1054,10 +892,16 @@ static int spf_read(struct spf_counters __user *argp)
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = spf_scope(out->scope, &cnt, &lat, &pid);
-	if (ret)
+	if (out->scope == SPF_SCOPE_GLOBAL) {
+		cnt = spf_global;
+		out->pid = 0;
+	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
+		cnt = spf_slots[out->scope].cnt;
+		out->pid = spf_slots[out->scope].pid;
+	} else {
+		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
 		goto out;
-	out->pid = pid;
+	}
 	memset(out->c, 0, sizeof(out->c));
 	for_each_possible_cpu(cpu)
 		for (i = 0; i < SPF_C_NR; i++)
@@ -1076,12 +920,10 @@ out:
 static int spf_lat_read(struct spf_latency __user *argp)
 {
 	struct spf_lat_pcpu __percpu *lat;
-	struct spf_pcpu __percpu *cnt;
 	struct spf_latency *out;
 	const struct spf_lat_pcpu *l;
 	int cpu, o, b, ret = 0;
 	u32 scope;
-	pid_t pid;
 
 	out = memdup_user(argp, sizeof(*out));
 	if (IS_ERR(out))
@@ -1090,9 +932,14 @@ static int spf_lat_read(struct spf_latency __user *argp)
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = spf_scope(out->scope, &cnt, &lat, &pid);
-	if (ret)
+	if (out->scope == SPF_SCOPE_GLOBAL) {
+		lat = spf_global_lat;
+	} else if (out->scope < SPF_MAX_TRACK && spf_slots[out->scope].mm) {
+		lat = spf_slots[out->scope].lat;
+	} else {
+		ret = out->scope < SPF_MAX_TRACK ? -ENOENT : -EINVAL;
 		goto out;
+	}
 	scope = out->scope;
 	memset(out, 0, sizeof(*out));
 	out->scope = scope;

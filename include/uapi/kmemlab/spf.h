@@ -126,7 +126,6 @@ enum spf_counter {
 #define SPF_FEAT_BROKEN_FAST	(1u << 2)	/* SPF_OBS_F_BROKEN_FAST is active */
 #define SPF_FEAT_FAST_SHADOW	(1u << 3)	/* EXACT: SPF_C_FAST_* are counted */
 #define SPF_FEAT_LATENCY	(1u << 4)	/* SPF_OBS_F_LATENCY is active */
-#define SPF_FEAT_DIRECT		(1u << 5)	/* FAST: handle_mm_fault() by a direct call */
 
 /**
  * struct spf_counters - argument of SPF_IOC_READ.
