@@ -412,17 +412,34 @@ static void bgp_resync_bb(struct bgpmem_device *bp, u64 skip_start,
 	}
 }
 
+/*
+ * badblocks_check() under a seqcount of our own: 6.12's _badblocks_check()
+ * retries a pass that raced with a writer (bgp_import_bb() takes the
+ * list's write seqlock to copy it) over the range it has already consumed,
+ * that is over nothing, and answers 0 (no bad blocks) whatever the list
+ * holds. A change of the sequence around the call repeats it whole.
+ */
+static int bgp_bb_check(struct badblocks *bb, sector_t s, int sectors)
+{
+	sector_t first;
+	unsigned int seq;
+	int n, rv;
+
+	do {
+		seq = read_seqbegin(&bb->lock);
+		rv = badblocks_check(bb, s, sectors, &first, &n);
+	} while (read_seqretry(&bb->lock, seq));
+	return rv;
+}
+
 /* does the badblocks list hold a bad sector in [start, end)? lockless */
 static bool bgp_bb_hit(struct bgpmem_device *bp, u64 start, u64 end)
 {
 	sector_t s = start >> SECTOR_SHIFT;
 	sector_t e = DIV_ROUND_UP_ULL(end, SECTOR_SIZE);
-	sector_t first;
-	int n;
 
 	for (; s < e; s += BGP_BB_CHUNK)
-		if (badblocks_check(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, e - s),
-				    &first, &n))
+		if (bgp_bb_check(&bp->bb, s, min_t(u64, BGP_BB_CHUNK, e - s)))
 			return true;
 	return false;
 }
