@@ -752,19 +752,10 @@ out:
 
 /* ---- configfs ------------------------------------------------------------ */
 
-#define MDIRTY_KNOB_ATTR(_name, _field, _get)				\
-static ssize_t mdirty_knob_##_name##_show(struct config_item *item,	\
-					  char *page)			\
-{									\
-	return sysfs_emit(page, "%llu\n", _get(to_knob(item)));	\
-}									\
-static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
-					   const char *page,		\
-					   size_t count)		\
-{									\
-	return mdirty_store(to_knob(item), _field, page, count);	\
-}									\
-CONFIGFS_ATTR(mdirty_knob_, _name)
+static ssize_t mdirty_emit_u64(char *page, u64 v)
+{
+	return sysfs_emit(page, "%llu\n", v);
+}
 
 /* a ratio in basis points as the shortest percentage: 5, 0.25, 12.5 */
 static ssize_t mdirty_emit_ratio(char *page, u32 bp)
@@ -778,11 +769,11 @@ static ssize_t mdirty_emit_ratio(char *page, u32 bp)
 	return sysfs_emit(page, "%u.%02u\n", ip, frac);
 }
 
-#define MDIRTY_RATIO_ATTR(_name, _field, _get)				\
+#define MDIRTY_ATTR(_name, _field, _get, _emit)				\
 static ssize_t mdirty_knob_##_name##_show(struct config_item *item,	\
 					  char *page)			\
 {									\
-	return mdirty_emit_ratio(page, _get(to_knob(item)));		\
+	return _emit(page, _get(to_knob(item)));			\
 }									\
 static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
 					   const char *page,		\
@@ -791,6 +782,10 @@ static ssize_t mdirty_knob_##_name##_store(struct config_item *item,	\
 	return mdirty_store(to_knob(item), _field, page, count);	\
 }									\
 CONFIGFS_ATTR(mdirty_knob_, _name)
+#define MDIRTY_KNOB_ATTR(_name, _field, _get)				\
+	MDIRTY_ATTR(_name, _field, _get, mdirty_emit_u64)
+#define MDIRTY_RATIO_ATTR(_name, _field, _get)				\
+	MDIRTY_ATTR(_name, _field, _get, mdirty_emit_ratio)
 
 static u64 mdirty_get_db(struct mdirty_knob *k) { return READ_ONCE(k->dirty_bytes); }
 static u64 mdirty_get_bb(struct mdirty_knob *k) { return READ_ONCE(k->bg_bytes); }

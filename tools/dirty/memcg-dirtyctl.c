@@ -114,9 +114,10 @@ static int read_u64(const char *dir, const char *name, uint64_t *v)
 	return kml_parse_u64(buf, v);
 }
 
-static int write_u64(const char *dir, const char *name, uint64_t v)
+/* write "@val\n" to @dir/@name; 0 or -errno */
+static int write_knob(const char *dir, const char *name, const char *val)
 {
-	char p[PATH_MAX * 2], buf[32];
+	char p[PATH_MAX * 2];
 	FILE *f;
 	int ret = 0;
 
@@ -124,12 +125,19 @@ static int write_u64(const char *dir, const char *name, uint64_t v)
 	f = fopen(p, "w");
 	if (!f)
 		return -errno;
-	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
-	if (fputs(buf, f) == EOF || fflush(f) == EOF)
+	if (fputs(val, f) == EOF || fputc('\n', f) == EOF || fflush(f) == EOF)
 		ret = -errno;
 	if (fclose(f) == EOF && !ret)
 		ret = -errno;
 	return ret;
+}
+
+static int write_u64(const char *dir, const char *name, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return write_knob(dir, name, buf);
 }
 
 /*
@@ -199,20 +207,10 @@ static int read_ratio(const char *dir, const char *name, uint64_t *bp)
 
 static int write_ratio(const char *dir, const char *name, uint64_t bp)
 {
-	char p[PATH_MAX * 2], buf[RATIO_BUF];
-	FILE *f;
-	int ret = 0;
+	char buf[RATIO_BUF];
 
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "w");
-	if (!f)
-		return -errno;
 	format_pct(bp, buf, sizeof(buf));
-	if (fputs(buf, f) == EOF || fputc('\n', f) == EOF || fflush(f) == EOF)
-		ret = -errno;
-	if (fclose(f) == EOF && !ret)
-		ret = -errno;
-	return ret;
+	return write_knob(dir, name, buf);
 }
 
 /* key/value lines as in memory.stat and the module's stat file */
