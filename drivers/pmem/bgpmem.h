@@ -73,7 +73,8 @@ void bgp_store_exit(void);
  * Test-only faults (KMEMLAB_BGPMEM_FAULTS=1 build, drivers/pmem/
  * fault_flavor.sh; never in the shipped module): module parameter
  * "fault", a comma-separated list, readable and writable at run time, and
- * "fault_hits", how often a faulty path was taken. Documentation/bgpmem.rst,
+ * "fault_hits", how often a faulty path was taken ("fault_hits_by": per
+ * fault). Documentation/bgpmem.rst,
  * "Test-only fault build".
  */
 enum bgp_fault_id {
@@ -84,12 +85,14 @@ enum bgp_fault_id {
 	BGP_FAULT_NOMEM_IO,		/* injected: GFP_NOIO node allocations fail */
 	BGP_FAULT_IMPORT_DELAY,		/* injected: the import work waits 200 ms */
 	BGP_FAULT_IMPORT_UNSEEN,	/* bug: readers miss an import in flight */
+	BGP_FAULT_BB_SEQ_STORM,		/* injected: that wait keeps the list's seqlock busy */
+	BGP_FAULT_BB_RETRY_MISS,	/* bug: a list lookup takes badblocks_check()'s retried answer */
 	BGP_NR_FAULTS,
 };
 
 #ifdef BGPMEM_FAULTS
 extern unsigned long bgp_faults;
-extern atomic_t bgp_fault_hits;
+extern atomic_t bgp_fault_hits[BGP_NR_FAULTS];
 
 /* is fault @f on? (not counted) */
 static inline bool bgp_fault_on(enum bgp_fault_id f)
@@ -102,7 +105,7 @@ static inline bool bgp_fault(enum bgp_fault_id f)
 {
 	if (!bgp_fault_on(f))
 		return false;
-	atomic_inc(&bgp_fault_hits);
+	atomic_inc(&bgp_fault_hits[f]);
 	return true;
 }
 #else

@@ -78,7 +78,7 @@ MODULE_PARM_DESC(poison_block_size,
 
 #ifdef BGPMEM_FAULTS
 unsigned long bgp_faults;
-atomic_t bgp_fault_hits = ATOMIC_INIT(0);
+atomic_t bgp_fault_hits[BGP_NR_FAULTS];
 
 static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
 	[BGP_FAULT_PARTIAL_CLEAR] = "partial_clear",
@@ -88,6 +88,8 @@ static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
 	[BGP_FAULT_NOMEM_IO] = "nomem_io",
 	[BGP_FAULT_IMPORT_DELAY] = "import_delay",
 	[BGP_FAULT_IMPORT_UNSEEN] = "import_unseen",
+	[BGP_FAULT_BB_SEQ_STORM] = "bb_seq_storm",
+	[BGP_FAULT_BB_RETRY_MISS] = "bb_retry_miss",
 };
 
 /* "none" or a comma-separated list of bgp_fault_names; nothing changes on error */
@@ -141,11 +143,15 @@ static const struct kernel_param_ops fault_param_ops = {
 
 module_param_cb(fault, &fault_param_ops, NULL, 0644);
 MODULE_PARM_DESC(fault,
-		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io");
+		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io, import_delay, import_unseen, bb_seq_storm, bb_retry_miss");
 
 static int fault_hits_get(char *buf, const struct kernel_param *kp)
 {
-	return sysfs_emit(buf, "%d\n", atomic_read(&bgp_fault_hits));
+	int i, sum = 0;
+
+	for (i = 0; i < BGP_NR_FAULTS; i++)
+		sum += atomic_read(&bgp_fault_hits[i]);
+	return sysfs_emit(buf, "%d\n", sum);
 }
 
 static const struct kernel_param_ops fault_hits_ops = {
@@ -154,6 +160,27 @@ static const struct kernel_param_ops fault_hits_ops = {
 
 module_param_cb(fault_hits, &fault_hits_ops, NULL, 0444);
 MODULE_PARM_DESC(fault_hits, "TEST-ONLY: faulty paths taken since load");
+
+/* "name=N" for each fault taken, comma-separated, or "none" */
+static int fault_hits_by_get(char *buf, const struct kernel_param *kp)
+{
+	int i, h, n = 0;
+
+	for (i = 0; i < BGP_NR_FAULTS; i++) {
+		h = atomic_read(&bgp_fault_hits[i]);
+		if (h)
+			n += sysfs_emit_at(buf, n, "%s%s=%d", n ? "," : "",
+					   bgp_fault_names[i], h);
+	}
+	return n + sysfs_emit_at(buf, n, "%s\n", n ? "" : "none");
+}
+
+static const struct kernel_param_ops fault_hits_by_ops = {
+	.get = fault_hits_by_get,
+};
+
+module_param_cb(fault_hits_by, &fault_hits_by_ops, NULL, 0444);
+MODULE_PARM_DESC(fault_hits_by, "TEST-ONLY: faulty paths taken since load, per fault");
 #endif
 
 static DEFINE_IDA(bgpmem_ida);
@@ -428,7 +455,9 @@ static int bgp_bb_check(struct badblocks *bb, sector_t s, int sectors)
 	do {
 		seq = read_seqbegin(&bb->lock);
 		rv = badblocks_check(bb, s, sectors, &first, &n);
-	} while (read_seqretry(&bb->lock, seq));
+	} while (read_seqretry(&bb->lock, seq) &&
+		 /* test-only bug: the stock answer, from a retried pass */
+		 !bgp_fault(BGP_FAULT_BB_RETRY_MISS));
 	return rv;
 }
 
@@ -556,6 +585,33 @@ static void bgp_drop_records(struct bgpmem_device *bp, u64 start, u64 end)
 }
 
 /*
+ * Test-only (fault build): the import work waits 200 ms in its gap; with
+ * bb_seq_storm it keeps the list's write seqlock busy meanwhile (sections
+ * that change nothing, as its copy of the list is one), so that lockless
+ * lookups race a writer in nearly every pass. It sleeps a little every
+ * 2 ms: the workqueue must not see a CPU hog.
+ */
+static void bgp_import_hold(struct bgpmem_device *bp)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(200), flags;
+	ktime_t burst;
+
+	if (!bgp_fault(BGP_FAULT_BB_SEQ_STORM)) {
+		msleep(200);
+		return;
+	}
+	while (time_before(jiffies, end)) {
+		burst = ktime_add_us(ktime_get(), 2000);
+		while (ktime_before(ktime_get(), burst)) {
+			write_seqlock_irqsave(&bp->bb.lock, flags);
+			write_sequnlock_irqrestore(&bp->bb.lock, flags);
+			cpu_relax();
+		}
+		usleep_range(50, 100);
+	}
+}
+
+/*
  * Import the badblocks list (writes to /sys/block/X/badblocks) into the
  * records. The list only ever holds a subset of the records plus such new
  * entries, so importing again is harmless.
@@ -586,7 +642,7 @@ static void bgp_import_bb(struct bgpmem_device *bp, int src, u64 skip_start,
 		/* test-only: hold the gap open that bgp_bb_pending() covers */
 		if (pass == 0 && current_work() == &bp->import_work &&
 		    bgp_fault(BGP_FAULT_IMPORT_DELAY))
-			msleep(200);
+			bgp_import_hold(bp);
 
 		for (i = 0; i < n; i++) {
 			u64 s = BB_OFFSET(copy[i]) << SECTOR_SHIFT;

@@ -15,6 +15,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -142,6 +143,7 @@ static const char *opt_fault;
 static char fault_ko_path[512];
 
 #define FAULT_PARAM	"/sys/module/bgpmem/parameters/fault"
+#define FAULT_HITS_BY	"/sys/module/bgpmem/parameters/fault_hits_by"
 #define FAULT_HITS	"/sys/module/bgpmem/parameters/fault_hits"
 
 static const char *fault_ko(void)
@@ -773,12 +775,27 @@ static void clear_ioctl_cases(struct env *e)
  * The fault build's import_delay holds the import in that gap for 200 ms,
  * so there the reads land in it (bgpmem_faults.sh); each try ends with a
  * LIST, which waits for the import, so the next one starts with none.
+ * The neighbour's read runs on one CPU, the block's on another: the import
+ * work runs where it was queued, so with bb_seq_storm its writes of the
+ * list's seqlock race the read's lookup instead of taking turns with it.
  */
 static void sysfs_race_case(struct env *e)
 {
 	char path[128], line[64], got[64];
 	int i, ok = 0, first_bad = -1;
+	cpu_set_t all, one, other;
+	bool split = false;
+	int c;
 
+	if (!sched_getaffinity(0, sizeof(all), &all) && CPU_COUNT(&all) >= 2) {
+		for (c = 0; !CPU_ISSET(c, &all); c++)
+			;
+		CPU_ZERO(&one);
+		CPU_SET(c, &one);
+		other = all;
+		CPU_CLR(c, &other);
+		split = true;
+	}
 	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
 	for (i = 0; i < 16; i++) {
 		uint64_t b = area(84) + i * BLK;
@@ -786,7 +803,11 @@ static void sysfs_race_case(struct env *e)
 		snprintf(line, sizeof(line), "%llu 1",
 			 (unsigned long long)(b + 1024) / 512);
 		write_file(path, line);
+		if (split)
+			sched_setaffinity(0, sizeof(one), &one);
 		pr(e, buf_b, 512, area(85));	/* clean: schedules the import */
+		if (split)
+			sched_setaffinity(0, sizeof(other), &other);
 		usleep(20000);
 		if (pr(e, buf_b, 512, b) == EIO)
 			ok++;
@@ -795,6 +816,8 @@ static void sysfs_race_case(struct env *e)
 		/* LIST waits for the import: the next try starts with none */
 		listed(e, b, BLK);
 	}
+	if (split)
+		sched_setaffinity(0, sizeof(all), &all);
 	if (e->can_clear)
 		for (i = 0; i < 16; i++)
 			pw(e, buf_a, BLK, area(84) + i * BLK);
@@ -1995,6 +2018,8 @@ static int fault_main(const char *backend, bool can_clear)
 	hits = fault_hits();
 	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
 	kmsg("fault %s: fault_hits %d", opt_fault, hits);
+	if (!read_file(FAULT_HITS_BY, cur, sizeof(cur)))
+		printf("# fault %s: fault_hits_by %s", opt_fault, cur);
 	env_close(&e);
 	sh("rmmod bgpmem 2>/dev/null");
 	trace_restore();

@@ -9,9 +9,13 @@
 #    failures (a failed flush after a clear, no memory for a record's
 #    split: issue 15, defect 3);
 #  - fault=import_delay: a sysfs import held in the gap between clearing
-#    the list's mark and adding its records; a read there still fails;
-#  - each deliberate bug (partial_clear, drop_early, mirror_drop, and
-#    import_unseen with import_delay) is caught:
+#    the list's mark and adding its records; a read there still fails,
+#    also with bb_seq_storm (the held import keeps the list's seqlock busy,
+#    so that the read's list lookup races a writer: 6.12's
+#    badblocks_check() answers 0 after such a race);
+#  - each deliberate bug (partial_clear, drop_early, mirror_drop,
+#    import_unseen with import_delay, bb_retry_miss with import_delay and
+#    bb_seq_storm) is caught:
 #    its run first proves the bug is loaded and in force (the module's
 #    "fault" parameter reads it back) and taken (fault_hits > 0), then the
 #    cells that pin it must fail.
@@ -59,7 +63,7 @@ esac
 	skip_all "the test-only fault build is not in the kselftest tarball"
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..10"
 
 # the fault build is the tree's: a copy older than a fix would test the
 # wrong module
@@ -90,6 +94,7 @@ run() {
 	rc=$?
 	sed 's/^/#   /' "$out"
 	hits=$(sed -n "s/^# fault $1: fault_hits \([0-9-]*\)$/\1/p" "$out")
+	hits_by=$(sed -n "s/^# fault $1: fault_hits_by //p" "$out")
 	failed=$(sed -n 's/^not ok [0-9]* blk \([a-z_0-9]*\):.*/\1/p' "$out" | tr '\n' ' ')
 	active=0
 	grep -q "^ok 1 fault_build_active: fault=$1 " "$out" || active=1
@@ -152,6 +157,36 @@ ok "$held" \
 	"fault=import_delay (in force, the gap held open ${hits:-?} times): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
 # ...which a driver that does not see the import in flight does not do
 caught import_delay,import_unseen sysfs_pending_read_race
+
+# hits_of NAME: how often fault NAME was taken in the last run (0 if never)
+hits_of() {
+	local h
+
+	h=$(tr ',' '\n' <<< "$hits_by" | sed -n "s/^$1=\([0-9]*\)$/\1/p")
+	echo "${h:-0}"
+}
+
+# the same gap with the list's seqlock written all the time: the read's
+# lookup races a writer and must still see the entry...
+run import_delay,bb_seq_storm
+race=$(grep -E "^(not )?ok [0-9]+ blk sysfs_pending_read_race[: ]" "$out")
+echo "# $race (taken: $hits_by)"
+held=1
+[[ $rc == 0 && $active == 0 && $(hits_of bb_seq_storm) -gt 0 && $race == ok* ]] && held=0
+ok "$held" \
+	"fault=import_delay,bb_seq_storm (in force, storms $(hits_of bb_seq_storm)): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
+# ...which a lookup that takes badblocks_check()'s retried answer does not
+run import_delay,bb_seq_storm,bb_retry_miss
+miss=$(hits_of bb_retry_miss)
+echo "# taken: $hits_by"
+if ((active)); then
+	ok 1 "fault=bb_retry_miss is caught (not in force: the module did not read it back)"
+elif ((miss == 0)); then
+	ok 1 "fault=bb_retry_miss is caught (in force but no lookup raced a writer)"
+else
+	ok "$([[ $rc == 1 && " $failed" == *" sysfs_pending_read_race "* ]]; echo $?)" \
+		"fault=import_delay,bb_seq_storm,bb_retry_miss (in force, $miss retried answers taken) is caught by sysfs_pending_read_race (failed: ${failed:-none})"
+fi
 
 # leave it as found
 [[ -d /sys/module/bgpmem ]] && rmmod bgpmem 2>/dev/null
