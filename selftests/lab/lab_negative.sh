@@ -150,6 +150,9 @@ judge fixture_fail "failing, hanging, crashing, skipping and unplanned tests" nz
 	'PASS +fixture_fail: passes.sh' \
 	'FAIL +fixture_fail: fails.sh' \
 	'FAIL +fixture_fail: hangs.sh .*TIMEOUT 3 seconds' \
+	'kmemlab: deadline of hangs.sh: its tasks' \
+	'kmemlab: stuck sleep [0-9]+ state S wchan [a-z_]+' \
+	'kmemlab: .*(do_nanosleep|hrtimer_nanosleep)' \
 	'SKIP +fixture_fail: skips.sh .*fixture skips on purpose' \
 	'FAIL +fixture_fail: skips_undeclared.sh .*undeclared skip: module failed to load' \
 	'FAIL +fixture_fail: case_skip.sh .*undeclared skip: mount -o dax failed' \

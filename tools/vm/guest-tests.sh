@@ -81,6 +81,52 @@ nap() {
 	read -r -t "$1" <> <(:) || :
 }
 
+# process $1 and every process below it
+descendants() {
+	local -A kids=()
+	local f pid rest ppid q=("$1") p
+
+	for f in /proc/[0-9]*/stat; do
+		read -r pid rest 2>/dev/null <"$f" || continue
+		rest=${rest##*) }	# after "(comm) ": state ppid ...
+		rest=${rest#* }
+		ppid=${rest%% *}
+		kids[$ppid]+=" $pid"
+	done
+	while ((${#q[@]})); do
+		p=${q[0]}
+		q=("${q[@]:1}")
+		echo "$p"
+		q+=(${kids[$p]:-})
+	done
+}
+
+# A test at its deadline: where is it? Into the kernel log (the serial log
+# keeps it), before timeout(1) kills it: each thread of the test's processes
+# (those below its timeout(1)) with its state, wait channel and kernel
+# stack, then what every CPU runs (sysrq l).
+dump_stuck() {
+	local p t state root=
+
+	for p in $(descendants $$); do
+		[[ $(<"/proc/$p/comm") == timeout ]] 2>/dev/null && root=$p && break
+	done
+	[[ -n $root ]] || return 0
+	echo "kmemlab: deadline of $1: its tasks" >/dev/kmsg
+	for p in $(descendants "$root"); do
+		[[ $p == "$root" ]] && continue
+		for t in /proc/$p/task/*; do
+			[[ -r $t/stat ]] || continue
+			state=$(<"$t/stat") && state=${state##*) } && state=${state%% *}
+			echo "kmemlab: stuck $(<"$t/comm") ${t##*/} state $state wchan $(<"$t/wchan")" >/dev/kmsg
+			while IFS= read -r l; do
+				echo "kmemlab:   $l" >/dev/kmsg
+			done <"$t/stack"
+		done 2>/dev/null
+	done
+	[[ -w /proc/sysrq-trigger ]] && echo l >/proc/sysrq-trigger
+}
+
 # kmemleak: a scan reports objects unreferenced for 5 s (its minimum age);
 # a second scan drops transient false positives. What is found is written to
 # the kernel log as a report of its own (kmemleak prints only its count, at
@@ -147,9 +193,16 @@ for line in "${tests[@]}"; do
 	mark "test start $area: $test"
 	start=${EPOCHREALTIME/./}
 	out=$scratch.out
+	watcher=
+	if ((in_vm && timeout >= 2)); then
+		(nap $((timeout > 10 ? timeout - 3 : timeout - 1)) &&
+			dump_stuck "$test") &
+		watcher=$!
+	fi
 	(cd "$scratch" && exec timeout -k 5 "$timeout" "$dir/$test") 2>&1 |
 		"${bb[@]}" tee "$out" | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	[[ -n $watcher ]] && { kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; }
 	ms=$(((${EPOCHREALTIME/./} - start) / 1000))
 	mark "test end $area: $test (exit $rc)"
 	# a skip's reason: the last '# SKIP' of the test's own TAP
