@@ -86,7 +86,7 @@ enum bgp_fault_id {
 	BGP_FAULT_IMPORT_DELAY,		/* injected: the import work waits 200 ms */
 	BGP_FAULT_IMPORT_UNSEEN,	/* bug: readers miss an import in flight */
 	BGP_FAULT_BB_SEQ_STORM,		/* injected: that wait keeps the list's seqlock busy */
-	BGP_FAULT_BB_RETRY_MISS,	/* bug: a list lookup takes badblocks_check()'s retried answer */
+	BGP_FAULT_BB_RETRY_MISS,	/* bug: a lookup takes a retried pass's answer */
 	BGP_NR_FAULTS,
 };
 
