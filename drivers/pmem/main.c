@@ -440,11 +440,11 @@ static void bgp_resync_bb(struct bgpmem_device *bp, u64 skip_start,
 }
 
 /*
- * badblocks_check() under a seqcount of our own: 6.12's _badblocks_check()
- * retries a pass that raced with a writer (bgp_import_bb() takes the
- * list's write seqlock to copy it) over the range it has already consumed,
- * that is over nothing, and answers 0 (no bad blocks) whatever the list
- * holds. A change of the sequence around the call repeats it whole.
+ * badblocks_check(), repeated whole while the list's seqlock says a writer
+ * ran during it: 6.12's _badblocks_check() retries a pass that raced with
+ * a writer (bgp_import_bb() takes the write seqlock to copy the list) over
+ * the range it has already consumed, that is over nothing, and answers 0
+ * (no bad blocks) whatever the list holds.
  */
 static int bgp_bb_check(struct badblocks *bb, sector_t s, int sectors)
 {
