@@ -1155,8 +1155,12 @@ static void bgpmem_submit_bio(struct bio *bio)
 
 	if ((bio->bi_opf & REQ_FUA) && !bio->bi_status) {
 		ret = nvdimm_flush(bp->nd_region, bio);
+#ifdef NVDIMM_FLUSH_ASYNC
+		/* virtio-pmem ends @bio from its flush work (6.12.113 on) */
 		if (ret == NVDIMM_FLUSH_ASYNC)
 			return;
+#endif
+		/* before: it chained a child flush bio to @bio and returned 0 */
 		if (ret)
 			bio->bi_status = errno_to_blk_status(ret);
 	}
