@@ -34,6 +34,7 @@
 #include <kmemlab/bgpmem.h>
 
 #include "bgpmem_test.h"
+#include "kml.h"
 
 #define BLK		4096ULL
 #define MNT		"/mnt/bgpmem-test"
@@ -784,18 +785,8 @@ static void sysfs_race_case(struct env *e)
 	char path[128], line[64], got[64];
 	int i, ok = 0, first_bad = -1;
 	cpu_set_t all, one, other;
-	bool split = false;
-	int c;
+	bool split = kml_cpu_split(&all, &one, &other);
 
-	if (!sched_getaffinity(0, sizeof(all), &all) && CPU_COUNT(&all) >= 2) {
-		for (c = 0; !CPU_ISSET(c, &all); c++)
-			;
-		CPU_ZERO(&one);
-		CPU_SET(c, &one);
-		other = all;
-		CPU_CLR(c, &other);
-		split = true;
-	}
 	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
 	for (i = 0; i < 16; i++) {
 		uint64_t b = area(84) + i * BLK;

@@ -732,22 +732,6 @@ static void *uffd_waiter(void *p)
  */
 static pthread_t reader_tid[NREADERS];
 
-/* the first CPU this thread may run on, for the closer; the rest in @rest */
-static bool split_cpus(cpu_set_t *all, cpu_set_t *closer, cpu_set_t *rest)
-{
-	int c;
-
-	if (sched_getaffinity(0, sizeof(*all), all) || CPU_COUNT(all) < 2)
-		return false;
-	for (c = 0; !CPU_ISSET(c, all); c++)
-		;
-	CPU_ZERO(closer);
-	CPU_SET(c, closer);
-	*rest = *all;
-	CPU_CLR(c, rest);
-	return true;
-}
-
 static void pin_readers(const cpu_set_t *set)
 {
 	int i, rc;
@@ -778,7 +762,7 @@ static void op_uffd_close(void)
 	size_t a, b;
 	int rc;
 
-	if (!split_cpus(&all, &mine, &rest))
+	if (!kml_cpu_split(&all, &mine, &rest))
 		ksft_exit_fail_msg("uffd_close: needs two CPUs\n");
 	pfd.fd = uffd_open();
 	if (pfd.fd < 0)
@@ -1295,8 +1279,7 @@ int main(int argc, char **argv)
 	unsigned long taint;
 	size_t i;
 	int fd, slot, uffd_err;
-	cpu_set_t cpus;
-	int ncpus = 0;
+	cpu_set_t cpus, one, rest;
 
 	ksft_print_header();
 	spf_load_or_skip();
@@ -1315,8 +1298,6 @@ int main(int argc, char **argv)
 	ksft_set_plan(2 * ARRAY_SIZE(scenarios) + 1);
 	if (!swap_setup())
 		ksft_print_msg("no swap: %s\n", swap_why);
-	if (!sched_getaffinity(0, sizeof(cpus), &cpus))
-		ncpus = CPU_COUNT(&cpus);
 	uffd_err = uffd_open();
 	if (uffd_err >= 0) {
 		close(uffd_err);
@@ -1333,7 +1314,8 @@ int main(int argc, char **argv)
 			ksft_test_result_fail("%s: no swap: %s\n", sc->name,
 					      swap_why);
 			ksft_test_result_fail("%s_fast: no swap\n", sc->name);
-		} else if (sc->op == op_uffd_close && ncpus < 2) {
+		} else if (sc->op == op_uffd_close &&
+			   !kml_cpu_split(&cpus, &one, &rest)) {
 			ksft_test_result_skip("%s: needs two CPUs (the stock kernel can livelock on one: Documentation/spf.rst)\n",
 					      sc->name);
 			ksft_test_result_skip("%s_fast: needs two CPUs\n",

@@ -9,6 +9,7 @@
 #ifndef KML_H
 #define KML_H
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -147,5 +148,18 @@ uint64_t kml_percentile(uint64_t *v, size_t n, double pct);
  * Return: true if at least one is; false if none or /proc/swaps is unreadable.
  */
 bool kml_swap_active(void);
+
+/**
+ * kml_cpu_split() - set one CPU of this thread's affinity apart
+ * @all:   this thread's affinity, to restore it with later
+ * @first: the lowest CPU of @all alone
+ * @rest:  every other CPU of @all
+ *
+ * For races that need a thread on a CPU of its own (or a work item queued
+ * on one CPU and a reader on another).
+ * Return: true if @all has two CPUs or more; false otherwise (the sets are
+ * then not filled in).
+ */
+bool kml_cpu_split(cpu_set_t *all, cpu_set_t *first, cpu_set_t *rest);
 
 #endif /* KML_H */

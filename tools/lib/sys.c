@@ -17,3 +17,18 @@ bool kml_swap_active(void)
 	fclose(f);
 	return n > 1;	/* a header line, then one per swap area */
 }
+
+bool kml_cpu_split(cpu_set_t *all, cpu_set_t *first, cpu_set_t *rest)
+{
+	int c;
+
+	if (sched_getaffinity(0, sizeof(*all), all) || CPU_COUNT(all) < 2)
+		return false;
+	for (c = 0; !CPU_ISSET(c, all); c++)
+		;
+	CPU_ZERO(first);
+	CPU_SET(c, first);
+	*rest = *all;
+	CPU_CLR(c, rest);
+	return true;
+}
