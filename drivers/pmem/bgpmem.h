@@ -87,6 +87,7 @@ enum bgp_fault_id {
 	BGP_FAULT_IMPORT_UNSEEN,	/* bug: readers miss an import in flight */
 	BGP_FAULT_BB_SEQ_STORM,		/* injected: that wait keeps the list's seqlock busy */
 	BGP_FAULT_BB_RETRY_MISS,	/* bug: a lookup takes a retried pass's answer */
+	BGP_FAULT_CLEAR_UNIT_2K,	/* injected: ARS_CAP reports a 2 KiB clear unit */
 	BGP_NR_FAULTS,
 };
 

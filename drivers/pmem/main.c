@@ -90,6 +90,7 @@ static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
 	[BGP_FAULT_IMPORT_UNSEEN] = "import_unseen",
 	[BGP_FAULT_BB_SEQ_STORM] = "bb_seq_storm",
 	[BGP_FAULT_BB_RETRY_MISS] = "bb_retry_miss",
+	[BGP_FAULT_CLEAR_UNIT_2K] = "clear_unit_2k",
 };
 
 /* "none" or a comma-separated list of bgp_fault_names; nothing changes on error */
@@ -143,7 +144,7 @@ static const struct kernel_param_ops fault_param_ops = {
 
 module_param_cb(fault, &fault_param_ops, NULL, 0644);
 MODULE_PARM_DESC(fault,
-		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io, import_delay, import_unseen, bb_seq_storm, bb_retry_miss");
+		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io, import_delay, import_unseen, bb_seq_storm, bb_retry_miss, clear_unit_2k");
 
 static int fault_hits_get(char *buf, const struct kernel_param *kp)
 {
@@ -222,6 +223,9 @@ static DEFINE_IDA(bgpmem_ida);
  *	the platform clear (under @mutex)
  * @store: injected poison kept across unbind/bind
  * @clear_support: BGPMEM_CLEAR_*
+ * @clear_unit: the bus's clear-error unit in bytes (ARS_CAP), 0 where the
+ *	bus has none (nd_e820 clears anything; QEMU NFIT clears nothing);
+ *	@pbs is never smaller
  * @clear_failures: platform clears that failed
  * @clear_unsupported: clears refused because the platform cannot clear
  * @refused_io: I/O refused because of poison
@@ -281,6 +285,7 @@ struct bgpmem_device {
 	struct bgp_range *spare;
 	struct bgp_store *store;
 	int clear_support;
+	unsigned int clear_unit;
 	atomic64_t clear_failures;
 	atomic64_t clear_unsupported;
 	atomic64_t refused_io;
@@ -1595,7 +1600,8 @@ static ssize_t poison_block_size_store(struct device *dev,
 	rc = kstrtouint(buf, 0, &v);
 	if (rc)
 		return rc;
-	if (!bgp_valid_pbs(v))
+	/* a smaller block could not be cleared on its own */
+	if (!bgp_valid_pbs(v) || v < bp->clear_unit)
 		return -EINVAL;
 	bgp_sync_sysfs(bp);
 	mutex_lock(&bp->mutex);
@@ -1635,6 +1641,13 @@ static ssize_t clear_support_show(struct device *dev,
 			  names[READ_ONCE(dev_to_bgp(dev)->clear_support)]);
 }
 static DEVICE_ATTR_RO(clear_support);
+
+static ssize_t clear_unit_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_bgp(dev)->clear_unit);
+}
+static DEVICE_ATTR_RO(clear_unit);
 
 static ssize_t records_show(struct device *dev, struct device_attribute *attr,
 			    char *buf)
@@ -1695,6 +1708,7 @@ static struct attribute *bgpmem_attrs[] = {
 	&dev_attr_namespace.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_clear_support.attr,
+	&dev_attr_clear_unit.attr,
 	&dev_attr_records.attr,
 	&dev_attr_poisoned_bytes.attr,
 	&dev_attr_clear_failures.attr,
@@ -1758,6 +1772,35 @@ static int bgp_clear_support_of(struct nd_region *nd_region)
 	    test_bit(ND_CMD_CLEAR_ERROR, &nd_desc->cmd_mask))
 		return BGPMEM_CLEAR_UNKNOWN;
 	return BGPMEM_CLEAR_UNSUPPORTED;
+}
+
+/*
+ * The clear-error unit the bus reports for @ndns (ND_CMD_ARS_CAP), as
+ * nvdimm_clear_poison() will ask it: a clear of a block not aligned to it
+ * fails with -ENXIO, so no poison block may be smaller. 0: no unit (no
+ * command handler, or no ARS_CAP/CLEAR_ERROR: clear_support says which).
+ */
+static unsigned int bgp_clear_unit_of(struct nd_region *nd_region,
+				      struct nd_namespace_common *ndns)
+{
+	struct nvdimm_bus_descriptor *nd_desc =
+		to_nd_desc(to_nvdimm_bus(nd_region->dev.parent));
+	struct resource *res = &to_nd_namespace_io(&ndns->dev)->res;
+	struct nd_cmd_ars_cap cap = {
+		.address = res->start,
+		.length = resource_size(res),
+	};
+	int rc, cmd_rc = 0;
+
+	if (bgp_clear_support_of(nd_region) != BGPMEM_CLEAR_UNKNOWN)
+		return 0;
+	rc = nd_desc->ndctl(nd_desc, NULL, ND_CMD_ARS_CAP, &cap, sizeof(cap),
+			    &cmd_rc);
+	if (rc < 0 || cmd_rc < 0 || !is_power_of_2(cap.clear_err_unit))
+		return 0;
+	if (bgp_fault(BGP_FAULT_CLEAR_UNIT_2K))
+		return SZ_2K;
+	return cap.clear_err_unit;
 }
 
 static int bgp_readd_stored(void *arg, u64 phys, u64 len)
@@ -1840,6 +1883,16 @@ static struct bgpmem_device *bgp_alloc(struct device *dev,
 	atomic64_set(&bp->clear_unsupported, 0);
 	atomic64_set(&bp->refused_io, 0);
 	bp->clear_support = bgp_clear_support_of(nd_region);
+	bp->clear_unit = bgp_clear_unit_of(nd_region, ndns);
+	if (bp->clear_unit > PAGE_SIZE) {
+		dev_warn(dev, "the bus clears poison in units of %u bytes, more than a poison block can be (%lu): poison will not be cleared\n",
+			 bp->clear_unit, PAGE_SIZE);
+		bp->clear_support = BGPMEM_CLEAR_UNSUPPORTED;
+	} else if (bp->pbs < bp->clear_unit) {
+		dev_warn(dev, "poison_block_size=%u is smaller than the bus's clear unit: %u used\n",
+			 bp->pbs, bp->clear_unit);
+		bp->pbs = bp->clear_unit;
+	}
 	return bp;
 }
 

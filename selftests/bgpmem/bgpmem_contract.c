@@ -138,9 +138,13 @@ static bool nfit_test_flavor;	/* nfit_test: the --wrap build */
  * --fault=LIST: the test-only fault build (drivers/pmem/fault_flavor.sh,
  * build/fault/KVER/pmem/{std,nfit_test}/bgpmem.ko, or
  * $KMEMLAB_BGPMEM_FAULT_KO) loaded with fault=LIST, and only the block
- * cells run (selftests/bgpmem/bgpmem_faults.sh).
+ * cells run (selftests/bgpmem/bgpmem_faults.sh). --cells=GROUP,... runs
+ * only those groups of them (the cells that pin a bug: a bug run needs no
+ * others): raw, inject, platform, race, clear_unit; default: all but
+ * clear_unit.
  */
 static const char *opt_fault;
+static unsigned int opt_cells;
 static char fault_ko_path[512];
 
 #define FAULT_PARAM	"/sys/module/bgpmem/parameters/fault"
@@ -658,6 +662,17 @@ static void bad_input_cases(struct env *e)
 			pok = false;
 		tap(pok, "blk pbs_bad: poison_block_size validated");
 	}
+	/*
+	 * The bus's clear unit (ARS_CAP), below which no poison block may go:
+	 * nfit_test's is 256 bytes; nd_e820 and QEMU NFIT have no ARS_CAP.
+	 */
+	{
+		uint64_t unit = sysfs_u64(e->disk, "clear_unit");
+		uint64_t want = nfit_test_flavor ? 256 : 0;
+
+		tap(unit == want, "blk clear_unit: the bus's clear unit is %lld bytes (want %llu)",
+		    (long long)unit, (unsigned long long)want);
+	}
 }
 
 /* lines of @file containing @pat, -1 if it cannot be read */
@@ -768,11 +783,12 @@ static void clear_ioctl_cases(struct env *e)
 }
 
 /*
- * sysfs_pending_read_race: a read of a block with a new sysfs badblocks
- * entry, 16 times, each after the neighbour's read scheduled the import
- * work and 20 ms for it to start. The import clears the list's "changed"
- * mark before it adds the records; a read in between once found neither
- * and returned the poisoned block's data (the debug kernel, 3 runs in 4).
+ * sysfs_pending_read_race: reads of a block with a new sysfs badblocks
+ * entry, 16 tries, each after the neighbour's read scheduled the import
+ * work: 8 reads 10 ms apart from 20 ms on, every one must fail. The
+ * import clears the list's "changed" mark before it adds the records; a
+ * read in between once found neither and returned the poisoned block's
+ * data (the debug kernel, 3 runs in 4).
  * The fault build's import_delay holds the import in that gap for 200 ms,
  * so there the reads land in it (bgpmem_faults.sh); each try ends with a
  * LIST, which waits for the import, so the next one starts with none.
@@ -783,9 +799,10 @@ static void clear_ioctl_cases(struct env *e)
 static void sysfs_race_case(struct env *e)
 {
 	char path[128], line[64], got[64];
-	int i, ok = 0, first_bad = -1;
+	int i, r, ok = 0, first_bad = -1;
 	cpu_set_t all, one, other;
 	bool split = kml_cpu_split(&all, &one, &other);
+	bool bad;
 
 	snprintf(path, sizeof(path), "/sys/block/%s/badblocks", e->disk);
 	for (i = 0; i < 16; i++) {
@@ -800,7 +817,10 @@ static void sysfs_race_case(struct env *e)
 		if (split)
 			sched_setaffinity(0, sizeof(other), &other);
 		usleep(20000);
-		if (pr(e, buf_b, 512, b) == EIO)
+		/* several lookups per gap: more chances to race a writer */
+		for (r = 0, bad = 0; r < 8; r++, usleep(10000))
+			bad |= pr(e, buf_b, 512, b) != EIO;
+		if (!bad)
 			ok++;
 		else if (first_bad < 0)
 			first_bad = i;
@@ -813,7 +833,7 @@ static void sysfs_race_case(struct env *e)
 		for (i = 0; i < 16; i++)
 			pw(e, buf_a, BLK, area(84) + i * BLK);
 	if (first_bad >= 0)
-		diag("sysfs_pending_read_race: try %d read the poisoned block",
+		diag("sysfs_pending_read_race: a read of try %d returned the poisoned block's data",
 		     first_bad);
 	snprintf(got, sizeof(got), "%d/16 EIO", ok);
 	tap(ok == 16, "blk sysfs_pending_read_race: %s", got);
@@ -1754,7 +1774,7 @@ static void umount_fs(struct env *e)
 /* ---- setup ------------------------------------------------------------- */
 
 #define N_RAW		10
-#define N_BAD		8	/* bad input 2, clear ioctl 4, info, race */
+#define N_BAD		9	/* bad input 3, clear ioctl 4, info, race */
 #define N_REC		5
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
@@ -1965,21 +1985,91 @@ static void module_cases(struct env *e)
 	unlink("/tmp/bgp-slab1");
 }
 
+/* the --cells groups of a --fault run, and their TAP lines */
+enum { CELLS_RAW, CELLS_INJECT, CELLS_PLATFORM, CELLS_RACE, CELLS_CLEAR_UNIT };
+static const struct {
+	const char *name;
+	int lines;
+} cell_groups[] = {
+	[CELLS_RAW] = { "raw", N_RAW },
+	[CELLS_INJECT] = { "inject", 2 },
+	[CELLS_PLATFORM] = { "platform", 2 },
+	[CELLS_RACE] = { "race", 1 },
+	[CELLS_CLEAR_UNIT] = { "clear_unit", 2 },
+};
+
+/* "raw,race" -> bit mask of cell_groups; 0 on an unknown name */
+static unsigned int parse_cells(const char *list)
+{
+	char buf[128], *tok, *p = buf;
+	unsigned int mask = 0, i;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	while ((tok = strsep(&p, ","))) {
+		for (i = 0; i < ARRAY_SIZE(cell_groups); i++)
+			if (!strcmp(tok, cell_groups[i].name))
+				break;
+		if (i == ARRAY_SIZE(cell_groups))
+			return 0;
+		mask |= 1U << i;
+	}
+	return mask;
+}
+
+/*
+ * --fault=clear_unit_2k: the bus's ARS_CAP reports a 2 KiB clear unit. A
+ * device that probes with poison_block_size=512 uses 2048 instead, and
+ * sysfs refuses a block size below the unit (a clear of such a block would
+ * fail with ENXIO: every whole-block overwrite of poison would fail).
+ */
+static void clear_unit_case(struct env *e)
+{
+	char path[128], got[64];
+	int r1024, r2048, r4096;
+	uint64_t unit, pbs;
+
+	env_close(e);
+	sh("rmmod bgpmem");
+	bind_to("nd_pmem");
+	if (load_bgpmem("poison_block_size=512") || env_open(e, true, e->can_clear)) {
+		tap(false, "blk clear_unit_probe: cannot load with poison_block_size=512");
+		tap(false, "blk clear_unit_pbs: not run");
+		return;
+	}
+	unit = sysfs_u64(e->disk, "clear_unit");
+	pbs = sysfs_u64(e->disk, "poison_block_size");
+	snprintf(got, sizeof(got), "%llu,%llu", (unsigned long long)unit,
+		 (unsigned long long)pbs);
+	cell(e, "clear_unit_probe", got, "2048,2048");
+	snprintf(path, sizeof(path), "/sys/block/%s/bgpmem/poison_block_size",
+		 e->disk);
+	r1024 = write_file(path, "1024");
+	pbs = sysfs_u64(e->disk, "poison_block_size");
+	r4096 = write_file(path, "4096");
+	r2048 = write_file(path, "2048");
+	snprintf(got, sizeof(got), "%s,%llu,%s,%s,%llu", err_name(-r1024),
+		 (unsigned long long)pbs, err_name(-r4096), err_name(-r2048),
+		 (unsigned long long)sysfs_u64(e->disk, "poison_block_size"));
+	cell(e, "clear_unit_pbs", got, "EINVAL,2048,OK,OK,2048");
+}
+
 /*
  * --fault=LIST: the block cells against the fault build, which must be
  * loaded with exactly LIST in force (else nothing else runs); ends with
  * "# fault LIST: fault_hits N". Return: 0 when every cell held.
  */
-#define N_FAULT_PLAN	(1 + N_RAW + 2 + 2 + 1)
-
 static int fault_main(const char *backend, bool can_clear)
 {
 	char cur[128] = "";
+	int hits, plan = 1;
+	unsigned int i;
 	struct env e;
 	bool active;
-	int hits;
 
-	printf("TAP version 13\n1..%d\n", N_FAULT_PLAN);
+	for (i = 0; i < ARRAY_SIZE(cell_groups); i++)
+		if (opt_cells & (1U << i))
+			plan += cell_groups[i].lines;
+	printf("TAP version 13\n1..%d\n", plan);
 	read_file(FAULT_PARAM, cur, sizeof(cur));
 	cur[strcspn(cur, "\n")] = 0;
 	active = !strcmp(cur, opt_fault);
@@ -2001,11 +2091,18 @@ static int fault_main(const char *backend, bool can_clear)
 		trace_restore();
 		return 1;
 	}
-	raw_cases(&e);
-	fault_injection_cases(&e);
-	platform_case(&e);
-	platform_mirror_full_case(&e);
-	sysfs_race_case(&e);
+	if (opt_cells & (1U << CELLS_RAW))
+		raw_cases(&e);
+	if (opt_cells & (1U << CELLS_INJECT))
+		fault_injection_cases(&e);
+	if (opt_cells & (1U << CELLS_PLATFORM)) {
+		platform_case(&e);
+		platform_mirror_full_case(&e);
+	}
+	if (opt_cells & (1U << CELLS_RACE))
+		sysfs_race_case(&e);
+	if (opt_cells & (1U << CELLS_CLEAR_UNIT))
+		clear_unit_case(&e);
 	hits = fault_hits();
 	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
 	kmsg("fault %s: fault_hits %d", opt_fault, hits);
@@ -2017,6 +2114,13 @@ static int fault_main(const char *backend, bool can_clear)
 	bind_to("nd_pmem");
 	diag("%d of %d failed", tap_fail, tap_n);
 	return tap_fail ? 1 : 0;
+}
+
+static int usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s [--full | --fault=LIST [--cells=GROUP,...]]\n"
+		"  GROUP: raw, inject, platform, race, clear_unit\n", argv0);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -2037,9 +2141,15 @@ int main(int argc, char **argv)
 		opt_stress_secs = 20;
 	} else if (argc > 1 && !strncmp(argv[1], "--fault=", 8) && argv[1][8]) {
 		opt_fault = argv[1] + 8;
+		opt_cells = (1U << CELLS_CLEAR_UNIT) - 1;
+		if (argc > 2 && !strncmp(argv[2], "--cells=", 8)) {
+			opt_cells = parse_cells(argv[2] + 8);
+			argc--;
+		}
+		if (!opt_cells || argc > 2)
+			return usage(argv[0]);
 	} else if (argc > 1) {
-		fprintf(stderr, "usage: %s [--full | --fault=LIST]\n", argv[0]);
-		return 2;
+		return usage(argv[0]);
 	}
 	backend = bt_require_backend(kdir, &nfit_test_flavor);
 	/* QEMU NFIT has no clear-error; nd_e820 and nfit_test clear */

@@ -8,11 +8,14 @@
 #  - fault=none: every cell holds, including the injected environment
 #    failures (a failed flush after a clear, no memory for a record's
 #    split: issue 15, defect 3);
-#  - fault=import_delay: a sysfs import held in the gap between clearing
-#    the list's mark and adding its records; a read there still fails,
-#    also with bb_seq_storm (the held import keeps the list's seqlock busy,
-#    so that the read's list lookup races a writer: 6.12's
-#    badblocks_check() answers 0 after such a race);
+#  - fault=import_delay,bb_seq_storm: a sysfs import held in the gap
+#    between clearing the list's mark and adding its records, keeping the
+#    list's seqlock busy meanwhile, so that the read's list lookup races a
+#    writer (6.12's badblocks_check() answers 0 after such a race); a read
+#    there still fails;
+#  - fault=clear_unit_2k (nfit_test: the bus reports a 2 KiB clear unit):
+#    the device raises a smaller poison_block_size to it, and sysfs
+#    refuses a smaller one;
 #  - each deliberate bug (partial_clear, drop_early, mirror_drop,
 #    import_unseen with import_delay, bb_retry_miss with import_delay and
 #    bb_seq_storm) is caught:
@@ -28,6 +31,7 @@ CONTRACT=$HERE/bgpmem_contract
 BACKEND=${KMEMLAB_BACKEND:-}
 NOCLEAR="needs a platform that clears poison (QEMU NFIT cannot)"
 NOBUS="needs a bus with ARS inject (nfit_test)"
+NOCAP="needs a bus with ARS_CAP (nfit_test)"
 LOG=$(mktemp -d /tmp/bgpmem-faults.XXXXXX)
 n=0
 fails=0
@@ -85,12 +89,13 @@ fi
 [[ -n $stale ]] && echo "# fault build: $stale"
 ok "$([[ -z $stale ]]; echo $?)" "fault_build: $ko is built from the tree's sources"
 
-# run FAULT: the contract's block cells on the fault build with fault=FAULT;
+# run FAULT [GROUPS]: the contract's block cells on the fault build with
+# fault=FAULT (only the cell groups GROUPS: bgpmem_contract --cells);
 # sets rc, out (its output), hits, failed (the cells that failed)
 run() {
 	out=$LOG/$1.tap
-	echo "# bgpmem_contract --fault=$1"
-	KMEMLAB_BGPMEM_FAULT_KO=$ko "$CONTRACT" --fault="$1" >"$out" 2>&1
+	echo "# bgpmem_contract --fault=$1${2:+ --cells=$2}"
+	KMEMLAB_BGPMEM_FAULT_KO=$ko "$CONTRACT" --fault="$1" ${2:+--cells=$2} >"$out" 2>&1
 	rc=$?
 	sed 's/^/#   /' "$out"
 	hits=$(sed -n "s/^# fault $1: fault_hits \([0-9-]*\)$/\1/p" "$out")
@@ -113,13 +118,14 @@ else
 		"blk_write_flush_fails, blk_write_split_nomem: a failed flush or split allocation keeps the records (defect 3)"
 fi
 
-# caught FAULT CELL...: the run with FAULT must fail one of the CELLs, with
-# the fault proven in force and taken
+# caught FAULT GROUP CELL...: the run with FAULT of the cell group GROUP
+# must fail one of the CELLs (of that group), with the fault proven in
+# force and taken
 caught() {
-	local f=$1 c hit=
+	local f=$1 g=$2 c hit=
 
-	shift
-	run "$f"
+	shift 2
+	run "$f" "$g"
 	for c in "$@"; do
 		[[ " $failed" == *" $c "* ]] && hit="${hit:+$hit }$c"
 	done
@@ -135,28 +141,16 @@ caught() {
 
 if [[ $BACKEND == nfit ]]; then
 	skip "fault=partial_clear is caught" "$NOCLEAR"
-	caught drop_early blk_write_whole
+	caught drop_early raw blk_write_whole
 else
-	caught partial_clear blk_write_partial blk_write_prefix_partial blk_zeroout_partial
-	caught drop_early blk_write_flush_fails
+	caught partial_clear raw blk_write_partial blk_write_prefix_partial blk_zeroout_partial
+	caught drop_early inject blk_write_flush_fails
 fi
 if [[ $BACKEND == nfit_test ]]; then
-	caught mirror_drop platform_scrub_mirror_full
+	caught mirror_drop platform platform_scrub_mirror_full
 else
 	skip "fault=mirror_drop is caught" "$NOBUS"
 fi
-
-# a sysfs import held 200 ms in the gap between clearing the list's mark
-# and adding its records: every read lands in it and must still fail...
-run import_delay
-race=$(grep -E "^(not )?ok [0-9]+ blk sysfs_pending_read_race[: ]" "$out")
-echo "# $race"
-held=1
-[[ $rc == 0 && $active == 0 && ${hits:-0} -gt 0 && $race == ok* ]] && held=0
-ok "$held" \
-	"fault=import_delay (in force, the gap held open ${hits:-?} times): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
-# ...which a driver that does not see the import in flight does not do
-caught import_delay,import_unseen sysfs_pending_read_race
 
 # hits_of NAME: how often fault NAME was taken in the last run (0 if never)
 hits_of() {
@@ -166,17 +160,22 @@ hits_of() {
 	echo "${h:-0}"
 }
 
-# the same gap with the list's seqlock written all the time: the read's
-# lookup races a writer and must still see the entry...
+# a sysfs import held 200 ms in the gap between clearing the list's mark
+# and adding its records, with the list's seqlock written all the time
+# meanwhile: every read lands in the gap, its lookup races a writer, and
+# it must still fail (the held gap alone is the milder case of this run)...
 run import_delay,bb_seq_storm
 race=$(grep -E "^(not )?ok [0-9]+ blk sysfs_pending_read_race[: ]" "$out")
 echo "# $race (taken: $hits_by)"
 held=1
-[[ $rc == 0 && $active == 0 && $(hits_of bb_seq_storm) -gt 0 && $race == ok* ]] && held=0
+[[ $rc == 0 && $active == 0 && $(hits_of import_delay) -gt 0 && $(hits_of bb_seq_storm) -gt 0 &&
+	$race == ok* ]] && held=0
 ok "$held" \
-	"fault=import_delay,bb_seq_storm (in force, storms $(hits_of bb_seq_storm)): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
+	"fault=import_delay,bb_seq_storm (in force, the gap held open $(hits_of import_delay) times, storms $(hits_of bb_seq_storm)): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
+# ...which a driver that does not see the import in flight does not do...
+caught import_delay,import_unseen race sysfs_pending_read_race
 # ...which a lookup that takes badblocks_check()'s retried answer does not
-run import_delay,bb_seq_storm,bb_retry_miss
+run import_delay,bb_seq_storm,bb_retry_miss race
 miss=$(hits_of bb_retry_miss)
 echo "# taken: $hits_by"
 if ((active)); then
@@ -186,6 +185,17 @@ elif ((miss == 0)); then
 else
 	ok "$([[ $rc == 1 && " $failed" == *" sysfs_pending_read_race "* ]]; echo $?)" \
 		"fault=import_delay,bb_seq_storm,bb_retry_miss (in force, $miss retried answers taken) is caught by sysfs_pending_read_race (failed: ${failed:-none})"
+fi
+
+# a bus whose clear unit (ARS_CAP) is larger than the poison block size
+# the module was loaded with: the device uses the unit, and sysfs refuses
+# a smaller block (its clears would all fail)
+if [[ $BACKEND == nfit_test ]]; then
+	run clear_unit_2k clear_unit
+	ok "$([[ $rc == 0 && $active == 0 && $(hits_of clear_unit_2k) -gt 0 ]]; echo $?)" \
+		"fault=clear_unit_2k (in force, taken $(hits_of clear_unit_2k) times): poison_block_size is never below the bus's clear unit (exit $rc${failed:+, failed: $failed})"
+else
+	skip "fault=clear_unit_2k: poison_block_size is never below the bus's clear unit" "$NOCAP"
 fi
 
 # leave it as found
