@@ -785,7 +785,7 @@ static void clear_ioctl_cases(struct env *e)
 /*
  * sysfs_pending_read_race: reads of a block with a new sysfs badblocks
  * entry, 16 tries, each after the neighbour's read scheduled the import
- * work: 8 reads 10 ms apart from 20 ms on, every one must fail. The
+ * work: 16 reads 10 ms apart from 20 ms on, every one must fail. The
  * import clears the list's "changed" mark before it adds the records; a
  * read in between once found neither and returned the poisoned block's
  * data (the debug kernel, 3 runs in 4).
@@ -818,7 +818,7 @@ static void sysfs_race_case(struct env *e)
 			sched_setaffinity(0, sizeof(other), &other);
 		usleep(20000);
 		/* several lookups per gap: more chances to race a writer */
-		for (r = 0, bad = 0; r < 8; r++, usleep(10000))
+		for (r = 0, bad = 0; r < 16; r++, usleep(10000))
 			bad |= pr(e, buf_b, 512, b) != EIO;
 		if (!bad)
 			ok++;

@@ -174,9 +174,15 @@ ok "$held" \
 	"fault=import_delay,bb_seq_storm (in force, the gap held open $(hits_of import_delay) times, storms $(hits_of bb_seq_storm)): sysfs_pending_read_race holds (exit $rc${failed:+, failed: $failed})"
 # ...which a driver that does not see the import in flight does not do...
 caught import_delay,import_unseen race sysfs_pending_read_race
-# ...which a lookup that takes badblocks_check()'s retried answer does not
-run import_delay,bb_seq_storm,bb_retry_miss race
-miss=$(hits_of bb_retry_miss)
+# ...which a lookup that takes badblocks_check()'s retried answer does not.
+# A lookup races the storm only while both vCPUs run at once: on a host
+# busy with other VMs a run can see none, so up to 3 runs to get one
+for try in 1 2 3; do
+	run import_delay,bb_seq_storm,bb_retry_miss race
+	miss=$(hits_of bb_retry_miss)
+	((active == 0 && miss == 0)) || break
+	echo "# run $try: no lookup raced a writer (taken: $hits_by)"
+done
 echo "# taken: $hits_by"
 if ((active)); then
 	ok 1 "fault=bb_retry_miss is caught (not in force: the module did not read it back)"
