@@ -4,8 +4,9 @@
  * cell, on the raw block device and through ext4 and xfs -o dax, then the
  * same cases on nd_pmem on the same namespace, printed side by side.
  *
- * Backends: e820 (platform clears), nfit (QEMU NFIT: cannot clear).
- * Needs root, bgpmem.ko, mkfs.ext4, mkfs.xfs and, on nfit, ndctl.
+ * Backends: e820 and nfit_test (the platform clears), nfit and cxl (QEMU
+ * NFIT and QEMU's CXL memory device: cannot clear).
+ * Needs root, bgpmem.ko, mkfs.ext4, mkfs.xfs and, but on e820, ndctl.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +146,7 @@ static bool nfit_test_flavor;	/* nfit_test: the --wrap build */
  */
 static const char *opt_fault;
 static unsigned int opt_cells;
+static const char *noclear_why;	/* bt_noclear_why() of the backend */
 static char fault_ko_path[512];
 
 #define FAULT_PARAM	"/sys/module/bgpmem/parameters/fault"
@@ -664,7 +666,7 @@ static void bad_input_cases(struct env *e)
 	}
 	/*
 	 * The bus's clear unit (ARS_CAP), below which no poison block may go:
-	 * nfit_test's is 256 bytes; nd_e820 and QEMU NFIT have no ARS_CAP.
+	 * nfit_test's is 256 bytes; nd_e820, QEMU NFIT and CXL have no ARS_CAP.
 	 */
 	{
 		uint64_t unit = sysfs_u64(e->disk, "clear_unit");
@@ -1118,10 +1120,8 @@ static void fault_injection_cases(struct env *e)
 	bool full;
 
 	if (!e->can_clear) {
-		tap_skip("blk blk_write_flush_fails",
-			 "needs a platform that clears poison (QEMU NFIT cannot)");
-		tap_skip("blk blk_write_split_nomem",
-			 "needs a platform that clears poison (QEMU NFIT cannot)");
+		tap_skip("blk blk_write_flush_fails", noclear_why);
+		tap_skip("blk blk_write_split_nomem", noclear_why);
 		return;
 	}
 	if (read_file(FAULT_PARAM, cur, sizeof(cur)))
@@ -1811,7 +1811,7 @@ static int find_namespace(void)
 	return -1;
 }
 
-/* QEMU NFIT raw namespaces have no struct pages: make it fsdax */
+/* QEMU NFIT and CXL raw namespaces have no struct pages: make it fsdax */
 /*
  * nfit_test's DIMMs come up without labels, and ndctl cannot label a DIMM
  * whose region is active ("failed to initialize labels"): give the bus
@@ -2152,8 +2152,8 @@ int main(int argc, char **argv)
 		return usage(argv[0]);
 	}
 	backend = bt_require_backend(kdir, &nfit_test_flavor);
-	/* QEMU NFIT has no clear-error; nd_e820 and nfit_test clear */
-	can_clear = strcmp(backend, "nfit") != 0;
+	can_clear = bt_backend_clears(backend);
+	noclear_why = bt_noclear_why(backend);
 	dax_raw = !strcmp(backend, "e820");
 	if (posix_memalign((void **)&buf_a, BLK, 1 << 20) ||
 	    posix_memalign((void **)&buf_b, BLK, 1 << 20))

@@ -29,7 +29,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 KDIR=${KMEMLAB_DIR:-$(cd "$HERE/../.." && pwd)}
 CONTRACT=$HERE/bgpmem_contract
 BACKEND=${KMEMLAB_BACKEND:-}
-NOCLEAR="needs a platform that clears poison (QEMU NFIT cannot)"
+case $BACKEND in
+nfit) NOCLEAR="needs a platform that clears poison (QEMU NFIT cannot)" ;;
+cxl) NOCLEAR="needs a platform that clears poison (QEMU's CXL memory device cannot)" ;;
+*) NOCLEAR= ;;
+esac
 NOBUS="needs a bus with ARS inject (nfit_test)"
 NOCAP="needs a bus with ARS_CAP (nfit_test)"
 LOG=$(mktemp -d /tmp/bgpmem-faults.XXXXXX)
@@ -58,8 +62,8 @@ skip_all() {
 
 [[ $(id -u) == 0 ]] || skip_all "needs root"
 case $BACKEND in
-e820 | nfit | nfit_test) ;;
-*) skip_all "no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)" ;;
+e820 | nfit | nfit_test | cxl) ;;
+*) skip_all "no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit, nfit_test or cxl)" ;;
 esac
 [[ -x $CONTRACT ]] || skip_all "bgpmem_contract not built (make selftests)"
 # the kselftest tarball ships the shipped modules only, not test builds
@@ -109,7 +113,7 @@ run() {
 run none
 ok "$(((rc != 0) | active))" "fault=none: the block cells hold on the fault build (exit $rc${failed:+, failed: $failed})"
 cells=$(grep -E "^(not )?ok [0-9]+ blk blk_write_(flush_fails|split_nomem)[: ]" "$out")
-if [[ $BACKEND == nfit ]]; then
+if [[ -n $NOCLEAR ]]; then
 	skip "blk_write_flush_fails, blk_write_split_nomem: a failed flush or split allocation keeps the records (defect 3)" "$NOCLEAR"
 else
 	bad=$(grep -c '^not ok' <<< "$cells")
@@ -139,7 +143,7 @@ caught() {
 	fi
 }
 
-if [[ $BACKEND == nfit ]]; then
+if [[ -n $NOCLEAR ]]; then
 	skip "fault=partial_clear is caught" "$NOCLEAR"
 	caught drop_early raw blk_write_whole
 else

@@ -195,8 +195,27 @@ const char *bt_require_backend(const char *kdir, bool *nfit_test_flavor)
 	if (*nfit_test_flavor) {
 		if (!nfit_test_ko(kdir))
 			skip_all("nfit_test needs the --wrap build of bgpmem: drivers/pmem/nfit_test_flavor.sh");
-	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit")) {
-		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit or nfit_test)");
+	} else if (strcmp(backend, "e820") && strcmp(backend, "nfit") &&
+		   strcmp(backend, "cxl")) {
+		skip_all("no NVDIMM backend (KMEMLAB_BACKEND is not e820, nfit, nfit_test or cxl)");
 	}
 	return backend;
+}
+
+/*
+ * QEMU NFIT and QEMU's CXL memory device have no clear-error command
+ * (cxl_pmem's bus only passes label commands); nd_e820 reports every
+ * clear as done, nfit_test clears.
+ */
+bool bt_backend_clears(const char *backend)
+{
+	return strcmp(backend, "nfit") && strcmp(backend, "cxl");
+}
+
+/* the skip reason of a case that needs a platform clear, on @backend */
+const char *bt_noclear_why(const char *backend)
+{
+	return strcmp(backend, "cxl") ?
+	       "needs a platform that clears poison (QEMU NFIT cannot)" :
+	       "needs a platform that clears poison (QEMU's CXL memory device cannot)";
 }

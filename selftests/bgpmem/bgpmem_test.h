@@ -27,5 +27,7 @@ const char *driver_of(const char *dev);
 const char *err_name(int err);
 const char *nfit_test_ko(const char *kdir);
 const char *bt_require_backend(const char *kdir, bool *nfit_test_flavor);
+bool bt_backend_clears(const char *backend);
+const char *bt_noclear_why(const char *backend);
 
 #endif /* BGPMEM_TEST_H */

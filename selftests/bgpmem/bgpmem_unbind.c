@@ -489,7 +489,7 @@ int main(int argc, char **argv)
 		kdir = ".";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	backend = bt_require_backend(kdir, &nfit_test_flavor);
-	can_clear = strcmp(backend, "nfit") != 0;
+	can_clear = bt_backend_clears(backend);
 	sh("modprobe nd_pmem 2>/dev/null");
 	if (find_namespace())
 		skip_all("no pmem namespace");

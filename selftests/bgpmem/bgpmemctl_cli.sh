@@ -43,8 +43,8 @@ expect_err() {
 [[ -x $CTL ]] || skip_all "bgpmemctl not built (make tools)"
 [[ $(id -u) == 0 ]] || skip_all "needs root"
 case ${KMEMLAB_BACKEND:-} in
-e820 | nfit | nfit_test) ;;
-*) skip_all "needs an e820 or nfit NVDIMM backend (KMEMLAB_BACKEND=${KMEMLAB_BACKEND:-unset})" ;;
+e820 | nfit | nfit_test | cxl) ;;
+*) skip_all "needs an NVDIMM backend: e820, nfit, nfit_test or cxl (KMEMLAB_BACKEND=${KMEMLAB_BACKEND:-unset})" ;;
 esac
 
 modprobe nd_pmem 2>/dev/null
@@ -114,7 +114,7 @@ if [[ $(cat "/sys/block/$dev/ro") == 1 ]]; then
 	# a read-only region (nfit_test has one): refused, as BLKZEROOUT
 	expect_err "clear: read-only device named" "read-only device" \
 		"$CTL" clear "$dev" 1M 4K
-elif [[ $KMEMLAB_BACKEND == nfit ]]; then
+elif [[ $KMEMLAB_BACKEND == nfit || $KMEMLAB_BACKEND == cxl ]]; then
 	expect_err "clear: unsupported named" "clear unsupported on this platform" \
 		"$CTL" clear "$dev" 1M 4K
 else

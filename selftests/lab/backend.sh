@@ -70,6 +70,22 @@ nfit_test)
 	}
 	km_check "nfit_test: error injection available (inject-error --status)" inject_status
 	;;
+cxl)
+	ktap_set_plan 6
+	km_check "cxl: bus provider is CXL (cxl_pmem's nvdimm bridge)" \
+		test "$(providers)" = "CXL "
+	km_check "cxl: memory device mem0 with 512 MiB of persistent capacity" \
+		bash -c "cxl list -m mem0 | grep -q '\"pmem_size\":$((512 << 20))'"
+	km_check "cxl: region0 committed in the root decoder's window" \
+		bash -c "cxl list -r region0 | grep -q '\"decode_state\":\"commit\"'"
+	km_check "cxl: one pmem region of 512 MiB" \
+		test "$(cat $ND/region0/size 2>/dev/null)" = $((512 << 20))
+	km_check "cxl: namespace0.0 with /dev/pmem0" \
+		test -b /dev/pmem0 -a -d $ND/namespace0.0
+	# the label storage area holds the namespace (fsdax needs it)
+	km_check "cxl: the memory device has a label area" \
+		ndctl read-labels -o /dev/null nmem0
+	;;
 *)
 	km_skip_all "not in the lab (KMEMLAB_BACKEND='$B')"
 	;;

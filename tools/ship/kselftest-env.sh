@@ -12,7 +12,7 @@
 #     updates/kmemlab-kselftest/ and depmod runs. KMEMLAB_INSTALL_MODULES=0
 #     leaves /lib/modules alone (tests then insmod from tree/, and those that
 #     need modprobe skip or fail naming it).
-#   - KMEMLAB_BACKEND (nfit, e820, nfit_test, none: the NVDIMM the tests may
+#   - KMEMLAB_BACKEND (nfit, e820, nfit_test, cxl, none: the NVDIMM the tests may
 #     use, as the lab names it) is found from the libnvdimm buses unless given.
 # A test that needs a module or device this machine lacks skips with the
 # reason.
@@ -60,7 +60,7 @@ km_ksft_install_modules
 
 # The NVDIMM the tests may use, as the lab names it (KMEMLAB_BACKEND), from
 # the machine's libnvdimm buses when not given: nfit_test's, an ACPI NFIT,
-# e820 (memmap=nn!ss), or none.
+# e820 (memmap=nn!ss), a CXL pmem region's (cxl_pmem), or none.
 km_ksft_backend() {
 	local p b=none
 
@@ -73,6 +73,7 @@ km_ksft_backend() {
 		case $(<"$p") in
 		ACPI.NFIT) b=nfit ;;
 		e820) [[ $b == none ]] && b=e820 ;;
+		CXL) [[ $b == none ]] && b=cxl ;;
 		esac
 	done
 	echo "$b"

@@ -90,6 +90,29 @@ coldplug() {
 	return 0
 }
 
+# CXL: the memory device probes asynchronously; then a pmem region over it
+# in the root decoder's window, and a raw namespace in it (what the nfit
+# backend starts with; tests make it fsdax). cxl_pmem's nvdimm bridge
+# gives libnvdimm the region.
+setup_cxl() {
+	local i region
+
+	for ((i = 0; i < 100; i++)); do
+		[[ -e /sys/bus/cxl/devices/mem0 && -e /sys/bus/cxl/devices/nvdimm-bridge0 ]] && break
+		nap 0.1
+	done
+	cxl create-region -m -t pmem -d decoder0.0 -w 1 mem0 >/dev/null ||
+		{ log "cxl create-region failed"; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		region=$(compgen -G '/sys/bus/nd/devices/region*' | head -1)
+		[[ -n $region ]] && break
+		nap 0.1
+	done
+	[[ -n $region ]] || { log "no nd region for the CXL region"; return 1; }
+	ndctl create-namespace -r "${region##*/}" -m raw >/dev/null ||
+		{ log "ndctl create-namespace on ${region##*/} failed"; return 1; }
+}
+
 # nd probing is asynchronous: wait for the backend's namespaces.
 setup_backend() {
 	local i
@@ -97,6 +120,7 @@ setup_backend() {
 	case $BACKEND in
 	none) return 0 ;;
 	nfit | e820 | nfit_test) ;;
+	cxl) setup_cxl || return 1 ;;
 	*) return 1 ;;
 	esac
 	for ((i = 0; i < 100; i++)); do
