@@ -88,6 +88,7 @@ enum bgp_fault_id {
 	BGP_FAULT_BB_SEQ_STORM,		/* injected: that wait keeps the list's seqlock busy */
 	BGP_FAULT_BB_RETRY_MISS,	/* bug: a lookup takes a retried pass's answer */
 	BGP_FAULT_CLEAR_UNIT_2K,	/* injected: ARS_CAP reports a 2 KiB clear unit */
+	BGP_FAULT_LINEAR_LOOKUP,	/* bug: record lookups walk the set in order */
 	BGP_NR_FAULTS,
 };
 

@@ -91,6 +91,7 @@ static const char * const bgp_fault_names[BGP_NR_FAULTS] = {
 	[BGP_FAULT_BB_SEQ_STORM] = "bb_seq_storm",
 	[BGP_FAULT_BB_RETRY_MISS] = "bb_retry_miss",
 	[BGP_FAULT_CLEAR_UNIT_2K] = "clear_unit_2k",
+	[BGP_FAULT_LINEAR_LOOKUP] = "linear_lookup",
 };
 
 /* "none" or a comma-separated list of bgp_fault_names; nothing changes on error */
@@ -144,7 +145,7 @@ static const struct kernel_param_ops fault_param_ops = {
 
 module_param_cb(fault, &fault_param_ops, NULL, 0644);
 MODULE_PARM_DESC(fault,
-		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io, import_delay, import_unseen, bb_seq_storm, bb_retry_miss, clear_unit_2k");
+		 "TEST-ONLY: none, or a list of partial_clear, drop_early, mirror_drop, flush_eio, nomem_io, import_delay, import_unseen, bb_seq_storm, bb_retry_miss, clear_unit_2k, linear_lookup");
 
 static int fault_hits_get(char *buf, const struct kernel_param *kp)
 {

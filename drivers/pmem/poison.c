@@ -42,6 +42,15 @@ struct bgp_range *bgp_set_first(const struct bgp_set *set, u64 start, u64 end)
 	struct rb_node *n = set->root.rb_node;
 	struct bgp_range *best = NULL;
 
+	/* test-only bug: an O(n) walk, which lookup_scaling must catch */
+	if (bgp_fault(BGP_FAULT_LINEAR_LOOKUP)) {
+		for (n = rb_first(&set->root); n; n = rb_next(n)) {
+			best = rb_entry(n, struct bgp_range, node);
+			if (best->end > start)
+				return best->start < end ? best : NULL;
+		}
+		return NULL;
+	}
 	while (n) {
 		struct bgp_range *r = rb_entry(n, struct bgp_range, node);
 

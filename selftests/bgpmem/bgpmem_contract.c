@@ -141,8 +141,8 @@ static bool nfit_test_flavor;	/* nfit_test: the --wrap build */
  * $KMEMLAB_BGPMEM_FAULT_KO) loaded with fault=LIST, and only the block
  * cells run (selftests/bgpmem/bgpmem_faults.sh). --cells=GROUP,... runs
  * only those groups of them (the cells that pin a bug: a bug run needs no
- * others): raw, inject, platform, race, clear_unit; default: all but
- * clear_unit.
+ * others): raw, inject, platform, race, clear_unit, scaling; default:
+ * the first four.
  */
 static const char *opt_fault;
 static unsigned int opt_cells;
@@ -910,6 +910,68 @@ out:
 }
 
 /* bgpmem only: sysfs badblocks, records at scale, rebind, 512 B blocks */
+/*
+ * The fastest of @rounds rounds of reads of the clean blocks between
+ * records @first..@last - 1 of lookup_scaling_case()'s area (@off), in ns
+ * per read.
+ */
+static double clean_read_ns(struct env *e, uint64_t off, int first, int last,
+			    int rounds)
+{
+	uint64_t best = UINT64_MAX, t0, t;
+	int i, k;
+
+	for (k = 0; k < rounds; k++) {
+		t0 = kml_now_ns();
+		for (i = first; i < last; i++)
+			pr(e, buf_b, BLK, off + (2 * i + 1) * BLK);
+		t = kml_now_ns() - t0;
+		if (t < best)
+			best = t;
+	}
+	return (double)best / (last - first);
+}
+
+/*
+ * lookup_scaling: the records are a tree, so a read next to poison costs
+ * O(log n) whatever its place. Injects @nrec records, 4 KiB every 8 KiB
+ * from @off, the last 10 first. Reads of the clean blocks between the
+ * last records, in the 2 MiB chunk of the very last one (a chunk with
+ * records: every read looks the records up), timed with those 10 records
+ * and again with all @nrec: the fastest of 5 rounds each. The reads are
+ * at the end of the set, where an O(n) walk from its start (the fault
+ * build's linear_lookup) costs the most; the bound is 3x, above the
+ * noise of a loaded host.
+ */
+static void lookup_scaling_case(struct env *e, uint64_t off, int nrec)
+{
+	uint64_t chunk = (off + 2 * (nrec - 1) * BLK) & ~((2ULL << 20) - 1);
+	int i, n, first = nrec - 100;
+	double few, many;
+
+	/* the clean blocks read must be in the last record's chunk */
+	while (off + (2 * first + 1) * BLK < chunk)
+		first++;
+	for (i = nrec - 10, n = 0; i < nrec; i++) {
+		struct bgpmem_range r = { .offset = off + 2 * i * BLK,
+					  .len = BLK };
+
+		n += !ioctl(e->fd, BGPMEM_IOC_INJECT, &r);
+	}
+	clean_read_ns(e, off, first, nrec - 1, 1);	/* warm up */
+	few = clean_read_ns(e, off, first, nrec - 1, 5);
+	for (i = 0; i < nrec - 10; i++) {
+		struct bgpmem_range r = { .offset = off + 2 * i * BLK,
+					  .len = BLK };
+
+		n += !ioctl(e->fd, BGPMEM_IOC_INJECT, &r);
+	}
+	many = clean_read_ns(e, off, first, nrec - 1, 5);
+	tap(n == nrec && many < 3 * few,
+	    "blk lookup_scaling: a read next to poison with %d records takes %.2fx its time with 10 (%.1f vs %.1f us, %d reads; bound 3x)",
+	    n, many / few, many / 1e3, few / 1e3, nrec - 1 - first);
+}
+
 static void record_cases(struct env *e)
 {
 	char path[128], got[64], want[64];
@@ -954,18 +1016,13 @@ static void record_cases(struct env *e)
 		tap_skip("blk many_records", "namespace too small for 2048 records");
 		tap_skip("blk sysfs_write_many_records", "namespace too small for 2048 records");
 		tap_skip("blk many_records_clear", "namespace too small for 2048 records");
+		tap_skip("blk lookup_scaling", "namespace too small for 2048 records");
 		return;
 	}
 	diag("many_records: %d records", nrec);
 	ioctl(e->fd, BGPMEM_IOC_INFO, &in);
 	t = in.records;
-	for (i = 0; i < nrec; i++) {
-		struct bgpmem_range r = { .offset = off + 2 * i * BLK,
-					  .len = BLK };
-
-		if (ioctl(e->fd, BGPMEM_IOC_INJECT, &r))
-			break;
-	}
+	lookup_scaling_case(e, off, nrec);
 	ioctl(e->fd, BGPMEM_IOC_INFO, &in);
 	rc = 0;
 	for (i = 0; i < nrec; i += 997) {
@@ -1775,7 +1832,7 @@ static void umount_fs(struct env *e)
 
 #define N_RAW		10
 #define N_BAD		9	/* bad input 3, clear ioctl 4, info, race */
-#define N_REC		5
+#define N_REC		6
 #define N_MISC		6	/* platform x2, concurrency, pbs512, unload_busy, cycles */
 #define N_DAX		10	/* dax_names[] */
 /* bgpmem and nd_pmem raw cells, the rest bgpmem only */
@@ -1986,7 +2043,8 @@ static void module_cases(struct env *e)
 }
 
 /* the --cells groups of a --fault run, and their TAP lines */
-enum { CELLS_RAW, CELLS_INJECT, CELLS_PLATFORM, CELLS_RACE, CELLS_CLEAR_UNIT };
+enum { CELLS_RAW, CELLS_INJECT, CELLS_PLATFORM, CELLS_RACE, CELLS_CLEAR_UNIT,
+       CELLS_SCALING };
 static const struct {
 	const char *name;
 	int lines;
@@ -1996,6 +2054,7 @@ static const struct {
 	[CELLS_PLATFORM] = { "platform", 2 },
 	[CELLS_RACE] = { "race", 1 },
 	[CELLS_CLEAR_UNIT] = { "clear_unit", 2 },
+	[CELLS_SCALING] = { "scaling", 1 },
 };
 
 /* "raw,race" -> bit mask of cell_groups; 0 on an unknown name */
@@ -2103,6 +2162,9 @@ static int fault_main(const char *backend, bool can_clear)
 		sysfs_race_case(&e);
 	if (opt_cells & (1U << CELLS_CLEAR_UNIT))
 		clear_unit_case(&e);
+	/* 2048 records from 9 MiB: nfit_test's 32 MiB namespace holds them */
+	if (opt_cells & (1U << CELLS_SCALING))
+		lookup_scaling_case(&e, 2304 * BLK, 2048);
 	hits = fault_hits();
 	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
 	kmsg("fault %s: fault_hits %d", opt_fault, hits);
@@ -2119,7 +2181,7 @@ static int fault_main(const char *backend, bool can_clear)
 static int usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [--full | --fault=LIST [--cells=GROUP,...]]\n"
-		"  GROUP: raw, inject, platform, race, clear_unit\n", argv0);
+		"  GROUP: raw, inject, platform, race, clear_unit, scaling\n", argv0);
 	return 2;
 }
 

@@ -18,7 +18,7 @@
 #    refuses a smaller one;
 #  - each deliberate bug (partial_clear, drop_early, mirror_drop,
 #    import_unseen with import_delay, bb_retry_miss with import_delay and
-#    bb_seq_storm) is caught:
+#    bb_seq_storm, linear_lookup: an O(n) record lookup) is caught:
 #    its run first proves the bug is loaded and in force (the module's
 #    "fault" parameter reads it back) and taken (fault_hits > 0), then the
 #    cells that pin it must fail.
@@ -71,7 +71,7 @@ esac
 	skip_all "the test-only fault build is not in the kselftest tarball"
 
 echo "TAP version 13"
-echo "1..10"
+echo "1..11"
 
 # the fault build is the tree's: a copy older than a fix would test the
 # wrong module
@@ -196,6 +196,10 @@ else
 	ok "$([[ $rc == 1 && " $failed" == *" sysfs_pending_read_race "* ]]; echo $?)" \
 		"fault=import_delay,bb_seq_storm,bb_retry_miss (in force, $miss retried answers taken) is caught by sysfs_pending_read_race (failed: ${failed:-none})"
 fi
+
+# an O(n) record lookup: a read next to poison with 2048 records costs
+# many times its cost with 10
+caught linear_lookup scaling lookup_scaling
 
 # a bus whose clear unit (ARS_CAP) is larger than the poison block size
 # the module was loaded with: the device uses the unit, and sysfs refuses
