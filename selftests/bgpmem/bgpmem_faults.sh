@@ -198,8 +198,14 @@ else
 fi
 
 # an O(n) record lookup: a read next to poison with 2048 records costs
-# many times its cost with 10
-caught linear_lookup scaling lookup_scaling
+# many times its cost with 10 (22.8x on the stock kernel under TCG; on
+# the debug kernel a read costs ~1 ms and the walk 1.19x of that)
+if [[ ${KMEMLAB_KERNEL:-stock} == stock ]]; then
+	caught linear_lookup scaling lookup_scaling
+else
+	skip "fault=linear_lookup is caught" \
+		"a timing control: on the stock kernel only (the ${KMEMLAB_KERNEL} kernel's checkers dominate each read)"
+fi
 
 # a bus whose clear unit (ARS_CAP) is larger than the poison block size
 # the module was loaded with: the device uses the unit, and sysfs refuses
