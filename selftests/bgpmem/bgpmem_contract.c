@@ -2043,8 +2043,15 @@ static void module_cases(struct env *e)
 }
 
 /* the --cells groups of a --fault run, and their TAP lines */
-enum { CELLS_RAW, CELLS_INJECT, CELLS_PLATFORM, CELLS_RACE, CELLS_CLEAR_UNIT,
-       CELLS_SCALING };
+enum {
+	CELLS_RAW,
+	CELLS_INJECT,
+	CELLS_PLATFORM,
+	CELLS_RACE,
+	CELLS_CLEAR_UNIT,
+	CELLS_SCALING,
+};
+
 static const struct {
 	const char *name;
 	int lines;
