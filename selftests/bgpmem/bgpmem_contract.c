@@ -2169,9 +2169,9 @@ static int fault_main(const char *backend, bool can_clear)
 		sysfs_race_case(&e);
 	if (opt_cells & (1U << CELLS_CLEAR_UNIT))
 		clear_unit_case(&e);
-	/* 2048 records from 9 MiB: nfit_test's 32 MiB namespace holds them */
+	/* as many_records: 10,000 records from 9 MiB (the 512 MiB backends) */
 	if (opt_cells & (1U << CELLS_SCALING))
-		lookup_scaling_case(&e, 2304 * BLK, 2048);
+		lookup_scaling_case(&e, 2304 * BLK, 10000);
 	hits = fault_hits();
 	printf("# fault %s: fault_hits %d\n", opt_fault, hits);
 	kmsg("fault %s: fault_hits %d", opt_fault, hits);

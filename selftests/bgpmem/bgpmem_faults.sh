@@ -197,14 +197,18 @@ else
 		"fault=import_delay,bb_seq_storm,bb_retry_miss (in force, $miss retried answers taken) is caught by sysfs_pending_read_race (failed: ${failed:-none})"
 fi
 
-# an O(n) record lookup: a read next to poison with 2048 records costs
-# many times its cost with 10 (22.8x on the stock kernel under TCG; on
-# the debug kernel a read costs ~1 ms and the walk 1.19x of that)
-if [[ ${KMEMLAB_KERNEL:-stock} == stock ]]; then
-	caught linear_lookup scaling lookup_scaling
-else
+# an O(n) record lookup: a read next to poison with 10,000 records costs
+# many times its cost with 10. With 2048 records the walk was 2.61x a
+# read on e820 (not caught): 10,000 need a 512 MiB namespace, which
+# nfit_test's are not; on the debug kernel a read costs ~1 ms
+if [[ ${KMEMLAB_KERNEL:-stock} != stock ]]; then
 	skip "fault=linear_lookup is caught" \
 		"a timing control: on the stock kernel only (the ${KMEMLAB_KERNEL} kernel's checkers dominate each read)"
+elif [[ $BACKEND == nfit_test ]]; then
+	skip "fault=linear_lookup is caught" \
+		"a timing control: needs 10,000 records (nfit_test's namespaces are 32 MiB)"
+else
+	caught linear_lookup scaling lookup_scaling
 fi
 
 # a bus whose clear unit (ARS_CAP) is larger than the poison block size
