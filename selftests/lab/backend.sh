@@ -14,16 +14,29 @@ providers() {
 	cat $ND/ndbus*/provider 2>/dev/null | sort | tr '\n' ' '
 }
 
+# every backend: the guest's hold on tracing's comm recorder under TCG
+# (tools/vm/guest-init.sh): a test that turns every event of the top
+# instance off must not let it go
+COMM=/sys/kernel/tracing/instances/kmemlab-comm
+comm_held() {
+	local ev=/sys/kernel/tracing/events/kmem/mm_page_alloc_extfrag/enable
+
+	[[ ${KMEMLAB_ACCEL:-} == tcg* ]] || { test ! -e $COMM; return; }
+	[[ $(cat $COMM/events/oom/mark_victim/enable 2>/dev/null) == 1 ]] || return 1
+	echo 1 >$ev && echo 0 >$ev || return 1
+	[[ $(cat $COMM/events/oom/mark_victim/enable) == 1 ]]
+}
+
 ktap_print_header
 case $B in
 none)
-	ktap_set_plan 2
+	ktap_set_plan 3
 	km_check "none: no nd bus" test -z "$(providers)"
 	km_check "none: no pmem block device" \
 		bash -c '! compgen -G "/dev/pmem*"'
 	;;
 nfit)
-	ktap_set_plan 5
+	ktap_set_plan 6
 	km_check "nfit: bus provider is ACPI.NFIT" \
 		test "$(providers)" = "ACPI.NFIT "
 	km_check "nfit: one pmem region of 512 MiB" \
@@ -37,7 +50,7 @@ nfit)
 		bash -c "ndctl list -N | grep -q namespace0.0"
 	;;
 e820)
-	ktap_set_plan 4
+	ktap_set_plan 5
 	km_check "e820: bus provider is e820" test "$(providers)" = "e820 "
 	km_check "e820: one pmem region of 512 MiB" \
 		test "$(cat $ND/region0/size 2>/dev/null)" = $((512 << 20))
@@ -50,7 +63,7 @@ e820)
 		test "$(cat /sys/block/pmem0/queue/dax 2>/dev/null)" = 1
 	;;
 nfit_test)
-	ktap_set_plan 5
+	ktap_set_plan 6
 	km_check "nfit_test: buses nfit_test.0 and nfit_test.1" \
 		test "$(providers)" = "nfit_test.0 nfit_test.1 "
 	km_check "nfit_test: replacement modules loaded from updates/" \
@@ -71,7 +84,7 @@ nfit_test)
 	km_check "nfit_test: error injection available (inject-error --status)" inject_status
 	;;
 cxl)
-	ktap_set_plan 6
+	ktap_set_plan 7
 	km_check "cxl: bus provider is CXL (cxl_pmem's nvdimm bridge)" \
 		test "$(providers)" = "CXL "
 	km_check "cxl: memory device mem0 with 512 MiB of persistent capacity" \
@@ -90,4 +103,5 @@ cxl)
 	km_skip_all "not in the lab (KMEMLAB_BACKEND='$B')"
 	;;
 esac
+km_check "$B: under TCG, one event kept on in instances/kmemlab-comm holds the comm recorder, through a test's event toggle" comm_held
 km_finish

@@ -130,7 +130,25 @@ setup_backend() {
 	return 1
 }
 
+# Under TCG with one thread per vCPU (QEMU 7.2), the kernel's text patching
+# (text_poke_bp()) of a site another vCPU runs all the time can leave that
+# vCPU an int3 the kernel has already taken out: "Oops: int3" at
+# __schedule+0x339 (sched_switch) or in try_to_wake_up() (sched_wakeup).
+# Enabling or disabling any trace event patches both, since tracing
+# records comms while an event is on; every event toggle of a test risked
+# it (Documentation/lab.rst, "Text patching under TCG"). One rare event kept
+# on in an instance of our own keeps that recorder on for the whole boot.
+hold_comm_recorder() {
+	local i=/sys/kernel/tracing/instances/kmemlab-comm
+
+	[[ $KMEMLAB_ACCEL == tcg* ]] || return 0
+	mkdir "$i" && echo 4 >"$i/buffer_size_kb" &&
+		echo 1 >"$i/events/oom/mark_victim/enable"
+}
+
 coldplug
+hold_comm_recorder ||
+	labfail "could not hold tracing's comm recorder (instances/kmemlab-comm): every trace event toggle would patch sched_switch under TCG"
 setup_backend || labfail "NVDIMM backend '$BACKEND' did not come up (no namespace in /sys/bus/nd/devices)"
 
 export KMEMLAB_DIR KMEMLAB_BUILD KMEMLAB_BIN KMEMLAB_RESULTS KMEMLAB_BACKEND=$BACKEND
