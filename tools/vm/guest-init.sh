@@ -141,7 +141,7 @@ setup_backend() {
 hold_comm_recorder() {
 	local i=/sys/kernel/tracing/instances/kmemlab-comm
 
-	[[ $KMEMLAB_ACCEL == tcg* ]] || return 0
+	[[ ${KM_accel:-} == tcg ]] || return 0
 	mkdir "$i" && echo 4 >"$i/buffer_size_kb" &&
 		echo 1 >"$i/events/oom/mark_victim/enable"
 }
