@@ -10,7 +10,7 @@
 #
 # The NVDIMM backend is not passed: the tarball's env.sh finds it.
 #
-# usage: ksft_guest.sh TARBALL COLLECTION...
+# usage: ksft_guest.sh TARBALL COLLECTION[:TEST]...
 
 TARBALL=${1:?usage: ksft_guest.sh TARBALL COLLECTION...}
 shift
@@ -29,7 +29,8 @@ mount -t overlay -o "lowerdir=/lib/modules/$kver,upperdir=$W/up,workdir=$W/work"
 tar -xzf "$TARBALL" -C "$W/run" || { echo "KSFT-SETUP-ERROR: cannot unpack $TARBALL"; exit 1; }
 args=()
 for c in "$@"; do
-	args+=(-c "$c")
+	# COLLECTION, or COLLECTION:TEST (one test of it)
+	[[ $c == *:* ]] && args+=(-t "$c") || args+=(-c "$c")
 done
 cd "$W/run/kselftest" || exit 1
 echo "KSFT-BEGIN"
