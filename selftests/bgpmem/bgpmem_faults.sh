@@ -35,6 +35,14 @@ cxl) NOCLEAR="needs a platform that clears poison (QEMU's CXL memory device cann
 *) NOCLEAR= ;;
 esac
 NOBUS="needs a bus with ARS inject (nfit_test)"
+# The deliberate bugs are this test's negative controls: they prove that
+# its cells can fail, which does not depend on the kernel. On a debug
+# kernel (KASAN, lockdep, kmemleak: bgpmem_faults.sh took 484 s there in
+# CI) only the runs that take the driver's own paths run: fault=none with
+# its injected failures, the import race held open, clear_unit_2k.
+NOCTL=
+[[ ${KMEMLAB_KERNEL:-stock} != stock ]] &&
+	NOCTL="a negative control of this test: on the stock kernel only (the ${KMEMLAB_KERNEL} kernel checks the driver, not the test)"
 NOCAP="needs a bus with ARS_CAP (nfit_test)"
 LOG=$(mktemp -d /tmp/bgpmem-faults.XXXXXX)
 n=0
@@ -129,6 +137,10 @@ caught() {
 	local f=$1 g=$2 c hit=
 
 	shift 2
+	if [[ -n $NOCTL ]]; then
+		skip "fault=$f is caught" "$NOCTL"
+		return
+	fi
 	run "$f" "$g"
 	for c in "$@"; do
 		[[ " $failed" == *" $c "* ]] && hit="${hit:+$hit }$c"
@@ -182,13 +194,16 @@ caught import_delay,import_unseen race sysfs_pending_read_race
 # A lookup races the storm only while both vCPUs run at once: on a host
 # busy with other VMs a run can see none, so up to 3 runs to get one
 for try in 1 2 3; do
+	[[ -z $NOCTL ]] || break
 	run import_delay,bb_seq_storm,bb_retry_miss race
 	miss=$(hits_of bb_retry_miss)
 	((active == 0 && miss == 0)) || break
 	echo "# run $try: no lookup raced a writer (taken: $hits_by)"
 done
 echo "# taken: $hits_by"
-if ((active)); then
+if [[ -n $NOCTL ]]; then
+	skip "fault=bb_retry_miss is caught" "$NOCTL"
+elif ((active)); then
 	ok 1 "fault=bb_retry_miss is caught (not in force: the module did not read it back)"
 elif ((miss == 0)); then
 	ok 1 "fault=bb_retry_miss is caught (in force but no lookup raced a writer)"
