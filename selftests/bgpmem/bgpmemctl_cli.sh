@@ -66,7 +66,7 @@ if [[ ! -d /sys/module/bgpmem ]]; then
 fi
 
 echo "TAP version 13"
-echo "1..20"
+echo "1..21"
 
 "$CTL" --help | grep -q "inject DEV OFFSET LEN"
 ok $? "--help"
@@ -97,6 +97,18 @@ assert d["clear_support"] in ("supported", "unsupported", "unknown"), d
 ok $? "list --json shows [1M, +4K)"
 "$CTL" list "$dev" | grep -q "^  1M +4K$"
 ok $? "list (human) shows 1M +4K"
+# the bus's clear unit, as sysfs has it (nfit_test: 256; 0 where the bus
+# reports none), in both outputs
+unit=$(cat "/sys/block/$dev/bgpmem/clear_unit")
+human=none
+((unit > 0)) && human=$unit
+((unit >= 1024)) && human=$((unit / 1024))K
+CU=$unit python3 -c '
+import json, os, sys
+d = json.load(sys.stdin)[0]
+assert d["clear_unit"] == int(os.environ["CU"]), d
+' <<<"$out" && "$CTL" list "$dev" | grep -q ", clear unit $human$"
+ok $? "list shows the clear unit ($unit: $human)"
 
 before=$("$CTL" --json list "$dev")
 expect_err "clear unaligned offset" "unaligned" "$CTL" clear "$dev" 512 4K

@@ -109,6 +109,30 @@ static bool dev_read_only(const char *name)
 	return !read_str(path, v, sizeof(v)) && v[0] == '1';
 }
 
+/*
+ * The bus's clear unit (ARS_CAP) in bytes, 0 where the bus reports none,
+ * -1 if sysfs does not say: struct bgpmem_info predates it. A partition's
+ * is its disk's.
+ */
+static long long dev_clear_unit(const char *name)
+{
+	char path[PATH_MAX], v[32], *end;
+	unsigned long long u;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "/sys/class/block/%s/%sbgpmem/clear_unit",
+			 name, i ? "../" : "");
+		if (read_str(path, v, sizeof(v)))
+			continue;
+		errno = 0;
+		u = strtoull(v, &end, 10);
+		if (!errno && end != v && !*end && u <= UINT32_MAX)
+			return (long long)u;
+	}
+	return -1;
+}
+
 /* @write: open for writing (BGPMEM_IOC_CLEAR needs it, as BLKZEROOUT) */
 static int dev_open_mode(const char *arg, struct dev *d, bool must,
 			 bool write)
@@ -194,7 +218,8 @@ static size_t dev_ranges(struct dev *d, struct bgpmem_range **out)
 static void list_one(struct dev *d, struct kml_json *j)
 {
 	struct bgpmem_info *in = &d->info;
-	char a[KML_SIZE_BUF], b[KML_SIZE_BUF];
+	char a[KML_SIZE_BUF], b[KML_SIZE_BUF], c[KML_SIZE_BUF];
+	long long unit = dev_clear_unit(d->name);
 	struct bgpmem_range *r;
 	size_t i, n = dev_ranges(d, &r);
 	size_t shown = opt_all ? n : (n > 16 ? 16 : n);
@@ -208,6 +233,8 @@ static void list_one(struct dev *d, struct kml_json *j)
 		kml_json_u64(j, "size", in->size);
 		kml_json_u64(j, "poison_block_size", in->poison_block_size);
 		kml_json_str(j, "clear_support", clear_name(in->clear_support));
+		if (unit >= 0)
+			kml_json_u64(j, "clear_unit", unit);
 		kml_json_u64(j, "records", in->records);
 		kml_json_u64(j, "poisoned_bytes", in->poisoned_bytes);
 		kml_json_u64(j, "clear_failures", in->clear_failures);
@@ -223,12 +250,16 @@ static void list_one(struct dev *d, struct kml_json *j)
 		kml_json_arr_end(j);
 		kml_json_obj_end(j);
 	} else {
-		printf("%s: %s %s, size %s, poison block %s, platform clear %s\n",
+		if (unit > 0)
+			kml_format_size(unit, c, sizeof(c));
+		else
+			snprintf(c, sizeof(c), "%s", unit ? "unknown" : "none");
+		printf("%s: %s %s, size %s, poison block %s, platform clear %s, clear unit %s\n",
 		       d->name, in->namespace,
 		       in->mode == BGPMEM_MODE_FSDAX ? "fsdax" : "raw",
 		       kml_format_size(in->size, a, sizeof(a)),
 		       kml_format_size(in->poison_block_size, b, sizeof(b)),
-		       clear_name(in->clear_support));
+		       clear_name(in->clear_support), c);
 		printf("  poison: %llu range(s), %s; refused I/O %llu, clear failures %llu, clears unsupported %llu\n",
 		       (unsigned long long)in->records,
 		       kml_format_size(in->poisoned_bytes, a, sizeof(a)),
