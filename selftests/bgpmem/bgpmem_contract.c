@@ -99,36 +99,26 @@ static uint64_t sysfs_u64(const char *disk, const char *attr)
 }
 
 static bool mounted_tracefs;
-static bool record_cmd_was_on;
-
-#define RECORD_CMD	"/sys/kernel/tracing/options/record-cmd"
 
 /*
  * The bgpmem trace events are enabled at every load and removed at every
- * unload. With the tracing option record-cmd on (the default), the first
- * enabled event registers probes on sched_switch and sched_wakeup and the
- * last one removes them: each load/unload would patch the scheduler's
- * hottest code twice (text_poke_bp, int3). Under multi-threaded QEMU TCG
- * that patching occasionally makes the other vCPU take a stale int3 and the
- * guest panics (Documentation/bgpmem.rst, Limits). The test does not need
- * task names in the trace: record-cmd is off while it runs.
+ * unload. The test leaves tracing's options alone: writing record-cmd makes
+ * the kernel start or stop recording comms for the enabled events of every
+ * trace instance (trace_event_enable_cmd_record()), which registers or
+ * unregisters the sched_switch/sched_wakeup probes and patches the
+ * scheduler (text_poke_bp()). Under the lab's multi-threaded TCG that is
+ * the stale-int3 oops the lab's comm recorder hold exists to prevent
+ * (Documentation/lab.rst, "Text patching under TCG").
  */
 static void trace_setup(void)
 {
-	char v[8] = "";
-
 	if (access("/sys/kernel/tracing/trace", F_OK) &&
 	    !sh("mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null"))
 		mounted_tracefs = true;
-	if (!read_file(RECORD_CMD, v, sizeof(v)) && v[0] == '1' &&
-	    !write_file(RECORD_CMD, "0"))
-		record_cmd_was_on = true;
 }
 
 static void trace_restore(void)
 {
-	if (record_cmd_was_on)
-		write_file(RECORD_CMD, "1");
 	if (mounted_tracefs)
 		sh("umount /sys/kernel/tracing");
 }

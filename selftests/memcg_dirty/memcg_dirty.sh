@@ -26,7 +26,6 @@ CFG=/sys/kernel/config/memcg_dirty
 MNT=/mnt/mdt
 WORK=/tmp/mdt.$$
 WBMASK=/sys/devices/virtual/workqueue/writeback/cpumask
-RECORD_CMD=/sys/kernel/tracing/options/record-cmd
 # MDT_CELLS=all: every cell; fs: only the cells that depend on the
 # filesystem (bound, no collapse, isolation, reaction, background,
 # hierarchy, unload), for the second filesystem; negative: only the four
@@ -61,7 +60,6 @@ saved_bg_ratio=
 loopdev=
 dev=
 saved_wbmask=
-saved_record_cmd=
 saved_ftrace_enabled=
 
 log() { echo "# $*"; }
@@ -142,8 +140,6 @@ cleanup() {
 	wait 2>/dev/null
 	[[ -n $saved_wbmask ]] && echo "$saved_wbmask" > "$WBMASK"
 	trace_teardown 2>/dev/null
-	# with no event enabled, turning record-cmd back on patches nothing
-	[[ -n $saved_record_cmd ]] && echo "$saved_record_cmd" > "$RECORD_CMD"
 	[[ -n $saved_ftrace_enabled ]] && echo "$saved_ftrace_enabled" > /proc/sys/kernel/ftrace_enabled
 	mod_unload 2>/dev/null
 	if mountpoint -q "$MNT" 2>/dev/null; then
@@ -537,18 +533,15 @@ ref_rate() {
 # meanwhile died on the int3 under multi-threaded TCG (an oops in CI). So
 # the event is enabled once, before any writer, with a filter that matches
 # nothing; a measurement only swaps the filter and clears the buffer, which
-# patches no code. And the tracing option record-cmd (a global one) is off
-# while the test runs: with it on, the first enabled event hooks
-# sched_switch and the last one unhooks it, patching __schedule(), which
-# every CPU runs all the time (the same int3 oops at teardown, in the lab).
+# patches no code. The test leaves the tracing option record-cmd alone:
+# writing it hooks or unhooks sched_switch for the enabled events of every
+# instance, patching __schedule(), which every CPU runs all the time; the
+# lab holds that hook for the whole boot (Documentation/lab.rst, "Text
+# patching under TCG").
 TR=/sys/kernel/tracing/instances/mdt.$$
 TREV=$TR/events/writeback/balance_dirty_pages
 
 trace_setup() {
-	if [[ -w $RECORD_CMD ]]; then
-		saved_record_cmd=$(<"$RECORD_CMD")
-		echo 0 > "$RECORD_CMD"
-	fi
 	mkdir "$TR" 2>/dev/null || return 0
 	echo "cgroup_ino == 0" > "$TREV/filter" && echo 1 > "$TREV/enable" ||
 		trace_teardown
