@@ -16,16 +16,50 @@ providers() {
 
 # every backend: the guest's hold on tracing's comm recorder under TCG
 # (tools/vm/guest-init.sh), whose boot says kmemlab.accel=tcg (the
-# kselftest tarball runs this test with a clean environment): a test that
-# turns an event of the top instance on and off must not let it go
+# kselftest tarball runs this test with a clean environment). The kernel's
+# own record of what a test's event toggle patched is the oracle: every
+# text_poke_bp()/text_poke_queue() address, caught by a kprobe event in an
+# instance of this test's own, resolved through /proc/kallsyms. The toggle
+# must patch its own event's sites (the probe works) and nothing of the
+# scheduler (the hold works).
 COMM=/sys/kernel/tracing/instances/kmemlab-comm
+TR=/sys/kernel/tracing
+POKES=$TR/instances/kmemlab-pokes
+SCHED_SYMS='^(__schedule|try_to_wake_up|ttwu_[a-z_]*|wake_up_new_task|trace_sched_[a-z_]*|__SCT__tp_func_sched_[a-z_]*)$'
+
+pokes_cleanup() {
+	[[ -d $POKES ]] && echo 0 >$POKES/events/kprobes/enable 2>/dev/null
+	[[ -d $POKES ]] && rmdir $POKES
+	grep -q '^p:kprobes/kmemlab_poke' $TR/kprobe_events 2>/dev/null &&
+		echo -e '-:kmemlab_poke_bp\n-:kmemlab_poke_queue' >>$TR/kprobe_events
+	return 0
+}
+
+# the functions holding each patched address, one per line
+poked_functions() {
+	{
+		grep -o 'addr=0x[0-9a-f]*' $POKES/trace | sed 's/addr=0x\(.*\)/\1 ~POKE/'
+		grep ' [tT] ' /proc/kallsyms | cut -d' ' -f1,3
+	} | LC_ALL=C sort | awk '$2 == "~POKE" { print last; next } { last = $2 }'
+}
+
 comm_held() {
-	local ev=/sys/kernel/tracing/events/kmem/mm_page_alloc_extfrag/enable
+	local ev=$TR/events/kmem/mm_page_alloc_extfrag/enable funcs rc=0
 
 	grep -qw kmemlab.accel=tcg /proc/cmdline || { test ! -e $COMM; return; }
 	[[ $(cat $COMM/events/oom/mark_victim/enable 2>/dev/null) == 1 ]] || return 1
-	echo 1 >$ev && echo 0 >$ev || return 1
-	[[ $(cat $COMM/events/oom/mark_victim/enable) == 1 ]]
+	mkdir $POKES || return 1
+	echo 'p:kmemlab_poke_bp text_poke_bp addr=%di:x64' >>$TR/kprobe_events &&
+		echo 'p:kmemlab_poke_queue text_poke_queue addr=%di:x64' >>$TR/kprobe_events &&
+		echo 1 >$POKES/events/kprobes/enable &&
+		echo 1 >$ev && echo 0 >$ev && echo 0 >$POKES/events/kprobes/enable || rc=1
+	funcs=$(poked_functions | sort | uniq -c)
+	pokes_cleanup
+	((rc == 0)) || return 1
+	echo "$funcs" | sed 's/^ */patched: /'
+	grep -q . <<<"$funcs" || { echo "no patch seen: the kprobe oracle saw nothing"; return 1; }
+	! awk '{ print $2 }' <<<"$funcs" | grep -qE "$SCHED_SYMS" &&
+		[[ $(cat $COMM/events/oom/mark_victim/enable) == 1 ]]
 }
 
 ktap_print_header
@@ -104,5 +138,6 @@ cxl)
 	km_skip_all "not in the lab (KMEMLAB_BACKEND='$B')"
 	;;
 esac
-km_check "$B: under TCG, one event kept on in instances/kmemlab-comm holds the comm recorder, through a test's event toggle" comm_held
+km_cleanup pokes_cleanup
+km_check "$B: under TCG, one event kept on in instances/kmemlab-comm holds the comm recorder: a test's event toggle patches its own sites, not the scheduler's" comm_held
 km_finish

@@ -136,6 +136,19 @@ elif ((${#pyfiles[@]})); then
 	fi
 fi
 
+# ---- lab rules ----------------------------------------------------------------
+# The tracing options record-cmd and record-tgid act on the enabled events of
+# every trace instance: writing either one unhooks or rehooks sched_switch and
+# sched_wakeup, patching the scheduler, even while the lab holds that hook
+# (Documentation/lab.rst, "Text patching under TCG"). No test touches them.
+step "no test writes tracing's record-cmd/record-tgid"
+out=$(cd "$TOP" && git grep -nE 'options/record-(cmd|tgid)' -- selftests tools bench \
+	':!tools/lint/lint.sh' 2>/dev/null)
+if [[ -n $out ]]; then
+	echo "$out"
+	failed+=("record-cmd/record-tgid written by a test (Documentation/lab.rst)")
+fi
+
 if ((${#failed[@]})); then
 	echo "lint: FAILED: ${failed[*]}" >&2
 	exit 1
